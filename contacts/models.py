@@ -1,0 +1,271 @@
+"""Organizations, contacts, the communications logged with them, and tags."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.db.models.functions import Lower
+from django.urls import NoReverseMatch, reverse
+from simple_history.models import HistoricalRecords
+
+from crm.lib.text import collapse_spaces, normalize_email
+from crm.models import CustomFieldEntity, CustomFieldsModel, TimeStampedModel
+
+
+class ScopedQuerySet(models.QuerySet):
+    """Every query that serves a user starts from ``visible_to(user)``.
+
+    The team shares one book of relationships today, so an active user sees every record;
+    the method is the single place where row-level scoping goes when that changes.
+    """
+
+    def visible_to(self, user: Any) -> ScopedQuerySet:
+        if not getattr(user, "is_authenticated", False) or not user.is_active:
+            return self.none()
+        return self.all()
+
+
+def url_or_none(name: str, pk: int) -> str | None:
+    """The record's page, or None while the page for it does not exist yet."""
+    try:
+        return reverse(name, args=[pk])
+    except NoReverseMatch:
+        return None
+
+
+class TagColour(models.TextChoices):
+    # A fixed palette: colours are CSS classes (tag--red), never inline styles, under the CSP.
+    SLATE = "slate", "Slate"
+    RED = "red", "Red"
+    ORANGE = "orange", "Orange"
+    AMBER = "amber", "Amber"
+    GREEN = "green", "Green"
+    TEAL = "teal", "Teal"
+    BLUE = "blue", "Blue"
+    INDIGO = "indigo", "Indigo"
+    PURPLE = "purple", "Purple"
+    PINK = "pink", "Pink"
+
+
+class Tag(TimeStampedModel):
+    name = models.CharField(max_length=50)
+    colour = models.CharField(max_length=10, choices=TagColour.choices, default=TagColour.SLATE)
+
+    objects = ScopedQuerySet.as_manager()
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(Lower("name"), name="tag_name_unique_ci")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.name = collapse_spaces(self.name)
+        super().save(*args, **kwargs)
+
+
+class OrganizationType(models.TextChoices):
+    FAMILY_OFFICE = "family_office", "Family office"
+    ENDOWMENT = "endowment", "Endowment"
+    FOUNDATION = "foundation", "Foundation"
+    PENSION = "pension", "Pension"
+    FUND_OF_FUNDS = "fund_of_funds", "Fund of funds"
+    CORPORATE = "corporate", "Corporate"
+    WEALTH_MANAGER = "wealth_manager", "RIA / wealth manager"
+    INSURANCE = "insurance", "Insurance"
+    BANK = "bank", "Bank"
+    INDIVIDUAL = "individual", "Individual"
+    OTHER = "other", "Other"
+
+
+class Organization(CustomFieldsModel, TimeStampedModel):
+    CUSTOM_FIELD_ENTITY = CustomFieldEntity.ORGANIZATION
+
+    name = models.CharField(max_length=200)
+    type = models.CharField(max_length=20, choices=OrganizationType.choices, default=OrganizationType.OTHER)
+    industry = models.CharField(max_length=100, blank=True)
+    website = models.URLField(max_length=300, blank=True)
+    phone = models.CharField(max_length=50, blank=True)
+    email = models.EmailField(blank=True)
+    address = models.CharField(max_length=300, blank=True)
+    city = models.CharField(max_length=100, blank=True)
+    state = models.CharField(max_length=100, blank=True)
+    country = models.CharField(max_length=100, blank=True)
+    description = models.TextField(blank=True)
+    tags = models.ManyToManyField(Tag, blank=True, related_name="organizations")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = ScopedQuerySet.as_manager()
+    history = HistoricalRecords(m2m_fields=[tags])
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(Lower("name"), name="organization_name_unique_ci")]
+        indexes = [models.Index(fields=["type"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.name = collapse_spaces(self.name)
+        self.email = normalize_email(self.email)
+        super().save(*args, **kwargs)
+
+    def get_absolute_url(self) -> str | None:
+        return url_or_none("organization_detail", self.pk)
+
+
+class ContactType(models.TextChoices):
+    INVESTOR = "investor", "Investor"
+    PROSPECT = "prospect", "Prospect"
+    ADVISOR = "advisor", "Advisor"
+    OTHER = "other", "Other"
+
+
+class ContactStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    NURTURE = "nurture", "Nurture"
+    INACTIVE = "inactive", "Inactive"
+    DO_NOT_CONTACT = "do_not_contact", "Do not contact"
+
+
+class PreferredContact(models.TextChoices):
+    ANY = "", "No preference"
+    EMAIL = "email", "Email"
+    PHONE = "phone", "Phone"
+    TEXT = "text", "Text message"
+    IN_PERSON = "in_person", "In person"
+
+
+class Contact(CustomFieldsModel, TimeStampedModel):
+    CUSTOM_FIELD_ENTITY = CustomFieldEntity.CONTACT
+
+    name_prefix = models.CharField("prefix", max_length=30, blank=True, help_text="Dr., Prof., Hon. …")
+    first_name = models.CharField(max_length=100, blank=True)
+    last_name = models.CharField(max_length=100)
+    name_suffix = models.CharField("suffix", max_length=30, blank=True, help_text="Jr., CFA, PhD …")
+    email = models.EmailField(blank=True)
+    phone = models.CharField(max_length=50, blank=True)
+    mobile = models.CharField(max_length=50, blank=True)
+    title = models.CharField(max_length=150, blank=True)
+    organization = models.ForeignKey(
+        Organization, null=True, blank=True, on_delete=models.SET_NULL, related_name="contacts"
+    )
+    contact_type = models.CharField(max_length=20, choices=ContactType.choices, default=ContactType.PROSPECT)
+    status = models.CharField(max_length=20, choices=ContactStatus.choices, default=ContactStatus.ACTIVE)
+    source = models.CharField(max_length=100, blank=True, help_text="Referral, conference, inbound …")
+    tags = models.ManyToManyField(Tag, blank=True, related_name="contacts")
+    notes = models.TextField(blank=True)
+    linkedin_url = models.URLField("LinkedIn URL", max_length=300, blank=True)
+    location = models.CharField(max_length=150, blank=True, help_text="City and country they are based in.")
+    preferred_contact = models.CharField(max_length=20, choices=PreferredContact.choices, blank=True)
+    do_not_email = models.BooleanField(default=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="owned_contacts",
+        help_text="The team member who owns the relationship.",
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = ScopedQuerySet.as_manager()
+    history = HistoricalRecords(m2m_fields=[tags])
+
+    class Meta:
+        ordering = ["last_name", "first_name"]
+        constraints = [
+            models.UniqueConstraint(Lower("email"), condition=~models.Q(email=""), name="contact_email_unique_ci")
+        ]
+        indexes = [
+            models.Index(fields=["contact_type", "status"]),
+            models.Index(fields=["status"]),
+            models.Index(fields=["last_name", "first_name"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.full_name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.email = normalize_email(self.email)
+        for field in ("name_prefix", "first_name", "last_name", "name_suffix"):
+            setattr(self, field, collapse_spaces(getattr(self, field)))
+        super().save(*args, **kwargs)
+
+    @property
+    def full_name(self) -> str:
+        name = " ".join(part for part in (self.name_prefix, self.first_name, self.last_name) if part)
+        return f"{name}, {self.name_suffix}" if self.name_suffix else name
+
+    @property
+    def short_name(self) -> str:
+        return " ".join(part for part in (self.first_name, self.last_name) if part)
+
+    def get_absolute_url(self) -> str | None:
+        return url_or_none("contact_detail", self.pk)
+
+
+class CommunicationType(models.TextChoices):
+    EMAIL = "email", "Email"
+    CALL = "call", "Call"
+    MEETING = "meeting", "Meeting"
+    NOTE = "note", "Note"
+    TEXT = "text", "Text"
+
+
+class CommunicationQuerySet(ScopedQuerySet):
+    def open_actions(self) -> CommunicationQuerySet:
+        return self.exclude(next_action="").filter(next_action_done=False)
+
+
+class Communication(TimeStampedModel):
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="communications")
+    opportunity = models.ForeignKey(
+        "pipeline.Opportunity", null=True, blank=True, on_delete=models.SET_NULL, related_name="communications"
+    )
+    type = models.CharField(max_length=10, choices=CommunicationType.choices, default=CommunicationType.EMAIL)
+    subject = models.CharField(max_length=250, blank=True)
+    body = models.TextField(blank=True)
+    communication_date = models.DateTimeField()
+    duration_minutes = models.PositiveIntegerField(null=True, blank=True)
+    outcome = models.CharField(max_length=250, blank=True)
+    next_action = models.CharField(max_length=250, blank=True)
+    next_action_date = models.DateField(null=True, blank=True)
+    next_action_done = models.BooleanField(default=False)
+    next_action_done_at = models.DateTimeField(null=True, blank=True)
+    next_action_done_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    team_attendees = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="attended_communications"
+    )
+    contact_attendees = models.ManyToManyField(Contact, blank=True, related_name="attended_communications")
+    attachment_names = models.TextField(
+        blank=True, help_text="Names of files attached in the old system (the files themselves were not kept)."
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = CommunicationQuerySet.as_manager()
+    history = HistoricalRecords(m2m_fields=[team_attendees, contact_attendees])
+
+    class Meta:
+        ordering = ["-communication_date", "-pk"]
+        indexes = [
+            models.Index(fields=["contact", "-communication_date"]),
+            models.Index(fields=["-communication_date"]),
+            models.Index(fields=["next_action_done", "next_action_date"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.subject or f"{self.get_type_display()} with {self.contact}"

@@ -1,0 +1,47 @@
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.forms import UserChangeForm, UserCreationForm
+from simple_history.admin import SimpleHistoryAdmin
+
+from crm.models import CustomField, User
+
+
+class CRMUserCreationForm(UserCreationForm):
+    class Meta:
+        model = User
+        fields = ("username", "full_name", "email", "role")
+
+
+class CRMUserChangeForm(UserChangeForm):
+    class Meta:
+        model = User
+        fields = "__all__"
+
+
+@admin.register(User)
+class UserAdmin(SimpleHistoryAdmin, DjangoUserAdmin):
+    form = CRMUserChangeForm
+    add_form = CRMUserCreationForm
+    list_display = ("username", "full_name", "email", "role", "is_active", "last_login")
+    list_filter = ("role", "is_active")
+    search_fields = ("username", "full_name", "email")
+    ordering = ("username",)
+    fieldsets = (
+        (None, {"fields": ("username", "password")}),
+        ("Person", {"fields": ("full_name", "email")}),
+        ("Access", {"fields": ("role", "is_active"), "description": "Admins may use this admin site."}),
+        ("Dates", {"fields": ("last_login", "date_joined")}),
+    )
+    add_fieldsets = (
+        (None, {"classes": ("wide",), "fields": ("username", "full_name", "email", "role", "password1", "password2")}),
+    )
+    readonly_fields = ("last_login", "date_joined")
+
+
+@admin.register(CustomField)
+class CustomFieldAdmin(SimpleHistoryAdmin):
+    list_display = ("name", "entity", "field_type", "required", "display_order", "key")
+    list_filter = ("entity", "field_type", "required")
+    list_editable = ("display_order",)
+    search_fields = ("name", "key")
+    ordering = ("entity", "display_order", "name")

@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class CrmConfig(AppConfig):
+    name = "crm"
+    verbose_name = "Venture CRM"
+
+    def ready(self) -> None:
+        from crm import checks  # noqa: F401  (registers the deploy checks)

@@ -1,0 +1,316 @@
+"""Cross-cutting models: the user with its role, and custom-field definitions."""
+
+from __future__ import annotations
+
+import datetime
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.contrib.auth.models import AbstractUser, UserManager
+from django.core.exceptions import ValidationError
+from django.core.validators import EmailValidator, URLValidator
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils.text import slugify
+from simple_history.models import HistoricalRecords
+
+
+class TimeStampedModel(models.Model):
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+class Role(models.TextChoices):
+    ADMIN = "admin", "Admin"
+    MANAGER = "manager", "Manager"
+    MEMBER = "member", "Member"
+
+
+# Higher rank includes everything a lower rank may do.
+ROLE_RANK = {Role.MEMBER: 1, Role.MANAGER: 2, Role.ADMIN: 3}
+
+
+class CRMUserManager(UserManager):
+    def create_superuser(self, username, email=None, password=None, **extra_fields):
+        extra_fields.setdefault("role", Role.ADMIN)
+        return super().create_superuser(username, email, password, **extra_fields)
+
+    def team(self):
+        """Active team members, for owner pickers and collaborator matching."""
+        return self.filter(is_active=True).order_by("full_name", "username")
+
+
+class User(AbstractUser):
+    """A member of the fund's team. The role decides what they may do (see ``can_*``).
+
+    Django's ``is_staff``/``is_superuser`` follow the role, so the admin site is open to
+    exactly the admins and nobody has to keep two permission systems in step.
+    """
+
+    full_name = models.CharField(max_length=150, blank=True)
+    email = models.EmailField("email address", blank=True)
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    # first_name/last_name of AbstractUser are replaced by one full name.
+    first_name = None
+    last_name = None
+
+    REQUIRED_FIELDS = ["email"]
+
+    objects = CRMUserManager()
+    history = HistoricalRecords(excluded_fields=["password", "last_login"])
+
+    class Meta:
+        ordering = ["full_name", "username"]
+        constraints = [
+            models.UniqueConstraint(Lower("email"), condition=~models.Q(email=""), name="user_email_unique_ci")
+        ]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.email = (self.email or "").strip().lower()
+        self.full_name = " ".join((self.full_name or "").split())
+        self.is_staff = self.is_superuser = self.role == Role.ADMIN
+        super().save(*args, **kwargs)
+
+    @property
+    def display_name(self) -> str:
+        return self.full_name or self.username
+
+    @property
+    def initials(self) -> str:
+        parts = self.display_name.split()
+        return "".join(part[0] for part in parts[:2]).upper() or "?"
+
+    def get_full_name(self) -> str:
+        return self.display_name
+
+    def get_short_name(self) -> str:
+        return self.display_name.split()[0] if self.display_name else self.username
+
+    def has_role(self, role: str) -> bool:
+        return self.is_active and ROLE_RANK.get(self.role, 0) >= ROLE_RANK[role]
+
+    @property
+    def is_admin(self) -> bool:
+        return self.has_role(Role.ADMIN)
+
+    @property
+    def can_delete_records(self) -> bool:
+        return self.has_role(Role.MANAGER)
+
+    @property
+    def can_import(self) -> bool:
+        return self.has_role(Role.MANAGER)
+
+    @property
+    def can_bulk_export(self) -> bool:
+        return self.has_role(Role.MANAGER)
+
+
+class CustomFieldEntity(models.TextChoices):
+    CONTACT = "contact", "Contact"
+    ORGANIZATION = "organization", "Organization"
+    OPPORTUNITY = "opportunity", "Opportunity"
+    LP_PROFILE = "lp_profile", "LP profile"
+
+
+class CustomFieldType(models.TextChoices):
+    TEXT = "text", "Text"
+    LONG_TEXT = "long_text", "Long text"
+    NUMBER = "number", "Number"
+    CURRENCY = "currency", "Currency"
+    DATE = "date", "Date"
+    CHECKBOX = "checkbox", "Checkbox"
+    SINGLE_SELECT = "single_select", "Single select"
+    MULTI_SELECT = "multi_select", "Multi select"
+    URL = "url", "URL"
+    EMAIL = "email", "Email"
+
+
+class CustomFieldQuerySet(models.QuerySet):
+    def for_entity(self, entity: str) -> CustomFieldQuerySet:
+        return self.filter(entity=entity).order_by("display_order", "name")
+
+
+class CustomField(TimeStampedModel):
+    """A field the team defines in the admin for one kind of record.
+
+    Values live in the record's ``custom_fields`` JSON column keyed by ``key``, stored in a
+    JSON-safe form: numbers and currency as decimal strings (never floats), dates as ISO
+    strings, checkboxes as booleans, multi-selects as lists.
+    """
+
+    name = models.CharField(max_length=100)
+    key = models.SlugField(
+        max_length=100,
+        blank=True,
+        help_text="Stable identifier used in storage and imports; generated from the name when blank.",
+    )
+    entity = models.CharField(max_length=20, choices=CustomFieldEntity.choices)
+    field_type = models.CharField(max_length=20, choices=CustomFieldType.choices, default=CustomFieldType.TEXT)
+    options = models.TextField(blank=True, help_text="For single and multi select: one option per line.")
+    required = models.BooleanField(default=False)
+    display_order = models.PositiveIntegerField(default=0)
+    help_text = models.CharField(max_length=200, blank=True)
+
+    objects = CustomFieldQuerySet.as_manager()
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["entity", "display_order", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["entity", "key"], name="customfield_key_unique_per_entity"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_entity_display()}: {self.name}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self.key:
+            self.key = slugify(self.name).replace("-", "_")[:100]
+        super().save(*args, **kwargs)
+
+    @property
+    def option_list(self) -> list[str]:
+        return [line.strip() for line in self.options.splitlines() if line.strip()]
+
+    def clean(self) -> None:
+        self.name = self.name.strip()
+        if not self.key:
+            self.key = slugify(self.name).replace("-", "_")[:100]
+        if not self.key:
+            raise ValidationError({"name": "The name needs at least one letter or digit."})
+        is_select = self.field_type in (CustomFieldType.SINGLE_SELECT, CustomFieldType.MULTI_SELECT)
+        if is_select and not self.option_list:
+            raise ValidationError({"options": "A select field needs at least one option."})
+        if not is_select and self.option_list:
+            raise ValidationError({"options": "Only select fields take options."})
+
+    def is_empty(self, value: Any) -> bool:
+        return (
+            value is None
+            or value == ""
+            or value == []
+            or (self.field_type == CustomFieldType.CHECKBOX and value is False)
+        )
+
+    def to_storage(self, value: Any) -> Any:
+        """Validate ``value`` (from a form, an import or code) and return its stored form.
+
+        Raises ValidationError with a message fit to show beside the field.
+        """
+        if isinstance(value, str):
+            value = value.strip()
+        kind = self.field_type
+        if kind == CustomFieldType.CHECKBOX:
+            if isinstance(value, str):
+                word = value.lower()
+                if word in ("", "0", "false", "no", "off", "unchecked"):
+                    return False
+                if word in ("1", "true", "yes", "on", "checked", "x"):
+                    return True
+                raise ValidationError(f"“{value}” is not a yes/no value.")
+            return bool(value)
+        if value is None or value == "" or value == []:
+            if self.required:
+                raise ValidationError(f"{self.name} is required.")
+            return None
+        if kind in (CustomFieldType.TEXT, CustomFieldType.LONG_TEXT):
+            text = str(value)
+            limit = 200 if kind == CustomFieldType.TEXT else 20000
+            if len(text) > limit:
+                raise ValidationError(f"Keep this under {limit} characters (it has {len(text)}).")
+            return text
+        if kind in (CustomFieldType.NUMBER, CustomFieldType.CURRENCY):
+            cleaned = re.sub(r"[,\s$€£]", "", str(value)) if isinstance(value, str) else value
+            try:
+                number = Decimal(str(cleaned))
+            except InvalidOperation:
+                raise ValidationError(f"“{value}” is not a number.") from None
+            if not number.is_finite() or abs(number) >= Decimal("1e15"):
+                raise ValidationError(f"“{value}” is not a number this field can hold.")
+            if kind == CustomFieldType.CURRENCY:
+                number = number.quantize(Decimal("0.01"))
+            return str(number)
+        if kind == CustomFieldType.DATE:
+            if isinstance(value, datetime.datetime):
+                value = value.date()
+            if isinstance(value, datetime.date):
+                return value.isoformat()
+            try:
+                return datetime.date.fromisoformat(str(value)).isoformat()
+            except ValueError:
+                raise ValidationError(f"“{value}” is not a date (use YYYY-MM-DD).") from None
+        if kind == CustomFieldType.SINGLE_SELECT:
+            if str(value) not in self.option_list:
+                raise ValidationError(f"“{value}” is not one of the options for {self.name}.")
+            return str(value)
+        if kind == CustomFieldType.MULTI_SELECT:
+            values = [value] if isinstance(value, str) else list(value)
+            unknown = [v for v in values if v not in self.option_list]
+            if unknown:
+                raise ValidationError(f"Not options for {self.name}: {', '.join(map(str, unknown))}.")
+            return [v for v in self.option_list if v in values]  # keep the defined order
+        if kind == CustomFieldType.URL:
+            URLValidator(schemes=["http", "https"])(str(value))
+            return str(value)
+        if kind == CustomFieldType.EMAIL:
+            EmailValidator()(str(value))
+            return str(value).lower()
+        raise ValidationError(f"Unknown field type {kind}.")  # pragma: no cover - choices guard
+
+    def from_storage(self, stored: Any) -> Any:
+        """The Python value for display and forms (Decimal, date, list, bool)."""
+        if stored is None:
+            return None
+        if self.field_type in (CustomFieldType.NUMBER, CustomFieldType.CURRENCY):
+            return Decimal(stored)
+        if self.field_type == CustomFieldType.DATE:
+            return datetime.date.fromisoformat(stored)
+        return stored
+
+
+class CustomFieldsModel(models.Model):
+    """A record that carries values for the custom fields defined for ``CUSTOM_FIELD_ENTITY``."""
+
+    CUSTOM_FIELD_ENTITY: str = ""
+
+    custom_fields = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        abstract = True
+
+    def custom_field_definitions(self) -> list[CustomField]:
+        return list(CustomField.objects.for_entity(self.CUSTOM_FIELD_ENTITY))
+
+    def clean_custom_fields(self, definitions: list[CustomField] | None = None) -> None:
+        """Validate and normalise ``custom_fields`` against the definitions.
+
+        Keys with no definition (a field deleted in the admin) are kept rather than
+        dropped: deleting a definition must never silently destroy data.
+        """
+        definitions = self.custom_field_definitions() if definitions is None else definitions
+        values = dict(self.custom_fields or {})
+        errors: dict[str, list[str]] = {}
+        for definition in definitions:
+            try:
+                values[definition.key] = definition.to_storage(values.get(definition.key))
+            except ValidationError as exc:
+                errors.setdefault("custom_fields", []).extend(f"{definition.name}: {m}" for m in exc.messages)
+        if errors:
+            raise ValidationError(errors)
+        self.custom_fields = {k: v for k, v in values.items() if v is not None}
+
+    def custom_field_display(self, definitions: list[CustomField] | None = None) -> list[tuple[CustomField, Any]]:
+        """(definition, python value) pairs in display order, for panels and pages."""
+        definitions = self.custom_field_definitions() if definitions is None else definitions
+        values = self.custom_fields or {}
+        return [(d, d.from_storage(values.get(d.key))) for d in definitions]

@@ -1,0 +1,38 @@
+from django.contrib import admin
+from simple_history.admin import SimpleHistoryAdmin
+
+from lps.models import Commitment, LPProfile
+
+
+class CommitmentInline(admin.TabularInline):
+    model = Commitment
+    extra = 0
+    fields = ("fund", "status", "commitment_amount", "funded_amount", "legal_docs_signed", "wire_received", "k1_sent")
+
+
+@admin.register(LPProfile)
+class LPProfileAdmin(SimpleHistoryAdmin):
+    list_display = ("contact", "investor_type", "accredited", "qualified_purchaser")
+    list_filter = ("investor_type", "accredited")
+    search_fields = ("contact__first_name", "contact__last_name", "contact__email")
+    autocomplete_fields = ("contact",)
+    list_select_related = ("contact",)
+    inlines = [CommitmentInline]
+
+
+@admin.register(Commitment)
+class CommitmentAdmin(SimpleHistoryAdmin):
+    list_display = (
+        "lp",
+        "fund",
+        "status",
+        "commitment_amount",
+        "funded_amount",
+        "legal_docs_signed",
+        "wire_received",
+        "k1_sent",
+    )
+    list_filter = ("fund", "status", "legal_docs_signed", "wire_received", "k1_sent")
+    search_fields = ("lp__contact__first_name", "lp__contact__last_name")
+    autocomplete_fields = ("lp",)
+    list_select_related = ("lp__contact", "fund")

@@ -1,0 +1,168 @@
+"""Funds, the configurable pipeline stages, and fundraising opportunities."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.utils import timezone
+from simple_history.models import HistoricalRecords
+
+from contacts.models import ScopedQuerySet, url_or_none
+from crm.models import CustomFieldEntity, CustomFieldsModel, TimeStampedModel
+
+MONEY = {"max_digits": 15, "decimal_places": 2}
+
+
+class FundStatus(models.TextChoices):
+    RAISING = "raising", "Raising"
+    CLOSED = "closed", "Closed"
+
+
+class FundQuerySet(ScopedQuerySet):
+    def current(self) -> Fund | None:
+        """The fund being raised (the newest raising fund), else the newest fund."""
+        return self.order_by(
+            models.Case(models.When(status=FundStatus.RAISING, then=0), default=1), "-vintage_year", "-pk"
+        ).first()
+
+
+class Fund(TimeStampedModel):
+    name = models.CharField(max_length=100, unique=True)
+    vintage_year = models.PositiveSmallIntegerField(null=True, blank=True)
+    target_size = models.DecimalField(**MONEY, null=True, blank=True)
+    hard_cap = models.DecimalField(**MONEY, null=True, blank=True)
+    currency = models.CharField(max_length=3, default="USD")
+    first_close_date = models.DateField(null=True, blank=True)
+    final_close_date = models.DateField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=FundStatus.choices, default=FundStatus.RAISING)
+
+    objects = FundQuerySet.as_manager()
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-vintage_year", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class StageOutcome(models.TextChoices):
+    OPEN = "open", "Open"
+    WON = "won", "Won"
+    LOST = "lost", "Lost"
+
+
+class Stage(TimeStampedModel):
+    """A pipeline column. Admins edit names, order and probabilities; the board follows."""
+
+    name = models.CharField(max_length=50, unique=True)
+    order = models.PositiveSmallIntegerField(default=0)
+    default_probability = models.PositiveSmallIntegerField(
+        default=0, validators=[MaxValueValidator(100)], help_text="Per cent, 0–100."
+    )
+    outcome = models.CharField(max_length=5, choices=StageOutcome.choices, default=StageOutcome.OPEN)
+
+    objects = ScopedQuerySet.as_manager()
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["order", "pk"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Priority(models.TextChoices):
+    LOW = "low", "Low"
+    MEDIUM = "medium", "Medium"
+    HIGH = "high", "High"
+
+
+class OpportunityQuerySet(ScopedQuerySet):
+    def open(self) -> OpportunityQuerySet:
+        return self.filter(stage__outcome=StageOutcome.OPEN)
+
+    def won(self) -> OpportunityQuerySet:
+        return self.filter(stage__outcome=StageOutcome.WON)
+
+    def active(self) -> OpportunityQuerySet:
+        """Everything not passed on: the open stages plus the won ones."""
+        return self.exclude(stage__outcome=StageOutcome.LOST)
+
+    def totals(self) -> dict[str, Decimal | int]:
+        """count, expected and probability-weighted amounts in one query."""
+        sums = self.aggregate(
+            count=models.Count("pk"),
+            expected=models.Sum("expected_amount"),
+            weighted_cents=models.Sum(
+                models.ExpressionWrapper(
+                    models.F("expected_amount") * models.F("probability"), output_field=models.DecimalField()
+                )
+            ),
+        )
+        expected = sums["expected"] or Decimal("0")
+        weighted = (Decimal(sums["weighted_cents"] or 0) / 100).quantize(Decimal("0.01"))
+        return {"count": sums["count"], "expected": expected, "weighted": weighted}
+
+
+class Opportunity(CustomFieldsModel, TimeStampedModel):
+    CUSTOM_FIELD_ENTITY = CustomFieldEntity.OPPORTUNITY
+
+    name = models.CharField(max_length=200)
+    contact = models.ForeignKey("contacts.Contact", on_delete=models.PROTECT, related_name="opportunities")
+    organization = models.ForeignKey(
+        "contacts.Organization", null=True, blank=True, on_delete=models.SET_NULL, related_name="opportunities"
+    )
+    fund = models.ForeignKey(Fund, on_delete=models.PROTECT, related_name="opportunities")
+    stage = models.ForeignKey(Stage, on_delete=models.PROTECT, related_name="opportunities")
+    position = models.PositiveIntegerField(default=0, help_text="Order within the stage's column.")
+    expected_amount = models.DecimalField(**MONEY, default=Decimal("0"), validators=[MinValueValidator(0)])
+    commitment_amount = models.DecimalField(**MONEY, null=True, blank=True, validators=[MinValueValidator(0)])
+    probability = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MaxValueValidator(100)], help_text="Per cent; blank takes the stage's."
+    )
+    expected_close_date = models.DateField(null=True, blank=True)
+    description = models.TextField(blank=True)
+    next_step = models.CharField(max_length=250, blank=True)
+    next_step_date = models.DateField(null=True, blank=True)
+    source = models.CharField(max_length=100, blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="opportunities"
+    )
+    priority = models.CharField(max_length=10, choices=Priority.choices, default=Priority.MEDIUM)
+    lost_reason = models.CharField(max_length=250, blank=True)
+    stage_changed_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = OpportunityQuerySet.as_manager()
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["stage__order", "position", "pk"]
+        verbose_name_plural = "opportunities"
+        indexes = [models.Index(fields=["fund", "stage", "position"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.probability is None and self.stage_id:
+            self.probability = self.stage.default_probability
+        if self.pk:
+            previous_stage = type(self).objects.filter(pk=self.pk).values_list("stage_id", flat=True).first()
+            if previous_stage is not None and previous_stage != self.stage_id:
+                self.stage_changed_at = timezone.now()
+        super().save(*args, **kwargs)
+
+    @property
+    def weighted_amount(self) -> Decimal:
+        return (self.expected_amount or Decimal("0")) * Decimal(self.probability or 0) / 100
+
+    def get_absolute_url(self) -> str | None:
+        return url_or_none("opportunity_detail", self.pk)

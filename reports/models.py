@@ -1,0 +1,1 @@
+# Reports read other apps' models; they own none.

@@ -1,0 +1,99 @@
+// Venture CRM's own behaviour: the dialog host, the sidebar on small screens and the theme
+// toggle. Everything hangs off data- attributes and htmx events: the Content-Security-Policy
+// forbids inline scripts and on*= handlers, so no template carries any code.
+(function () {
+  "use strict";
+
+  var dialog = null;
+  var lastFocus = null;
+
+  function dialogHost() {
+    if (!dialog) { dialog = document.getElementById("dialog-host"); }
+    return dialog;
+  }
+
+  function openDialog(variant) {
+    var host = dialogHost();
+    if (!host) { return; }
+    host.classList.toggle("dialog--panel", variant === "panel");
+    host.classList.toggle("dialog--modal", variant !== "panel");
+    if (!host.open) {
+      lastFocus = document.activeElement;
+      host.showModal();
+    }
+  }
+
+  function closeDialog() {
+    var host = dialogHost();
+    if (host && host.open) { host.close(); }
+  }
+
+  document.addEventListener("click", function (event) {
+    var target = event.target;
+    if (!(target instanceof Element)) { return; }
+    if (target.closest("[data-dialog-close]")) {
+      event.preventDefault();
+      closeDialog();
+      return;
+    }
+    // A click on the backdrop (the dialog element itself, outside its frame) closes it.
+    if (target === dialogHost()) { closeDialog(); return; }
+    if (target.closest("[data-theme-toggle]")) {
+      var next = document.documentElement.dataset.theme === "light" ? "dark" : "light";
+      document.documentElement.dataset.theme = next;
+      try { window.localStorage.setItem("crm-theme", next); } catch (e) { /* private mode */ }
+      return;
+    }
+    var toggle = target.closest("[data-sidebar-toggle]");
+    if (toggle) {
+      var open = document.body.classList.toggle("sidebar-open");
+      toggle.setAttribute("aria-expanded", open ? "true" : "false");
+    }
+  });
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var host = dialogHost();
+    if (!host) { return; }
+    host.addEventListener("close", function () {
+      document.getElementById("dialog-body").replaceChildren();
+      if (lastFocus && typeof lastFocus.focus === "function") { lastFocus.focus(); }
+    });
+  });
+
+  // Content swapped into the dialog body opens the dialog; the trigger's data-dialog
+  // attribute says whether it is a centred modal or a slide-over panel.
+  document.addEventListener("htmx:afterSwap", function (event) {
+    if (event.detail.target && event.detail.target.id === "dialog-body") {
+      var trigger = event.detail.requestConfig && event.detail.requestConfig.elt;
+      var variant = trigger && trigger.closest ? (trigger.closest("[data-dialog]") || {}).dataset : null;
+      openDialog(variant && variant.dialog ? variant.dialog : "modal");
+    }
+  });
+
+  // The server closes the dialog after a successful save by sending HX-Trigger: closeDialog.
+  document.addEventListener("closeDialog", closeDialog);
+
+  // A failed htmx request must not fail silently: show what happened.
+  document.addEventListener("htmx:responseError", function (event) {
+    var status = event.detail.xhr ? event.detail.xhr.status : 0;
+    var text = status === 403 ? "Your role does not allow this." :
+      status === 404 ? "That record no longer exists." :
+      "The server could not complete that (error " + status + "). Nothing was saved.";
+    showMessage(text, "error");
+  });
+  document.addEventListener("htmx:sendError", function () {
+    showMessage("The server did not answer. Check your connection; nothing was saved.", "error");
+  });
+
+  function showMessage(text, level) {
+    var box = document.getElementById("messages");
+    if (!box) { return; }
+    var node = document.createElement("div");
+    node.className = "message message--" + (level || "info");
+    node.setAttribute("role", "status");
+    node.textContent = text;
+    box.appendChild(node);
+  }
+
+  window.crm = { openDialog: openDialog, closeDialog: closeDialog, showMessage: showMessage };
+})();
