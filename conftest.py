@@ -99,3 +99,49 @@ def browser_type_launch_args(browser_type_launch_args):
             "--disable-sync",
         ],
     }
+
+
+class BrowserProblems:
+    """Console errors, CSP violations and requests to other hosts seen by a page."""
+
+    def __init__(self, page, base_url: str):
+        self.base_url = base_url
+        self.console_errors: list[str] = []
+        self.foreign_requests: list[str] = []
+        page.on("console", lambda msg: msg.type == "error" and self.console_errors.append(msg.text))
+        page.on("pageerror", lambda exc: self.console_errors.append(f"uncaught: {exc}"))
+        page.on("request", self._check_host)
+        page.on("response", lambda r: r.status >= 400 and self.console_errors.append(f"{r.status} {r.url}"))
+        # Recorded by the page itself, so a violation is caught even if nothing logs it.
+        page.add_init_script(
+            "window.__cspViolations = [];"
+            "document.addEventListener('securitypolicyviolation', e =>"
+            " window.__cspViolations.push(e.violatedDirective + ' ' + e.blockedURI));"
+        )
+        self.page = page
+
+    def _check_host(self, request) -> None:
+        url = request.url
+        if not (url.startswith(self.base_url) or url.startswith("data:") or url.startswith("about:")):
+            self.foreign_requests.append(url)
+
+    def csp_violations(self) -> list[str]:
+        return self.page.evaluate("window.__cspViolations || []")
+
+    def assert_clean(self) -> None:
+        assert self.console_errors == [], f"console errors: {self.console_errors}"
+        assert self.csp_violations() == [], f"CSP violations: {self.csp_violations()}"
+        assert self.foreign_requests == [], f"requests to other hosts: {self.foreign_requests}"
+
+
+@pytest.fixture
+def browser_problems(page, live_server):
+    return BrowserProblems(page, live_server.url)
+
+
+def sign_in(page, live_server, user: User, password: str = PASSWORD) -> None:
+    page.goto(f"{live_server.url}/login/")
+    page.get_by_label("Username").fill(user.username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{live_server.url}/")

@@ -1,0 +1,82 @@
+# Venture CRM — every task a developer or admin needs, each setting up what it depends on.
+# `make run` and `make test` are the two commands that work on a fresh machine.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PORT ?= 8080
+HOST ?= 0.0.0.0
+WORKERS ?= 3
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+# The newest Python 3.11+ on the machine (Django 5.2 needs 3.10+; we test on 3.11).
+PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
+	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null \
+	&& { command -v $$p; break; }; done)
+CHROMIUM ?= /usr/bin/chromium
+
+.PHONY: help prepare run serve dev test lint format test-postgres seed-bulk clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+$(VENV)/.runtime: requirements.txt
+	@test -n "$(PYTHON)" || { echo "Venture CRM needs Python 3.11 or newer on PATH." >&2; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	@touch $@
+
+$(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+# The system Chromium for browser tests: Playwright must never download a browser itself.
+$(CHROMIUM):
+	@echo "Installing Debian's chromium for the browser tests…"
+	@if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; fi
+
+prepare: $(VENV)/.runtime
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py collectstatic --noinput -v0
+
+run: prepare ## Set up, load the demo data into an empty database, and serve on 0.0.0.0:$(PORT)
+	$(PY) manage.py seed_demo --if-empty
+	@echo
+	@echo "  Venture CRM is starting on http://localhost:$(PORT)/  (from other machines: http://$$(hostname):$(PORT)/)"
+	@echo "  Demo sign-in: admin / admin123  (change it: $(PY) manage.py changepassword admin)"
+	@echo
+	$(BIN)/gunicorn crm.wsgi --bind $(HOST):$(PORT) --workers $(WORKERS) --timeout 120 --access-logfile - --log-level info
+
+serve: prepare ## Production: migrate, collect static files and serve with gunicorn; no demo data
+	$(BIN)/gunicorn crm.wsgi --bind $(HOST):$(PORT) --workers $(WORKERS) --timeout 120 --access-logfile - --log-level info
+
+dev: $(VENV)/.dev ## Development server with auto-reload on 127.0.0.1:8000 (DEBUG on)
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py seed_demo --if-empty
+	CRM_DEBUG=1 $(PY) manage.py runserver 127.0.0.1:8000
+
+lint: $(VENV)/.dev ## ruff lint and format check, and no model change without a migration
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(PY) manage.py makemigrations --check --dry-run
+
+format: $(VENV)/.dev ## Format and auto-fix with ruff
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+test: $(VENV)/.dev $(CHROMIUM) lint ## Set up everything and run the whole suite, browser tests included
+	$(BIN)/pytest
+
+test-postgres: $(VENV)/.dev $(CHROMIUM) ## The whole suite against a throwaway local PostgreSQL server
+	.ci/with-postgres $(BIN)/pytest
+
+seed-bulk: $(VENV)/.runtime ## Add generated volumes for demos and benchmarks (SCALE=1000)
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py seed_bulk --scale $(or $(SCALE),1000)
+
+clean: ## Remove the virtualenv, collected static files and caches (keeps ./data)
+	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
