@@ -1,17 +1,17 @@
 from django.contrib import admin
-from simple_history.admin import SimpleHistoryAdmin
 
 from contacts.models import Communication, Contact, Organization, Tag
+from crm.lib.admin import CRMRecordAdmin
 
 
 @admin.register(Tag)
-class TagAdmin(SimpleHistoryAdmin):
+class TagAdmin(CRMRecordAdmin):
     list_display = ("name", "colour")
     search_fields = ("name",)
 
 
 @admin.register(Organization)
-class OrganizationAdmin(SimpleHistoryAdmin):
+class OrganizationAdmin(CRMRecordAdmin):
     list_display = ("name", "type", "city", "country", "updated_at")
     list_filter = ("type", "tags", "country")
     search_fields = ("name", "website", "email", "city")
@@ -20,7 +20,7 @@ class OrganizationAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(Contact)
-class ContactAdmin(SimpleHistoryAdmin):
+class ContactAdmin(CRMRecordAdmin):
     list_display = ("__str__", "email", "organization", "contact_type", "status", "owner", "updated_at")
     list_filter = ("contact_type", "status", "owner", "tags")
     search_fields = ("first_name", "last_name", "email", "organization__name", "title")
@@ -30,11 +30,12 @@ class ContactAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(Communication)
-class CommunicationAdmin(SimpleHistoryAdmin):
+class CommunicationAdmin(CRMRecordAdmin):
     list_display = ("__str__", "contact", "type", "communication_date", "next_action_date", "next_action_done")
     list_filter = ("type", "next_action_done", "created_by")
     search_fields = ("subject", "body", "contact__first_name", "contact__last_name")
     date_hierarchy = "communication_date"
     autocomplete_fields = ("contact", "opportunity", "contact_attendees")
+    filter_horizontal = ("team_attendees",)
     list_select_related = ("contact",)
     readonly_fields = ("created_by", "created_at", "updated_at")

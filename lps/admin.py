@@ -1,6 +1,6 @@
 from django.contrib import admin
-from simple_history.admin import SimpleHistoryAdmin
 
+from crm.lib.admin import CRMRecordAdmin
 from lps.models import Commitment, LPProfile
 
 
@@ -11,7 +11,7 @@ class CommitmentInline(admin.TabularInline):
 
 
 @admin.register(LPProfile)
-class LPProfileAdmin(SimpleHistoryAdmin):
+class LPProfileAdmin(CRMRecordAdmin):
     list_display = ("contact", "investor_type", "accredited", "qualified_purchaser")
     list_filter = ("investor_type", "accredited")
     search_fields = ("contact__first_name", "contact__last_name", "contact__email")
@@ -21,7 +21,7 @@ class LPProfileAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(Commitment)
-class CommitmentAdmin(SimpleHistoryAdmin):
+class CommitmentAdmin(CRMRecordAdmin):
     list_display = (
         "lp",
         "fund",

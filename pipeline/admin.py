@@ -1,18 +1,18 @@
 from django.contrib import admin
-from simple_history.admin import SimpleHistoryAdmin
 
+from crm.lib.admin import CRMRecordAdmin
 from pipeline.models import Fund, Opportunity, Stage
 
 
 @admin.register(Fund)
-class FundAdmin(SimpleHistoryAdmin):
+class FundAdmin(CRMRecordAdmin):
     list_display = ("name", "vintage_year", "status", "target_size", "hard_cap", "currency")
     list_filter = ("status",)
     search_fields = ("name",)
 
 
 @admin.register(Stage)
-class StageAdmin(SimpleHistoryAdmin):
+class StageAdmin(CRMRecordAdmin):
     list_display = ("name", "order", "default_probability", "outcome")
     list_editable = ("order", "default_probability", "outcome")
     list_filter = ("outcome",)
@@ -20,7 +20,7 @@ class StageAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(Opportunity)
-class OpportunityAdmin(SimpleHistoryAdmin):
+class OpportunityAdmin(CRMRecordAdmin):
     list_display = ("name", "contact", "fund", "stage", "expected_amount", "probability", "owner", "priority")
     list_filter = ("fund", "stage", "priority", "owner")
     search_fields = ("name", "contact__first_name", "contact__last_name", "organization__name")
