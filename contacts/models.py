@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
 from django.db import models
-from django.db.models.functions import Lower
+from django.db.models import Count, DecimalField, IntegerField, OuterRef, Subquery, Sum, Value
+from django.db.models.functions import Coalesce, Lower
 from django.urls import NoReverseMatch, reverse
 from simple_history.models import HistoricalRecords
 
@@ -82,6 +84,40 @@ class OrganizationType(models.TextChoices):
     OTHER = "other", "Other"
 
 
+class OrganizationQuerySet(ScopedQuerySet):
+    def with_stats(self) -> OrganizationQuerySet:
+        """contact_count and total_committed (hard circle and beyond), as subqueries.
+
+        Subqueries rather than joins: joining contacts and commitments at once would
+        multiply rows and inflate both figures.
+        """
+        from lps.models import COMMITTED_STATUSES, Commitment
+
+        contacts = (
+            Contact.objects.filter(organization=OuterRef("pk"))
+            .order_by()
+            .values("organization")
+            .annotate(n=Count("pk"))
+            .values("n")
+        )
+        committed = (
+            Commitment.objects.filter(lp__contact__organization=OuterRef("pk"), status__in=COMMITTED_STATUSES)
+            .order_by()
+            .values("lp__contact__organization")
+            .annotate(total=Sum("commitment_amount"))
+            .values("total")
+        )
+        money = DecimalField(max_digits=15, decimal_places=2)
+        return self.annotate(
+            contact_count=Coalesce(Subquery(contacts, output_field=IntegerField()), Value(0)),
+            total_committed=Coalesce(Subquery(committed, output_field=money), Value(Decimal("0")), output_field=money),
+        )
+
+    def matching_name(self, name: str) -> OrganizationQuerySet:
+        """Organizations whose name equals ``name`` ignoring case and spacing."""
+        return self.filter(name__iexact=collapse_spaces(name))
+
+
 class Organization(CustomFieldsModel, TimeStampedModel):
     CUSTOM_FIELD_ENTITY = CustomFieldEntity.ORGANIZATION
 
@@ -101,7 +137,7 @@ class Organization(CustomFieldsModel, TimeStampedModel):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
 
-    objects = ScopedQuerySet.as_manager()
+    objects = OrganizationQuerySet.as_manager()
     history = HistoricalRecords(m2m_fields=[tags])
 
     class Meta:

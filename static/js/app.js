@@ -31,7 +31,7 @@
   document.addEventListener("click", function (event) {
     var target = event.target;
     if (!(target instanceof Element)) { return; }
-    if (target.closest("[data-dialog-close]")) {
+    if (target.closest("[data-dialog-close]") && dialogHost() && dialogHost().open) {
       event.preventDefault();
       closeDialog();
       return;

@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+from django import forms
+from django.utils.html import format_html
+
+from contacts.models import Organization
+from crm.lib.custom_field_forms import CustomFieldsFormMixin
+from crm.lib.text import collapse_spaces
+
+
+class OrganizationForm(CustomFieldsFormMixin, forms.ModelForm):
+    class Meta:
+        model = Organization
+        fields = [
+            "name",
+            "type",
+            "industry",
+            "website",
+            "phone",
+            "email",
+            "address",
+            "city",
+            "state",
+            "country",
+            "tags",
+            "description",
+        ]
+        widgets = {
+            "description": forms.Textarea(attrs={"rows": 4}),
+            "tags": forms.CheckboxSelectMultiple,
+        }
+
+    def clean_name(self) -> str:
+        name = collapse_spaces(self.cleaned_data["name"])
+        if not name:
+            raise forms.ValidationError("Give the organization a name.")
+        clash = Organization.objects.matching_name(name).exclude(pk=self.instance.pk).first()
+        if clash is not None:
+            raise forms.ValidationError(
+                format_html(
+                    'An organization with this name already exists: <a href="{}">{}</a>.',
+                    clash.get_absolute_url() or "#",
+                    clash.name,
+                )
+            )
+        return name

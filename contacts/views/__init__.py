@@ -1,0 +1,1 @@
+# Views by topic: organizations, contacts, communications, tags. URLs in contacts/urls.py.

@@ -1,0 +1,154 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.views.decorators.http import require_GET, require_http_methods
+from django_htmx.http import trigger_client_event
+
+from contacts.filters import OrganizationFilter
+from contacts.forms import OrganizationForm
+from contacts.models import Organization
+from crm.lib.export import export_response
+from crm.lib.history import history_entries
+from crm.lib.htmx import close_dialog, empty_fragment, is_fragment_request, render_page_or_fragment
+from crm.lib.listing import export_format, paginate
+from crm.roles import manager_required
+from lps.models import Commitment
+from pipeline.models import Opportunity
+
+LIST_TEMPLATE = "contacts/organization_list.html"
+DETAIL_TEMPLATE = "contacts/organization_detail.html"
+FORM_TEMPLATE = "contacts/organization_form.html"
+CHANGED_EVENT = "organizationsChanged"
+
+
+def _filtered(request: HttpRequest) -> OrganizationFilter:
+    queryset = Organization.objects.visible_to(request.user).with_stats().prefetch_related("tags")
+    return OrganizationFilter(request.GET or None, queryset=queryset, request=request)
+
+
+@require_GET
+def organization_list(request: HttpRequest) -> HttpResponse:
+    filterset = _filtered(request)
+    context = {"filter": filterset, "page_obj": paginate(request, filterset.qs)}
+    return render_page_or_fragment(request, LIST_TEMPLATE, "organization-table", context)
+
+
+@require_GET
+def organization_export(request: HttpRequest) -> HttpResponse:
+    fmt = export_format(request)
+    rows = (
+        [
+            org.name,
+            org.get_type_display(),
+            org.industry,
+            org.website,
+            org.phone,
+            org.email,
+            org.city,
+            org.state,
+            org.country,
+            ", ".join(tag.name for tag in org.tags.all()),
+            org.contact_count,
+            org.total_committed,
+            org.created_at,
+        ]
+        for org in _filtered(request).qs
+    )
+    headers = [
+        "Name",
+        "Type",
+        "Industry",
+        "Website",
+        "Phone",
+        "Email",
+        "City",
+        "State",
+        "Country",
+        "Tags",
+        "Contacts",
+        "Committed",
+        "Created",
+    ]
+    return export_response(fmt, "organizations", headers, rows)
+
+
+def _detail_context(request: HttpRequest, organization: Organization) -> dict:
+    user = request.user
+    return {
+        "organization": organization,
+        "custom_fields": organization.custom_field_display(),
+        "contacts": organization.contacts.visible_to(user).select_related("owner").order_by("last_name"),
+        "opportunities": Opportunity.objects.visible_to(user)
+        .filter(organization=organization)
+        .select_related("fund", "stage", "contact", "owner")
+        .order_by("fund__name", "stage__order"),
+        "commitments": Commitment.objects.visible_to(user)
+        .filter(lp__contact__organization=organization)
+        .select_related("fund", "lp__contact")
+        .order_by("fund__name"),
+        "history": history_entries(organization),
+    }
+
+
+@require_GET
+def organization_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    organization = get_object_or_404(
+        Organization.objects.visible_to(request.user).with_stats().prefetch_related("tags"), pk=pk
+    )
+    return render_page_or_fragment(
+        request, DETAIL_TEMPLATE, "organization-panel", _detail_context(request, organization)
+    )
+
+
+def _save_and_respond(request: HttpRequest, form: OrganizationForm, created: bool) -> HttpResponse:
+    organization = form.save(commit=False)
+    if created:
+        organization.created_by = request.user
+    organization.save()
+    form.save_m2m()
+    messages.success(request, f"{'Added' if created else 'Saved'} {organization.name}.")
+    if not is_fragment_request(request):
+        return redirect("organization_detail", pk=organization.pk)
+    # Show the saved record in the dialog, re-read from the database, and let lists refresh.
+    organization = Organization.objects.with_stats().prefetch_related("tags").get(pk=organization.pk)
+    response = render_page_or_fragment(
+        request, DETAIL_TEMPLATE, "organization-panel", _detail_context(request, organization)
+    )
+    return trigger_client_event(response, CHANGED_EVENT)
+
+
+@require_http_methods(["GET", "POST"])
+def organization_create(request: HttpRequest) -> HttpResponse:
+    form = OrganizationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        return _save_and_respond(request, form, created=True)
+    return render_page_or_fragment(request, FORM_TEMPLATE, "organization-form", {"form": form})
+
+
+@require_http_methods(["GET", "POST"])
+def organization_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    organization = get_object_or_404(Organization.objects.visible_to(request.user), pk=pk)
+    form = OrganizationForm(request.POST or None, instance=organization)
+    if request.method == "POST" and form.is_valid():
+        return _save_and_respond(request, form, created=False)
+    return render_page_or_fragment(
+        request, FORM_TEMPLATE, "organization-form", {"form": form, "organization": organization}
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@manager_required
+def organization_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    organization = get_object_or_404(Organization.objects.visible_to(request.user).with_stats(), pk=pk)
+    if request.method == "POST":
+        name = organization.name
+        organization.delete()
+        messages.success(request, f"Deleted {name}. Its contacts were kept, without an organization.")
+        if is_fragment_request(request):
+            return close_dialog(empty_fragment(request), CHANGED_EVENT)
+        return redirect("organization_list")
+    return render_page_or_fragment(
+        request, "contacts/organization_delete.html", "organization-delete", {"organization": organization}
+    )
