@@ -46,8 +46,25 @@
     }
     var toggle = target.closest("[data-sidebar-toggle]");
     if (toggle) {
-      var open = document.body.classList.toggle("sidebar-open");
-      toggle.setAttribute("aria-expanded", open ? "true" : "false");
+      setSidebar(!document.body.classList.contains("sidebar-open"));
+      return;
+    }
+    // On small screens the drawer closes when a link in it is followed or the page behind it is clicked.
+    if (document.body.classList.contains("sidebar-open") && (target.closest(".nav-link") || !target.closest("#sidebar"))) {
+      setSidebar(false);
+    }
+  });
+
+  function setSidebar(open) {
+    document.body.classList.toggle("sidebar-open", open);
+    document.querySelectorAll("[data-sidebar-toggle]").forEach(function (button) {
+      button.setAttribute("aria-expanded", open ? "true" : "false");
+    });
+  }
+
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Escape" && document.body.classList.contains("sidebar-open")) {
+      setSidebar(false);
     }
   });
 
