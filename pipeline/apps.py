@@ -1,5 +1,22 @@
 from django.apps import AppConfig
+from django.apps import apps as global_apps
+from django.db.models.signals import post_migrate
 
 
 class PipelineConfig(AppConfig):
     name = "pipeline"
+
+    def ready(self) -> None:
+        # `flush` (and test teardown) empties every table, stages included, and only
+        # post_migrate runs afterwards: seed the standard stages there, not just in a migration.
+        post_migrate.connect(ensure_default_stages, sender=self)
+
+
+def ensure_default_stages(sender, using="default", apps=global_apps, **kwargs) -> None:
+    """Create the standard stages when there are none at all (one that was renamed or
+    removed while others remain is left alone)."""
+    from pipeline.migrations import _stages
+
+    Stage = apps.get_model("pipeline", "Stage")
+    if not Stage.objects.using(using).exists():
+        _stages.create_default_stages(Stage, using)
