@@ -1,0 +1,350 @@
+"""Who may open which URL: every route is walked, so a new page cannot ship without a role.
+
+Add each new URL name to ROUTE_ROLES with the lowest role that may use it. The walk then
+checks, for the anonymous visitor and each role of the cast, that the page answers the way
+that role says.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from django.conf import settings
+from django.contrib import admin
+from django.contrib.auth.models import Group
+from django.contrib.contenttypes.models import ContentType
+from django.db.models import Model
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import resolve_url
+from django.urls import URLPattern, URLResolver, get_resolver, include, path, resolve
+from django.utils import timezone
+
+from contacts.models import Communication, Contact, Organization, Tag
+from crm.models import CustomField, CustomFieldEntity, CustomFieldType, Role
+from crm.roles import manager_required
+from lps.models import Commitment, CommitmentStatus, LPProfile
+from pipeline.models import Fund, Opportunity, Stage
+
+# The lowest role that may use each named URL (admin-site URLs are covered below: Django's
+# admin is open to staff, and staff means the admin role). A name missing here fails
+# test_every_named_url_declares_its_minimum_role.
+ROUTE_ROLES: dict[str, str] = {
+    "health": Role.MEMBER,
+    "login": Role.MEMBER,
+    "logout": Role.MEMBER,
+    "password_change": Role.MEMBER,
+    "password_change_done": Role.MEMBER,
+    "dashboard": Role.MEMBER,
+    "organization_list": Role.MEMBER,
+    "organization_create": Role.MEMBER,
+    "organization_export": Role.MANAGER,
+    "organization_detail": Role.MEMBER,
+    "organization_edit": Role.MEMBER,
+    "organization_delete": Role.MANAGER,
+}
+
+# Answer without signing in. Everything else sends the anonymous visitor to sign in.
+PUBLIC_URL_NAMES = {"login", "health", "admin:login"}
+
+# Answer GET with 405; the role check is made with a POST instead.
+POST_ONLY_URL_NAMES = {"logout"}
+
+# URLs that refuse a request without these parameters (the admin's autocomplete answers 403).
+QUERY_STRINGS = {"admin:autocomplete": "?app_label=contacts&model_name=contact&field_name=organization&term=At"}
+
+ROLES = [Role.ADMIN, Role.MANAGER, Role.MEMBER]
+ADMIN_PREFIX = "admin/"
+
+
+@dataclass(frozen=True)
+class Route:
+    route: str  # the joined pattern text, as ResolverMatch.route reports it
+    name: str  # "namespace:name", or "" for an unnamed pattern
+    converters: dict
+
+    @property
+    def is_admin(self) -> bool:
+        return self.name.startswith("admin:") or self.route.startswith(ADMIN_PREFIX)
+
+
+def walk(patterns, prefix: str = "", namespace: str = "", converters: dict | None = None) -> Iterator[Route]:
+    converters = converters or {}
+    for pattern in patterns:
+        text = str(pattern.pattern)
+        # Django joins regex routes without their leading "^" (URLResolver._join_route).
+        route = prefix + (text[1:] if text.startswith("^") else text)
+        found = {**converters, **getattr(pattern.pattern, "converters", {})}
+        if isinstance(pattern, URLResolver):
+            inner = ":".join(part for part in (namespace, pattern.namespace) if part)
+            yield from walk(pattern.url_patterns, route, inner, found)
+        elif isinstance(pattern, URLPattern):
+            name = f"{namespace}:{pattern.name}" if namespace and pattern.name else (pattern.name or "")
+            yield Route(route, name, found)
+
+
+def all_routes() -> list[Route]:
+    return list(walk(get_resolver().url_patterns))
+
+
+@pytest.fixture
+def records(admin_user) -> dict[str, Model]:
+    """One saved object of every model the admin edits, so change/delete/history pages have a target."""
+    tag = Tag.objects.create(name="Warm intro")
+    organization = Organization.objects.create(name="Atlas Family Office")
+    contact = Contact.objects.create(first_name="Ada", last_name="Okafor", organization=organization)
+    fund = Fund.objects.create(name="Fund III", vintage_year=2025, target_size=Decimal("150000000"))
+    stage = Stage.objects.create(name="First meeting", order=1, default_probability=10)
+    opportunity = Opportunity.objects.create(
+        name="Atlas into Fund III", contact=contact, fund=fund, stage=stage, expected_amount=Decimal("5000000")
+    )
+    communication = Communication.objects.create(
+        contact=contact, subject="Intro call", communication_date=timezone.now(), opportunity=opportunity
+    )
+    lp = LPProfile.objects.create(contact=contact)
+    commitment = Commitment.objects.create(
+        lp=lp,
+        fund=fund,
+        status=CommitmentStatus.SIGNED,
+        commitment_amount=Decimal("2500000"),
+        commitment_date=datetime.date(2025, 3, 1),
+    )
+    custom_field = CustomField.objects.create(
+        name="Check size", entity=CustomFieldEntity.CONTACT, field_type=CustomFieldType.CURRENCY
+    )
+    group = Group.objects.create(name="Partners")
+    objects = [tag, organization, contact, fund, stage, opportunity, communication, lp, commitment, custom_field]
+    objects += [group, admin_user]
+    return {obj._meta.label_lower: obj for obj in objects}
+
+
+def admin_model_for(route: Route) -> type[Model] | None:
+    for model in admin.site._registry:
+        if route.route.startswith(f"{ADMIN_PREFIX}{model._meta.app_label}/{model._meta.model_name}/"):
+            return model
+    return None
+
+
+def concrete_url(route: Route, records: dict[str, Model]) -> str:
+    """A URL that resolves to ``route``, pointing at real objects where the route takes an id."""
+    # Routes under no model (only /admin/r/<content type>/<id>/) point at a Tag, which has no
+    # page of its own; the admin's links there are checked by the view-on-site test below.
+    model = admin_model_for(route) or Tag
+    obj = records[model._meta.label_lower]
+
+    def value_for(name: str, converter) -> str:
+        if name == "content_type_id":
+            return str(ContentType.objects.get_for_model(obj).pk)
+        kind = type(converter).__name__
+        if name in ("object_id", "id", "pk") or kind == "IntConverter":
+            return str(obj.pk)
+        if kind == "UUIDConverter":
+            return "00000000-0000-0000-0000-000000000001"
+        return "sample"
+
+    url = re.sub(
+        r"(?<!\?P)<(?:(\w+):)?(\w+)>", lambda m: value_for(m.group(2), route.converters.get(m.group(2))), route.route
+    )
+    # Regex routes in the admin: simple_history's "<id>/history/<history_id>/", the app index
+    # "(?P<app_label>auth|crm|…)/" and the catch-all "(?P<url>.*)$".
+    positional = []
+
+    def group_value(match: re.Match) -> str:
+        body = match.group(2)
+        if "|" in body:
+            return body.split("|")[0]
+        if body == ".*":
+            return "nonexistent/"
+        if not positional:
+            positional.extend([str(obj.pk), str(obj.history.order_by("history_id").last().history_id)])
+        return positional.pop(0)
+
+    url = re.sub(r"\((\?P<\w+>)?([^()]*)\)", group_value, url)
+    url = "/" + url.lstrip("^").rstrip("$")
+    assert resolve(url).route == route.route, f"{url} does not resolve to {route.route}; teach concrete_url"
+    return url + QUERY_STRINGS.get(route.name, "")
+
+
+def login_redirect_target(response) -> tuple[str, str] | None:
+    """(login path, next) when ``response`` sends the visitor to a sign-in page."""
+    if response.status_code != 302:
+        return None
+    parts = urlsplit(response["Location"])
+    return parts.path, parse_qs(parts.query).get("next", [""])[0]
+
+
+def test_every_named_url_declares_its_minimum_role():
+    routes = [route for route in all_routes() if not route.is_admin]
+    unnamed = [route.route for route in routes if not route.name]
+    missing = sorted({route.name for route in routes if route.name and route.name not in ROUTE_ROLES})
+    stale = sorted(set(ROUTE_ROLES) - {route.name for route in routes})
+    assert not unnamed, f"Give these URL patterns a name and add it to ROUTE_ROLES: {unnamed}"
+    assert not missing, (
+        f"Add these URL names to ROUTE_ROLES in {Path(__file__).name} with the lowest role that may use them "
+        f"(Role.MEMBER, Role.MANAGER or Role.ADMIN): {missing}"
+    )
+    assert not stale, f"These ROUTE_ROLES entries name no URL any more; remove them: {stale}"
+
+
+def test_anonymous_visitor_is_sent_to_sign_in_from_every_url_but_the_public_ones(client, records):
+    sign_in = resolve_url(settings.LOGIN_URL)
+    admin_sign_in = resolve_url("admin:login")
+    problems = []
+    for route in all_routes():
+        url = concrete_url(route, records)
+        response = client.get(url)
+        if route.name in PUBLIC_URL_NAMES:
+            if response.status_code != 200:
+                problems.append(f"{url}: public page answered {response.status_code}")
+            continue
+        target = login_redirect_target(response)
+        allowed = {sign_in, admin_sign_in} if route.is_admin else {sign_in}
+        if target is None or target[0] not in allowed or target[1] != url:
+            problems.append(f"{url}: expected a redirect to sign in with next={url}, got {response.status_code}")
+    assert sign_in == "/login/"
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_each_role_reaches_exactly_the_urls_its_rank_allows(client, records, request, role):
+    user = request.getfixturevalue(f"{role}_user")
+    client.force_login(user)
+    problems = []
+    for route in all_routes():
+        if route.is_admin:
+            continue
+        url = concrete_url(route, records)
+        minimum = ROUTE_ROLES[route.name]
+        post_only = route.name in POST_ONLY_URL_NAMES
+        if not user.has_role(minimum):
+            response = client.post(url) if post_only else client.get(url)
+            if response.status_code != 403:
+                problems.append(f"{url}: {role} is below {minimum} but got {response.status_code}, not 403")
+            continue
+        response = client.get(url)
+        expected = {405} if post_only else {200, 302}
+        if response.status_code not in expected:
+            problems.append(f"{url}: {role} may use it but got {response.status_code}, expected one of {expected}")
+        elif login_redirect_target(response) and login_redirect_target(response)[0] == resolve_url(settings.LOGIN_URL):
+            problems.append(f"{url}: signed-in {role} was sent back to sign in")
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("role", [Role.MANAGER, Role.MEMBER])
+def test_admin_site_sends_managers_and_members_to_the_admin_login(client, records, request, role):
+    client.force_login(request.getfixturevalue(f"{role}_user"))
+    admin_sign_in = resolve_url("admin:login")
+    problems = []
+    for route in all_routes():
+        if not route.is_admin or route.name == "admin:login":
+            continue
+        url = concrete_url(route, records)
+        response = client.get(url)
+        target = login_redirect_target(response)
+        if route.name == "admin:logout":
+            # Django's admin sends a non-staff user on its logout URL to the index (then to login).
+            if response.status_code not in (302, 405):
+                problems.append(f"{url}: {role} got {response.status_code}")
+        elif target is None or target[0] != admin_sign_in:
+            problems.append(f"{url}: {role} got {response.status_code}, expected a redirect to the admin login")
+    assert not problems, "\n".join(problems)
+
+
+def test_admin_site_index_is_open_to_admins(admin_client):
+    response = admin_client.get("/admin/")
+    assert response.status_code == 200
+    assert b"Venture CRM administration" in response.content
+
+
+def test_every_admin_page_renders_for_an_admin(admin_client, records):
+    """A broken admin option (a missing search field, a bad list_display) fails here, not in use."""
+    problems = []
+    for route in all_routes():
+        if not route.is_admin:
+            continue
+        url = concrete_url(route, records)
+        response = admin_client.get(url)
+        if route.name == "admin:logout":
+            ok = response.status_code == 405  # POST only since Django 5.0
+        elif route.name == "admin:view_on_site":
+            ok = response.status_code in (302, 404)  # 404 while the record has no page of its own
+        elif route.name == "":
+            ok = response.status_code in (301, 302, 404)  # redirects to change pages; catch-all 404
+        else:
+            ok = response.status_code in (200, 302)
+        target = login_redirect_target(response)
+        if not ok or (target and target[0] in (resolve_url("admin:login"), resolve_url(settings.LOGIN_URL))):
+            problems.append(f"{url} ({route.name or 'unnamed'}): admin got {response.status_code}")
+    assert not problems, "\n".join(problems)
+
+
+def test_admin_links_view_on_site_only_for_records_that_have_a_page(admin_client, records):
+    problems = []
+    for model in admin.site._registry:
+        obj = records[model._meta.label_lower]
+        page = obj.get_absolute_url() if hasattr(obj, "get_absolute_url") else None
+        opts = model._meta
+        response = admin_client.get(resolve_url(f"admin:{opts.app_label}_{opts.model_name}_change", obj.pk))
+        assert response.status_code == 200, f"{opts.label} change page answered {response.status_code}"
+        link = re.search(r'<a href="([^"]+)" class="viewsitelink"', response.content.decode())
+        if page is None and link:
+            problems.append(f"{opts.label}: links 'View on site' to {link.group(1)} but the record has no page")
+        elif page and not link:
+            problems.append(f"{opts.label}: has a page at {page} but no 'View on site' link")
+        elif link and admin_client.get(link.group(1)).status_code >= 400:
+            problems.append(f"{opts.label}: 'View on site' link {link.group(1)} is broken")
+    assert not problems, "\n".join(problems)
+
+
+def test_unknown_address_shows_our_not_found_page(member_client):
+    response = member_client.get("/nonexistent/")
+    assert response.status_code == 404
+    assert "404.html" in [template.name for template in response.templates]
+    assert b"There is nothing at this address" in response.content
+
+
+def test_static_files_are_served_to_anonymous_visitors_by_whitenoise(client, settings):
+    # Production serves from STATIC_ROOT after collectstatic (test_deploy.py covers that);
+    # here WhiteNoise reads the source folders. The client builds its middleware on its
+    # first request, so the setting takes effect.
+    settings.WHITENOISE_USE_FINDERS = True
+    response = client.get("/static/vendor/htmx-2.0.11.min.js")
+    assert response.status_code == 200
+    assert "javascript" in response["Content-Type"]
+    body = b"".join(response.streaming_content)
+    assert body == (Path(settings.BASE_DIR) / "static/vendor/htmx-2.0.11.min.js").read_bytes()
+
+
+# --- role_required itself ---------------------------------------------------------------
+# No page needs more than the member role yet, so this URLconf adds one that does.
+
+
+@manager_required
+def manager_only_view(request: HttpRequest) -> HttpResponse:
+    return HttpResponse("manager page")
+
+
+urlpatterns = [path("manager-only/", manager_only_view), path("", include("crm.urls"))]
+
+
+@pytest.mark.urls(__name__)
+def test_member_is_refused_a_manager_page_with_our_403_page(member_client):
+    response = member_client.get("/manager-only/")
+    assert response.status_code == 403
+    assert "403.html" in [template.name for template in response.templates]
+    assert b"This needs the manager role." in response.content
+
+
+@pytest.mark.urls(__name__)
+@pytest.mark.parametrize("role", [Role.MANAGER, Role.ADMIN])
+def test_manager_and_admin_open_a_manager_page(client, request, role):
+    client.force_login(request.getfixturevalue(f"{role}_user"))
+    response = client.get("/manager-only/")
+    assert response.status_code == 200
+    assert response.content == b"manager page"
