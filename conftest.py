@@ -122,7 +122,7 @@ class BrowserProblems:
 
     def _check_host(self, request) -> None:
         url = request.url
-        if not (url.startswith(self.base_url) or url.startswith("data:") or url.startswith("about:")):
+        if not url.startswith((self.base_url, "data:", "about:")):
             self.foreign_requests.append(url)
 
     def csp_violations(self) -> list[str]:
