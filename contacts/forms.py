@@ -3,7 +3,7 @@ from __future__ import annotations
 from django import forms
 from django.utils.html import format_html
 
-from contacts.models import Organization
+from contacts.models import Organization, Tag
 from crm.lib.custom_field_forms import CustomFieldsFormMixin
 from crm.lib.text import collapse_spaces
 
@@ -42,5 +42,29 @@ class OrganizationForm(CustomFieldsFormMixin, forms.ModelForm):
                     clash.get_absolute_url() or "#",
                     clash.name,
                 )
+            )
+        return name
+
+
+class TagForm(forms.ModelForm):
+    """Create, rename or recolour a tag. Names are unique ignoring case and spacing."""
+
+    class Meta:
+        model = Tag
+        fields = ["name", "colour"]
+        widgets = {"colour": forms.RadioSelect}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["name"].widget.attrs.update({"autocomplete": "off", "placeholder": "e.g. Warm intro"})
+
+    def clean_name(self) -> str:
+        name = collapse_spaces(self.cleaned_data["name"])
+        if not name:
+            raise forms.ValidationError("Give the tag a name.")
+        clash = Tag.objects.filter(name__iexact=name).exclude(pk=self.instance.pk).first()
+        if clash is not None:
+            raise forms.ValidationError(
+                f"There is already a tag named “{clash.name}”. Use that one or pick another name."
             )
         return name

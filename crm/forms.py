@@ -1,4 +1,8 @@
+from django import forms
 from django.contrib.auth.forms import AuthenticationForm
+
+from crm.lib.text import collapse_spaces, normalize_email
+from crm.models import User
 
 
 class SignInForm(AuthenticationForm):
@@ -11,3 +15,39 @@ class SignInForm(AuthenticationForm):
         super().__init__(*args, **kwargs)
         self.fields["username"].widget.attrs.update({"autocomplete": "username", "autofocus": True})
         self.fields["password"].widget.attrs.update({"autocomplete": "current-password"})
+
+
+class ProfileForm(forms.ModelForm):
+    """The signed-in user's own name and email; role and username stay with the admins."""
+
+    email = forms.EmailField(
+        label="Email",
+        max_length=254,
+        help_text="Used to match you to meetings and emails imported from the old system.",
+    )
+
+    class Meta:
+        model = User
+        fields = ["full_name", "email"]
+        labels = {"full_name": "Full name"}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["full_name"].required = True
+        self.fields["full_name"].widget.attrs.update({"autocomplete": "name"})
+        self.fields["email"].widget.attrs.update({"autocomplete": "email"})
+
+    def clean_full_name(self) -> str:
+        name = collapse_spaces(self.cleaned_data["full_name"])
+        if not name:
+            raise forms.ValidationError("Enter your name as the team should see it.")
+        return name
+
+    def clean_email(self) -> str:
+        email = normalize_email(self.cleaned_data["email"])
+        clash = User.objects.filter(email__iexact=email).exclude(pk=self.instance.pk).first()
+        if clash is not None:
+            raise forms.ValidationError(
+                f"{clash.display_name} already uses this email address. Each person needs their own."
+            )
+        return email

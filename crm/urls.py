@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from contacts.views import tags
 from crm import views
 from crm.forms import SignInForm
 
@@ -19,6 +20,14 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("password/", auth_views.PasswordChangeView.as_view(), name="password_change"),
     path("password/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
+    path("search/", views.global_search, name="global_search"),
+    path("settings/", views.settings_page, name="settings"),
+    path("settings/profile/", views.settings_profile, name="settings_profile"),
+    path("settings/password/", views.settings_password, name="settings_password"),
+    path("settings/tags/", tags.tag_list, name="tag_list"),
+    path("settings/tags/new/", tags.tag_create, name="tag_create"),
+    path("settings/tags/<int:pk>/edit/", tags.tag_edit, name="tag_edit"),
+    path("settings/tags/<int:pk>/delete/", tags.tag_delete, name="tag_delete"),
     path("admin/", admin.site.urls),
     path("", include("contacts.urls")),
     path("", include("reports.urls")),

@@ -1,11 +1,29 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.decorators import login_not_required
-from django.db import DatabaseError, connection
+from django.contrib.auth.forms import PasswordChangeForm
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_http_methods
+from django_htmx.http import HttpResponseClientRefresh
+
+from contacts.forms import TagForm
+from contacts.models import TagColour
+from contacts.views.tags import tags_with_usage
+from crm.forms import ProfileForm
+from crm.lib.htmx import is_fragment_request, render_page_or_fragment
+from crm.models import User
+from crm.search import DROPDOWN_LIMIT, PAGE_LIMIT, search
+
+SETTINGS_TEMPLATE = "crm/settings.html"
 
 
 @require_GET
@@ -23,4 +41,80 @@ def health(request: HttpRequest) -> HttpResponse:
     return JsonResponse(
         {"status": "ok" if database_ok else "error", "database": database_ok, "version": settings.VERSION},
         status=200 if database_ok else 503,
+    )
+
+
+@require_GET
+def global_search(request: HttpRequest) -> HttpResponse:
+    """The header's search-as-you-type dropdown (htmx), or the full results page."""
+    fragment = is_fragment_request(request)
+    limit = DROPDOWN_LIMIT if fragment else PAGE_LIMIT
+    results = search(request.user, request.GET.get("q", ""), limit=limit)
+    context = {"results": results, "search_query": results.query, "limit": limit}
+    return render_page_or_fragment(request, "crm/search.html", "search-results", context, fragment=fragment)
+
+
+def _password_form(request: HttpRequest, data: Any = None) -> PasswordChangeForm:
+    form = PasswordChangeForm(request.user, data)
+    # Django's form grabs the focus: on Settings it sits below the profile and must not.
+    form.fields["old_password"].widget.attrs.pop("autofocus", None)
+    return form
+
+
+def settings_context(request: HttpRequest, **overrides: Any) -> dict[str, Any]:
+    """Everything the Settings page shows; a view passes its bound form to re-show errors."""
+    context = {
+        "profile_form": ProfileForm(instance=request.user),
+        "password_form": _password_form(request),
+        "tag_form": TagForm(),
+        "tags": tags_with_usage(request.user),
+        "colours": TagColour.choices,
+    }
+    context.update(overrides)
+    return context
+
+
+@require_GET
+def settings_page(request: HttpRequest) -> HttpResponse:
+    return render(request, SETTINGS_TEMPLATE, settings_context(request))
+
+
+@require_http_methods(["GET", "POST"])
+def settings_profile(request: HttpRequest) -> HttpResponse:
+    """Everyone edits their own profile, and only their own: the instance is request.user."""
+    if request.method == "GET" and not is_fragment_request(request):
+        return redirect(reverse("settings") + "#profile-form")
+    # A copy of the user: a refused form must not leave its values on request.user (the sidebar).
+    form = ProfileForm(request.POST or None, instance=User.objects.get(pk=request.user.pk))
+    if request.method == "POST" and form.is_valid():
+        try:
+            with transaction.atomic():
+                form.save()
+        except IntegrityError:  # the same email saved by someone else a moment ago
+            form.add_error("email", "Someone else just saved this email address. Use your own.")
+        else:
+            messages.success(request, "Saved your profile.")
+            if not is_fragment_request(request):
+                return redirect(reverse("settings") + "#profile-form")
+            # The name shows in the sidebar too: reload the page rather than patch it.
+            return HttpResponseClientRefresh()
+    return render_page_or_fragment(
+        request, SETTINGS_TEMPLATE, "profile-form", settings_context(request, profile_form=form)
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def settings_password(request: HttpRequest) -> HttpResponse:
+    if request.method == "GET" and not is_fragment_request(request):
+        return redirect(reverse("settings") + "#password-form")
+    form = _password_form(request, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        update_session_auth_hash(request, form.user)  # stay signed in here, signed out elsewhere
+        messages.success(request, "Changed your password. Other devices will have to sign in again.")
+        if not is_fragment_request(request):
+            return redirect(reverse("settings") + "#password-form")
+        form = _password_form(request)
+    return render_page_or_fragment(
+        request, SETTINGS_TEMPLATE, "password-form", settings_context(request, password_form=form)
     )

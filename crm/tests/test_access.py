@@ -48,6 +48,14 @@ ROUTE_ROLES: dict[str, str] = {
     "organization_detail": Role.MEMBER,
     "organization_edit": Role.MEMBER,
     "organization_delete": Role.MANAGER,
+    "global_search": Role.MEMBER,
+    "settings": Role.MEMBER,
+    "settings_profile": Role.MEMBER,
+    "settings_password": Role.MEMBER,
+    "tag_list": Role.MEMBER,
+    "tag_create": Role.MEMBER,
+    "tag_edit": Role.MEMBER,
+    "tag_delete": Role.MANAGER,
 }
 
 # Answer without signing in. Everything else sends the anonymous visitor to sign in.

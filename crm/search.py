@@ -1,0 +1,329 @@
+"""Global search: contacts, organizations, opportunities and communications at once.
+
+One query per group, each LIMITed and scoped with ``visible_to(user)``, so the header's
+search-as-you-type costs the same four queries whether the book holds 400 contacts or
+40,000. Every word of the query must match somewhere in a record (AND of words, OR of
+fields), so "ada atlas" finds Ada Okafor at Atlas Family Office.
+
+Highlighting escapes the record's text first and only then wraps the matches in <mark>,
+so a name like ``<script>`` is shown, never run.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from functools import reduce
+from operator import and_, or_
+from typing import Any
+from urllib.parse import urlencode
+
+from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
+from django.urls import NoReverseMatch, reverse
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+
+from contacts.models import Communication, Contact, Organization
+from pipeline.models import Opportunity
+
+# Longer input is cut, not refused: a pasted paragraph still searches its first words.
+MAX_QUERY_LENGTH = 100
+MAX_TERMS = 5
+DROPDOWN_LIMIT = 6
+PAGE_LIMIT = 25
+SNIPPET_LENGTH = 140
+
+
+def parse_query(raw: Any) -> tuple[str, list[str]]:
+    """The trimmed query and its distinct words (case-insensitively), at most MAX_TERMS."""
+    query = " ".join(str(raw or "").split())[:MAX_QUERY_LENGTH].strip()
+    terms: list[str] = []
+    seen: set[str] = set()
+    for word in query.split():
+        key = word.casefold()
+        if key not in seen:
+            seen.add(key)
+            terms.append(word)
+    return query, terms[:MAX_TERMS]
+
+
+def _pattern(terms: Iterable[str]) -> re.Pattern | None:
+    # Longest first, so "Okafor" wins over "Oka" where both would match at one place.
+    words = sorted({t for t in terms if t}, key=len, reverse=True)
+    if not words:
+        return None
+    return re.compile("|".join(re.escape(word) for word in words), re.IGNORECASE)
+
+
+def highlight(text: Any, terms: Iterable[str]) -> SafeString:
+    """``text`` escaped, with every match of a term wrapped in <mark>."""
+    text = "" if text is None else str(text)
+    pattern = _pattern(terms)
+    if pattern is None:
+        return escape(text)
+    parts: list[str] = []
+    last = 0
+    for match in pattern.finditer(text):
+        parts.append(escape(text[last : match.start()]))
+        parts.append(f"<mark>{escape(match.group())}</mark>")
+        last = match.end()
+    parts.append(escape(text[last:]))
+    return mark_safe("".join(parts))  # noqa: S308 - every piece above went through escape()
+
+
+def snippet(text: Any, terms: Iterable[str], length: int = SNIPPET_LENGTH) -> str:
+    """A window of ``text`` around its first match (plain text, not yet escaped)."""
+    text = " ".join(str(text or "").split())
+    if len(text) <= length:
+        return text
+    pattern = _pattern(terms)
+    match = pattern.search(text) if pattern else None
+    start = 0
+    if match is not None and match.start() > length // 3:
+        start = match.start() - length // 3
+        space = text.rfind(" ", 0, start)
+        start = space + 1 if space != -1 and start - space < 20 else start
+    end = min(len(text), start + length)
+    if end < len(text):
+        space = text.rfind(" ", start, end)
+        end = space if space > start + length // 2 else end
+    return ("…" if start else "") + text[start:end] + ("…" if end < len(text) else "")
+
+
+def _url(name: str, *args: Any, query: str | None = None) -> str | None:
+    try:
+        url = reverse(name, args=args)
+    except NoReverseMatch:
+        return None
+    return f"{url}?{urlencode({'q': query})}" if query is not None else url
+
+
+def _matching(terms: list[str], fields: tuple[str, ...]) -> Q:
+    """Every term must match at least one of ``fields`` (icontains: case-insensitive)."""
+    return reduce(and_, (reduce(or_, (Q(**{f"{name}__icontains": term}) for name in fields)) for term in terms))
+
+
+def _starts_with_rank(term: str, fields: tuple[str, ...]) -> Case:
+    """0 when a field starts with the first term, so "Ada" lists Ada before Canada."""
+    return Case(
+        When(reduce(or_, (Q(**{f"{name}__istartswith": term}) for name in fields)), then=Value(0)),
+        default=Value(1),
+        output_field=IntegerField(),
+    )
+
+
+@dataclass
+class SearchHit:
+    title: SafeString
+    meta: list[SafeString]
+    url: str | None
+    badge: str = ""
+    badge_class: str = "badge"  # CSS classes of the chip beside the title
+    excerpt: SafeString | None = None
+
+
+@dataclass
+class SearchGroup:
+    key: str
+    label: str
+    hits: list[SearchHit]
+    has_more: bool
+    list_url: str | None = None
+
+
+@dataclass
+class SearchResults:
+    query: str
+    terms: list[str]
+    groups: list[SearchGroup] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return sum(len(group.hits) for group in self.groups)
+
+    @property
+    def has_more(self) -> bool:
+        return any(group.has_more for group in self.groups)
+
+    @property
+    def url(self) -> str | None:
+        return _url("global_search", query=self.query)
+
+
+def _meta(terms: list[str], *values: Any) -> list[SafeString]:
+    return [highlight(value, terms) for value in values if value]
+
+
+def _contact_url(contact: Contact) -> str | None:
+    """The contact's panel, or its organization's while the contact panel is unbuilt."""
+    organization = contact.organization
+    return contact.get_absolute_url() or (organization.get_absolute_url() if organization else None)
+
+
+def _contact_hits(contacts: Iterable[Contact], terms: list[str]) -> list[SearchHit]:
+    return [
+        SearchHit(
+            title=highlight(contact.full_name, terms),
+            meta=_meta(terms, contact.title, contact.organization.name if contact.organization else "", contact.email),
+            url=_contact_url(contact),
+            badge=contact.get_contact_type_display(),
+            badge_class=f"badge search-badge--{contact.contact_type}",
+        )
+        for contact in contacts
+    ]
+
+
+def _organization_hits(organizations: Iterable[Organization], terms: list[str]) -> list[SearchHit]:
+    hits = []
+    for organization in organizations:
+        place = ", ".join(part for part in (organization.city, organization.country) if part)
+        website = re.sub(r"^https?://(www\.)?", "", organization.website).rstrip("/")
+        hits.append(
+            SearchHit(
+                title=highlight(organization.name, terms),
+                meta=_meta(terms, place, website),
+                url=organization.get_absolute_url(),
+                badge=organization.get_type_display(),
+            )
+        )
+    return hits
+
+
+def _opportunity_hits(opportunities: Iterable[Opportunity], terms: list[str]) -> list[SearchHit]:
+    hits = []
+    for opportunity in opportunities:
+        organization = opportunity.organization or opportunity.contact.organization
+        # The nearest page that exists while the opportunity's own panel is unbuilt.
+        url = (
+            opportunity.get_absolute_url()
+            or opportunity.contact.get_absolute_url()
+            or (organization.get_absolute_url() if organization else None)
+        )
+        hits.append(
+            SearchHit(
+                title=highlight(opportunity.name, terms),
+                meta=_meta(
+                    terms,
+                    opportunity.contact.full_name,
+                    organization.name if organization else "",
+                    opportunity.fund.name,
+                ),
+                url=url,
+                badge=opportunity.stage.name,
+                badge_class=f"badge search-badge--{opportunity.stage.outcome}",
+            )
+        )
+    return hits
+
+
+def _communication_hits(communications: Iterable[Communication], terms: list[str]) -> list[SearchHit]:
+    hits = []
+    for communication in communications:
+        contact = communication.contact
+        date = communication.communication_date
+        hits.append(
+            SearchHit(
+                title=highlight(communication.subject or f"{communication.get_type_display()} with {contact}", terms),
+                meta=_meta(terms, contact.full_name, f"{date:%b} {date.day}, {date.year}" if date else ""),
+                url=_contact_url(contact),
+                badge=communication.get_type_display(),
+                badge_class=f"pill pill--{communication.type}",
+                excerpt=highlight(snippet(communication.body, terms), terms) if communication.body else None,
+            )
+        )
+    return hits
+
+
+@dataclass(frozen=True)
+class _GroupSpec:
+    key: str
+    label: str
+    list_url_name: str
+    queryset: Callable[[Any], QuerySet]
+    fields: tuple[str, ...]
+    rank_fields: tuple[str, ...]
+    order: tuple[str, ...]
+    hits: Callable[[Iterable[Any], list[str]], list[SearchHit]]
+
+
+GROUPS = (
+    _GroupSpec(
+        "contacts",
+        "Contacts",
+        "contact_list",
+        lambda user: Contact.objects.visible_to(user).select_related("organization"),
+        ("first_name", "last_name", "email", "organization__name", "title"),
+        ("first_name", "last_name"),
+        ("last_name", "first_name", "pk"),
+        _contact_hits,
+    ),
+    _GroupSpec(
+        "organizations",
+        "Organizations",
+        "organization_list",
+        lambda user: Organization.objects.visible_to(user),
+        ("name", "city", "website"),
+        ("name",),
+        ("name", "pk"),
+        _organization_hits,
+    ),
+    _GroupSpec(
+        "opportunities",
+        "Opportunities",
+        "opportunity_list",
+        lambda user: Opportunity.objects.visible_to(user).select_related(
+            "contact__organization", "organization", "stage", "fund"
+        ),
+        (
+            "name",
+            "contact__first_name",
+            "contact__last_name",
+            "organization__name",
+            "contact__organization__name",
+        ),
+        ("name",),
+        ("-updated_at", "-pk"),
+        _opportunity_hits,
+    ),
+    _GroupSpec(
+        "communications",
+        "Communications",
+        "communication_list",
+        lambda user: Communication.objects.visible_to(user).select_related("contact__organization"),
+        ("subject", "body"),
+        ("subject",),
+        ("-communication_date", "-pk"),
+        _communication_hits,
+    ),
+)
+
+
+def search(user: Any, raw_query: Any, limit: int = DROPDOWN_LIMIT) -> SearchResults:
+    """The records ``user`` may see that match ``raw_query``, grouped, ``limit`` per group.
+
+    Runs one query per group (none for an empty query). Reads ``limit + 1`` rows to know
+    whether a "see all" link is worth showing, without a COUNT per group.
+    """
+    query, terms = parse_query(raw_query)
+    results = SearchResults(query=query, terms=terms)
+    if not terms:
+        return results
+    for spec in GROUPS:
+        queryset = (
+            spec.queryset(user)
+            .filter(_matching(terms, spec.fields))
+            .annotate(search_rank=_starts_with_rank(terms[0], spec.rank_fields))
+            .order_by("search_rank", *spec.order)
+        )
+        rows = list(queryset[: limit + 1])
+        results.groups.append(
+            SearchGroup(
+                key=spec.key,
+                label=spec.label,
+                hits=spec.hits(rows[:limit], terms),
+                has_more=len(rows) > limit,
+                list_url=_url(spec.list_url_name, query=query),
+            )
+        )
+    return results
