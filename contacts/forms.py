@@ -9,6 +9,10 @@ from crm.lib.text import collapse_spaces
 
 
 class OrganizationForm(CustomFieldsFormMixin, forms.ModelForm):
+    # Django 6's default now: a typed "atlas.example" becomes https://. Left to the model
+    # field, the form warns RemovedInDjango60Warning at import (an error under pytest).
+    website = forms.URLField(max_length=300, required=False, assume_scheme="https")
+
     class Meta:
         model = Organization
         fields = [
