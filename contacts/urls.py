@@ -1,6 +1,6 @@
 from django.urls import path
 
-from contacts.views import organizations
+from contacts.views import communications, organizations
 
 urlpatterns = [
     path("organizations/", organizations.organization_list, name="organization_list"),
@@ -9,4 +9,20 @@ urlpatterns = [
     path("organizations/<int:pk>/", organizations.organization_detail, name="organization_detail"),
     path("organizations/<int:pk>/edit/", organizations.organization_edit, name="organization_edit"),
     path("organizations/<int:pk>/delete/", organizations.organization_delete, name="organization_delete"),
+    # Communications, the contact picker and next actions (issue 5).
+    path("communications/", communications.communication_list, name="communication_list"),
+    path("communications/new/", communications.communication_create, name="communication_create"),
+    path("communications/export/", communications.communication_export, name="communication_export"),
+    path("communications/contact-picker/", communications.contact_picker, name="contact_picker"),
+    path(
+        "communications/opportunity-options/",
+        communications.communication_opportunity_options,
+        name="communication_opportunity_options",
+    ),
+    path("communications/<int:pk>/", communications.communication_detail, name="communication_detail"),
+    path("communications/<int:pk>/edit/", communications.communication_edit, name="communication_edit"),
+    path("communications/<int:pk>/delete/", communications.communication_delete, name="communication_delete"),
+    path("actions/", communications.actions, name="actions"),
+    path("actions/<int:pk>/done/", communications.action_done, name="action_done"),
+    path("actions/<int:pk>/reschedule/", communications.action_reschedule, name="action_reschedule"),
 ]

@@ -56,13 +56,25 @@ ROUTE_ROLES: dict[str, str] = {
     "tag_create": Role.MEMBER,
     "tag_edit": Role.MEMBER,
     "tag_delete": Role.MANAGER,
+    # Communications, next actions (issue 5).
+    "communication_list": Role.MEMBER,
+    "communication_create": Role.MEMBER,
+    "communication_export": Role.MANAGER,
+    "contact_picker": Role.MEMBER,
+    "communication_opportunity_options": Role.MEMBER,
+    "communication_detail": Role.MEMBER,
+    "communication_edit": Role.MEMBER,
+    "communication_delete": Role.MANAGER,
+    "actions": Role.MEMBER,
+    "action_done": Role.MEMBER,
+    "action_reschedule": Role.MEMBER,
 }
 
 # Answer without signing in. Everything else sends the anonymous visitor to sign in.
 PUBLIC_URL_NAMES = {"login", "health", "admin:login"}
 
 # Answer GET with 405; the role check is made with a POST instead.
-POST_ONLY_URL_NAMES = {"logout"}
+POST_ONLY_URL_NAMES = {"logout", "action_done"}
 
 # URLs that refuse a request without these parameters (the admin's autocomplete answers 403).
 QUERY_STRINGS = {"admin:autocomplete": "?app_label=contacts&model_name=contact&field_name=organization&term=At"}

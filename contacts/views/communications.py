@@ -1,0 +1,475 @@
+"""The communications log, the "log a communication" form, the contact picker and next actions."""
+
+from __future__ import annotations
+
+import datetime
+import re
+from dataclasses import dataclass, field
+
+from django.contrib import messages
+from django.db.models import Case, Count, F, Q, QuerySet, When
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import trigger_client_event
+
+from contacts.filters import CommunicationFilter
+from contacts.forms import CommunicationForm, RescheduleForm
+from contacts.models import Communication, Contact
+from contacts.pickers import DOM_ID, EVENT_NAME, MAX_RESULTS, ContactPicker, search_contacts
+from crm.lib.export import export_response
+from crm.lib.history import history_entries
+from crm.lib.htmx import close_dialog, empty_fragment, is_fragment_request, render_page_or_fragment
+from crm.lib.listing import export_format, paginate
+from crm.roles import manager_required
+from pipeline.models import Opportunity
+
+LIST_TEMPLATE = "contacts/communication_list.html"
+DETAIL_TEMPLATE = "contacts/communication_detail.html"
+FORM_TEMPLATE = "contacts/communication_form.html"
+DELETE_TEMPLATE = "contacts/communication_delete.html"
+ACTIONS_TEMPLATE = "contacts/actions.html"
+ACTION_ITEM_TEMPLATE = "contacts/actions_item.html"
+RESCHEDULE_TEMPLATE = "contacts/actions_reschedule.html"
+BADGE_TEMPLATE = "contacts/actions_badge.html"
+# Timelines on contact, opportunity and LP panels, the list, the actions page and the
+# dashboard all refresh themselves on this one event.
+CHANGED_EVENT = "communicationsChanged"
+# A next action marked done or reopened: lists showing action state refresh; the actions page
+# does not, so the item stays in place with its Undo button.
+ACTIONS_EVENT = "actionsChanged"
+FIELD_NAME = re.compile(r"^[a-z][a-z_]{0,40}$")
+
+
+def communications_for(user) -> QuerySet[Communication]:
+    """Communications the user may see, with everything a row or an action item shows."""
+    return Communication.objects.visible_to(user).select_related(
+        "contact", "contact__organization", "created_by", "opportunity", "next_action_done_by"
+    )
+
+
+def safe_next(request: HttpRequest) -> str | None:
+    """``next`` from the query or form when it is a local URL, else None."""
+    target = request.POST.get("next") or request.GET.get("next")
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=False):
+        return target
+    return None
+
+
+def overdue_count(user) -> int:
+    """The signed-in user's overdue next actions (the sidebar badge): one COUNT query."""
+    if not getattr(user, "is_authenticated", False):
+        return 0
+    return (
+        Communication.objects.visible_to(user)
+        .open_actions()
+        .filter(created_by=user, next_action_date__lt=timezone.localdate())
+        .count()
+    )
+
+
+def with_badge(request: HttpRequest, response: HttpResponse) -> HttpResponse:
+    """Append the sidebar's overdue badge out-of-band, so it follows a change at once."""
+    html = render_to_string(BADGE_TEMPLATE, {"overdue_actions": overdue_count(request.user), "oob": True})
+    response.content = response.content + html.encode()
+    return response
+
+
+# --- The log ----------------------------------------------------------------------------
+
+
+def _filtered(request: HttpRequest) -> CommunicationFilter:
+    queryset = communications_for(request.user).order_by("-communication_date", "-pk")
+    return CommunicationFilter(request.GET or None, queryset=queryset, request=request)
+
+
+@require_GET
+def communication_list(request: HttpRequest) -> HttpResponse:
+    filterset = _filtered(request)
+    opportunity = None
+    if filterset.is_bound and filterset.form.is_valid() and filterset.form.cleaned_data.get("opportunity"):
+        opportunity = (
+            Opportunity.objects.visible_to(request.user)
+            .filter(pk=filterset.form.cleaned_data["opportunity"])
+            .only("pk", "name")
+            .first()
+        )
+    context = {
+        "filter": filterset,
+        "page_obj": paginate(request, filterset.qs),
+        "filtered_opportunity": opportunity,
+        "today": timezone.localdate(),
+    }
+    return render_page_or_fragment(request, LIST_TEMPLATE, "communication-table", context)
+
+
+@require_GET
+def communication_export(request: HttpRequest) -> HttpResponse:
+    fmt = export_format(request)
+    queryset = _filtered(request).qs.prefetch_related("team_attendees", "contact_attendees")
+    headers = [
+        "Date",
+        "Type",
+        "Contact",
+        "Organization",
+        "Subject",
+        "Notes",
+        "Outcome",
+        "Duration (minutes)",
+        "Next action",
+        "Next action due",
+        "Next action done",
+        "Done by",
+        "Done at",
+        "Opportunity",
+        "Team members present",
+        "Other contacts present",
+        "Logged by",
+    ]
+    rows = (
+        [
+            item.communication_date,
+            item.get_type_display(),
+            item.contact.full_name,
+            item.contact.organization.name if item.contact.organization else "",
+            item.subject,
+            item.body,
+            item.outcome,
+            item.duration_minutes,
+            item.next_action,
+            item.next_action_date,
+            item.next_action_done if item.next_action else None,
+            item.next_action_done_by.display_name if item.next_action_done_by else "",
+            item.next_action_done_at,
+            item.opportunity.name if item.opportunity else "",
+            [user.display_name for user in item.team_attendees.all()],
+            [contact.full_name for contact in item.contact_attendees.all()],
+            item.created_by.display_name if item.created_by else "",
+        ]
+        for item in queryset
+    )
+    return export_response(fmt, "communications", headers, rows)
+
+
+def _render_detail(request: HttpRequest, pk: int, *, fragment: bool | None = None) -> HttpResponse:
+    communication = get_object_or_404(
+        communications_for(request.user).prefetch_related("team_attendees", "contact_attendees__organization"),
+        pk=pk,
+    )
+    context = {"item": communication, "history": history_entries(communication), "today": timezone.localdate()}
+    return render_page_or_fragment(request, DETAIL_TEMPLATE, "communication-panel", context, fragment=fragment)
+
+
+@require_GET
+def communication_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    return _render_detail(request, pk)
+
+
+def _fixed_records(request: HttpRequest) -> tuple[Contact | None, Opportunity | None]:
+    """The contact and opportunity pinned by ``?contact=`` / ``?opportunity=`` (404 if not visible)."""
+
+    def pick(model, param: str):
+        raw = request.GET.get(param)
+        if raw in (None, ""):
+            return None
+        if not raw.isdigit():
+            raise Http404(f"No such {param}.")
+        queryset = model.objects.visible_to(request.user)
+        if model is Opportunity:
+            queryset = queryset.select_related("contact", "fund", "stage")
+        return get_object_or_404(queryset, pk=int(raw))
+
+    return pick(Contact, "contact"), pick(Opportunity, "opportunity")
+
+
+def _form_context(request: HttpRequest, form: CommunicationForm, communication: Communication | None = None) -> dict:
+    in_dialog = request.POST.get("_dialog") == "1" or (
+        request.method == "GET" and getattr(request.htmx, "target", None) == "dialog-body"
+    )
+    return {
+        "form": form,
+        "communication": communication,
+        "action_url": request.get_full_path(),
+        "in_dialog": in_dialog,
+        "next": safe_next(request) or "",
+    }
+
+
+def _saved_response(request: HttpRequest, form: CommunicationForm, communication: Communication) -> HttpResponseBase:
+    if not is_fragment_request(request):
+        return redirect(safe_next(request) or "communication_list")
+    if request.POST.get("_dialog") == "1":
+        return with_badge(request, close_dialog(empty_fragment(request), CHANGED_EVENT))
+    # Inline on a panel: a fresh form for the next entry, with the same fixed contact/opportunity.
+    fresh = CommunicationForm(
+        user=request.user, fixed_contact=form.fixed_contact, fixed_opportunity=form.fixed_opportunity
+    )
+    response = render_page_or_fragment(request, FORM_TEMPLATE, "communication-form", _form_context(request, fresh))
+    return with_badge(request, trigger_client_event(response, CHANGED_EVENT))
+
+
+@require_http_methods(["GET", "POST"])
+def communication_create(request: HttpRequest) -> HttpResponse:
+    fixed_contact, fixed_opportunity = _fixed_records(request)
+    form = CommunicationForm(
+        request.POST or None, user=request.user, fixed_contact=fixed_contact, fixed_opportunity=fixed_opportunity
+    )
+    if request.method == "POST" and form.is_valid():
+        communication = form.save()
+        messages.success(request, f"Logged “{communication}” with {communication.contact}.")
+        return _saved_response(request, form, communication)
+    return render_page_or_fragment(request, FORM_TEMPLATE, "communication-form", _form_context(request, form))
+
+
+@require_http_methods(["GET", "POST"])
+def communication_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    communication = get_object_or_404(communications_for(request.user), pk=pk)
+    form = CommunicationForm(request.POST or None, instance=communication, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        communication = form.save()
+        messages.success(request, f"Saved “{communication}”.")
+        if not is_fragment_request(request):
+            return redirect(safe_next(request) or reverse("communication_detail", args=[communication.pk]))
+        if request.POST.get("_dialog") != "1":
+            return with_badge(request, trigger_client_event(HttpResponse(""), CHANGED_EVENT))
+        # Show the saved record in the dialog, read back from the database.
+        response = _render_detail(request, communication.pk, fragment=True)
+        return with_badge(request, trigger_client_event(response, CHANGED_EVENT))
+    return render_page_or_fragment(
+        request, FORM_TEMPLATE, "communication-form", _form_context(request, form, communication)
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@manager_required
+def communication_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    communication = get_object_or_404(communications_for(request.user), pk=pk)
+    if request.method == "POST":
+        label = str(communication)
+        communication.delete()
+        messages.success(request, f"Deleted “{label}”.")
+        if is_fragment_request(request):
+            return with_badge(request, close_dialog(empty_fragment(request), CHANGED_EVENT))
+        return redirect(safe_next(request) or "communication_list")
+    return render_page_or_fragment(
+        request, DELETE_TEMPLATE, "communication-delete", {"item": communication, "next": safe_next(request) or ""}
+    )
+
+
+@require_GET
+def communication_opportunity_options(request: HttpRequest) -> HttpResponse:
+    """The "linked opportunity" select for the contact just picked in the form."""
+    raw = request.GET.get("contact", "")
+    contact = None
+    if raw.isdigit():
+        contact = Contact.objects.visible_to(request.user).filter(pk=int(raw)).first()
+    form = CommunicationForm(user=request.user, initial={"contact": contact.pk if contact else None})
+    return render_page_or_fragment(request, FORM_TEMPLATE, "communication-opportunity", _form_context(request, form))
+
+
+# --- The contact picker -----------------------------------------------------------------
+
+
+@require_GET
+def contact_picker(request: HttpRequest) -> HttpResponse:
+    """Search-as-you-type for the contact picker (contacts/pickers.py).
+
+    ``?name=`` the form field, ``?id=`` its DOM id, ``?multiple=1``, ``?event=`` a client event
+    fired once a contact is picked; ``?<name>_search=`` the typed text, ``?pick=<pk>`` a choice.
+    Without htmx it is a small "find a contact" page.
+    """
+    name = request.GET.get("name", "contact")
+    dom_id = request.GET.get("id", f"id_{name}")
+    event = request.GET.get("event", "")
+    if not FIELD_NAME.match(name) or not DOM_ID.match(dom_id) or (event and not EVENT_NAME.match(event)):
+        return HttpResponse("Bad picker parameters.", status=400)
+    multiple = request.GET.get("multiple") == "1"
+    contacts = Contact.objects.visible_to(request.user)
+    query = " ".join(request.GET.get(f"{name}_search", request.GET.get("q", "")).split())[:100]
+    chosen = [v for v in request.GET.getlist(name) if v.isdigit()]
+    picked = request.GET.get("pick", "")
+
+    widget = ContactPicker(multiple=multiple, event=event)
+    widget.queryset = contacts
+    url = widget.picker_url(name, dom_id)
+
+    if not is_fragment_request(request):
+        results = list(search_contacts(contacts, query)[:50]) if query else []
+        response = render(request, "contacts/communication_contact_search.html", {"query": query, "results": results})
+        response["Vary"] = "HX-Request"
+        return response
+
+    if picked.isdigit() or (f"{name}_search" not in request.GET and "q" not in request.GET):
+        # A pick (or "Change"): the whole picker again, in its new state.
+        if picked.isdigit() and contacts.filter(pk=int(picked)).exists():
+            chosen = [*chosen, picked] if multiple else [picked]
+        value = chosen if multiple else (chosen[-1] if chosen and picked else None)
+        response = HttpResponse(widget.render(name, value, {"id": dom_id}))
+        response["Vary"] = "HX-Request"
+        if event:
+            trigger_client_event(response, event, after="swap")
+        return response
+
+    results = []
+    if query:
+        matches = search_contacts(contacts, query)
+        if chosen:
+            matches = matches.exclude(pk__in=chosen)
+        results = list(matches[: MAX_RESULTS + 1])
+    html = render_to_string(
+        "contacts/communication_contact_picker_results.html",
+        {
+            "query": query,
+            "results": results[:MAX_RESULTS],
+            "more": len(results) > MAX_RESULTS,
+            "url": url,
+            "id": dom_id,
+            "multiple": multiple,
+        },
+    )
+    response = HttpResponse(html)
+    response["Vary"] = "HX-Request"
+    return response
+
+
+# --- Next actions -----------------------------------------------------------------------
+
+
+@dataclass
+class ActionGroup:
+    key: str
+    label: str
+    items: list[Communication] = field(default_factory=list)
+
+
+def group_actions(items, today: datetime.date) -> list[ActionGroup]:
+    """Overdue, today, this week (the next seven days) and later (undated last)."""
+    groups = {
+        "overdue": ActionGroup("overdue", "Overdue"),
+        "today": ActionGroup("today", "Today"),
+        "week": ActionGroup("week", "This week"),
+        "later": ActionGroup("later", "Later"),
+    }
+    week_end = today + datetime.timedelta(days=7)
+    for item in items:
+        due = item.next_action_date
+        if due is None:
+            key = "later"
+        elif due < today:
+            key = "overdue"
+        elif due == today:
+            key = "today"
+        elif due <= week_end:
+            key = "week"
+        else:
+            key = "later"
+        groups[key].items.append(item)
+    return list(groups.values())
+
+
+def open_actions_for(user, *, mine: bool):
+    queryset = (
+        communications_for(user)
+        .open_actions()
+        .order_by(F("next_action_date").asc(nulls_last=True), "communication_date", "pk")
+    )
+    return queryset.filter(created_by=user) if mine else queryset
+
+
+@require_GET
+def actions(request: HttpRequest) -> HttpResponse:
+    who = "everyone" if request.GET.get("who") == "everyone" else "mine"
+    today = timezone.localdate()
+    counts = (
+        Communication.objects.visible_to(request.user)
+        .open_actions()
+        .aggregate(
+            everyone=Count("pk"),
+            mine=Count("pk", filter=Q(created_by=request.user)),
+            mine_overdue=Count("pk", filter=Q(created_by=request.user, next_action_date__lt=today)),
+        )
+    )
+    context = {
+        "who": who,
+        "groups": group_actions(open_actions_for(request.user, mine=who == "mine"), today),
+        "counts": counts,
+        "today": today,
+    }
+    return render_page_or_fragment(request, ACTIONS_TEMPLATE, "action-groups", context)
+
+
+def _open_action(request: HttpRequest, pk: int) -> Communication:
+    return get_object_or_404(communications_for(request.user).exclude(next_action=""), pk=pk)
+
+
+def _action_item_response(request: HttpRequest, pk: int) -> HttpResponse:
+    # Re-read from the database, so the item shows what was saved.
+    item = communications_for(request.user).get(pk=pk)
+    context = {"item": item, "today": timezone.localdate(), "next": safe_next(request) or ""}
+    response = render(request, ACTION_ITEM_TEMPLATE, context)
+    response["Vary"] = "HX-Request"
+    return with_badge(request, trigger_client_event(response, ACTIONS_EVENT))
+
+
+@require_POST
+def action_done(request: HttpRequest, pk: int) -> HttpResponse:
+    """Mark a next action done (records when and by whom), or ``done=0`` to reopen it."""
+    communication = _open_action(request, pk)
+    if request.POST.get("done") == "0":
+        if communication.next_action_done:
+            communication.next_action_done = False
+            communication.next_action_done_at = None
+            communication.next_action_done_by = None
+            communication.save()
+        text = f"Reopened “{communication.next_action}”."
+    else:
+        if not communication.next_action_done:
+            communication.next_action_done = True
+            communication.next_action_done_at = timezone.now()
+            communication.next_action_done_by = request.user
+            communication.save()
+        text = f"Done: “{communication.next_action}”."
+    if is_fragment_request(request):
+        return _action_item_response(request, communication.pk)
+    messages.success(request, text)
+    return redirect(safe_next(request) or "actions")
+
+
+@require_http_methods(["GET", "POST"])
+def action_reschedule(request: HttpRequest, pk: int) -> HttpResponse:
+    communication = get_object_or_404(communications_for(request.user), pk=pk)
+    if not communication.next_action:
+        messages.info(request, "This communication has no next action yet: add one here.")
+        return redirect("communication_edit", pk=communication.pk)
+    form = RescheduleForm(
+        request.POST or None, initial={"next_action_date": communication.next_action_date or timezone.localdate()}
+    )
+    if request.method == "POST" and form.is_valid():
+        communication.next_action_date = form.cleaned_data["next_action_date"]
+        if communication.next_action_done:  # a rescheduled action is open again
+            communication.next_action_done = False
+            communication.next_action_done_at = None
+            communication.next_action_done_by = None
+        communication.save()
+        messages.success(
+            request, f"Moved “{communication.next_action}” to {communication.next_action_date:%b %-d, %Y}."
+        )
+        if is_fragment_request(request):
+            return with_badge(request, close_dialog(empty_fragment(request), CHANGED_EVENT))
+        return redirect(safe_next(request) or "actions")
+    context = {"item": communication, "form": form, "next": safe_next(request) or "", "today": timezone.localdate()}
+    return render_page_or_fragment(request, RESCHEDULE_TEMPLATE, "action-reschedule", context)
+
+
+def dashboard_actions(user, today: datetime.date, limit: int = 8) -> list[Communication]:
+    """Open actions due within two weeks or overdue, the user's own first (one query)."""
+    return list(
+        communications_for(user)
+        .open_actions()
+        .filter(next_action_date__isnull=False, next_action_date__lte=today + datetime.timedelta(days=14))
+        .order_by(Case(When(created_by=user, then=0), default=1), "next_action_date", "pk")[:limit]
+    )
