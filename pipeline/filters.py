@@ -1,0 +1,97 @@
+"""One FilterSet for the board, the opportunity list and its export, so they never disagree."""
+
+from __future__ import annotations
+
+import django_filters
+from django.db.models import Q
+
+from crm.models import User
+from pipeline.models import Fund, Opportunity, Priority, Stage, StageOutcome
+
+SEARCH_FIELDS = (
+    "name",
+    "contact__first_name",
+    "contact__last_name",
+    "contact__email",
+    "organization__name",
+    "next_step",
+    "source",
+)
+
+
+def _funds(request):
+    return Fund.objects.visible_to(getattr(request, "user", None))
+
+
+def _stages(request):
+    return Stage.objects.visible_to(getattr(request, "user", None))
+
+
+def _owners(request):
+    return User.objects.team()
+
+
+class OpportunityFilter(django_filters.FilterSet):
+    q = django_filters.CharFilter(method="search", label="Search")
+    fund = django_filters.ModelChoiceFilter(queryset=_funds, empty_label="All funds", label="Fund")
+    stage = django_filters.ModelChoiceFilter(queryset=_stages, empty_label="All stages", label="Stage")
+    outcome = django_filters.ChoiceFilter(
+        field_name="stage__outcome",
+        choices=[(StageOutcome.OPEN, "Open"), (StageOutcome.WON, "Won"), (StageOutcome.LOST, "Passed")],
+        empty_label="Open, won and passed",
+        label="Outcome",
+    )
+    owner = django_filters.ModelChoiceFilter(
+        queryset=_owners, empty_label="Any owner", null_label="Unassigned", label="Owner"
+    )
+    priority = django_filters.ChoiceFilter(choices=Priority.choices, empty_label="Any priority", label="Priority")
+    o = django_filters.OrderingFilter(
+        fields=(
+            ("name", "name"),
+            ("contact__last_name", "contact"),
+            ("fund__name", "fund"),
+            ("stage__order", "stage"),
+            ("expected_amount", "expected"),
+            ("probability", "probability"),
+            ("weighted", "weighted"),
+            ("expected_close_date", "close"),
+            ("owner__full_name", "owner"),
+            ("priority_rank", "priority"),
+            ("stage_changed_at", "entered"),
+            ("next_step_date", "next"),
+            ("updated_at", "updated"),
+        ),
+        label="Sort",
+    )
+
+    class Meta:
+        model = Opportunity
+        fields = ["q", "fund", "stage", "outcome", "owner", "priority"]
+
+    def search(self, queryset, name, value):
+        terms = value.split()[:8]
+        for term in terms:
+            condition = Q()
+            for field in SEARCH_FIELDS:
+                condition |= Q(**{f"{field}__icontains": term})
+            queryset = queryset.filter(condition)
+        return queryset
+
+    @property
+    def is_filtered(self) -> bool:
+        """Whether a filter that hides cards is set (the fund and sort order do not count)."""
+        data = self.form.cleaned_data if self.form.is_bound and self.form.is_valid() else {}
+        return any(data.get(name) not in (None, "") for name in ("q", "owner", "priority", "stage", "outcome"))
+
+
+class BoardFilter(OpportunityFilter):
+    """The board's filters: the same owner, priority and search as the list. The fund is the
+    board itself and every stage is a column, so those filters and the sort order drop out."""
+
+    fund = None
+    stage = None
+    outcome = None
+    o = None
+
+    class Meta(OpportunityFilter.Meta):
+        fields = ["q", "owner", "priority"]

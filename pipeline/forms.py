@@ -1,0 +1,219 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from contacts.models import Contact, Organization
+from crm.lib.custom_field_forms import CustomFieldsFormMixin
+from crm.lib.text import collapse_spaces
+from crm.models import User
+from pipeline.models import Fund, Opportunity, Stage, StageOutcome
+from pipeline.services import COMMITMENT_ACTIONS, DELETE, KEEP, commitment_for, leaves_won
+
+COMMITMENT_CHOICES = [(KEEP, "Keep the commitment"), (DELETE, "Delete the commitment")]
+
+
+class StageOptionsMixin:
+    """Stage options carry their outcome and default probability as data- attributes, for
+    the stylesheet (the lost-reason field shows when a lost stage is picked) and the form's
+    probability hint. No inline script: behaviour reads these."""
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+        stage = getattr(value, "instance", None)
+        if isinstance(stage, Stage):
+            option["attrs"]["data-outcome"] = stage.outcome
+            option["attrs"]["data-probability"] = stage.default_probability
+        return option
+
+
+class StageSelect(StageOptionsMixin, forms.Select):
+    pass
+
+
+class StageRadioSelect(StageOptionsMixin, forms.RadioSelect):
+    pass
+
+
+class ContactChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Contact) -> str:
+        return f"{obj.full_name} · {obj.organization}" if obj.organization_id else obj.full_name
+
+
+class OwnerChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: User) -> str:
+        return obj.display_name
+
+
+class OpportunityForm(CustomFieldsFormMixin, forms.ModelForm):
+    """Add and edit. Probability left blank takes the stage's default (so it follows the
+    stage when the stage changes later); a typed value overrides it."""
+
+    name = forms.CharField(
+        max_length=200, required=False, help_text="Blank names it after the organization (or contact) and fund."
+    )
+    contact = ContactChoiceField(queryset=Contact.objects.none(), label="LP or prospect")
+    owner = OwnerChoiceField(queryset=User.objects.none(), required=False, empty_label="Unassigned")
+    commitment_action = forms.ChoiceField(
+        choices=COMMITMENT_CHOICES,
+        required=False,
+        widget=forms.RadioSelect,
+        label="Its commitment",
+    )
+
+    class Meta:
+        model = Opportunity
+        fields = [
+            "name",
+            "contact",
+            "organization",
+            "fund",
+            "stage",
+            "expected_amount",
+            "probability",
+            "commitment_amount",
+            "expected_close_date",
+            "owner",
+            "priority",
+            "next_step",
+            "next_step_date",
+            "source",
+            "lost_reason",
+            "description",
+        ]
+        widgets = {
+            "stage": StageSelect,
+            "expected_close_date": forms.DateInput(attrs={"type": "date"}),
+            "next_step_date": forms.DateInput(attrs={"type": "date"}),
+            "description": forms.Textarea(attrs={"rows": 3}),
+            "expected_amount": forms.NumberInput(attrs={"min": "0", "step": "any"}),
+            "commitment_amount": forms.NumberInput(attrs={"min": "0", "step": "any"}),
+        }
+        labels = {"next_step_date": "Next step date", "expected_amount": "Expected amount"}
+        help_texts = {
+            "commitment_amount": "What they committed, once known. Winning the opportunity fills it in.",
+            "lost_reason": "Required when the stage is a lost one (e.g. Passed).",
+        }
+
+    def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+        self.previous_stage = self.instance.stage if self.instance.pk else None
+        self.fields["contact"].queryset = (
+            Contact.objects.visible_to(user).select_related("organization").order_by("last_name", "first_name")
+        )
+        self.fields["organization"].queryset = Organization.objects.visible_to(user)
+        self.fields["organization"].required = False
+        self.fields["organization"].help_text = "Blank takes the contact's organization."
+        self.fields["fund"].queryset = Fund.objects.visible_to(user)
+        self.fields["stage"].queryset = Stage.objects.visible_to(user)
+        self.fields["owner"].queryset = User.objects.team()
+        self.fields["expected_amount"].required = False
+        stages = list(self.fields["stage"].queryset)
+        self.fields["probability"].help_text = "Per cent. Blank takes the stage's default: " + ", ".join(
+            f"{stage.name} {stage.default_probability}%" for stage in stages
+        )
+        self.fields["probability"].widget.attrs.update({"min": "0", "max": "100", "data-stage-probability": ""})
+        if self.instance.pk and self.instance.probability == self.instance.stage.default_probability:
+            # Shown blank, so a later stage change takes that stage's default.
+            self.initial["probability"] = None
+        # Asked only when a won opportunity with a commitment leaves its won stage.
+        self.asks_commitment = False
+        self.commitment = None
+        if self.previous_stage is not None and self.previous_stage.outcome == StageOutcome.WON:
+            self.commitment = commitment_for(self.instance, user)
+        if self.commitment is None:
+            del self.fields["commitment_action"]
+
+    def standard_bound_fields(self) -> list:
+        return [f for f in super().standard_bound_fields() if f.name != "commitment_action"]
+
+    def clean_name(self) -> str:
+        return collapse_spaces(self.cleaned_data.get("name") or "")
+
+    def clean_next_step(self) -> str:
+        return collapse_spaces(self.cleaned_data.get("next_step") or "")
+
+    def clean_lost_reason(self) -> str:
+        return collapse_spaces(self.cleaned_data.get("lost_reason") or "")
+
+    def clean(self) -> dict:
+        data = super().clean()
+        stage = data.get("stage")
+        contact = data.get("contact")
+        if data.get("expected_amount") is None and "expected_amount" not in self.errors:
+            data["expected_amount"] = self.instance.expected_amount if self.instance.pk else 0
+            self.instance.expected_amount = data["expected_amount"]
+        if stage is not None and stage.outcome == StageOutcome.LOST and not data.get("lost_reason"):
+            self.add_error("lost_reason", f"Say why they passed: {stage.name} needs a reason.")
+        if contact is not None and not data.get("organization") and contact.organization_id:
+            data["organization"] = contact.organization
+            self.instance.organization = contact.organization
+        if contact is not None and not data.get("name"):
+            who = contact.organization.name if contact.organization_id else contact.short_name
+            fund = data.get("fund")
+            data["name"] = f"{who} — {fund.name}" if fund else who
+            self.instance.name = data["name"]
+        if (
+            self.commitment is not None
+            and stage is not None
+            and leaves_won(self.previous_stage, stage)
+            and data.get("commitment_action") not in COMMITMENT_ACTIONS
+        ):
+            self.asks_commitment = True
+            self.add_error(
+                "commitment_action",
+                f"{self.commitment.lp} has a {self.commitment.get_status_display().lower()} commitment to "
+                f"{self.commitment.fund}. Keep it or delete it?",
+            )
+        return data
+
+
+class MoveForm(forms.Form):
+    """The "Move to…" control, and the questions a drag may need answered first."""
+
+    stage = forms.ModelChoiceField(
+        queryset=Stage.objects.none(), widget=StageRadioSelect, empty_label=None, label="Move to"
+    )
+    lost_reason = forms.CharField(
+        max_length=250,
+        required=False,
+        label="Why did they pass?",
+        help_text="Required for a lost stage.",
+        widget=forms.TextInput(attrs={"placeholder": "e.g. Over-allocated to venture this year"}),
+    )
+    commitment_action = forms.ChoiceField(choices=COMMITMENT_CHOICES, required=False, widget=forms.RadioSelect)
+    # The column order a drag posted, so a confirmed move lands where the card was dropped.
+    order = forms.CharField(required=False, widget=forms.HiddenInput, max_length=20000)
+    next = forms.CharField(required=False, widget=forms.HiddenInput, max_length=2000)
+
+    def __init__(self, *args: Any, opportunity: Opportunity, user: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.opportunity = opportunity
+        self.fields["stage"].queryset = Stage.objects.visible_to(user)
+        self.commitment = None
+        if opportunity.stage.outcome == StageOutcome.WON:
+            self.commitment = commitment_for(opportunity, user)
+        self.asks_commitment = False
+        self.asks_reason = False
+
+    def clean_lost_reason(self) -> str:
+        return collapse_spaces(self.cleaned_data.get("lost_reason") or "")
+
+    def clean(self) -> dict:
+        data = super().clean()
+        stage = data.get("stage")
+        if stage is None:
+            return data
+        if stage.outcome == StageOutcome.LOST and not data.get("lost_reason") and stage != self.opportunity.stage:
+            self.asks_reason = True
+            self.add_error("lost_reason", f"Say why they passed; the card moves to {stage.name} once you do.")
+        if (
+            self.commitment is not None
+            and leaves_won(self.opportunity.stage, stage)
+            and data.get("commitment_action") not in COMMITMENT_ACTIONS
+        ):
+            self.asks_commitment = True
+            self.add_error("commitment_action", "Choose whether to keep or delete the commitment.")
+        return data

@@ -1,0 +1,90 @@
+"""Pipeline fixtures: a fund being raised, the migration's standard stages, and a card factory."""
+
+from __future__ import annotations
+
+import datetime
+import itertools
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from contacts.models import Contact, Organization, OrganizationType
+from pipeline.models import Fund, FundStatus, Opportunity, Priority, Stage
+
+_sequence = itertools.count(1)
+
+
+@pytest.fixture
+def fund(db) -> Fund:
+    return Fund.objects.create(
+        name="Fund II",
+        vintage_year=2025,
+        target_size=Decimal("150000000"),
+        hard_cap=Decimal("200000000"),
+        status=FundStatus.RAISING,
+    )
+
+
+@pytest.fixture
+def other_fund(db) -> Fund:
+    return Fund.objects.create(name="Fund I", vintage_year=2019, status=FundStatus.CLOSED)
+
+
+@pytest.fixture
+def stages(db) -> dict[str, Stage]:
+    """The standard stages the migration seeds: Lead … Due diligence, Committed and Funded (won), Passed (lost)."""
+    return {stage.name: stage for stage in Stage.objects.all()}
+
+
+@pytest.fixture
+def make_contact(db):
+    def make(first: str = "", last: str = "", organization: str | None = "", **extra) -> Contact:
+        n = next(_sequence)
+        org = None
+        if organization is not None:
+            org, _ = Organization.objects.get_or_create(
+                name=organization or f"Org {n}", defaults={"type": OrganizationType.FAMILY_OFFICE}
+            )
+        return Contact.objects.create(
+            first_name=first or "Pat", last_name=last or f"Investor {n}", organization=org, **extra
+        )
+
+    return make
+
+
+@pytest.fixture
+def make_opportunity(db, fund, stages, make_contact):
+    def make(stage: str | Stage = "Lead", *, fund_obj: Fund | None = None, contact: Contact | None = None, **extra):
+        stage_obj = stage if isinstance(stage, Stage) else stages[stage]
+        the_fund = fund_obj or fund
+        contact = contact or make_contact()
+        if "position" not in extra:
+            extra["position"] = Opportunity.objects.filter(fund=the_fund, stage=stage_obj).count()
+        extra.setdefault("expected_amount", Decimal("1000000"))
+        extra.setdefault("priority", Priority.MEDIUM)
+        if stage_obj.outcome == "lost":
+            extra.setdefault("lost_reason", "Not now")
+        return Opportunity.objects.create(
+            name=extra.pop("name", f"{contact.organization or contact.short_name} — {the_fund.name}"),
+            contact=contact,
+            organization=contact.organization,
+            fund=the_fund,
+            stage=stage_obj,
+            **extra,
+        )
+
+    return make
+
+
+def column_ids(fund: Fund, stage: Stage) -> list[int]:
+    return list(
+        Opportunity.objects.filter(fund=fund, stage=stage).order_by("position", "pk").values_list("pk", flat=True)
+    )
+
+
+def days_ago(days: int) -> datetime.datetime:
+    return timezone.now() - datetime.timedelta(days=days)
+
+
+HX = {"HX-Request": "true"}

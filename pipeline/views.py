@@ -1,0 +1,614 @@
+"""The fundraising pipeline: the per-fund board, the opportunity list, and opportunities."""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.db.models import (
+    Case,
+    Count,
+    DecimalField,
+    DurationField,
+    ExpressionWrapper,
+    F,
+    IntegerField,
+    QuerySet,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce, Now
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, redirect
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_http_methods
+from django_htmx.http import reswap, retarget, trigger_client_event
+
+from contacts.models import Communication
+from crm.lib.export import export_response
+from crm.lib.history import history_entries
+from crm.lib.htmx import close_dialog, empty_fragment, is_fragment_request, render_page_or_fragment
+from crm.lib.listing import export_format, paginate
+from crm.roles import manager_required
+from lps.models import Commitment
+from pipeline import services
+from pipeline.filters import BoardFilter, OpportunityFilter
+from pipeline.forms import MoveForm, OpportunityForm
+from pipeline.models import Fund, FundStatus, Opportunity, Priority, Stage, StageOutcome
+
+BOARD_TEMPLATE = "pipeline/board.html"
+LIST_TEMPLATE = "pipeline/opportunity_list.html"
+DETAIL_TEMPLATE = "pipeline/opportunity_detail.html"
+FORM_TEMPLATE = "pipeline/opportunity_form.html"
+MOVE_TEMPLATE = "pipeline/opportunity_move.html"
+DELETE_TEMPLATE = "pipeline/opportunity_delete.html"
+# Lists, the board and open panels refresh themselves on this event.
+CHANGED_EVENT = "pipelineChanged"
+BOARD_FILTERS = ("q", "owner", "priority")
+
+MONEY_FIELD = DecimalField(max_digits=17, decimal_places=2)
+WEIGHTED = ExpressionWrapper(F("expected_amount") * Coalesce(F("probability"), Value(0)) / 100, MONEY_FIELD)
+TIME_IN_STAGE = ExpressionWrapper(Now() - F("stage_changed_at"), output_field=DurationField())
+PRIORITY_RANK = Case(
+    When(priority=Priority.HIGH, then=Value(3)),
+    When(priority=Priority.MEDIUM, then=Value(2)),
+    When(priority=Priority.LOW, then=Value(1)),
+    default=Value(0),
+    output_field=IntegerField(),
+)
+
+
+def _annotated(queryset: QuerySet) -> QuerySet:
+    return queryset.annotate(weighted=WEIGHTED, time_in_stage=TIME_IN_STAGE, priority_rank=PRIORITY_RANK)
+
+
+def _days(duration: datetime.timedelta | None) -> int:
+    return max(duration.days, 0) if duration is not None else 0
+
+
+def _safe_next(request: HttpRequest, value: str | None) -> str | None:
+    if value and url_has_allowed_host_and_scheme(value, {request.get_host()}, request.is_secure()):
+        return value
+    return None
+
+
+# --- the board ---------------------------------------------------------------------------
+
+
+@dataclass
+class Column:
+    stage: Stage
+    cards: list[Opportunity] = field(default_factory=list)
+    count: int = 0
+    expected: Decimal = Decimal("0")
+    weighted: Decimal = Decimal("0")
+
+    @property
+    def collapsed(self) -> bool:
+        return self.stage.outcome == StageOutcome.LOST
+
+
+@dataclass
+class FundHeader:
+    fund: Fund
+    committed: Decimal
+    soft_circled: Decimal
+    funded: Decimal
+    pipeline_count: int
+    pipeline_expected: Decimal
+    pipeline_weighted: Decimal
+
+    @property
+    def forecast(self) -> Decimal:
+        return self.committed + self.pipeline_weighted
+
+    def _percent(self, total: Decimal | None, amount: Decimal) -> int | None:
+        return int(amount / total * 100) if total else None
+
+    @property
+    def percent_of_target(self) -> int | None:
+        return self._percent(self.fund.target_size, self.committed)
+
+    @property
+    def forecast_percent_of_target(self) -> int | None:
+        return self._percent(self.fund.target_size, self.forecast)
+
+    @property
+    def percent_of_hard_cap(self) -> int | None:
+        return self._percent(self.fund.hard_cap, self.committed)
+
+
+def fund_header(user: Any, fund: Fund) -> FundHeader:
+    """The fund's figures, unfiltered: two queries. Soft circles never count as committed."""
+    commitments = Commitment.objects.visible_to(user).filter(fund=fund).totals()
+    pipeline = Opportunity.objects.visible_to(user).filter(fund=fund).open().totals()
+    return FundHeader(
+        fund=fund,
+        committed=commitments["committed"],
+        soft_circled=commitments["soft_circled"],
+        funded=commitments["funded"],
+        pipeline_count=pipeline["count"],
+        pipeline_expected=pipeline["expected"],
+        pipeline_weighted=pipeline["weighted"],
+    )
+
+
+def _resolve_fund(request: HttpRequest, funds: list[Fund], wanted: str | None) -> Fund | None:
+    if wanted:
+        for fund in funds:
+            if str(fund.pk) == str(wanted).strip():
+                return fund
+    return Fund.objects.visible_to(request.user).current() if funds else None
+
+
+def board_columns(request: HttpRequest, fund: Fund, filterset: BoardFilter) -> list[Column]:
+    """Every stage as a column with its (filtered) cards and totals: three queries in all."""
+    stages = list(Stage.objects.visible_to(request.user))
+    filtered = filterset.qs
+    sums = {
+        row["stage_id"]: row
+        for row in filtered.order_by()
+        .values("stage_id")
+        .annotate(count=Count("pk"), expected=Sum("expected_amount"), weighted=Sum(WEIGHTED))
+    }
+    cards = (
+        filtered.exclude(stage__outcome=StageOutcome.LOST)
+        .select_related("contact", "organization", "owner")
+        .annotate(time_in_stage=TIME_IN_STAGE)
+        .order_by("stage__order", "stage_id", "position", "pk")
+    )
+    columns = {stage.pk: Column(stage) for stage in stages}
+    today = timezone.localdate()
+    for card in cards:
+        card.days_in_stage = _days(card.time_in_stage)
+        card.is_overdue = bool(card.next_step_date and card.next_step_date < today)
+        columns[card.stage_id].cards.append(card)
+    for stage_id, row in sums.items():
+        column = columns.get(stage_id)
+        if column is not None:
+            column.count = row["count"]
+            column.expected = row["expected"] or Decimal("0")
+            column.weighted = (row["weighted"] or Decimal("0")).quantize(Decimal("0.01"))
+    return list(columns.values())
+
+
+def _board_query(fund: Fund | None, data: Any) -> str:
+    params = [("fund", fund.pk)] if fund else []
+    params += [(name, data.get(name)) for name in BOARD_FILTERS if data.get(name)]
+    return urlencode(params)
+
+
+def _board_context(request: HttpRequest, data: Any) -> dict:
+    funds = sorted(
+        Fund.objects.visible_to(request.user),
+        key=lambda f: (f.status != FundStatus.RAISING, -(f.vintage_year or 0), f.name),
+    )
+    fund = _resolve_fund(request, funds, data.get("fund"))
+    queryset = Opportunity.objects.visible_to(request.user).filter(fund=fund)
+    filterset = BoardFilter(data or None, queryset=queryset, request=request)
+    query = _board_query(fund, data)
+    context = {
+        "funds": funds,
+        "fund": fund,
+        "filter": filterset,
+        "board_query": query,
+        "board_url": f"{reverse('pipeline_board')}?{query}",
+        "list_url": f"{reverse('opportunity_list')}?{query}",
+        "today": timezone.localdate(),
+    }
+    if fund is not None:
+        context["columns"] = board_columns(request, fund, filterset)
+        context["header"] = fund_header(request.user, fund)
+    return context
+
+
+@require_GET
+def pipeline_board(request: HttpRequest) -> HttpResponse:
+    context = _board_context(request, request.GET)
+    return render_page_or_fragment(request, BOARD_TEMPLATE, "board-body", context)
+
+
+def _column_html(request: HttpRequest, context: dict, column: Column, *, oob: bool) -> str:
+    return render_to_string(
+        f"{BOARD_TEMPLATE}#board-column", {**context, "column": column, "oob": oob}, request=request
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def pipeline_reorder(request: HttpRequest) -> HttpResponse:
+    """A dropped column posts its fund, stage and full card order (``order``, repeated).
+
+    The answer is the column re-rendered, plus the columns cards came from and the fund
+    header out-of-band. A card that needs an answer first stays put and the move form
+    opens in the dialog, asking.
+    """
+    if request.method == "GET":
+        return redirect("pipeline_board")
+    fund = get_object_or_404(Fund.objects.visible_to(request.user), pk=_int(request.POST.get("fund")))
+    stage = get_object_or_404(Stage.objects.visible_to(request.user), pk=_int(request.POST.get("stage")))
+    ids = services.parse_ids(request.POST.getlist("order"))
+    result = services.reorder_column(request.user, fund, stage, ids)
+    for opportunity in result.moved:
+        messages.success(request, f"Moved {opportunity.contact} to {stage.name}.")
+    board_query = _board_query(fund, request.POST)
+
+    if not is_fragment_request(request):
+        if result.pending:
+            move = result.pending[0]
+            url = reverse("opportunity_move", args=[move.opportunity.pk])
+            return redirect(f"{url}?{urlencode({'stage': stage.pk, 'order': _csv(ids)})}")
+        return HttpResponseRedirect(f"{reverse('pipeline_board')}?{board_query}")
+
+    data = request.POST.copy()
+    data["fund"] = str(fund.pk)
+    context = _board_context(request, data)
+    by_stage = {column.stage.pk: column for column in context["columns"]}
+    # With a question pending, the dialog is the main content and every column goes out-of-band.
+    parts = [_column_html(request, context, by_stage[stage.pk], oob=bool(result.pending))]
+    for stage_id in sorted(result.source_stage_ids - {stage.pk}):
+        if stage_id in by_stage:
+            parts.append(_column_html(request, context, by_stage[stage_id], oob=True))
+    parts.append(render_to_string(f"{BOARD_TEMPLATE}#board-header", {**context, "oob": True}, request=request))
+
+    if result.pending:
+        # The drop needs an answer: the columns go back out-of-band, the question into the dialog.
+        move = result.pending[0]
+        form = MoveForm(
+            initial={"stage": stage, "order": _csv(ids), "next": context["board_url"]},
+            opportunity=move.opportunity,
+            user=request.user,
+        )
+        form.asks_reason = move.needs_reason
+        form.asks_commitment = move.commitment is not None
+        dialog = render_to_string(
+            f"{MOVE_TEMPLATE}#opportunity-move",
+            _move_context(move.opportunity, form, target=stage, commitment=move.commitment),
+            request=request,
+        )
+        response = HttpResponse(dialog + "".join(parts))
+        return reswap(retarget(response, "#dialog-body"), "innerHTML")
+    response = HttpResponse("".join(parts))
+    return _with_messages(request, response)
+
+
+def _with_messages(request: HttpRequest, response: HttpResponse) -> HttpResponse:
+    if list(messages.get_messages(request)):
+        response.content += render_to_string("includes/messages.html", {"oob": True}, request=request).encode()
+    return response
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(str(value).strip())
+    except (TypeError, ValueError):
+        return 0
+
+
+def _csv(ids: list[int]) -> str:
+    return ",".join(str(pk) for pk in ids)
+
+
+# --- the list and its export -----------------------------------------------------------
+
+
+def _filtered(request: HttpRequest) -> OpportunityFilter:
+    queryset = _annotated(
+        Opportunity.objects.visible_to(request.user).select_related("contact", "organization", "fund", "stage", "owner")
+    )
+    return OpportunityFilter(request.GET or None, queryset=queryset, request=request)
+
+
+@require_GET
+def opportunity_list(request: HttpRequest) -> HttpResponse:
+    filterset = _filtered(request)
+    page_obj = paginate(request, filterset.qs)
+    today = timezone.localdate()
+    for opportunity in page_obj.object_list:
+        opportunity.days_in_stage = _days(opportunity.time_in_stage)
+        opportunity.is_overdue = bool(opportunity.next_step_date and opportunity.next_step_date < today)
+    totals = filterset.qs.order_by().aggregate(
+        count=Count("pk"), expected=Sum("expected_amount"), weighted=Sum(WEIGHTED)
+    )
+    context = {"filter": filterset, "page_obj": page_obj, "totals": totals, "board_url": _list_board_url(request)}
+    return render_page_or_fragment(request, LIST_TEMPLATE, "opportunity-table", context)
+
+
+def _list_board_url(request: HttpRequest) -> str:
+    params = [(name, request.GET.get(name)) for name in ("fund", *BOARD_FILTERS) if request.GET.get(name)]
+    return f"{reverse('pipeline_board')}?{urlencode(params)}" if params else reverse("pipeline_board")
+
+
+EXPORT_HEADERS = [
+    "Opportunity",
+    "Contact",
+    "Contact email",
+    "Organization",
+    "Fund",
+    "Stage",
+    "Outcome",
+    "Expected amount",
+    "Probability %",
+    "Weighted amount",
+    "Commitment amount",
+    "Expected close",
+    "Owner",
+    "Priority",
+    "Next step",
+    "Next step date",
+    "Days in stage",
+    "Source",
+    "Lost reason",
+    "Created",
+    "Updated",
+]
+
+
+@require_GET
+def opportunity_export(request: HttpRequest) -> HttpResponse:
+    fmt = export_format(request)
+    rows = (
+        [
+            opp.name,
+            opp.contact.full_name,
+            opp.contact.email,
+            opp.organization.name if opp.organization else "",
+            opp.fund.name,
+            opp.stage.name,
+            opp.stage.get_outcome_display(),
+            opp.expected_amount,
+            opp.probability,
+            (opp.weighted or Decimal("0")).quantize(Decimal("0.01")),
+            opp.commitment_amount,
+            opp.expected_close_date,
+            opp.owner.display_name if opp.owner else "",
+            opp.get_priority_display(),
+            opp.next_step,
+            opp.next_step_date,
+            _days(opp.time_in_stage),
+            opp.source,
+            opp.lost_reason,
+            opp.created_at,
+            opp.updated_at,
+        ]
+        for opp in _filtered(request).qs.iterator(chunk_size=500)
+    )
+    return export_response(fmt, "opportunities", EXPORT_HEADERS, rows)
+
+
+# --- one opportunity -------------------------------------------------------------------
+
+
+@dataclass
+class StageSpan:
+    stage: str
+    outcome: str
+    start: datetime.datetime
+    end: datetime.datetime | None
+    who: Any
+    reason: str
+
+    @property
+    def duration(self) -> datetime.timedelta:
+        return (self.end or timezone.now()) - self.start
+
+
+def stage_history(opportunity: Opportunity) -> list[StageSpan]:
+    """When the opportunity entered each stage, who moved it, and how long it stayed (two queries).
+
+    Built from django-simple-history; the current stage starts at ``stage_changed_at``,
+    which also covers records imported or seeded with an earlier stage date.
+    """
+    records = list(
+        opportunity.history.select_related("history_user")
+        .order_by("history_date", "history_id")
+        .only("history_date", "stage_id", "history_user", "history_change_reason", "history_type")
+    )
+    stages = {stage.pk: stage for stage in Stage.objects.all()}
+    spans: list[StageSpan] = []
+    last_stage = None
+    for record in records:
+        if record.stage_id == last_stage:
+            continue
+        stage = stages.get(record.stage_id)
+        if spans:
+            spans[-1].end = record.history_date
+        spans.append(
+            StageSpan(
+                stage=stage.name if stage else f"Stage #{record.stage_id} (deleted)",
+                outcome=stage.outcome if stage else "",
+                start=record.history_date,
+                end=None,
+                who=record.history_user,
+                reason=record.history_change_reason or "",
+            )
+        )
+        last_stage = record.stage_id
+    if not spans or last_stage != opportunity.stage_id:
+        stage = opportunity.stage
+        spans.append(StageSpan(stage.name, stage.outcome, opportunity.stage_changed_at, None, None, ""))
+    current = spans[-1]
+    if opportunity.stage_changed_at and (len(spans) == 1 or opportunity.stage_changed_at > spans[-2].start):
+        current.start = opportunity.stage_changed_at
+    return spans
+
+
+def _detail_queryset(user: Any) -> QuerySet:
+    return _annotated(
+        Opportunity.objects.visible_to(user).select_related(
+            "contact", "contact__organization", "organization", "fund", "stage", "owner", "created_by"
+        )
+    )
+
+
+def _detail_context(request: HttpRequest, opportunity: Opportunity) -> dict:
+    user = request.user
+    opportunity.days_in_stage = _days(opportunity.time_in_stage)
+    opportunity.is_overdue = bool(opportunity.next_step_date and opportunity.next_step_date < timezone.localdate())
+    return {
+        "opportunity": opportunity,
+        "custom_fields": opportunity.custom_field_display(),
+        "communications": Communication.objects.visible_to(user)
+        .filter(opportunity=opportunity)
+        .select_related("contact", "created_by")
+        .order_by("-communication_date", "-pk")[:25],
+        "commitment": services.commitment_for(opportunity, user),
+        "stage_history": stage_history(opportunity),
+        "history": history_entries(opportunity),
+    }
+
+
+@require_GET
+def opportunity_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    opportunity = get_object_or_404(_detail_queryset(request.user), pk=pk)
+    return render_page_or_fragment(request, DETAIL_TEMPLATE, "opportunity-panel", _detail_context(request, opportunity))
+
+
+def _saved_response(request: HttpRequest, opportunity: Opportunity) -> HttpResponse:
+    if not is_fragment_request(request):
+        return redirect("opportunity_detail", pk=opportunity.pk)
+    opportunity = _detail_queryset(request.user).get(pk=opportunity.pk)
+    response = render_page_or_fragment(
+        request, DETAIL_TEMPLATE, "opportunity-panel", _detail_context(request, opportunity)
+    )
+    return trigger_client_event(response, CHANGED_EVENT)
+
+
+def _initial_from_query(request: HttpRequest) -> dict:
+    initial: dict[str, Any] = {"owner": request.user.pk}
+    user = request.user
+    fund = Fund.objects.visible_to(user).filter(pk=_int(request.GET.get("fund"))).first()
+    initial["fund"] = fund or Fund.objects.visible_to(user).current()
+    stage = Stage.objects.visible_to(user).filter(pk=_int(request.GET.get("stage"))).first()
+    initial["stage"] = stage or Stage.objects.visible_to(user).filter(outcome=StageOutcome.OPEN).first()
+    contact_id = _int(request.GET.get("contact"))
+    if contact_id:
+        initial["contact"] = contact_id
+    return initial
+
+
+@require_http_methods(["GET", "POST"])
+def opportunity_create(request: HttpRequest) -> HttpResponse:
+    form = OpportunityForm(request.POST or None, initial=_initial_from_query(request), user=request.user)
+    if request.method == "POST" and form.is_valid():
+        opportunity = form.save(commit=False)
+        opportunity.created_by = request.user
+        services.save_with_stage_effects(opportunity, request.user, previous_stage=None)
+        form.instance = opportunity
+        messages.success(request, f"Added {opportunity.name} in {opportunity.stage.name}.")
+        return _saved_response(request, opportunity)
+    return render_page_or_fragment(request, FORM_TEMPLATE, "opportunity-form", {"form": form})
+
+
+@require_http_methods(["GET", "POST"])
+def opportunity_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    opportunity = get_object_or_404(Opportunity.objects.visible_to(request.user).select_related("stage"), pk=pk)
+    form = OpportunityForm(request.POST or None, instance=opportunity, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        opportunity = form.save(commit=False)
+        try:
+            services.save_with_stage_effects(
+                opportunity,
+                request.user,
+                previous_stage=form.previous_stage,
+                commitment_action=form.cleaned_data.get("commitment_action") or "",
+                follow_probability=False,
+                sync_commitment=bool({"commitment_amount", "expected_amount"} & set(form.changed_data)),
+            )
+        except services.MoveRefused as refusal:
+            form.add_error(None, str(refusal))
+        else:
+            messages.success(request, f"Saved {opportunity.name}.")
+            return _saved_response(request, opportunity)
+    return render_page_or_fragment(
+        request, FORM_TEMPLATE, "opportunity-form", {"form": form, "opportunity": opportunity}
+    )
+
+
+def _move_context(
+    opportunity: Opportunity, form: MoveForm, *, target: Stage | None = None, commitment: Commitment | None = None
+) -> dict:
+    return {
+        "opportunity": opportunity,
+        "form": form,
+        "target": target,
+        "commitment": commitment or form.commitment,
+    }
+
+
+@require_http_methods(["GET", "POST"])
+def opportunity_move(request: HttpRequest, pk: int) -> HttpResponse:
+    """Move one card to another stage: the keyboard and no-JavaScript path, and the place a
+    drag that needs an answer (a lost reason, a commitment decision) is confirmed."""
+    opportunity = get_object_or_404(
+        Opportunity.objects.visible_to(request.user).select_related("stage", "fund", "contact"), pk=pk
+    )
+    if request.method == "POST":
+        form = MoveForm(request.POST, opportunity=opportunity, user=request.user)
+        if form.is_valid():
+            stage = form.cleaned_data["stage"]
+            try:
+                services.move_opportunity(
+                    opportunity,
+                    stage,
+                    request.user,
+                    lost_reason=form.cleaned_data["lost_reason"],
+                    commitment_action=form.cleaned_data["commitment_action"],
+                )
+            except services.MoveRefused as refusal:
+                form.add_error(None, str(refusal))
+            else:
+                order = services.parse_ids((form.cleaned_data["order"] or "").split(","))
+                if order and opportunity.pk in order:
+                    services.reorder_column(request.user, opportunity.fund, stage, order)
+                messages.success(request, f"Moved {opportunity.contact} to {stage.name}.")
+                if is_fragment_request(request):
+                    return close_dialog(empty_fragment(request), CHANGED_EVENT)
+                target = _safe_next(request, form.cleaned_data["next"])
+                return HttpResponseRedirect(target or f"{reverse('pipeline_board')}?fund={opportunity.fund_id}")
+        target = form.cleaned_data.get("stage") if hasattr(form, "cleaned_data") else None
+        return render_page_or_fragment(
+            request, MOVE_TEMPLATE, "opportunity-move", _move_context(opportunity, form, target=target)
+        )
+    stage = Stage.objects.visible_to(request.user).filter(pk=_int(request.GET.get("stage"))).first()
+    initial = {
+        "stage": stage or opportunity.stage,
+        "order": request.GET.get("order", ""),
+        "next": _safe_next(request, request.GET.get("next")) or "",
+    }
+    form = MoveForm(initial=initial, opportunity=opportunity, user=request.user)
+    if stage is not None and stage != opportunity.stage:
+        form.asks_reason = stage.outcome == StageOutcome.LOST
+        form.asks_commitment = form.commitment is not None and services.leaves_won(opportunity.stage, stage)
+    return render_page_or_fragment(
+        request, MOVE_TEMPLATE, "opportunity-move", _move_context(opportunity, form, target=stage)
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@manager_required
+def opportunity_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    opportunity = get_object_or_404(
+        Opportunity.objects.visible_to(request.user).select_related("fund", "stage", "contact"), pk=pk
+    )
+    if request.method == "POST":
+        name, fund_id = opportunity.name, opportunity.fund_id
+        opportunity._history_user = request.user
+        opportunity.delete()
+        messages.success(request, f"Deleted {name}. Its communications were kept.")
+        if is_fragment_request(request):
+            return close_dialog(empty_fragment(request), CHANGED_EVENT)
+        return HttpResponseRedirect(f"{reverse('pipeline_board')}?fund={fund_id}")
+    context = {
+        "opportunity": opportunity,
+        "communication_count": Communication.objects.visible_to(request.user).filter(opportunity=opportunity).count(),
+        "commitment": services.commitment_for(opportunity, request.user),
+    }
+    return render_page_or_fragment(request, DELETE_TEMPLATE, "opportunity-delete", context)
