@@ -30,5 +30,6 @@ urlpatterns = [
     path("settings/tags/<int:pk>/delete/", tags.tag_delete, name="tag_delete"),
     path("admin/", admin.site.urls),
     path("", include("contacts.urls")),
+    path("pipeline/", include("pipeline.urls")),
     path("", include("reports.urls")),
 ]
