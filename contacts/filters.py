@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
-import django_filters
-from django.db.models import Q
+import datetime
 
-from contacts.models import Communication, CommunicationType, Contact, Organization, OrganizationType, Tag
+import django_filters
+from django.db.models import Exists, F, OuterRef, Q
+from django.utils import timezone
+from django_filters.constants import EMPTY_VALUES
+
+from contacts.models import (
+    Communication,
+    CommunicationType,
+    Contact,
+    ContactStatus,
+    ContactType,
+    Organization,
+    OrganizationType,
+    Tag,
+)
 from contacts.pickers import ContactPicker, ContactPickerField
 from crm.models import User
 
@@ -43,6 +56,118 @@ class OrganizationFilter(django_filters.FilterSet):
             | Q(website__icontains=value)
             | Q(description__icontains=value)
         )
+
+
+# --- Contacts ----------------------------------------------------------------------------
+
+
+class ContactOrderingFilter(django_filters.OrderingFilter):
+    """Sort by one column, with nulls last and a stable tie-break, so pages never overlap."""
+
+    COLUMNS = {
+        "name": ("last_name", "first_name"),
+        "organization": ("organization__name",),
+        "type": ("contact_type",),
+        "status": ("status",),
+        "owner": ("owner__full_name", "owner__username"),
+        "last_touch": ("last_touch",),
+        "next_action": ("next_action_date",),
+        "created": ("created_at",),
+    }
+
+    def __init__(self, *args, **kwargs):
+        kwargs["fields"] = [(param, param) for param in self.COLUMNS]
+        super().__init__(*args, **kwargs)
+
+    def filter(self, qs, value):
+        if value in EMPTY_VALUES:
+            return qs
+        ordering = []
+        for param in value:
+            descending = param.startswith("-")
+            for field in self.COLUMNS.get(param.lstrip("-"), ()):
+                ordering.append(F(field).desc(nulls_last=True) if descending else F(field).asc(nulls_last=True))
+        return qs.order_by(*ordering, "last_name", "first_name", "pk") if ordering else qs
+
+
+class ContactFilter(django_filters.FilterSet):
+    """The contacts list: the page, its htmx refresh, the export and bulk "all matching"."""
+
+    q = django_filters.CharFilter(method="search", label="Search")
+    type = django_filters.ChoiceFilter(
+        field_name="contact_type", choices=ContactType.choices, empty_label="All", label="Type"
+    )
+    status = django_filters.ChoiceFilter(choices=ContactStatus.choices, empty_label="Any status")
+    tag = django_filters.ModelChoiceFilter(
+        field_name="tags", queryset=Tag.objects.all(), empty_label="Any tag", label="Tag"
+    )
+    owner = django_filters.ModelChoiceFilter(
+        queryset=User.objects.team(), empty_label="Any owner", null_label="No owner", label="Owner"
+    )
+    # A name rather than a picker: thousands of organizations make a select unusable. An id
+    # (a link from an organization's page) matches exactly.
+    organization = django_filters.CharFilter(method="filter_organization", label="Organization")
+    source = django_filters.ChoiceFilter(choices=lambda: ContactFilter.source_choices(), empty_label="Any source")
+    untouched = django_filters.NumberFilter(
+        method="filter_untouched",
+        label="No touch in (days)",
+        min_value=1,
+        max_value=3650,
+        help_text="Contacts with no communication in this many days, or never.",
+    )
+    o = ContactOrderingFilter(label="Sort")
+
+    class Meta:
+        model = Contact
+        fields = ["q", "type", "status", "tag", "owner", "organization", "source", "untouched"]
+
+    @staticmethod
+    def source_choices() -> list[tuple[str, str]]:
+        sources = Contact.objects.exclude(source="").order_by("source").values_list("source", flat=True).distinct()
+        return [(s, s) for s in sources[:200]]
+
+    def search(self, queryset, name, value):
+        """Every word must match one of name, email, organization, title or notes."""
+        for word in value.split()[:8]:
+            queryset = queryset.filter(
+                Q(first_name__icontains=word)
+                | Q(last_name__icontains=word)
+                | Q(email__icontains=word)
+                | Q(organization__name__icontains=word)
+                | Q(title__icontains=word)
+                | Q(notes__icontains=word)
+            )
+        return queryset
+
+    def filter_organization(self, queryset, name, value):
+        value = value.strip()
+        if value.isdigit():
+            return queryset.filter(organization_id=int(value))
+        return queryset.filter(organization__name__icontains=value) if value else queryset
+
+    def filter_untouched(self, queryset, name, value):
+        since = timezone.now() - datetime.timedelta(days=int(value))
+        touched = Communication.objects.filter(contact=OuterRef("pk"), communication_date__gte=since)
+        return queryset.filter(~Exists(touched))
+
+    def without_type(self):
+        """The filtered queryset before the type tab applies: what the tab counts count."""
+        queryset = self.queryset.all()
+        if not self.is_bound:
+            return queryset
+        self.form.is_valid()  # invalid values drop out of cleaned_data, as in .qs
+        for name, value in self.form.cleaned_data.items():
+            if name not in ("type", "o"):
+                queryset = self.filters[name].filter(queryset, value)
+        return queryset
+
+    @property
+    def active_filters(self) -> list[str]:
+        """Names of the filters in use besides search, type and sort: the toolbar shows "Clear"."""
+        if not self.is_bound:
+            return []
+        data = self.form.cleaned_data if self.form.is_valid() else {}
+        return [n for n, v in data.items() if n not in ("q", "type", "o") and v not in EMPTY_VALUES]
 
 
 # --- Communications (issue 5) -----------------------------------------------------------

@@ -5,10 +5,11 @@ from django.core.validators import MaxValueValidator
 from django.utils import timezone
 from django.utils.html import format_html
 
-from contacts.models import Communication, Contact, Organization, Tag
+from contacts.models import Communication, Contact, ContactStatus, Organization, Tag
 from contacts.pickers import ContactMultiPickerField, ContactPicker, ContactPickerField, PickerSearch
+from contacts.services import BOTH, MERGE_FIELDS
 from crm.lib.custom_field_forms import CustomFieldsFormMixin
-from crm.lib.text import collapse_spaces
+from crm.lib.text import collapse_spaces, normalize_email
 from crm.models import User
 from pipeline.models import Opportunity
 
@@ -77,6 +78,295 @@ class TagForm(forms.ModelForm):
                 f"There is already a tag named “{clash.name}”. Use that one or pick another name."
             )
         return name
+
+
+# --- Contacts ----------------------------------------------------------------------------
+
+
+def _contact_link(contact: Contact) -> str:
+    url = contact.get_absolute_url() or "#"
+    return format_html(
+        '<a href="{}" hx-get="{}" hx-target="#dialog-body" data-dialog="panel">{}</a>', url, url, contact.full_name
+    )
+
+
+class ContactForm(CustomFieldsFormMixin, forms.ModelForm):
+    """Add or edit a contact. The organization is typed by name, with suggestions.
+
+    A select of every organization stops working at a few thousand; a name matched ignoring
+    case and spacing does not, and an unknown name can be created on purpose.
+    """
+
+    organization_name = forms.CharField(
+        label="Organization",
+        max_length=200,
+        required=False,
+        widget=forms.TextInput(attrs={"list": "organization-options", "autocomplete": "off"}),
+    )
+    create_organization = forms.BooleanField(label="Create it as a new organization", required=False)
+    linkedin_url = forms.URLField(label="LinkedIn URL", max_length=300, required=False, assume_scheme="https")
+    save_anyway = forms.BooleanField(label="None of these is the same person: save anyway", required=False)
+
+    class Meta:
+        model = Contact
+        fields = [
+            "name_prefix",
+            "first_name",
+            "last_name",
+            "name_suffix",
+            "email",
+            "phone",
+            "mobile",
+            "title",
+            "contact_type",
+            "status",
+            "owner",
+            "source",
+            "tags",
+            "location",
+            "preferred_contact",
+            "do_not_email",
+            "linkedin_url",
+            "notes",
+        ]
+        widgets = {
+            "notes": forms.Textarea(attrs={"rows": 4}),
+            "tags": forms.CheckboxSelectMultiple,
+            "email": forms.EmailInput(attrs={"autocomplete": "off"}),
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["owner"].queryset = User.objects.team()
+        self.fields["owner"].empty_label = "No owner"
+        self.fields["tags"].queryset = Tag.objects.all()
+        if self.instance.organization_id and not self.is_bound:
+            self.initial["organization_name"] = self.instance.organization.name
+        self.new_organization_name = ""
+
+    def clean_email(self) -> str:
+        email = normalize_email(self.cleaned_data.get("email"))
+        clash = Contact.objects.matching_email(email).exclude(pk=self.instance.pk).first()
+        if clash is not None:
+            raise forms.ValidationError(format_html("{} already has this email address.", _contact_link(clash)))
+        return email
+
+    def clean_last_name(self) -> str:
+        name = collapse_spaces(self.cleaned_data.get("last_name"))
+        if not name:
+            raise forms.ValidationError("Give the contact a last name (or the one name they go by).")
+        return name
+
+    def clean_organization_name(self) -> str:
+        name = collapse_spaces(self.cleaned_data.get("organization_name"))
+        self.instance.organization = None
+        if not name:
+            return name
+        organization = Organization.objects.matching_name(name).first()
+        if organization is not None:
+            self.instance.organization = organization
+        elif self.data.get(self.add_prefix("create_organization")):
+            self.new_organization_name = name
+        else:
+            raise forms.ValidationError(
+                f"There is no organization called “{name}”. Check the spelling, or tick "
+                "“Create it as a new organization” below."
+            )
+        return name
+
+    @property
+    def offers_new_organization(self) -> bool:
+        return bool(self.new_organization_name) or "organization_name" in self.errors
+
+    def save(self, commit: bool = True) -> Contact:
+        if self.new_organization_name:
+            organization = Organization(name=self.new_organization_name, created_by=self.instance.created_by)
+            organization.save()
+            self.instance.organization = organization
+        return super().save(commit=commit)
+
+    def likely_duplicates(self, queryset) -> list[tuple[Contact, list[str]]]:
+        data = self.cleaned_data
+        return queryset.likely_duplicates(
+            first_name=data.get("first_name", ""),
+            last_name=data.get("last_name", ""),
+            email=data.get("email", ""),
+            organization=self.instance.organization,
+            phones=(data.get("phone", ""), data.get("mobile", "")),
+            exclude_pk=self.instance.pk,
+        )
+
+    def grouped_fields(self) -> list[tuple[str, list]]:
+        """The form's sections, in the order a person fills them in."""
+        groups = [
+            ("Name", ["name_prefix", "first_name", "last_name", "name_suffix"]),
+            ("Reach them", ["email", "phone", "mobile", "preferred_contact", "do_not_email", "linkedin_url"]),
+            ("Work", ["organization_name", "title", "location"]),
+            ("Relationship", ["contact_type", "status", "owner", "source", "tags"]),
+            ("Notes", ["notes"]),
+        ]
+        return [(title, [self[name] for name in names]) for title, names in groups]
+
+
+class ContactBulkForm(forms.Form):
+    """One bulk action on the selected rows, or on every row the list's filter matches."""
+
+    ACTIONS = [
+        ("add_tag", "Add tag"),
+        ("remove_tag", "Remove tag"),
+        ("owner", "Assign owner"),
+        ("status", "Change status"),
+        ("export_csv", "Export CSV"),
+        ("export_xlsx", "Export XLSX"),
+        ("merge", "Merge"),
+    ]
+    NO_OWNER = "none"
+    MAX_IDS = 5000
+
+    action = forms.ChoiceField(choices=ACTIONS)
+    ids = forms.CharField(required=False, widget=forms.MultipleHiddenInput)
+    select_all = forms.BooleanField(required=False)
+    query = forms.CharField(required=False, max_length=4000, widget=forms.HiddenInput)
+    tag = forms.ModelChoiceField(queryset=Tag.objects.all(), required=False, empty_label="Tag…")
+    owner = forms.ChoiceField(
+        required=False, error_messages={"invalid_choice": "That person is not an active member of the team."}
+    )
+    status = forms.ChoiceField(choices=[("", "Status…"), *ContactStatus.choices], required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["owner"].choices = [
+            ("", "Owner…"),
+            (self.NO_OWNER, "No owner"),
+            *[(str(user.pk), user.display_name) for user in User.objects.team()],
+        ]
+
+    def clean_ids(self) -> list[int]:
+        raw = self.data.getlist(self.add_prefix("ids")) if hasattr(self.data, "getlist") else []
+        try:
+            ids = sorted({int(value) for value in raw})
+        except (TypeError, ValueError):
+            raise forms.ValidationError("The selection was not understood. Select the rows again.") from None
+        if len(ids) > self.MAX_IDS:
+            raise forms.ValidationError(f"Select at most {self.MAX_IDS} rows, or use “select all matching” for more.")
+        return ids
+
+    def clean(self):
+        data = super().clean()
+        action = data.get("action")
+        if not data.get("select_all") and not data.get("ids") and "ids" not in self.errors:
+            raise forms.ValidationError("Select at least one contact first.")
+        needs = {"add_tag": ("tag", "Choose the tag."), "remove_tag": ("tag", "Choose the tag.")}
+        needs["owner"] = ("owner", "Choose the owner, or “No owner”.")
+        needs["status"] = ("status", "Choose the status.")
+        if action in needs:
+            name, message = needs[action]
+            if not data.get(name) and name not in self.errors:
+                self.add_error(name, message)
+        if action == "merge" and (data.get("select_all") or len(data.get("ids") or []) != 2):
+            raise forms.ValidationError("Select exactly two contacts to merge.")
+        return data
+
+    def owner_user(self):
+        """The chosen owner, or None for "No owner" (the choices hold only the active team)."""
+        value = self.cleaned_data.get("owner")
+        if value in ("", self.NO_OWNER, None):
+            return None
+        return User.objects.team().get(pk=value)
+
+
+class ContactMergeForm(forms.Form):
+    """Two contacts side by side: which one survives, and per field whose value it keeps."""
+
+    survivor = forms.ChoiceField(
+        choices=[("a", "Keep the first"), ("b", "Keep the second")], widget=forms.RadioSelect, initial="a"
+    )
+
+    def __init__(self, *args, a: Contact, b: Contact, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.a, self.b = a, b
+        self.rows = []  # (field name, label, a display, b display) for the fields that differ
+        for name in MERGE_FIELDS:
+            model_field = Contact._meta.get_field(name)
+            va, vb = getattr(a, model_field.attname), getattr(b, model_field.attname)
+            if va == vb or (va in (None, "") and vb in (None, "")):
+                continue
+            choices = [("a", "First"), ("b", "Second")]
+            if name == "notes" and va and vb:
+                choices.append((BOTH, "Both"))
+                initial = BOTH
+            else:
+                initial = "b" if va in (None, "", False) and vb not in (None, "") else "a"
+            self.fields[f"pick_{name}"] = forms.ChoiceField(
+                choices=choices,
+                widget=forms.RadioSelect,
+                initial=initial,
+                label=model_field.verbose_name,
+                required=False,  # not posted: the default shown (the value that is filled in)
+            )
+            self.rows.append(
+                (f"pick_{name}", str(model_field.verbose_name).capitalize(), _show(a, name), _show(b, name))
+            )
+        self.custom_rows = []
+        definitions = {d.key: d for d in a.custom_field_definitions()}
+        ca, cb = a.custom_fields or {}, b.custom_fields or {}
+        for key in sorted(set(ca) & set(cb)):
+            if ca[key] in (None, "", []) or cb[key] in (None, "", []) or ca[key] == cb[key]:
+                continue
+            label = definitions[key].name if key in definitions else key
+            self.fields[f"cf_{key}"] = forms.ChoiceField(
+                choices=[("a", "First"), ("b", "Second")],
+                widget=forms.RadioSelect,
+                initial="a",
+                label=label,
+                required=False,
+            )
+            self.custom_rows.append((f"cf_{key}", label, _plain(ca[key]), _plain(cb[key])))
+
+    def bound_rows(self):
+        return [(self[name], label, va, vb) for name, label, va, vb in self.rows + self.custom_rows]
+
+    def survivor_and_other(self) -> tuple[Contact, Contact]:
+        return (self.a, self.b) if self.cleaned_data["survivor"] == "a" else (self.b, self.a)
+
+    def picks(self) -> tuple[dict[str, str], dict[str, str]]:
+        """Per-field choices in the service's terms: "survivor", "other" or "both"."""
+        keep = self.cleaned_data["survivor"]
+
+        def side(value: str) -> str:
+            return value if value == BOTH else ("survivor" if value == keep else "other")
+
+        picks, custom = {}, {}
+        for name, value in self.cleaned_data.items():
+            value = value or self.fields[name].initial
+            if name.startswith("pick_"):
+                picks[name.removeprefix("pick_")] = side(value)
+            elif name.startswith("cf_"):
+                custom[name.removeprefix("cf_")] = side(value)
+        # Fields that were equal on both (so not asked) keep the survivor's value.
+        return picks, custom
+
+
+def _show(contact: Contact, name: str) -> str:
+    model_field = Contact._meta.get_field(name)
+    value = getattr(contact, model_field.attname)
+    if value in (None, ""):
+        return "—"
+    if model_field.choices:
+        return str(getattr(contact, f"get_{name}_display")())
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if model_field.is_relation:
+        return str(getattr(contact, name))
+    return str(value)
+
+
+def _plain(value) -> str:
+    if isinstance(value, list):
+        return ", ".join(map(str, value))
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    return str(value)
 
 
 # --- Communications (issue 5) -----------------------------------------------------------

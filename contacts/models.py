@@ -7,7 +7,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Count, DecimalField, IntegerField, OuterRef, Subquery, Sum, Value
+from django.db.models import Count, DecimalField, F, IntegerField, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, Lower
 from django.urls import NoReverseMatch, reverse
 from simple_history.models import HistoricalRecords
@@ -179,6 +179,90 @@ class PreferredContact(models.TextChoices):
     IN_PERSON = "in_person", "In person"
 
 
+def phone_digits(value: str | None) -> str:
+    """The digits of a phone number, so "+1 (212) 555-0100" and "1 212 555 0100" compare equal."""
+    return "".join(ch for ch in (value or "") if ch.isdigit())
+
+
+class ContactQuerySet(ScopedQuerySet):
+    def with_activity(self) -> ContactQuerySet:
+        """last_touch, next_action and next_action_date as correlated subqueries.
+
+        Subqueries rather than a join with GROUP BY: each is one index lookup per contact
+        (communications are indexed on contact and date), they combine with any filter
+        without multiplying rows, and a tag filter's join cannot inflate them.
+        """
+        touches = Communication.objects.filter(contact=OuterRef("pk")).order_by("-communication_date")
+        actions = (
+            Communication.objects.open_actions()
+            .filter(contact=OuterRef("pk"))
+            .order_by(F("next_action_date").asc(nulls_last=True), "communication_date", "pk")
+        )
+        return self.annotate(
+            last_touch=Subquery(touches.values("communication_date")[:1]),
+            next_action=Subquery(actions.values("next_action")[:1]),
+            next_action_date=Subquery(actions.values("next_action_date")[:1]),
+        )
+
+    def for_list(self) -> ContactQuerySet:
+        """Everything one row of the contacts table shows, in a fixed number of queries."""
+        return self.select_related("organization", "owner").prefetch_related("tags").with_activity()
+
+    def tab_counts(self) -> dict[str, int]:
+        """Counts for the All / Investors / Prospects / Advisors tabs in one query."""
+        return self.order_by().aggregate(
+            all=Count("pk"),
+            **{
+                kind: Count("pk", filter=Q(contact_type=kind))
+                for kind in (ContactType.INVESTOR, ContactType.PROSPECT, ContactType.ADVISOR)
+            },
+        )
+
+    def matching_email(self, email: str | None) -> ContactQuerySet:
+        """Contacts whose email equals ``email`` ignoring case and white space.
+
+        Compared through Lower("email") so the query uses the unique expression index.
+        """
+        value = normalize_email(email)
+        if not value:
+            return self.none()
+        return self.alias(email_lower=Lower("email")).filter(email_lower=value)
+
+    def likely_duplicates(
+        self,
+        *,
+        first_name: str = "",
+        last_name: str = "",
+        email: str = "",
+        organization: Organization | None = None,
+        phones: tuple[str, ...] = (),
+        exclude_pk: int | None = None,
+    ) -> list[tuple[Contact, list[str]]]:
+        """Contacts that are probably the same person, each with the reasons it matched.
+
+        Same email; same name at the same organization; same name and phone (digits only).
+        Two queries at most, whatever the table size: one for the email, one for the name.
+        """
+        found: dict[int, tuple[Contact, list[str]]] = {}
+
+        def note(contact: Contact, reason: str) -> None:
+            found.setdefault(contact.pk, (contact, []))[1].append(reason)
+
+        base = self.exclude(pk=exclude_pk) if exclude_pk else self
+        base = base.select_related("organization")
+        for contact in base.matching_email(email)[:10]:
+            note(contact, "same email")
+        first, last = collapse_spaces(first_name), collapse_spaces(last_name)
+        wanted_digits = {d for d in (phone_digits(p) for p in phones) if len(d) >= 6}
+        if last:
+            for contact in base.filter(first_name__iexact=first, last_name__iexact=last)[:50]:
+                if organization is not None and contact.organization_id == organization.pk:
+                    note(contact, f"same name at {organization.name}")
+                if wanted_digits & {phone_digits(contact.phone), phone_digits(contact.mobile)}:
+                    note(contact, "same name and phone")
+        return list(found.values())
+
+
 class Contact(CustomFieldsModel, TimeStampedModel):
     CUSTOM_FIELD_ENTITY = CustomFieldEntity.CONTACT
 
@@ -214,7 +298,7 @@ class Contact(CustomFieldsModel, TimeStampedModel):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
 
-    objects = ScopedQuerySet.as_manager()
+    objects = ContactQuerySet.as_manager()
     history = HistoricalRecords(m2m_fields=[tags])
 
     class Meta:
@@ -226,6 +310,8 @@ class Contact(CustomFieldsModel, TimeStampedModel):
             models.Index(fields=["contact_type", "status"]),
             models.Index(fields=["status"]),
             models.Index(fields=["last_name", "first_name"]),
+            # The list's source filter and its choices (SELECT DISTINCT source).
+            models.Index(fields=["source"]),
         ]
 
     def __str__(self) -> str:

@@ -48,6 +48,16 @@ ROUTE_ROLES: dict[str, str] = {
     "organization_detail": Role.MEMBER,
     "organization_edit": Role.MEMBER,
     "organization_delete": Role.MANAGER,
+    "contact_list": Role.MEMBER,
+    "contact_create": Role.MEMBER,
+    "contact_export": Role.MANAGER,
+    "contact_bulk": Role.MEMBER,
+    "contact_merge": Role.MANAGER,
+    "contact_organization_options": Role.MEMBER,
+    "contact_detail": Role.MEMBER,
+    "contact_timeline": Role.MEMBER,
+    "contact_edit": Role.MEMBER,
+    "contact_delete": Role.MANAGER,
     "pipeline_board": Role.MEMBER,
     "pipeline_reorder": Role.MEMBER,
     "opportunity_list": Role.MEMBER,
@@ -77,13 +87,22 @@ ROUTE_ROLES: dict[str, str] = {
     "actions": Role.MEMBER,
     "action_done": Role.MEMBER,
     "action_reschedule": Role.MEMBER,
+    # LP tracker (issue 5).
+    "lp_list": Role.MEMBER,
+    "lp_create": Role.MEMBER,
+    "commitment_export": Role.MANAGER,
+    "lp_detail": Role.MEMBER,
+    "lp_edit": Role.MEMBER,
+    "commitment_create": Role.MANAGER,
+    "commitment_edit": Role.MANAGER,
+    "commitment_toggle": Role.MANAGER,
 }
 
 # Answer without signing in. Everything else sends the anonymous visitor to sign in.
 PUBLIC_URL_NAMES = {"login", "health", "admin:login"}
 
 # Answer GET with 405; the role check is made with a POST instead.
-POST_ONLY_URL_NAMES = {"logout", "action_done"}
+POST_ONLY_URL_NAMES = {"logout", "contact_bulk", "action_done", "commitment_toggle"}
 
 # URLs that refuse a request without these parameters (the admin's autocomplete answers 403).
 QUERY_STRINGS = {"admin:autocomplete": "?app_label=contacts&model_name=contact&field_name=organization&term=At"}

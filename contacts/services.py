@@ -1,0 +1,428 @@
+"""Contact operations that touch many records at once: bulk edits, merging, their history.
+
+Views call these after checking the role and resolving records through
+``Contact.objects.visible_to(user)``; everything here runs in one transaction and writes a
+history row, with the acting user, for every contact it changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import models, transaction
+from django.utils import timezone
+from simple_history.utils import bulk_update_with_history, get_history_manager_for_model
+
+from contacts.models import Communication, Contact, ContactType, Tag
+from crm.lib.history import HistoryEntry, history_entries
+
+
+class MergeRefused(Exception):
+    """The merge would lose or silently combine data; the message says what to resolve first."""
+
+
+# --- History for bulk writes -----------------------------------------------------------
+
+
+def record_contact_history(contacts: Sequence[Contact], user: Any, reason: str = "") -> None:
+    """One "changed" history row per contact, with the acting user, including its tags.
+
+    simple-history's ``bulk_history_create`` (what ``bulk_update_with_history`` calls)
+    copies the model's columns but not the tracked many-to-many rows, so on its own each
+    bulk-written record would read as "tags: all of them → none" in the History tab. This
+    writes the tag snapshot too: four queries for any number of contacts.
+    """
+    if not contacts:
+        return
+    now = timezone.now()
+    history_model = Contact.history.model
+    records = history_model.objects.bulk_create(
+        [
+            history_model(
+                history_date=now,
+                history_user=user,
+                history_change_reason=reason or None,
+                history_type="~",
+                **{f.attname: getattr(contact, f.attname) for f in history_model.tracked_fields},
+            )
+            for contact in contacts
+        ]
+    )
+    if any(record.pk is None for record in records):  # pragma: no cover - SQLite < 3.35 / MySQL
+        records = list(
+            history_model.objects.filter(history_date=now, id__in=[c.pk for c in contacts]).order_by("history_id")
+        )
+    record_for = {record.id: record for record in records}
+    tag_history = history_model._meta.get_field("historicalcontact_tags").related_model
+    through = Contact.tags.through
+    rows = through.objects.filter(contact_id__in=record_for).order_by("id").values_list("id", "contact_id", "tag_id")
+    tag_history.objects.bulk_create(
+        [
+            tag_history(id=pk, contact_id=contact_id, tag_id=tag_id, history=record_for[contact_id])
+            for pk, contact_id, tag_id in rows
+        ]
+    )
+
+
+def _save_fields(contacts: list[Contact], fields: list[str], user: Any, reason: str = "") -> int:
+    """``bulk_update_with_history`` with the tag snapshot kept (see record_contact_history)."""
+    if not contacts:
+        return 0
+    now = timezone.now()
+    for contact in contacts:
+        contact.updated_at = now
+    with transaction.atomic():
+        Contact.objects.bulk_update(contacts, [*fields, "updated_at"], batch_size=500)
+        record_contact_history(contacts, user, reason)
+    return len(contacts)
+
+
+# --- Bulk actions ----------------------------------------------------------------------
+
+
+def add_tag(contacts: models.QuerySet[Contact], tag: Tag, user: Any) -> int:
+    """Tag every contact in ``contacts`` that lacks ``tag``; returns how many changed."""
+    with transaction.atomic():
+        changed = list(contacts.exclude(tags=tag).order_by())
+        Contact.tags.through.objects.bulk_create(
+            [Contact.tags.through(contact_id=c.pk, tag_id=tag.pk) for c in changed], batch_size=500
+        )
+        record_contact_history(changed, user, f"Bulk: tagged {tag.name}")
+    return len(changed)
+
+
+def remove_tag(contacts: models.QuerySet[Contact], tag: Tag, user: Any) -> int:
+    """Untag every contact in ``contacts`` that has ``tag``; returns how many changed."""
+    with transaction.atomic():
+        changed = list(contacts.filter(tags=tag).order_by())
+        Contact.tags.through.objects.filter(tag=tag, contact_id__in=[c.pk for c in changed]).delete()
+        record_contact_history(changed, user, f"Bulk: untagged {tag.name}")
+    return len(changed)
+
+
+def assign_owner(contacts: models.QuerySet[Contact], owner: Any, user: Any) -> int:
+    """Make ``owner`` (a user, or None for nobody) own every contact; returns how many changed."""
+    with transaction.atomic():
+        pending = contacts.exclude(owner=owner) if owner is not None else contacts.exclude(owner__isnull=True)
+        changed = list(pending.order_by())
+        for contact in changed:
+            contact.owner = owner
+        return _save_fields(changed, ["owner"], user)
+
+
+def set_status(contacts: models.QuerySet[Contact], status: str, user: Any) -> int:
+    """Give every contact ``status``; returns how many changed."""
+    with transaction.atomic():
+        changed = list(contacts.exclude(status=status).order_by())
+        for contact in changed:
+            contact.status = status
+        return _save_fields(changed, ["status"], user)
+
+
+# --- History tab -----------------------------------------------------------------------
+
+
+def contact_history(contact: Contact) -> list[HistoryEntry]:
+    """The History tab: ``history_entries`` plus reason-only records such as a merge.
+
+    ``history_entries`` skips a "changed" record whose only differences are bookkeeping
+    columns; a merge that moved records but changed no field of the survivor is such a
+    record, and it must still show ("Merged from #12").
+    """
+    entries = history_entries(contact)
+    shown = {(entry.when, entry.reason) for entry in entries}
+    reasoned = (
+        contact.history.filter(history_type="~", history_change_reason__startswith="Merged")
+        .select_related("history_user")
+        .order_by("-history_date")[:20]
+    )
+    extra = [
+        HistoryEntry(when=r.history_date, who=r.history_user, action="changed", reason=r.history_change_reason)
+        for r in reasoned
+        if (r.history_date, r.history_change_reason) not in shown
+    ]
+    if not extra:
+        return entries
+    return sorted(entries + extra, key=lambda entry: entry.when, reverse=True)
+
+
+# --- Merge -----------------------------------------------------------------------------
+
+# The fields a person picks from either record; everything else follows the rules below.
+MERGE_FIELDS = [
+    "name_prefix",
+    "first_name",
+    "last_name",
+    "name_suffix",
+    "email",
+    "phone",
+    "mobile",
+    "title",
+    "organization",
+    "contact_type",
+    "status",
+    "owner",
+    "source",
+    "location",
+    "linkedin_url",
+    "preferred_contact",
+    "do_not_email",
+    "notes",
+]
+BOTH = "both"  # for notes: keep the two texts, one after the other
+
+
+@dataclass
+class MergeResult:
+    survivor: Contact
+    merged_pk: int
+    moved: dict[str, int] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        parts = [f"{count} {label}" for label, count in self.moved.items() if count]
+        moved = f" Moved {', '.join(parts)}." if parts else ""
+        return f"Merged #{self.merged_pk} into {self.survivor.full_name}.{moved}"
+
+
+def merge_value(survivor: Contact, other: Contact, name: str, pick: str) -> Any:
+    """The value the survivor keeps for ``name``: "survivor", "other" or (notes) "both"."""
+    if name == "notes" and pick == BOTH:
+        return "\n\n".join(text for text in (survivor.notes.strip(), other.notes.strip()) if text)
+    source = other if pick == "other" else survivor
+    return getattr(source, Contact._meta.get_field(name).attname)
+
+
+def commitment_clashes(survivor: Contact, other: Contact) -> list[str]:
+    """Funds both contacts have a commitment to: a merge would have to lose or combine one."""
+    from lps.models import Commitment
+
+    ours = set(Commitment.objects.filter(lp__contact=survivor).values_list("fund_id", flat=True))
+    theirs = Commitment.objects.filter(lp__contact=other, fund_id__in=ours).select_related("fund")
+    return sorted(commitment.fund.name for commitment in theirs)
+
+
+def merge_contacts(
+    survivor: Contact,
+    other: Contact,
+    *,
+    picks: dict[str, str],
+    custom_picks: dict[str, str] | None = None,
+    user: Any,
+) -> MergeResult:
+    """Fold ``other`` into ``survivor`` and delete ``other``; nothing is lost.
+
+    - Fields: ``picks[field]`` says whose value survives ("survivor"/"other"; notes may be
+      "both"); custom field values likewise per key in ``custom_picks``, and a value only
+      one side has is kept.
+    - Communications (as primary contact and as attendee), opportunities, tags and the LP
+      profile with its commitments move to the survivor. If both have LP profiles, the
+      commitments move to the survivor's profile, whose blank fields are filled from the
+      other's (its notes are appended). Two commitments to the same fund are refused
+      (MergeRefused): combining amounts, statuses and wire dates is a decision for a person,
+      made in the LP tracker before merging.
+    - Any other record pointing at ``other`` (added by a later feature) is re-pointed too.
+    - Both histories record the merge: "Merged into #S" on the deleted record (whose
+      history stays), "Merged from #O" on the survivor.
+    """
+    from lps.models import Commitment, LPProfile
+    from pipeline.models import Opportunity
+
+    if survivor.pk == other.pk:
+        raise MergeRefused("Pick two different contacts to merge.")
+    custom_picks = custom_picks or {}
+    with transaction.atomic():
+        # Lock both rows (a no-op on SQLite, which serialises writers anyway) and work on
+        # fresh copies, never on objects a form loaded earlier.
+        locked = {c.pk: c for c in Contact.objects.select_for_update().filter(pk__in=[survivor.pk, other.pk])}
+        if len(locked) != 2:
+            raise MergeRefused("One of the contacts no longer exists.")
+        survivor, other = locked[survivor.pk], locked[other.pk]
+        clashes = commitment_clashes(survivor, other)
+        if clashes:
+            raise MergeRefused(
+                f"Both contacts have a commitment to {', '.join(clashes)}. Combine them into one "
+                "commitment in the LP tracker first (amount, status and wires are a decision to make "
+                "there), then merge."
+            )
+        merged_pk = other.pk
+        into = f"Merged into #{survivor.pk}"
+        reason = f"Merged from #{merged_pk}"
+        for contact, why in ((survivor, reason), (other, into)):
+            contact._history_user = user
+            contact._change_reason = why
+        moved: dict[str, int] = {}
+
+        # The survivor attending one of the other's communications becomes its primary
+        # contact below; the attendee link would then name them twice.
+        doubled = list(Communication.objects.filter(contact=other, contact_attendees=survivor))
+        moved["communications"] = _move(Communication.objects.filter(contact=other), "contact", survivor, user, reason)
+        for comm in doubled:
+            comm._history_user = user
+            comm._change_reason = reason
+            comm.contact_attendees.remove(survivor)
+
+        # Attendee links: the other's place goes to the survivor, unless the survivor is
+        # the communication's primary contact (for the same reason).
+        attended = list(Communication.objects.filter(contact_attendees=other))
+        for comm in attended:
+            comm._history_user = user
+            comm._change_reason = reason
+            comm.contact_attendees.remove(other)
+            if comm.contact_id != survivor.pk:
+                comm.contact_attendees.add(survivor)
+        moved["attendee links"] = len(attended)
+
+        moved["opportunities"] = _move(Opportunity.objects.filter(contact=other), "contact", survivor, user, reason)
+
+        other_lp = LPProfile.objects.filter(contact=other).first()
+        survivor_lp = LPProfile.objects.filter(contact=survivor).first()
+        if other_lp is not None and survivor_lp is None:
+            other_lp.contact = survivor
+            other_lp._history_user = user
+            other_lp._change_reason = reason
+            other_lp.save()  # also makes the survivor an investor
+            moved["LP profile"] = 1
+        elif other_lp is not None:
+            moved["commitments"] = _move(Commitment.objects.filter(lp=other_lp), "lp", survivor_lp, user, reason)
+            _fold_lp_profile(survivor_lp, other_lp, user, reason)
+            other_lp._history_user = user
+            other_lp._change_reason = into
+            other_lp.delete()
+
+        moved.update(_repoint_other_relations(survivor, other, user, reason))
+
+        have = set(survivor.tags.values_list("pk", flat=True))
+        new_tags = [tag for tag in other.tags.all() if tag.pk not in have]
+
+        for name in MERGE_FIELDS:
+            attname = Contact._meta.get_field(name).attname
+            setattr(survivor, attname, merge_value(survivor, other, name, picks.get(name, "survivor")))
+        survivor.custom_fields = _merged_custom_fields(survivor, other, custom_picks)
+        if LPProfile.objects.filter(contact=survivor).exists():
+            survivor.contact_type = ContactType.INVESTOR  # an LP profile makes its contact an investor
+
+        # Delete the other first: the survivor may take its email, which is unique.
+        other.delete()
+        survivor.save()
+        if new_tags:
+            survivor.tags.add(*new_tags)  # the owning side, so the survivor's history has it
+        moved["tags"] = len(new_tags)
+    return MergeResult(survivor=Contact.objects.get(pk=survivor.pk), merged_pk=merged_pk, moved=moved)
+
+
+def _move(queryset: models.QuerySet, field_name: str, target: models.Model, user: Any, reason: str) -> int:
+    """Point ``field_name`` of every row in ``queryset`` at ``target``, with history.
+
+    Models whose history tracks many-to-many fields are saved one by one, because
+    ``bulk_update_with_history`` would write their history rows without the m2m snapshot.
+    """
+    objs = list(queryset)
+    if not objs:
+        return 0
+    model = queryset.model
+    history = get_history_manager_for_model(model)
+    for obj in objs:
+        setattr(obj, field_name, target)
+    if getattr(history.model, "_history_m2m_fields", None):
+        for obj in objs:
+            obj._history_user = user
+            obj._change_reason = reason
+            obj.save()
+    else:
+        bulk_update_with_history(
+            objs, model, [field_name], batch_size=500, default_user=user, default_change_reason=reason
+        )
+    return len(objs)
+
+
+def _merged_custom_fields(survivor: Contact, other: Contact, custom_picks: dict[str, str]) -> dict:
+    ours, theirs = dict(survivor.custom_fields or {}), other.custom_fields or {}
+    for key, value in theirs.items():
+        if key not in ours or ours[key] in (None, "", []) or custom_picks.get(key) == "other":
+            ours[key] = value
+    return ours
+
+
+def _fold_lp_profile(survivor_lp, other_lp, user: Any, reason: str) -> None:
+    """Keep what only the other LP profile knows: blanks filled, flags OR-ed, notes appended."""
+    changed = False
+    for name in ("preferred_communication",):
+        if not getattr(survivor_lp, name) and getattr(other_lp, name):
+            setattr(survivor_lp, name, getattr(other_lp, name))
+            changed = True
+    for name in ("accredited", "qualified_purchaser"):
+        if getattr(other_lp, name) and not getattr(survivor_lp, name):
+            setattr(survivor_lp, name, True)
+            changed = True
+    extra = []
+    if other_lp.investor_type != survivor_lp.investor_type:
+        extra.append(f"Investor type on the merged profile: {other_lp.get_investor_type_display()}.")
+    if other_lp.notes.strip():
+        extra.append(other_lp.notes.strip())
+    if extra:
+        survivor_lp.notes = "\n\n".join(
+            part for part in (survivor_lp.notes.strip(), f"From the merged LP profile #{other_lp.pk}:", *extra) if part
+        )
+        changed = True
+    values = dict(survivor_lp.custom_fields or {})
+    for key, value in (other_lp.custom_fields or {}).items():
+        if values.get(key) in (None, "", []):
+            values[key] = value
+            changed = True
+    survivor_lp.custom_fields = values
+    if changed:
+        survivor_lp._history_user = user
+        survivor_lp._change_reason = reason
+        survivor_lp.save()
+
+
+def _repoint_other_relations(survivor: Contact, other: Contact, user: Any, reason: str) -> dict[str, int]:
+    """Re-point records from relations ``merge_contacts`` does not handle by name.
+
+    A later feature that adds a foreign key to Contact (an import log, a task) must not
+    have its rows cascaded away by a merge; this moves them, with history where the model
+    keeps it.
+    """
+    handled = {
+        ("contacts.Communication", "contact"),
+        ("contacts.Communication", "contact_attendees"),
+        ("pipeline.Opportunity", "contact"),
+        ("lps.LPProfile", "contact"),
+    }
+    moved: dict[str, int] = {}
+    for relation in Contact._meta.related_objects:
+        model, name = relation.related_model, relation.field.name
+        if (model._meta.label, name) in handled:
+            continue
+        if relation.many_to_many:
+            owners = list(model._base_manager.filter(**{name: other}))
+            for obj in owners:
+                getattr(obj, name).remove(other)
+                getattr(obj, name).add(survivor)
+            moved[str(model._meta.verbose_name_plural)] = len(owners)
+            continue
+        if relation.one_to_one and model._base_manager.filter(**{name: survivor}).exists():
+            raise MergeRefused(f"Both contacts have a {model._meta.verbose_name}; resolve that before merging.")
+        if hasattr(model, "history"):
+            count = _move(model._base_manager.filter(**{name: other}), name, survivor, user, reason)
+        else:
+            count = model._base_manager.filter(**{name: other}).update(**{name: survivor})
+        moved[str(model._meta.verbose_name_plural)] = count
+    return moved
+
+
+def linked_summary(contact: Contact) -> str:
+    """ "12 communications · 2 opportunities · LP (3 commitments)": what a merge would move."""
+    from lps.models import Commitment, LPProfile
+
+    parts = []
+    communications = contact.communications.count()
+    opportunities = contact.opportunities.count()
+    parts.append(f"{communications} communication{'s' if communications != 1 else ''}")
+    parts.append(f"{opportunities} opportunit{'ies' if opportunities != 1 else 'y'}")
+    if LPProfile.objects.filter(contact=contact).exists():
+        commitments = Commitment.objects.filter(lp__contact=contact).count()
+        parts.append(f"LP, {commitments} commitment{'s' if commitments != 1 else ''}")
+    return " · ".join(parts)

@@ -1,0 +1,420 @@
+"""Contacts: the list with tabs, filters and bulk actions; the panel/page; forms; merge."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import trigger_client_event
+
+from contacts import services
+from contacts.filters import ContactFilter
+from contacts.forms import ContactBulkForm, ContactForm, ContactMergeForm
+from contacts.models import Communication, Contact, ContactType, Organization
+from crm.lib.export import FORMATS, export_response
+from crm.lib.htmx import close_dialog, empty_fragment, is_fragment_request, render_page_or_fragment
+from crm.lib.listing import export_format, paginate
+from crm.models import CustomField, CustomFieldEntity
+from crm.roles import manager_required
+from lps.models import Commitment, LPProfile
+from pipeline.models import Opportunity
+
+LIST_TEMPLATE = "contacts/contact_list.html"
+DETAIL_TEMPLATE = "contacts/contact_detail.html"
+FORM_TEMPLATE = "contacts/contact_form.html"
+MERGE_TEMPLATE = "contacts/contact_merge.html"
+CHANGED_EVENT = "contactsChanged"
+TIMELINE_LIMIT = 50
+TABS = [
+    ("", "All", "all"),
+    (ContactType.INVESTOR, "Investors", ContactType.INVESTOR),
+    (ContactType.PROSPECT, "Prospects", ContactType.PROSPECT),
+    (ContactType.ADVISOR, "Advisors", ContactType.ADVISOR),
+]
+# Query parameters that belong to the list's view, not to which contacts match.
+NOT_FILTERS = ("page", "o")
+
+
+def _filtered(request: HttpRequest, data: QueryDict | None = None) -> ContactFilter:
+    data = request.GET if data is None else data
+    queryset = Contact.objects.visible_to(request.user).for_list()
+    return ContactFilter(data or None, queryset=queryset, request=request)
+
+
+# --- List and export -------------------------------------------------------------------
+
+
+@require_GET
+def contact_list(request: HttpRequest) -> HttpResponse:
+    filterset = _filtered(request)
+    counts = filterset.without_type().tab_counts()
+    current = filterset.form.cleaned_data.get("type", "") if filterset.is_bound and filterset.form.is_valid() else ""
+    tabs = [
+        {"value": value, "label": label, "count": counts[key], "key": key, "active": value == (current or "")}
+        for value, label, key in TABS
+    ]
+    query = request.GET.copy()
+    for name in NOT_FILTERS:
+        query.pop(name, None)
+    context = {
+        "filter": filterset,
+        "page_obj": paginate(request, filterset.qs),
+        "tabs": tabs,
+        "bulk_form": ContactBulkForm(),
+        "filter_query": query.urlencode(),
+        "fragment": is_fragment_request(request),
+        "today": timezone.localdate(),
+    }
+    return render_page_or_fragment(request, LIST_TEMPLATE, "contact-table", context)
+
+
+EXPORT_HEADERS = [
+    "Name",
+    "First name",
+    "Last name",
+    "Email",
+    "Phone",
+    "Mobile",
+    "Title",
+    "Organization",
+    "Type",
+    "Status",
+    "Source",
+    "Tags",
+    "Owner",
+    "Last touch",
+    "Next action date",
+    "Next action",
+    "Location",
+    "LinkedIn",
+    "Do not email",
+    "Created",
+]
+
+
+def _export(queryset, fmt: str, filename: str = "contacts") -> HttpResponse:
+    definitions = list(CustomField.objects.for_entity(CustomFieldEntity.CONTACT))
+
+    def rows():
+        for c in queryset.iterator(chunk_size=2000):
+            custom = [c.custom_fields.get(d.key) for d in definitions]
+            yield [
+                c.full_name,
+                c.first_name,
+                c.last_name,
+                c.email,
+                c.phone,
+                c.mobile,
+                c.title,
+                c.organization.name if c.organization else "",
+                c.get_contact_type_display(),
+                c.get_status_display(),
+                c.source,
+                ", ".join(tag.name for tag in c.tags.all()),
+                c.owner.display_name if c.owner else "",
+                c.last_touch,
+                c.next_action_date,
+                c.next_action or "",
+                c.location,
+                c.linkedin_url,
+                c.do_not_email,
+                c.created_at,
+                *custom,
+            ]
+
+    headers = EXPORT_HEADERS + [d.name for d in definitions]
+    return export_response(fmt, filename, headers, rows())
+
+
+@require_GET
+def contact_export(request: HttpRequest) -> HttpResponse:
+    fmt = export_format(request)
+    return _export(_filtered(request).qs, fmt)
+
+
+# --- Panel and page --------------------------------------------------------------------
+
+
+def _timeline(request: HttpRequest, contact: Contact) -> dict:
+    communications = (
+        Communication.objects.visible_to(request.user)
+        .filter(Q(contact=contact) | Q(contact_attendees=contact))
+        .distinct()
+        .select_related("contact", "created_by", "opportunity")
+    )
+    items = list(communications[: TIMELINE_LIMIT + 1])
+    return {
+        "contact": contact,
+        "communications": items[:TIMELINE_LIMIT],
+        "more_communications": len(items) > TIMELINE_LIMIT,
+    }
+
+
+def _detail_context(request: HttpRequest, contact: Contact) -> dict:
+    user = request.user
+    lp_profile = LPProfile.objects.visible_to(user).filter(contact=contact).first()
+    return {
+        **_timeline(request, contact),
+        "custom_fields": contact.custom_field_display(),
+        "opportunities": Opportunity.objects.visible_to(user)
+        .filter(contact=contact)
+        .select_related("fund", "stage", "owner")
+        .order_by("stage__outcome", "stage__order", "fund__name"),
+        "lp_profile": lp_profile,
+        "commitments": Commitment.objects.visible_to(user)
+        .filter(lp__contact=contact)
+        .select_related("fund")
+        .order_by("-fund__vintage_year", "fund__name")
+        if lp_profile
+        else [],
+        "duplicates": Contact.objects.visible_to(user).likely_duplicates(
+            first_name=contact.first_name,
+            last_name=contact.last_name,
+            email=contact.email,
+            organization=contact.organization,
+            phones=(contact.phone, contact.mobile),
+            exclude_pk=contact.pk,
+        ),
+        "history": services.contact_history(contact),
+    }
+
+
+def _get_contact(request: HttpRequest, pk: int) -> Contact:
+    queryset = Contact.objects.visible_to(request.user).for_list().select_related("created_by")
+    return get_object_or_404(queryset, pk=pk)
+
+
+@require_GET
+def contact_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    contact = _get_contact(request, pk)
+    return render_page_or_fragment(request, DETAIL_TEMPLATE, "contact-panel", _detail_context(request, contact))
+
+
+@require_GET
+def contact_timeline(request: HttpRequest, pk: int) -> HttpResponse:
+    """The panel's timeline alone: it reloads itself when a communication is logged."""
+    contact = _get_contact(request, pk)
+    if not is_fragment_request(request):
+        return redirect("contact_detail", pk=pk)
+    return render_page_or_fragment(request, DETAIL_TEMPLATE, "contact-timeline", _timeline(request, contact))
+
+
+# --- Add, edit, delete -----------------------------------------------------------------
+
+
+def _form_response(request: HttpRequest, form: ContactForm, contact: Contact | None, **extra) -> HttpResponse:
+    context = {"form": form, "contact": contact, **extra}
+    return render_page_or_fragment(request, FORM_TEMPLATE, "contact-form", context)
+
+
+def _saved(request: HttpRequest, form: ContactForm, created: bool) -> HttpResponse:
+    contact = form.save(commit=False)
+    if created:
+        contact.created_by = request.user
+    contact.save()
+    form.save_m2m()
+    messages.success(request, f"{'Added' if created else 'Saved'} {contact.full_name}.")
+    if not is_fragment_request(request):
+        return redirect("contact_detail", pk=contact.pk)
+    contact = _get_contact(request, contact.pk)  # fresh from the database, with its annotations
+    response = render_page_or_fragment(request, DETAIL_TEMPLATE, "contact-panel", _detail_context(request, contact))
+    return trigger_client_event(response, CHANGED_EVENT)
+
+
+@require_http_methods(["GET", "POST"])
+def contact_create(request: HttpRequest) -> HttpResponse:
+    initial = {"owner": request.user.pk}
+    organization_id = request.GET.get("organization", "")
+    if organization_id.isdigit():
+        organization = Organization.objects.visible_to(request.user).filter(pk=organization_id).first()
+        if organization is not None:
+            initial["organization_name"] = organization.name
+    form = ContactForm(request.POST or None, initial=initial, instance=Contact(created_by=request.user))
+    if request.method == "POST" and form.is_valid():
+        duplicates = (
+            []
+            if form.cleaned_data.get("save_anyway")
+            else form.likely_duplicates(Contact.objects.visible_to(request.user))
+        )
+        if not duplicates:
+            return _saved(request, form, created=True)
+        return _form_response(request, form, None, duplicates=duplicates)
+    return _form_response(request, form, None)
+
+
+@require_http_methods(["GET", "POST"])
+def contact_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    contact = get_object_or_404(Contact.objects.visible_to(request.user).select_related("organization"), pk=pk)
+    form = ContactForm(request.POST or None, instance=contact)
+    if request.method == "POST" and form.is_valid():
+        return _saved(request, form, created=False)
+    return _form_response(request, form, contact)
+
+
+@require_http_methods(["GET", "POST"])
+@manager_required
+def contact_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    contact = get_object_or_404(Contact.objects.visible_to(request.user).select_related("organization"), pk=pk)
+    opportunities = contact.opportunities.count()
+    if request.method == "POST" and not opportunities:
+        name = contact.full_name
+        contact.delete()
+        messages.success(request, f"Deleted {name}. Their history stays in the audit log.")
+        if is_fragment_request(request):
+            return close_dialog(empty_fragment(request), CHANGED_EVENT)
+        return redirect("contact_list")
+    context = {
+        "contact": contact,
+        "opportunity_count": opportunities,
+        "communication_count": contact.communications.count(),
+        "lp_profile": LPProfile.objects.filter(contact=contact).first(),
+        "commitment_count": Commitment.objects.filter(lp__contact=contact).count(),
+    }
+    return render_page_or_fragment(request, "contacts/contact_delete.html", "contact-delete", context)
+
+
+@require_GET
+def contact_organization_options(request: HttpRequest) -> HttpResponse:
+    """Suggestions for the form's organization box: names starting with the text first."""
+    text = request.GET.get("organization_name", "").strip()[:200]
+    organizations = Organization.objects.visible_to(request.user)
+    names: list[str] = []
+    if text:
+        names = list(organizations.filter(name__istartswith=text).order_by("name").values_list("name", flat=True)[:15])
+        if len(names) < 15:
+            names += list(
+                organizations.filter(name__icontains=text)
+                .exclude(name__in=names)
+                .order_by("name")
+                .values_list("name", flat=True)[: 15 - len(names)]
+            )
+    return render_page_or_fragment(
+        request, FORM_TEMPLATE, "organization-options", {"organization_names": names}, fragment=True
+    )
+
+
+# --- Bulk actions ----------------------------------------------------------------------
+
+
+def _selection(request: HttpRequest, form: ContactBulkForm):
+    """The contacts a bulk action applies to, always inside the user's scope.
+
+    "All matching" re-runs the list's FilterSet on the posted query string, so the action
+    reaches exactly the rows the list showed, on every page.
+    """
+    if form.cleaned_data.get("select_all"):
+        data = QueryDict(form.cleaned_data.get("query", ""), mutable=True)
+        for name in NOT_FILTERS:
+            data.pop(name, None)
+        return _filtered(request, data).qs
+    return Contact.objects.visible_to(request.user).for_list().filter(pk__in=form.cleaned_data["ids"])
+
+
+def _list_url(form: ContactBulkForm) -> str:
+    query = form.data.get("query", "") if form.data else ""
+    return reverse("contact_list") + (f"?{query}" if query else "")
+
+
+@require_POST
+def contact_bulk(request: HttpRequest) -> HttpResponse:
+    form = ContactBulkForm(request.POST)
+    if not form.is_valid():
+        for error in [
+            *form.non_field_errors(),
+            *[e for name, errs in form.errors.items() if name != "__all__" for e in errs],
+        ]:
+            messages.error(request, error)
+        if is_fragment_request(request):
+            return empty_fragment(request)
+        return redirect(_list_url(form))
+    action = form.cleaned_data["action"]
+    user = request.user
+    if action.startswith("export_"):
+        if not user.can_bulk_export:
+            raise PermissionDenied("Exports need the manager role.")
+        fmt = action.removeprefix("export_")
+        return _export(_selection(request, form), fmt if fmt in FORMATS else "csv", "contacts-selection")
+    if action == "merge":
+        if not user.can_delete_records:
+            raise PermissionDenied("Merging needs the manager role.")
+        a, b = form.cleaned_data["ids"]
+        return redirect(f"{reverse('contact_merge')}?a={a}&b={b}")
+    contacts = _selection(request, form).order_by()
+    if action == "add_tag":
+        tag = form.cleaned_data["tag"]
+        changed = services.add_tag(contacts, tag, user)
+        message = f"Tagged {changed} contact{'s' if changed != 1 else ''} “{tag.name}”."
+    elif action == "remove_tag":
+        tag = form.cleaned_data["tag"]
+        changed = services.remove_tag(contacts, tag, user)
+        message = f"Removed “{tag.name}” from {changed} contact{'s' if changed != 1 else ''}."
+    elif action == "owner":
+        owner = form.owner_user()
+        changed = services.assign_owner(contacts, owner, user)
+        who = owner.display_name if owner else "no owner"
+        message = f"Gave {changed} contact{'s' if changed != 1 else ''} {who}."
+    else:
+        status = form.cleaned_data["status"]
+        changed = services.set_status(contacts, status, user)
+        message = (
+            f"Set {changed} contact{'s' if changed != 1 else ''} to {dict(form.fields['status'].choices)[status]}."
+        )
+    if not changed:
+        message += " Nothing else needed changing."
+    messages.success(request, message)
+    if is_fragment_request(request):
+        return trigger_client_event(empty_fragment(request), CHANGED_EVENT)
+    return redirect(_list_url(form))
+
+
+# --- Merge -----------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@manager_required
+def contact_merge(request: HttpRequest) -> HttpResponse:
+    params = request.POST if request.method == "POST" else request.GET
+    ids = [value for value in (params.get("a", ""), params.get("b", "")) if value.isdigit()]
+    contacts = {
+        c.pk: c
+        for c in Contact.objects.visible_to(request.user).select_related("organization", "owner").filter(pk__in=ids)
+    }
+    if len(set(ids)) != 2:
+        messages.info(request, "Select two contacts in the list, then choose Merge.")
+        return redirect("contact_list")
+    if len(contacts) != 2:
+        raise Http404("One of these contacts does not exist.")
+    a, b = contacts[int(ids[0])], contacts[int(ids[1])]
+    form = ContactMergeForm(request.POST or None, a=a, b=b)
+    error = ""
+    if request.method == "POST" and form.is_valid():
+        survivor, other = form.survivor_and_other()
+        picks, custom_picks = form.picks()
+        try:
+            result = services.merge_contacts(survivor, other, picks=picks, custom_picks=custom_picks, user=request.user)
+        except services.MergeRefused as exc:
+            error = str(exc)
+        else:
+            messages.success(request, result.summary())
+            if not is_fragment_request(request):
+                return redirect("contact_detail", pk=result.survivor.pk)
+            contact = _get_contact(request, result.survivor.pk)
+            response = render_page_or_fragment(
+                request, DETAIL_TEMPLATE, "contact-panel", _detail_context(request, contact)
+            )
+            return trigger_client_event(response, CHANGED_EVENT)
+    context = {
+        "form": form,
+        "a": a,
+        "b": b,
+        "a_summary": services.linked_summary(a),
+        "b_summary": services.linked_summary(b),
+        "error": error,
+        "clashes": services.commitment_clashes(a, b),
+    }
+    return render_page_or_fragment(request, MERGE_TEMPLATE, "contact-merge", context)
