@@ -1,10 +1,16 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_not_required
+from django.templatetags.static import static
 from django.urls import include, path
+from django.utils.functional import lazy
+from django.views.generic import RedirectView
 
 from contacts.views import tags
 from crm import views
 from crm.forms import SignInForm
+
+static_lazy = lazy(static, str)
 
 admin.site.site_header = "Venture CRM administration"
 admin.site.site_title = "Venture CRM admin"
@@ -12,6 +18,8 @@ admin.site.index_title = "Users, custom fields, funds and stages"
 
 urlpatterns = [
     path("health/", views.health, name="health"),
+    # Browsers ask for /favicon.ico on pages that don't name one (the admin): send them to ours.
+    path("favicon.ico", login_not_required(RedirectView.as_view(url=static_lazy("img/favicon.svg"))), name="favicon"),
     path(
         "login/",
         auth_views.LoginView.as_view(authentication_form=SignInForm, redirect_authenticated_user=True),

@@ -37,6 +37,7 @@ from pipeline.models import Fund, Opportunity, Stage
 # test_every_named_url_declares_its_minimum_role.
 ROUTE_ROLES: dict[str, str] = {
     "health": Role.MEMBER,
+    "favicon": Role.MEMBER,
     "login": Role.MEMBER,
     "logout": Role.MEMBER,
     "password_change": Role.MEMBER,
@@ -100,6 +101,8 @@ ROUTE_ROLES: dict[str, str] = {
 
 # Answer without signing in. Everything else sends the anonymous visitor to sign in.
 PUBLIC_URL_NAMES = {"login", "health", "admin:login"}
+# Public redirects into the static files (which are public too).
+PUBLIC_STATIC_REDIRECTS = {"favicon"}
 
 # Answer GET with 405; the role check is made with a POST instead.
 POST_ONLY_URL_NAMES = {"logout", "contact_bulk", "action_done", "commitment_toggle"}
@@ -250,6 +253,10 @@ def test_anonymous_visitor_is_sent_to_sign_in_from_every_url_but_the_public_ones
         if route.name in PUBLIC_URL_NAMES:
             if response.status_code != 200:
                 problems.append(f"{url}: public page answered {response.status_code}")
+            continue
+        if route.name in PUBLIC_STATIC_REDIRECTS:
+            if response.status_code not in (301, 302) or not response["Location"].startswith(settings.STATIC_URL):
+                problems.append(f"{url}: expected a redirect into {settings.STATIC_URL}, got {response.status_code}")
             continue
         target = login_redirect_target(response)
         allowed = {sign_in, admin_sign_in} if route.is_admin else {sign_in}
