@@ -74,6 +74,8 @@ def test_timeline_fragment_reloads_on_its_own(member_client):
     body = response.content.decode()
     assert body.lstrip().startswith('<div id="contact-timeline"') and "Intro call" in body
     assert 'hx-trigger="communicationsChanged from:body"' in body
+    # The facts at the top of the panel (last touch, next action) follow out of band.
+    assert '<dl id="contact-facts" class="contact-facts" hx-swap-oob="true">' in body
     # Without htmx, the address leads to the contact's page.
     plain = member_client.get(reverse("contact_timeline", args=[contact.pk]))
     assert plain.status_code == 302 and plain["Location"] == detail(contact.pk)

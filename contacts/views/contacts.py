@@ -7,6 +7,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -201,7 +202,12 @@ def contact_timeline(request: HttpRequest, pk: int) -> HttpResponse:
     contact = _get_contact(request, pk)
     if not is_fragment_request(request):
         return redirect("contact_detail", pk=pk)
-    return render_page_or_fragment(request, DETAIL_TEMPLATE, "contact-timeline", _timeline(request, contact))
+    context = _timeline(request, contact)
+    response = render_page_or_fragment(request, DETAIL_TEMPLATE, "contact-timeline", context)
+    # Last touch and next action at the top of the panel change with the timeline.
+    facts = render_to_string(f"{DETAIL_TEMPLATE}#contact-facts", {**context, "oob": True}, request=request)
+    response.content += facts.encode()
+    return response
 
 
 # --- Add, edit, delete -----------------------------------------------------------------
