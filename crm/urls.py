@@ -39,5 +39,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("contacts.urls")),
     path("pipeline/", include("pipeline.urls")),
+    path("lps/", include("lps.urls")),
     path("", include("reports.urls")),
 ]

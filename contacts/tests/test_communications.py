@@ -295,15 +295,18 @@ def test_log_in_the_dialog_closes_it_and_tells_timelines_to_refresh(member_clien
     assert Communication.objects.count() == 1
 
 
-def test_log_inline_on_a_panel_answers_a_fresh_form_for_the_same_contact(member_client):
+def test_log_inline_on_a_panel_folds_the_form_away_and_refreshes_timelines(member_client):
     person = contact()
-    response = member_client.post(f"{CREATE}?contact={person.pk}", valid_post(person), headers=HX)
+    url = f"{CREATE}?contact={person.pk}"
+    form = page_text(member_client.get(url, headers={**HX, "HX-Target": "contact-log-slot"}))
+    assert 'name="_dialog"' not in form and 'hx-swap="delete">Cancel</button>' in form
+    response = member_client.post(url, valid_post(person), headers=HX)
     assert response.status_code == 200
     assert "communicationsChanged" in response["HX-Trigger"]
     assert "closeDialog" not in response["HX-Trigger"]
     html = page_text(response)
-    assert 'id="communication-form"' in html and f"Log a communication with {person.full_name}" in html
-    assert 'name="subject" ' in html and "Intro call" not in html.split("Logged")[0]
+    assert 'id="communication-form"' not in html and "Logged" in html
+    assert Communication.objects.get().contact == person
 
 
 def test_get_form_for_htmx_is_the_fragment_and_knows_it_is_in_the_dialog(member_client):

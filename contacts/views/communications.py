@@ -199,17 +199,14 @@ def _form_context(request: HttpRequest, form: CommunicationForm, communication: 
     }
 
 
-def _saved_response(request: HttpRequest, form: CommunicationForm, communication: Communication) -> HttpResponseBase:
+def _saved_response(request: HttpRequest) -> HttpResponseBase:
     if not is_fragment_request(request):
         return redirect(safe_next(request) or "communication_list")
     if request.POST.get("_dialog") == "1":
         return with_badge(request, close_dialog(empty_fragment(request), CHANGED_EVENT))
-    # Inline on a panel: a fresh form for the next entry, with the same fixed contact/opportunity.
-    fresh = CommunicationForm(
-        user=request.user, fixed_contact=form.fixed_contact, fixed_opportunity=form.fixed_opportunity
-    )
-    response = render_page_or_fragment(request, FORM_TEMPLATE, "communication-form", _form_context(request, fresh))
-    return with_badge(request, trigger_client_event(response, CHANGED_EVENT))
+    # Inline on a panel (e.g. the contact panel's "Log a touch" slot): the form folds away and
+    # the panel's timeline refreshes on the event.
+    return with_badge(request, trigger_client_event(empty_fragment(request), CHANGED_EVENT))
 
 
 @require_http_methods(["GET", "POST"])
@@ -221,7 +218,7 @@ def communication_create(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         communication = form.save()
         messages.success(request, f"Logged “{communication}” with {communication.contact}.")
-        return _saved_response(request, form, communication)
+        return _saved_response(request)
     return render_page_or_fragment(request, FORM_TEMPLATE, "communication-form", _form_context(request, form))
 
 

@@ -1,0 +1,95 @@
+"""Forms for LP profiles and commitments."""
+
+from __future__ import annotations
+
+from django import forms
+
+from contacts.models import Contact
+from contacts.pickers import ContactPicker, ContactPickerField
+from crm.lib.custom_field_forms import CustomFieldsFormMixin
+from lps.models import Commitment, CommitmentStatus, LPProfile
+from pipeline.models import Fund
+
+DATE_WIDGET = {"type": "date"}
+DATE_ERRORS = {"invalid": "Enter a date like 2025-03-14."}
+
+
+class LPProfileForm(CustomFieldsFormMixin, forms.ModelForm):
+    """Create an LP profile for a contact (which makes them an investor) or edit one."""
+
+    contact = ContactPickerField(
+        label="Contact", widget=ContactPicker(), error_messages={"required": "Choose the contact who invests."}
+    )
+
+    class Meta:
+        model = LPProfile
+        fields = ["contact", "investor_type", "accredited", "qualified_purchaser", "preferred_communication", "notes"]
+        widgets = {"notes": forms.Textarea(attrs={"rows": 4})}
+        help_texts = {"preferred_communication": "e.g. Email to the CIO, quarterly call"}
+
+    def __init__(self, *args, user, fixed_contact: Contact | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fixed_contact = fixed_contact
+        field = self.fields["contact"]
+        # Only contacts without a profile yet (one profile per contact).
+        field.queryset = Contact.objects.visible_to(user).filter(lp_profile__isnull=True)
+        if self.instance.pk:
+            del self.fields["contact"]
+        elif fixed_contact is not None:
+            field.disabled = True
+            field.initial = fixed_contact.pk
+            field.widget.fixed = True
+            field.queryset = Contact.objects.visible_to(user).filter(pk=fixed_contact.pk)
+
+
+class CommitmentForm(forms.ModelForm):
+    fund = forms.ModelChoiceField(queryset=Fund.objects.none(), empty_label=None)
+
+    class Meta:
+        model = Commitment
+        fields = [
+            "fund",
+            "status",
+            "commitment_amount",
+            "funded_amount",
+            "commitment_date",
+            "legal_docs_signed",
+            "signed_date",
+            "wire_received",
+            "wire_date",
+            "k1_sent",
+            "notes",
+        ]
+        labels = {"commitment_amount": "Committed", "funded_amount": "Funded"}
+        help_texts = {"status": "Soft circles are not counted as committed."}
+        widgets = {
+            "commitment_date": forms.DateInput(attrs=DATE_WIDGET, format="%Y-%m-%d"),
+            "signed_date": forms.DateInput(attrs=DATE_WIDGET, format="%Y-%m-%d"),
+            "wire_date": forms.DateInput(attrs=DATE_WIDGET, format="%Y-%m-%d"),
+            "notes": forms.Textarea(attrs={"rows": 3}),
+        }
+        error_messages = {
+            "commitment_date": DATE_ERRORS,
+            "signed_date": DATE_ERRORS,
+            "wire_date": DATE_ERRORS,
+            "commitment_amount": {"invalid": "Enter an amount in dollars, like 2500000."},
+            "funded_amount": {"invalid": "Enter an amount in dollars, like 2500000."},
+        }
+
+    def __init__(self, *args, user, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["fund"].queryset = Fund.objects.visible_to(user).order_by("-vintage_year", "name")
+        self.fields["status"].initial = CommitmentStatus.HARD_CIRCLE
+        for name in ("commitment_amount", "funded_amount"):
+            self.fields[name].widget.attrs.update({"min": 0, "step": "0.01", "inputmode": "decimal"})
+        if self.instance.pk:
+            # Moving a commitment to another fund would rewrite both funds' history: not here.
+            self.fields["fund"].disabled = True
+
+    def clean(self):
+        cleaned = super().clean()
+        fund = cleaned.get("fund")
+        lp = self.instance.lp if self.instance.lp_id else None
+        if fund and lp and Commitment.objects.filter(lp=lp, fund=fund).exclude(pk=self.instance.pk).exists():
+            self.add_error("fund", f"{lp} already has a commitment to {fund}: edit that one instead.")
+        return cleaned

@@ -1,0 +1,334 @@
+"""The LP tracker: commitments across funds with their paperwork, and LP profiles."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.contrib import messages
+from django.db.models import Case, Count, DecimalField, ExpressionWrapper, F, Q, QuerySet, Sum, When
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import trigger_client_event
+
+from contacts.models import Communication, Contact
+from contacts.views.communications import safe_next
+from crm.lib.export import export_response
+from crm.lib.history import history_entries
+from crm.lib.htmx import close_dialog, empty_fragment, is_fragment_request, render_page_or_fragment
+from crm.lib.listing import export_format, paginate
+from crm.roles import manager_required
+from lps.filters import CommitmentFilter
+from lps.forms import CommitmentForm, LPProfileForm
+from lps.models import COMMITTED_STATUSES, Commitment, CommitmentStatus, LPProfile
+from pipeline.models import Opportunity
+
+LIST_TEMPLATE = "lps/lp_list.html"
+DETAIL_TEMPLATE = "lps/lp_detail.html"
+PROFILE_FORM_TEMPLATE = "lps/lp_form.html"
+COMMITMENT_FORM_TEMPLATE = "lps/commitment_form.html"
+CHECK_TEMPLATE = "lps/commitment_check.html"
+CHANGED_EVENT = "commitmentsChanged"
+TIMELINE_LENGTH = 20
+
+# The check marks a manager may toggle in place: field → (label, lives on the LP profile).
+CHECKS = {
+    "accredited": ("Accredited", True),
+    "legal_docs_signed": ("Legal docs signed", False),
+    "wire_received": ("Wire received", False),
+    "k1_sent": ("K-1 sent", False),
+}
+# Ticking one of these also dates it, when no date was recorded yet.
+CHECK_DATES = {"legal_docs_signed": "signed_date", "wire_received": "wire_date"}
+
+
+def commitments_for(user) -> QuerySet[Commitment]:
+    """Commitments the user may see, with what a tracker row shows and % funded for sorting."""
+    money = DecimalField(max_digits=19, decimal_places=4)
+    return (
+        Commitment.objects.visible_to(user)
+        .select_related("lp__contact__organization", "fund")
+        .annotate(
+            pct_funded=Case(
+                When(
+                    commitment_amount__gt=0,
+                    then=ExpressionWrapper(F("funded_amount") * 100 / F("commitment_amount"), output_field=money),
+                ),
+                default=None,
+                output_field=money,
+            )
+        )
+    )
+
+
+@dataclass
+class Summary:
+    committed: Decimal
+    funded: Decimal
+    soft_circled: Decimal
+    committed_count: int
+    lp_count: int
+    soft_lp_count: int
+
+    @property
+    def unfunded(self) -> Decimal:
+        return max(self.committed - self.funded, Decimal("0"))
+
+    @property
+    def average(self) -> Decimal | None:
+        return (self.committed / self.committed_count).quantize(Decimal("1")) if self.committed_count else None
+
+    @property
+    def percent_funded(self) -> int:
+        return int(self.funded / self.committed * 100) if self.committed else 0
+
+
+def summarize(queryset: QuerySet[Commitment]) -> Summary:
+    """The summary cards for the selected commitments, in one query. Soft circles are never
+    counted as committed; they get their own figure."""
+    committed = Q(status__in=COMMITTED_STATUSES)
+    soft = Q(status=CommitmentStatus.SOFT_CIRCLE)
+    sums = queryset.order_by().aggregate(
+        committed=Sum("commitment_amount", filter=committed),
+        funded=Sum("funded_amount", filter=committed),
+        soft=Sum("commitment_amount", filter=soft),
+        committed_count=Count("pk", filter=committed),
+        lps=Count("lp_id", filter=committed, distinct=True),
+        soft_lps=Count("lp_id", filter=soft, distinct=True),
+    )
+    zero = Decimal("0")
+    return Summary(
+        committed=sums["committed"] or zero,
+        funded=sums["funded"] or zero,
+        soft_circled=sums["soft"] or zero,
+        committed_count=sums["committed_count"],
+        lp_count=sums["lps"],
+        soft_lp_count=sums["soft_lps"],
+    )
+
+
+def _filtered(request: HttpRequest) -> CommitmentFilter:
+    queryset = commitments_for(request.user).order_by("-fund__vintage_year", "fund__name", "lp__contact__last_name")
+    return CommitmentFilter(request.GET or None, queryset=queryset, request=request)
+
+
+@require_GET
+def lp_list(request: HttpRequest) -> HttpResponse:
+    filterset = _filtered(request)
+    context = {
+        "filter": filterset,
+        "page_obj": paginate(request, filterset.qs),
+        "summary": summarize(filterset.qs),
+        "selected_fund": filterset.selected_fund,
+        "checks": CHECKS,
+        "can_edit": request.user.can_delete_records,
+    }
+    return render_page_or_fragment(request, LIST_TEMPLATE, "lp-tracker", context)
+
+
+@require_GET
+def commitment_export(request: HttpRequest) -> HttpResponse:
+    fmt = export_format(request)
+    headers = [
+        "LP",
+        "Email",
+        "Organization",
+        "Investor type",
+        "Fund",
+        "Status",
+        "Committed",
+        "Funded",
+        "Unfunded",
+        "% funded",
+        "Commitment date",
+        "Accredited",
+        "Qualified purchaser",
+        "Legal docs signed",
+        "Signed date",
+        "Wire received",
+        "Wire date",
+        "K-1 sent",
+        "Notes",
+    ]
+    rows = (
+        [
+            c.lp.contact.full_name,
+            c.lp.contact.email,
+            c.lp.contact.organization.name if c.lp.contact.organization else "",
+            c.lp.get_investor_type_display(),
+            c.fund.name,
+            c.get_status_display(),
+            c.commitment_amount,
+            c.funded_amount,
+            c.unfunded_amount,
+            c.percent_funded,
+            c.commitment_date,
+            c.lp.accredited,
+            c.lp.qualified_purchaser,
+            c.legal_docs_signed,
+            c.signed_date,
+            c.wire_received,
+            c.wire_date,
+            c.k1_sent,
+            c.notes,
+        ]
+        for c in _filtered(request).qs
+    )
+    return export_response(fmt, "commitments", headers, rows)
+
+
+# --- Check marks ----------------------------------------------------------------------------
+
+
+@require_POST
+@manager_required
+def commitment_toggle(request: HttpRequest, pk: int) -> HttpResponse:
+    """Flip one check mark of a commitment (or the LP's accredited flag), with history."""
+    commitment = get_object_or_404(commitments_for(request.user), pk=pk)
+    field = request.POST.get("field", "")
+    if field not in CHECKS:
+        return HttpResponse("Unknown check.", status=400)
+    label, on_profile = CHECKS[field]
+    target = commitment.lp if on_profile else commitment
+    value = not getattr(target, field)
+    setattr(target, field, value)
+    date_field = CHECK_DATES.get(field)
+    if value and date_field and getattr(target, date_field) is None:
+        setattr(target, date_field, timezone.localdate())
+    target.save()
+    state = "ticked" if value else "cleared"
+    if not is_fragment_request(request):
+        messages.success(request, f"{label} {state} for {commitment.lp} in {commitment.fund}.")
+        return redirect(safe_next(request) or "lp_list")
+    # Re-read from the database, so the mark shows what was saved.
+    commitment = commitments_for(request.user).get(pk=pk)
+    context = {"c": commitment, "field": field, "label": label, "can_edit": True, "next": safe_next(request) or ""}
+    response = render(request, CHECK_TEMPLATE, context)
+    response["Vary"] = "HX-Request"
+    if on_profile:  # the LP's other commitments show the same flag
+        trigger_client_event(response, CHANGED_EVENT)
+    return response
+
+
+# --- Commitment forms -----------------------------------------------------------------------
+
+
+def _commitment_saved(request: HttpRequest, commitment: Commitment, verb: str) -> HttpResponse:
+    messages.success(request, f"{verb} {commitment.lp}'s commitment to {commitment.fund}.")
+    if is_fragment_request(request):
+        return close_dialog(empty_fragment(request), CHANGED_EVENT)
+    return redirect(safe_next(request) or reverse("lp_detail", args=[commitment.lp_id]))
+
+
+@require_http_methods(["GET", "POST"])
+@manager_required
+def commitment_create(request: HttpRequest, pk: int) -> HttpResponse:
+    profile = get_object_or_404(LPProfile.objects.visible_to(request.user).select_related("contact"), pk=pk)
+    form = CommitmentForm(request.POST or None, instance=Commitment(lp=profile), user=request.user)
+    if request.method == "POST" and form.is_valid():
+        return _commitment_saved(request, form.save(), "Added")
+    context = {"form": form, "profile": profile, "next": safe_next(request) or ""}
+    return render_page_or_fragment(request, COMMITMENT_FORM_TEMPLATE, "commitment-form", context)
+
+
+@require_http_methods(["GET", "POST"])
+@manager_required
+def commitment_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    commitment = get_object_or_404(commitments_for(request.user), pk=pk)
+    form = CommitmentForm(request.POST or None, instance=commitment, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        return _commitment_saved(request, form.save(), "Saved")
+    context = {"form": form, "profile": commitment.lp, "commitment": commitment, "next": safe_next(request) or ""}
+    return render_page_or_fragment(request, COMMITMENT_FORM_TEMPLATE, "commitment-form", context)
+
+
+# --- LP profiles ----------------------------------------------------------------------------
+
+
+def _detail_context(request: HttpRequest, profile: LPProfile) -> dict:
+    user = request.user
+    commitments = list(commitments_for(user).filter(lp=profile).order_by("-fund__vintage_year", "fund__name"))
+    return {
+        "profile": profile,
+        "contact": profile.contact,
+        "commitments": commitments,
+        "summary": summarize(Commitment.objects.visible_to(user).filter(lp=profile)),
+        "communications": Communication.objects.visible_to(user)
+        .filter(contact=profile.contact)
+        .select_related("created_by")
+        .order_by("-communication_date", "-pk")[:TIMELINE_LENGTH],
+        "opportunities": Opportunity.objects.visible_to(user)
+        .filter(contact=profile.contact)
+        .open()
+        .select_related("fund", "stage", "owner")
+        .order_by("-fund__vintage_year", "stage__order"),
+        "custom_fields": profile.custom_field_display(),
+        "history": history_entries(profile),
+        "checks": CHECKS,
+        "can_edit": user.can_delete_records,
+        "today": timezone.localdate(),
+    }
+
+
+def _profile(request: HttpRequest, pk: int) -> LPProfile:
+    return get_object_or_404(
+        LPProfile.objects.visible_to(request.user).select_related("contact__organization", "contact__owner"), pk=pk
+    )
+
+
+@require_GET
+def lp_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    profile = _profile(request, pk)
+    return render_page_or_fragment(request, DETAIL_TEMPLATE, "lp-panel", _detail_context(request, profile))
+
+
+def _fixed_contact(request: HttpRequest) -> Contact | None:
+    raw = request.GET.get("contact")
+    if raw in (None, ""):
+        return None
+    if not raw.isdigit():
+        raise Http404("No such contact.")
+    return get_object_or_404(Contact.objects.visible_to(request.user).select_related("organization"), pk=int(raw))
+
+
+@require_http_methods(["GET", "POST"])
+def lp_create(request: HttpRequest) -> HttpResponse:
+    """Create an LP profile for a contact; the model makes the contact an investor."""
+    contact = _fixed_contact(request)
+    if contact is not None:
+        existing = LPProfile.objects.visible_to(request.user).filter(contact=contact).first()
+        if existing is not None:
+            messages.info(request, f"{contact} already has an LP profile.")
+            return redirect("lp_detail", pk=existing.pk)
+    form = LPProfileForm(request.POST or None, user=request.user, fixed_contact=contact)
+    if request.method == "POST" and form.is_valid():
+        profile = form.save()
+        messages.success(request, f"{profile.contact} is now an LP.")
+        if not is_fragment_request(request):
+            return redirect("lp_detail", pk=profile.pk)
+        response = render_page_or_fragment(
+            request, DETAIL_TEMPLATE, "lp-panel", _detail_context(request, _profile(request, profile.pk))
+        )
+        return trigger_client_event(response, CHANGED_EVENT)
+    context = {"form": form, "action_url": request.get_full_path()}
+    return render_page_or_fragment(request, PROFILE_FORM_TEMPLATE, "lp-form", context)
+
+
+@require_http_methods(["GET", "POST"])
+def lp_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    profile = _profile(request, pk)
+    form = LPProfileForm(request.POST or None, instance=profile, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        profile = form.save()
+        messages.success(request, f"Saved {profile.contact}'s LP profile.")
+        if not is_fragment_request(request):
+            return redirect("lp_detail", pk=profile.pk)
+        response = render_page_or_fragment(
+            request, DETAIL_TEMPLATE, "lp-panel", _detail_context(request, _profile(request, profile.pk))
+        )
+        return trigger_client_event(response, CHANGED_EVENT)
+    context = {"form": form, "profile": profile, "action_url": request.get_full_path()}
+    return render_page_or_fragment(request, PROFILE_FORM_TEMPLATE, "lp-form", context)
