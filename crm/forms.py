@@ -30,6 +30,7 @@ class ProfileForm(forms.ModelForm):
         model = User
         fields = ["full_name", "email"]
         labels = {"full_name": "Full name"}
+        error_messages = {"full_name": {"required": "Enter your name as the team should see it."}}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -17,7 +17,7 @@ from django_htmx.http import HttpResponseClientRefresh
 
 from contacts.forms import TagForm
 from contacts.models import TagColour
-from contacts.views.tags import tags_with_usage
+from contacts.views.tags import NEW_TAG_ID, tags_with_usage
 from crm.forms import ProfileForm
 from crm.lib.htmx import is_fragment_request, render_page_or_fragment
 from crm.models import User
@@ -44,6 +44,11 @@ def health(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _posted(request: HttpRequest) -> Any:
+    # request.POST or None would leave an empty POST unbound, re-showing the form without errors.
+    return request.POST if request.method == "POST" else None
+
+
 @require_GET
 def global_search(request: HttpRequest) -> HttpResponse:
     """The header's search-as-you-type dropdown (htmx), or the full results page."""
@@ -66,7 +71,7 @@ def settings_context(request: HttpRequest, **overrides: Any) -> dict[str, Any]:
     context = {
         "profile_form": ProfileForm(instance=request.user),
         "password_form": _password_form(request),
-        "tag_form": TagForm(),
+        "tag_form": TagForm(auto_id=NEW_TAG_ID),
         "tags": tags_with_usage(request.user),
         "colours": TagColour.choices,
     }
@@ -85,7 +90,7 @@ def settings_profile(request: HttpRequest) -> HttpResponse:
     if request.method == "GET" and not is_fragment_request(request):
         return redirect(reverse("settings") + "#profile-form")
     # A copy of the user: a refused form must not leave its values on request.user (the sidebar).
-    form = ProfileForm(request.POST or None, instance=User.objects.get(pk=request.user.pk))
+    form = ProfileForm(_posted(request), instance=User.objects.get(pk=request.user.pk))
     if request.method == "POST" and form.is_valid():
         try:
             with transaction.atomic():
@@ -107,7 +112,7 @@ def settings_profile(request: HttpRequest) -> HttpResponse:
 def settings_password(request: HttpRequest) -> HttpResponse:
     if request.method == "GET" and not is_fragment_request(request):
         return redirect(reverse("settings") + "#password-form")
-    form = _password_form(request, request.POST or None)
+    form = _password_form(request, _posted(request))
     if request.method == "POST" and form.is_valid():
         form.save()
         update_session_auth_hash(request, form.user)  # stay signed in here, signed out elsewhere

@@ -29,6 +29,13 @@ SETTINGS_TEMPLATE = "crm/settings.html"
 FORM_TEMPLATE = "crm/settings_tag_form.html"
 DELETE_TEMPLATE = "crm/settings_tag_delete.html"
 CHANGED_EVENT = "tagsChanged"
+# The create form sits on the Settings page while the edit form opens over it: distinct ids.
+NEW_TAG_ID = "new-tag-%s"
+
+
+def _posted(request: HttpRequest) -> Any:
+    # request.POST or None would leave an empty POST unbound, re-showing the form without errors.
+    return request.POST if request.method == "POST" else None
 
 
 def tags_with_usage(user: Any) -> models.QuerySet[Tag]:
@@ -59,19 +66,21 @@ def _untag_all(model: type[models.Model], tag: Tag, user: Any, reason: str) -> i
     what that signal writes (a "changed" history row per record plus its snapshot of the
     tags left), in bulk.
     """
-    records = list(model.objects.filter(tags=tag))  # every record: a deleted tag is gone for all
+    carrying = model.objects.filter(tags=tag)  # every record: a deleted tag is gone for all
+    records = list(carrying)
     if not records:
         return 0
     through = model.tags.through
     owner = model._meta.model_name  # the through table's column for the record: contact / organization
-    ids = [record.pk for record in records]
+    # The tags each record keeps, read through a subquery rather than a list of ids, which
+    # could pass SQLite's limit on parameters for a tag on tens of thousands of records.
+    left_by_record: dict[int, list] = defaultdict(list)
+    for row in through.objects.filter(**{f"{owner}__in": carrying.values("pk")}).exclude(tag=tag).order_by("pk"):
+        left_by_record[getattr(row, f"{owner}_id")].append(row)
     through.objects.filter(tag=tag).delete()
     history_rows = model.history.bulk_history_create(
         records, update=True, default_user=user, default_change_reason=reason, default_date=timezone.now()
     )
-    left_by_record: dict[int, list] = defaultdict(list)
-    for row in through.objects.filter(**{f"{owner}_id__in": ids}).order_by("pk"):
-        left_by_record[getattr(row, f"{owner}_id")].append(row)
     snapshot_model = model.history.model.tags.model
     snapshot_model.objects.bulk_create(
         [
@@ -115,7 +124,7 @@ def tag_list(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def tag_create(request: HttpRequest) -> HttpResponse:
-    form = TagForm(request.POST or None)
+    form = TagForm(_posted(request), auto_id=NEW_TAG_ID)
     if request.method == "POST" and form.is_valid():
         try:
             with transaction.atomic():
@@ -127,7 +136,10 @@ def tag_create(request: HttpRequest) -> HttpResponse:
             if not is_fragment_request(request):
                 return redirect(_settings_url())
             response = render_page_or_fragment(
-                request, SETTINGS_TEMPLATE, "tag-create", settings_context(request, tag_form=TagForm())
+                request,
+                SETTINGS_TEMPLATE,
+                "tag-create",
+                settings_context(request, tag_form=TagForm(auto_id=NEW_TAG_ID)),
             )
             return trigger_client_event(response, CHANGED_EVENT)
     return render_page_or_fragment(request, SETTINGS_TEMPLATE, "tag-create", settings_context(request, tag_form=form))
@@ -137,7 +149,7 @@ def tag_create(request: HttpRequest) -> HttpResponse:
 def tag_edit(request: HttpRequest, pk: int) -> HttpResponse:
     tag = get_object_or_404(tags_with_usage(request.user), pk=pk)
     old_name = tag.name
-    form = TagForm(request.POST or None, instance=tag)
+    form = TagForm(_posted(request), instance=tag, auto_id="edit-tag-%s")
     if request.method == "POST" and form.is_valid():
         try:
             with transaction.atomic():
