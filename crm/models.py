@@ -7,6 +7,7 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator, URLValidator
@@ -314,3 +315,138 @@ class CustomFieldsModel(models.Model):
         definitions = self.custom_field_definitions() if definitions is None else definitions
         values = self.custom_fields or {}
         return [(d, d.from_storage(values.get(d.key))) for d in definitions]
+
+
+# --- Imports -------------------------------------------------------------------------------
+
+
+class ImportSource(models.TextChoices):
+    WIZARD = "wizard", "Import wizard"
+    COMMAND = "command", "import_airtable command"
+
+
+class ImportStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    RUNNING = "running", "Running"
+    IMPORTED = "imported", "Imported"
+    FAILED = "failed", "Failed"
+    UNDONE = "undone", "Undone"
+    PARTLY_UNDONE = "partly_undone", "Partly undone"
+
+
+class ImportRunQuerySet(models.QuerySet):
+    def visible_to(self, user: Any) -> ImportRunQuerySet:
+        """Imports are team-wide: every signed-in user may see them (views still require a manager)."""
+        if not getattr(user, "is_authenticated", False) or not user.is_active:
+            return self.none()
+        return self.all()
+
+    def finished(self) -> ImportRunQuerySet:
+        return self.exclude(status=ImportStatus.DRAFT)
+
+
+class ImportRun(models.Model):
+    """One import: a file through the wizard, or a whole Airtable base through the command.
+
+    A wizard draft keeps the decoded file text between the steps. Once imported, the run
+    remembers the mapping used, the per-table reconciliation and, in ``records``, every
+    record it created or changed with the history rows around it, which is what undo needs.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    source = models.CharField(max_length=10, choices=ImportSource.choices, default=ImportSource.WIZARD)
+    file_name = models.CharField(max_length=255)
+    entity = models.CharField(max_length=20, blank=True, help_text="What the rows are; blank for a whole base.")
+    status = models.CharField(max_length=15, choices=ImportStatus.choices, default=ImportStatus.DRAFT)
+    encoding = models.CharField(max_length=20, blank=True)
+    delimiter = models.CharField(max_length=5, blank=True)
+    notices = models.JSONField(default=list, blank=True)
+    source_text = models.TextField(blank=True)
+    mapping = models.JSONField(default=dict, blank=True, help_text="The mapping, in the mapping-file format.")
+    rows_read = models.PositiveIntegerField(default=0)
+    created_count = models.PositiveIntegerField(default=0)
+    updated_count = models.PositiveIntegerField(default=0)
+    skipped_count = models.PositiveIntegerField(default=0)
+    error_count = models.PositiveIntegerField(default=0)
+    tables = models.JSONField(default=list, blank=True, help_text="Per-table reconciliation.")
+    fund_totals = models.JSONField(default=list, blank=True)
+    report = models.JSONField(default=dict, blank=True, help_text="The latest dry run or import, row by row.")
+    message = models.TextField(blank=True)
+    previewed_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    undone_at = models.DateTimeField(null=True, blank=True)
+    undone_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    undo_report = models.JSONField(default=dict, blank=True)
+
+    objects = ImportRunQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"Import #{self.pk}: {self.file_name}"
+
+    @property
+    def change_reason(self) -> str:
+        """Written on every history row the import makes, so a record's History tab says where a change came from."""
+        return f"Import #{self.pk} ({self.file_name})"[:200]
+
+    @property
+    def can_undo(self) -> bool:
+        return self.status == ImportStatus.IMPORTED
+
+    @property
+    def is_draft(self) -> bool:
+        return self.status in (ImportStatus.DRAFT, ImportStatus.FAILED) and bool(self.source_text)
+
+
+class ImportedRecordAction(models.TextChoices):
+    CREATED = "created", "Created"
+    UPDATED = "updated", "Updated"
+
+
+class ImportedRecord(models.Model):
+    """A record an import created or changed, with the history rows undo compares against.
+
+    ``last_history_id`` is the record's newest history row when the import finished: if a
+    newer one exists at undo time, someone changed the record since and undo leaves it
+    alone. ``before_history_id`` is the state to restore for an updated record.
+    """
+
+    run = models.ForeignKey(ImportRun, on_delete=models.CASCADE, related_name="records")
+    content_type = models.ForeignKey("contenttypes.ContentType", on_delete=models.CASCADE)
+    object_id = models.PositiveBigIntegerField()
+    action = models.CharField(max_length=10, choices=ImportedRecordAction.choices)
+    label = models.CharField(max_length=255, blank=True)
+    last_history_id = models.PositiveBigIntegerField()
+    before_history_id = models.PositiveBigIntegerField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["run", "content_type"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} {self.label}"
+
+
+class SavedMapping(TimeStampedModel):
+    """A column and value mapping saved by name in the wizard, reusable for the next file of the same kind."""
+
+    name = models.CharField(max_length=100)
+    entity = models.CharField(max_length=20)
+    mapping = models.JSONField(default=dict)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = ImportRunQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(Lower("name"), name="savedmapping_name_unique_ci")]
+
+    def __str__(self) -> str:
+        return self.name

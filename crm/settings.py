@@ -201,6 +201,8 @@ CONTENT_SECURITY_POLICY = {
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("CRM_MAX_UPLOAD_MB", 20, minimum=1, maximum=1024) * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 20000  # bulk actions post one id per selected row
+# The largest CSV the import wizard and import_airtable accept, per file.
+CRM_IMPORT_MAX_MB = env_int("CRM_IMPORT_MAX_MB", 10, minimum=1, maximum=512)
 
 LOGGING = {
     "version": 1,

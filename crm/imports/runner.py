@@ -1,0 +1,357 @@
+"""Running an import: one file from the wizard or a whole base from the command, all or nothing.
+
+Tables run in dependency order (organizations, contacts, commitments, opportunities,
+communications) inside ONE transaction, through each app's django-import-export resource.
+A dry run does the real work and then rolls it back, so its per-row report is exactly what
+the import would do. An import with error rows is rolled back too, unless the user chose to
+leave those rows out. What a committed import created and changed is written down
+(``ImportedRecord``) from the history rows it made, which is what undo works from.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import tablib
+from django.contrib.contenttypes.models import ContentType
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from crm.imports.context import ImportContext, RowMessage, RowOutcome, TableOutcome
+from crm.imports.mapping import ImportOptions, TableMapping, check
+from crm.imports.parsers import clean, is_formula_error
+from crm.imports.resources import EXTRA_NOTES, ROW
+from crm.imports.schema import ENTITIES, IGNORE, NOTES
+from crm.imports.source import SourceTable
+from crm.models import ImportedRecord, ImportedRecordAction, ImportRun, ImportSource, ImportStatus
+
+logger = logging.getLogger(__name__)
+
+MAX_REPORTED_ROWS = 20_000
+
+
+@dataclass
+class TableInput:
+    source: SourceTable
+    mapping: TableMapping
+
+    @property
+    def entity(self):
+        return ENTITIES[self.mapping.entity]
+
+
+@dataclass
+class RunOutcome:
+    status: str  # imported, dry_run, blocked (errors, rolled back), failed (an exception), invalid (mapping)
+    tables: list[TableOutcome] = field(default_factory=list)
+    fund_totals: list[dict[str, Any]] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+    message: str = ""
+    run: ImportRun | None = None
+
+    def total(self, attribute: str) -> int:
+        return sum(getattr(table, attribute) for table in self.tables)
+
+    @property
+    def has_errors(self) -> bool:
+        return self.total("errors") > 0
+
+    @property
+    def committed(self) -> bool:
+        return self.status == "imported"
+
+    def report(self, dry_run: bool) -> dict[str, Any]:
+        tables = []
+        budget = MAX_REPORTED_ROWS
+        for table in self.tables:
+            summary = table.summary()
+            rows = sorted(table.rows, key=lambda r: r.number)
+            summary["rows"] = [row.as_dict() for row in rows[:budget]]
+            summary["rows_truncated"] = max(0, len(rows) - budget)
+            budget = max(0, budget - len(rows))
+            tables.append(summary)
+        return {
+            "dry_run": dry_run,
+            "status": self.status,
+            "message": self.message,
+            "notices": self.notices,
+            "tables": tables,
+            "fund_totals": self.fund_totals,
+            "totals": {key: self.total(key) for key in ("rows_read", "created", "updated", "skipped", "errors")},
+        }
+
+
+class _Rollback(Exception):
+    """Raised inside the transaction to undo a dry run or a blocked import."""
+
+
+def tracked_models() -> list:
+    from contacts.models import Communication, Contact, Organization, Tag
+    from lps.models import Commitment, LPProfile
+    from pipeline.models import Fund, Opportunity, Stage
+
+    # Deletion order for undo: what links to others first.
+    return [Communication, Opportunity, Commitment, LPProfile, Contact, Organization, Tag, Stage, Fund]
+
+
+def build_dataset(table: TableInput) -> tuple[tablib.Dataset, list[int]]:
+    """Rows renamed to field keys, plus the “Header: value” lines of the columns sent to the notes.
+
+    A row with nothing in any imported column is a blank record (Airtable exports one per
+    table, with only computed columns filled) and is left out.
+    """
+    source, mapping = table.source, table.mapping
+    targets: list[str] = []
+    positions: dict[str, int] = {}
+    notes_columns: list[tuple[int, str]] = []
+    for index, header in enumerate(source.headers):
+        target = mapping.columns.get(header, IGNORE)
+        if target == NOTES:
+            notes_columns.append((index, header))
+        elif target != IGNORE and target not in positions:
+            positions[target] = index
+            targets.append(target)
+    dataset = tablib.Dataset(headers=[ROW, *targets, EXTRA_NOTES])
+    blanks = []
+    for row_index, row in enumerate(source.rows):
+        number = source.row_number(row_index)
+        values = [row[positions[target]] if positions[target] < len(row) else "" for target in targets]
+        notes = []
+        for column, header in notes_columns:
+            cell = clean(row[column]) if column < len(row) else ""
+            if cell and not is_formula_error(cell):
+                notes.append(f"{header}: {cell}")
+        if not any(clean(v) and not is_formula_error(v) for v in values) and not notes:
+            blanks.append(number)
+            continue
+        dataset.append([number, *values, "\n".join(notes)])
+    return dataset, blanks
+
+
+def history_marks(models: list) -> dict:
+    return {model: model.history.aggregate(mark=Max("history_id"))["mark"] or 0 for model in models}
+
+
+def fund_totals() -> list[dict[str, Any]]:
+    """Per fund: rows, committed (hard circle and beyond), soft-circled and funded, from the database."""
+    from lps.models import Commitment
+    from pipeline.models import Fund
+
+    totals = []
+    for fund in Fund.objects.order_by("vintage_year", "name"):
+        commitments = Commitment.objects.filter(fund=fund)
+        sums = commitments.totals()
+        by_status = Counter(commitments.values_list("status", flat=True))
+        totals.append(
+            {
+                "fund": fund.name,
+                "commitments": sum(by_status.values()),
+                "by_status": dict(by_status),
+                "committed": str(sums["committed"]),
+                "soft_circled": str(sums["soft_circled"]),
+                "funded": str(sums["funded"]),
+            }
+        )
+    return totals
+
+
+def record_changes(run: ImportRun, marks: dict, user: Any) -> None:
+    """Write down every record this import created or changed, from the history rows it wrote."""
+    records = []
+    for model in marks:
+        history = model.history.model
+        rows = (
+            history.objects.filter(history_id__gt=marks[model], history_user=user)
+            .order_by("history_id")
+            .values_list("id", "history_id", "history_type")
+        )
+        first_type: dict[int, str] = {}
+        last_id: dict[int, int] = {}
+        for pk, history_id, kind in rows:
+            first_type.setdefault(pk, kind)
+            last_id[pk] = history_id
+        if not last_id:
+            continue
+        before = dict(
+            history.objects.filter(id__in=list(last_id), history_id__lte=marks[model])
+            .values("id")
+            .annotate(last=Max("history_id"))
+            .values_list("id", "last")
+        )
+        queryset = model._base_manager.filter(pk__in=list(last_id))
+        related = {
+            "Communication": ("contact",),
+            "Commitment": ("lp__contact", "fund"),
+            "LPProfile": ("contact",),
+        }.get(model.__name__, ())
+        labels = {obj.pk: str(obj)[:255] for obj in queryset.select_related(*related)}
+        content_type = ContentType.objects.get_for_model(model)
+        for pk, history_id in last_id.items():
+            created = first_type[pk] == "+"
+            records.append(
+                ImportedRecord(
+                    run=run,
+                    content_type=content_type,
+                    object_id=pk,
+                    action=ImportedRecordAction.CREATED if created else ImportedRecordAction.UPDATED,
+                    label=labels.get(pk, f"#{pk}"),
+                    last_history_id=history_id,
+                    before_history_id=None if created else before.get(pk),
+                )
+            )
+    ImportedRecord.objects.bulk_create(records, batch_size=500)
+
+
+def _table_notices(
+    ctx: ImportContext, table: TableInput, unknown_before: Counter, attachments_before: int
+) -> list[str]:
+    notices = []
+    unknown = ctx.unknown_collaborators - unknown_before
+    if unknown:
+        names = ", ".join(f"{name} ({count} row{'s' if count != 1 else ''})" for name, count in sorted(unknown.items()))
+        notices.append(
+            f"Not team members here, so left empty: {names}. Nobody is invented: add them as users and "
+            "import again to fill these in."
+        )
+    attachments = ctx.attachment_rows - attachments_before
+    if attachments:
+        notices.append(
+            f"{attachments} row{'s' if attachments != 1 else ''} list attached files. The file names are kept; "
+            "the files are not copied (the old system's download links expire within hours). Download any you "
+            "need from the old system."
+        )
+    return notices
+
+
+def run_import(
+    tables: list[TableInput],
+    *,
+    user: Any,
+    options: ImportOptions,
+    dry_run: bool,
+    skip_errors: bool = False,
+    run: ImportRun | None = None,
+    file_name: str = "",
+    source: str = ImportSource.WIZARD,
+) -> RunOutcome:
+    """Import (or dry-run) the tables; returns what happened. Never leaves a partial import behind."""
+    problems = [f"{t.source.name}: {p}" for t in tables for p in check(t.mapping)]
+    if problems:
+        return RunOutcome("invalid", message=" ".join(problems))
+    tables = sorted(tables, key=lambda t: t.entity.order)
+    if run is None and not dry_run:
+        run = ImportRun.objects.create(
+            user=user,
+            source=source,
+            file_name=file_name or ", ".join(t.source.name for t in tables),
+            entity=tables[0].mapping.entity if len(tables) == 1 else "",
+            status=ImportStatus.RUNNING,
+        )
+    elif run is not None and not dry_run:
+        ImportRun.objects.filter(pk=run.pk).update(status=ImportStatus.RUNNING)
+    outcome = RunOutcome("imported", run=run)
+    for table in tables:
+        outcome.notices.extend(table.source.notices)
+    try:
+        with transaction.atomic():
+            models = tracked_models()
+            marks = history_marks(models)
+            ctx = ImportContext(
+                user=user,
+                time_zone=options.time_zone,
+                date_order=options.date_order,
+                change_reason=run.change_reason if run and run.pk else "Import",
+            )
+            for table in tables:
+                table.mapping.name = table.mapping.name or table.source.name
+                _import_table(ctx, table, outcome)
+            for name in ctx.created_links:
+                outcome.notices.append(f"Created {name}, as the mapping says.")
+            outcome.fund_totals = fund_totals()
+            if dry_run:
+                outcome.status = "dry_run"
+                raise _Rollback
+            if outcome.has_errors and not skip_errors:
+                outcome.status = "blocked"
+                outcome.message = (
+                    f"{outcome.total('errors')} row(s) have errors, so nothing was imported. Fix them (the mapping "
+                    "or the file), or choose to leave those rows out."
+                )
+                raise _Rollback
+            _finish(run, outcome, options, tables, marks, user)
+    except _Rollback:
+        pass
+    except Exception as exc:
+        logger.exception("Import %s failed", run.pk if run else "(dry run)")
+        outcome.status = "failed"
+        outcome.message = f"The import stopped with an error ({type(exc).__name__}: {exc}). Nothing was imported."
+    if run is not None:
+        _save_run_state(run, outcome, dry_run, options, tables)
+    return outcome
+
+
+def _import_table(ctx: ImportContext, table: TableInput, outcome: RunOutcome) -> None:
+    resource_class = import_string(table.entity.resource)
+    dataset, blanks = build_dataset(table)
+    unknown_before = Counter(ctx.unknown_collaborators)
+    attachments_before = ctx.attachment_rows
+    resource = resource_class(ctx, table.mapping)
+    result = resource.import_data(dataset, dry_run=False, use_transactions=False, raise_errors=False)
+    table_outcome = TableOutcome(table.source.name, table.mapping.entity, rows_read=table.source.data_rows)
+    for number in blanks:
+        table_outcome.blank += 1
+        table_outcome.count(RowOutcome(number, "skip", "", [RowMessage("info", "blank row")]))
+    for row_outcome in resource.outcomes:
+        table_outcome.count(row_outcome)
+    for error in result.base_errors:
+        table_outcome.errors += 1
+        table_outcome.rows.append(RowOutcome(0, "error", "", [RowMessage("error", f"{error.error}")]))
+    table_outcome.notices = _table_notices(ctx, table, unknown_before, attachments_before)
+    outcome.tables.append(table_outcome)
+    if result.base_errors:
+        raise RuntimeError(f"{table.source.name}: {result.base_errors[0].error}")
+
+
+def _finish(run: ImportRun, outcome: RunOutcome, options: ImportOptions, tables: list[TableInput], marks, user) -> None:
+    record_changes(run, marks, user)
+    run.status = ImportStatus.IMPORTED
+    run.finished_at = timezone.now()
+    _apply_counts(run, outcome, options, tables)
+    run.report = outcome.report(dry_run=False)
+    run.source_text = ""  # the file's rows now live in the CRM; the draft copy is no longer needed
+    run.save()
+
+
+def _apply_counts(run: ImportRun, outcome: RunOutcome, options: ImportOptions, tables: list[TableInput]) -> None:
+    from crm.imports.mapping import MappingFile
+
+    run.rows_read = outcome.total("rows_read")
+    run.created_count = outcome.total("created")
+    run.updated_count = outcome.total("updated")
+    run.skipped_count = outcome.total("skipped")
+    run.error_count = outcome.total("errors")
+    run.tables = [table.summary() for table in outcome.tables]
+    run.fund_totals = outcome.fund_totals
+    run.notices = outcome.notices
+    run.mapping = MappingFile(options, [t.mapping for t in tables]).to_json()
+    run.message = outcome.message
+
+
+def _save_run_state(run: ImportRun, outcome: RunOutcome, dry_run: bool, options, tables) -> None:
+    """What the wizard shows after a dry run, a blocked import or a failure (outside the rolled-back work)."""
+    if outcome.status == "imported":
+        return
+    run.refresh_from_db()
+    _apply_counts(run, outcome, options, tables)
+    run.report = outcome.report(dry_run=dry_run)
+    if dry_run:
+        run.previewed_at = timezone.now()
+    if not dry_run:
+        run.status = ImportStatus.FAILED
+        run.finished_at = timezone.now()
+    run.save()

@@ -1,0 +1,241 @@
+"""manage.py import_airtable DIR: migrate a whole Airtable base from its per-table CSV downloads."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from crm.imports.mapping import (
+    ImportOptions,
+    MappingError,
+    MappingFile,
+    check_time_zone,
+    complete,
+    loads,
+    unmapped_values,
+)
+from crm.imports.parsers import DATE_ORDERS
+from crm.imports.runner import RunOutcome, TableInput, run_import
+from crm.imports.schema import ENTITIES
+from crm.imports.source import SourceError, read_bytes
+from crm.imports.suggest import recognise
+from crm.lib.money import money_exact
+from crm.models import ImportSource, Role, User
+
+MIN_RECOGNITION_SCORE = 3.0
+MAX_ERRORS_SHOWN = 15
+
+
+class Command(BaseCommand):
+    help = (
+        "Import every <Table>.csv or <Table>-<View>.csv in DIR (one Airtable base) into the CRM: organizations, "
+        "contacts, LP commitments, opportunities and communications, in that order, in one transaction. Tables are "
+        "recognised from their columns unless --mapping says which is which. Running it again updates what it "
+        "created instead of duplicating it. Prints a reconciliation per table and the totals per fund."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("directory", help="folder holding the CSV files of one base")
+        parser.add_argument(
+            "--mapping", metavar="FILE", help="a JSON mapping file (see README, “Migrating from Airtable”)"
+        )
+        parser.add_argument(
+            "--write-mapping", metavar="FILE", help="write the mapping used (suggestions included) here"
+        )
+        parser.add_argument("--dry-run", action="store_true", help="report what would happen; write nothing")
+        parser.add_argument(
+            "--time-zone",
+            metavar="ZONE",
+            help=f"time zone of the dates in the files, e.g. America/Los_Angeles (default: the mapping's, "
+            f"else the server's, {settings.TIME_ZONE})",
+        )
+        parser.add_argument("--date-order", choices=sorted(DATE_ORDERS), help="mdy (3/14/2021, default) or dmy")
+        parser.add_argument("--user", metavar="USERNAME", help="who the history names as the importer (a manager)")
+        parser.add_argument(
+            "--skip-errors", action="store_true", help="import the rows without errors and leave the others out"
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        directory = Path(options["directory"])
+        if not directory.is_dir():
+            raise CommandError(f"{directory} is not a folder.")
+        files = sorted(p for p in directory.iterdir() if p.suffix.lower() == ".csv" and p.is_file())
+        if not files:
+            raise CommandError(f"{directory} holds no .csv files.")
+        mapping_file = self._mapping_file(options.get("mapping"))
+        import_options = ImportOptions(
+            options.get("time_zone") or mapping_file.options.time_zone,
+            options.get("date_order") or mapping_file.options.date_order,
+        )
+        try:
+            check_time_zone(import_options.time_zone)
+        except MappingError as exc:
+            raise CommandError(str(exc)) from None
+        user = self._user(options.get("user"))
+        tables = self._tables(files, mapping_file)
+        if options.get("write_mapping"):
+            written = MappingFile(import_options, [t.mapping for t in tables])
+            Path(options["write_mapping"]).write_text(written.dumps(), encoding="utf-8")
+            self.stdout.write(f"Wrote the mapping to {options['write_mapping']}; edit it and pass it with --mapping.")
+        self.stdout.write(
+            f"Importing as {user.display_name} ({user.username}); dates without a time zone are read as "
+            f"{import_options.time_zone}.{' Dry run: nothing will be written.' if options['dry_run'] else ''}"
+        )
+        for table in tables:
+            self._describe(table)
+        outcome = run_import(
+            tables,
+            user=user,
+            options=import_options,
+            dry_run=options["dry_run"],
+            skip_errors=options["skip_errors"],
+            file_name=f"{directory.name}/ ({len(tables)} files)",
+            source=ImportSource.COMMAND,
+        )
+        self._report(outcome)
+        if outcome.status == "dry_run" and outcome.has_errors:
+            raise CommandError(
+                f"Dry run: {outcome.total('errors')} row(s) have errors (listed above); an import would write nothing "
+                "until they are fixed or --skip-errors is given. Nothing was written."
+            )
+        if outcome.status == "dry_run":
+            self.stdout.write(self.style.SUCCESS("Dry run finished: nothing was written."))
+        elif outcome.status == "imported":
+            run = outcome.run
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"Imported {sum(len(t.source.rows) for t in tables)} rows from {len(tables)} files as import "
+                    f"#{run.pk}: {outcome.total('created')} created, {outcome.total('updated')} updated. "
+                    "It can be undone from the import history page."
+                )
+            )
+        else:
+            raise CommandError(outcome.message or "Nothing was imported.")
+
+    # --- input ------------------------------------------------------------------------------
+
+    def _mapping_file(self, path: str | None) -> MappingFile:
+        if not path:
+            return MappingFile(ImportOptions(), [])
+        try:
+            return loads(Path(path).read_text(encoding="utf-8-sig"))
+        except OSError as exc:
+            raise CommandError(f"Cannot read the mapping file {path}: {exc.strerror}.") from None
+        except MappingError as exc:
+            raise CommandError(f"{path}: {exc}") from None
+
+    def _user(self, username: str | None) -> User:
+        if username:
+            user = User.objects.filter(username=username, is_active=True).first()
+            if user is None:
+                raise CommandError(f"There is no active user “{username}”.")
+            if not user.can_import:
+                raise CommandError(
+                    f"{username} is a {user.get_role_display().lower()}; imports need a manager or admin."
+                )
+            return user
+        admins = list(User.objects.filter(role=Role.ADMIN, is_active=True).order_by("pk")[:2])
+        if len(admins) != 1:
+            raise CommandError("Say who imports with --user USERNAME (a manager or admin); the history names them.")
+        return admins[0]
+
+    def _tables(self, files: list[Path], mapping_file: MappingFile) -> list[TableInput]:
+        tables = []
+        for path in files:
+            try:
+                source = read_bytes(path.read_bytes(), path.name)
+            except SourceError as exc:
+                raise CommandError(str(exc)) from None
+            base = mapping_file.table_for(path.name, source.headers)
+            if base is None:
+                found = recognise(source.headers, path.name, source.rows)
+                if found.score < MIN_RECOGNITION_SCORE:
+                    raise CommandError(
+                        f"{path.name}: its columns do not look like organizations, contacts, commitments, "
+                        "opportunities or communications. Say what it is in a mapping file (--mapping), or move it "
+                        "out of the folder."
+                    )
+                entity = found.entity
+            else:
+                entity = base.entity
+            mapping = complete(source, entity, base)
+            stem = path.stem.split("-")[0].strip()
+            mapping.name = (base.name if base and base.name else stem) or path.stem
+            if not mapping.files:
+                mapping.files = [f"{glob_escape(stem)}*.csv" if "-" in path.stem else glob_escape(path.name)]
+            tables.append(TableInput(source, mapping))
+        return tables
+
+    # --- output -----------------------------------------------------------------------------
+
+    def _describe(self, table: TableInput) -> None:
+        mapping = table.mapping
+        entity = ENTITIES[mapping.entity]
+        used = sum(1 for target in mapping.columns.values() if target)
+        self.stdout.write(
+            f"  {table.source.name}: {entity.label.lower()} ({used} of {len(mapping.columns)} columns used)"
+        )
+        for notice in table.source.notices:
+            self.stdout.write(self.style.WARNING(f"    {notice}"))
+        for target, values in unmapped_values(table.source, mapping).items():
+            listed = ", ".join(f"“{value}” ({count})" for value, count in values[:10])
+            self.stdout.write(
+                self.style.WARNING(
+                    f"    {mapping.target_label(target)}: no meaning yet for {listed}. Rows with these values are "
+                    f"errors; map them in a mapping file (“values” → “{target}”)."
+                )
+            )
+
+    def _report(self, outcome: RunOutcome) -> None:
+        if outcome.status == "invalid":
+            return
+        self.stdout.write("")
+        header = f"{'table':38} {'read':>6} {'created':>8} {'updated':>8} {'skipped':>8} {'errors':>7}"
+        self.stdout.write(header)
+        self.stdout.write("-" * len(header))
+        for table in outcome.tables:
+            self.stdout.write(
+                f"{table.name[:38]:38} {table.rows_read:>6} {table.created:>8} {table.updated:>8} "
+                f"{table.skipped:>8} {table.errors:>7}"
+            )
+        self.stdout.write("-" * len(header))
+        self.stdout.write(
+            f"{'total':38} {outcome.total('rows_read'):>6} {outcome.total('created'):>8} "
+            f"{outcome.total('updated'):>8} {outcome.total('skipped'):>8} {outcome.total('errors'):>7}"
+        )
+        for table in outcome.tables:
+            if table.blank:
+                self.stdout.write(f"  {table.name}: {table.blank} blank row(s) skipped.")
+            for notice in table.notices:
+                self.stdout.write(self.style.WARNING(f"  {table.name}: {notice}"))
+        for notice in outcome.notices:
+            self.stdout.write(f"  {notice}")
+        for table in outcome.tables:
+            errors = [row for row in table.rows if row.action == "error"]
+            for row in errors[:MAX_ERRORS_SHOWN]:
+                for message in row.messages:
+                    if message.level == "error":
+                        where = f"row {row.number}" if row.number else "file"
+                        self.stdout.write(self.style.ERROR(f"  {table.name}, {where}: {message.text}"))
+            if len(errors) > MAX_ERRORS_SHOWN:
+                self.stdout.write(
+                    self.style.ERROR(f"  {table.name}: … and {len(errors) - MAX_ERRORS_SHOWN} more rows.")
+                )
+        if outcome.fund_totals:
+            label = "would be" if outcome.status == "dry_run" else "now"
+            self.stdout.write("")
+            self.stdout.write(f"Commitments per fund ({label} in the CRM):")
+            for fund in outcome.fund_totals:
+                committed, funded = money_exact(fund["committed"]), money_exact(fund["funded"])
+                self.stdout.write(
+                    f"  {fund['fund']:24} {fund['commitments']:>4} commitments  committed {committed:>16}"
+                    f"  funded {funded:>16}  soft-circled {money_exact(fund['soft_circled']):>14}"
+                )
+
+
+def glob_escape(name: str) -> str:
+    return re.sub(r"([*?\[])", r"[\1]", name)
