@@ -34,12 +34,12 @@ CHECK_TEMPLATE = "lps/commitment_check.html"
 CHANGED_EVENT = "commitmentsChanged"
 TIMELINE_LENGTH = 20
 
-# The check marks a manager may toggle in place: field → (label, lives on the LP profile).
+# The check marks a manager may toggle in place: field → (label, column header, lives on the LP profile).
 CHECKS = {
-    "accredited": ("Accredited", True),
-    "legal_docs_signed": ("Legal docs signed", False),
-    "wire_received": ("Wire received", False),
-    "k1_sent": ("K-1 sent", False),
+    "accredited": ("Accredited", "Accred.", True),
+    "legal_docs_signed": ("Legal docs signed", "Docs", False),
+    "wire_received": ("Wire received", "Wire", False),
+    "k1_sent": ("K-1 sent", "K-1", False),
 }
 # Ticking one of these also dates it, when no date was recorded yet.
 CHECK_DATES = {"legal_docs_signed": "signed_date", "wire_received": "wire_date"}
@@ -191,7 +191,7 @@ def commitment_toggle(request: HttpRequest, pk: int) -> HttpResponse:
     field = request.POST.get("field", "")
     if field not in CHECKS:
         return HttpResponse("Unknown check.", status=400)
-    label, on_profile = CHECKS[field]
+    label, _header, on_profile = CHECKS[field]
     target = commitment.lp if on_profile else commitment
     value = not getattr(target, field)
     setattr(target, field, value)

@@ -6,12 +6,31 @@ import datetime
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import Case, Count, Q, Sum, When
+from django.db.models import Count, F, Q, Sum, Window
+from django.db.models.functions import Lag
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
+from django.utils.http import urlencode
 
-from contacts.models import Communication, Contact, ContactType
-from lps.models import COMMITTED_STATUSES, Commitment, CommitmentStatus, LPProfile
-from pipeline.models import Fund, Opportunity
+from contacts.models import Communication, Contact, ContactType, url_or_none
+from contacts.views.communications import dashboard_actions
+from lps.models import COMMITTED_STATUSES, Commitment, CommitmentStatus, InvestorType, LPProfile
+from pipeline.models import Fund, Opportunity, Stage, StageOutcome
+from reports.charts import Bar, BarChart
+
+RECENT_COMMUNICATIONS = 8
+UPCOMING_ACTIONS = 8
+STAGE_CHANGES = 8
+
+
+def soft_url(name: str, *args, **query) -> str | None:
+    """The URL of a page built by another part of the app, or None while it does not exist."""
+    try:
+        url = reverse(name, args=args)
+    except NoReverseMatch:
+        return None
+    query = {key: value for key, value in query.items() if value not in (None, "")}
+    return f"{url}?{urlencode(query)}" if query else url
 
 
 @dataclass
@@ -27,6 +46,10 @@ class FundFigures:
         if not self.fund.target_size:
             return None
         return int(self.committed / self.fund.target_size * 100)
+
+    @property
+    def url(self) -> str | None:
+        return soft_url("lp_list", fund=self.fund.pk)
 
 
 def fund_figures(user) -> list[FundFigures]:
@@ -60,38 +83,182 @@ def fund_figures(user) -> list[FundFigures]:
     return figures
 
 
+def pipeline_chart(user, fund: Fund | None) -> BarChart | None:
+    """The fund's opportunities per stage, count and expected amount: two queries."""
+    if fund is None:
+        return None
+    stages = list(Stage.objects.visible_to(user).order_by("order", "pk"))
+    rows = {
+        row["stage_id"]: row
+        for row in Opportunity.objects.visible_to(user)
+        .filter(fund=fund)
+        .values("stage_id")
+        .annotate(n=Count("pk"), expected=Sum("expected_amount"))
+        .order_by()
+    }
+    bars = [
+        Bar(
+            label=stage.name,
+            value=rows.get(stage.pk, {}).get("expected") or Decimal("0"),
+            count=rows.get(stage.pk, {}).get("n") or 0,
+            href=soft_url("opportunity_list", fund=fund.pk, stage=stage.pk),
+            kind=stage.outcome,
+        )
+        for stage in stages
+    ]
+    return BarChart(
+        title=f"{fund.name} pipeline by stage",
+        slug="pipeline",
+        currency=fund.currency,
+        count_label=("opportunity", "opportunities"),
+        bars=bars,
+    )
+
+
+def investor_type_chart(user) -> BarChart:
+    """Committed money (hard circle and beyond, all funds) per investor type: one query."""
+    rows = (
+        Commitment.objects.visible_to(user)
+        .committed()
+        .values("lp__investor_type")
+        .annotate(total=Sum("commitment_amount"), lps=Count("lp_id", distinct=True))
+        .order_by("-total")
+    )
+    labels = dict(InvestorType.choices)
+    bars = [
+        Bar(
+            label=labels.get(row["lp__investor_type"], row["lp__investor_type"]),
+            value=row["total"] or Decimal("0"),
+            count=row["lps"],
+            href=soft_url("lp_list", investor_type=row["lp__investor_type"]),
+            kind="committed",
+        )
+        for row in rows
+    ]
+    return BarChart(title="Commitments by investor type", slug="investor-types", count_label=("LP", "LPs"), bars=bars)
+
+
+@dataclass
+class StageChange:
+    when: datetime.datetime
+    who: object
+    name: str
+    url: str | None
+    from_stage: str
+    to_stage: str
+    to_outcome: str
+
+
+def recent_stage_changes(user, limit: int = STAGE_CHANGES) -> list[StageChange]:
+    """Who moved which opportunity from which stage to which, newest first: one query.
+
+    Each historical row is compared with the previous row of the same opportunity (a LAG
+    window), so the stage it came from is known without a query per change.
+    """
+    history = Opportunity.history.model
+    ordering = [F("history_date").asc(), F("history_id").asc()]
+    rows = (
+        history.objects.filter(id__in=Opportunity.objects.visible_to(user).values("pk"))
+        .annotate(
+            previous_stage=Window(Lag("stage_id"), partition_by=[F("id")], order_by=ordering),
+            previous_stage_name=Window(Lag("stage__name"), partition_by=[F("id")], order_by=ordering),
+        )
+        .filter(previous_stage__isnull=False)
+        .exclude(previous_stage=F("stage_id"))
+        .select_related("history_user", "stage")
+        .order_by("-history_date", "-history_id")[:limit]
+    )
+    return [
+        StageChange(
+            when=row.history_date,
+            who=row.history_user,
+            name=row.name,
+            url=url_or_none("opportunity_detail", row.id),
+            from_stage=row.previous_stage_name or "—",
+            to_stage=row.stage.name if row.stage else "—",
+            to_outcome=row.stage.outcome if row.stage else StageOutcome.OPEN,
+        )
+        for row in rows
+    ]
+
+
+def month_start(now: datetime.datetime | None = None) -> datetime.datetime:
+    """The first moment of this month in the team's time zone."""
+    local = timezone.localtime(now)
+    return local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
 def dashboard_context(user) -> dict:
-    now = timezone.now()
-    month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    today = timezone.localdate()
+    start = month_start()
     current_fund = Fund.objects.visible_to(user).current()
     pipeline = (
-        Opportunity.objects.visible_to(user).filter(fund=current_fund).active().totals()
+        Opportunity.objects.visible_to(user).filter(fund=current_fund).open().totals()
         if current_fund
         else {"count": 0, "expected": Decimal("0"), "weighted": Decimal("0")}
     )
-    contact_counts = Contact.objects.visible_to(user).aggregate(
+    counts = Contact.objects.visible_to(user).aggregate(
         prospects=Count("pk", filter=Q(contact_type=ContactType.PROSPECT)),
     )
-    today = timezone.localdate()
-    upcoming = (
-        Communication.objects.visible_to(user)
-        .open_actions()
-        .filter(next_action_date__isnull=False, next_action_date__lte=today + datetime.timedelta(days=14))
-        .select_related("contact", "created_by")
-        .order_by(Case(When(created_by=user, then=0), default=1), "next_action_date", "pk")[:8]
-    )
+    open_opportunities = Opportunity.objects.visible_to(user).open().count()
+    funds = fund_figures(user)
     return {
         "current_fund": current_fund,
-        "funds": fund_figures(user),
+        "funds": funds,
+        "committed_funds": [row for row in funds if row.committed or row.soft_circled or row.fund == current_fund],
         "lp_count": LPProfile.objects.visible_to(user).count(),
         "pipeline": pipeline,
-        "prospect_count": contact_counts["prospects"],
+        "open_opportunities": open_opportunities,
+        "prospect_count": counts["prospects"],
         "communications_this_month": Communication.objects.visible_to(user)
-        .filter(communication_date__gte=month_start)
+        .filter(communication_date__gte=start)
         .count(),
+        "month_start": start,
         "recent_communications": Communication.objects.visible_to(user)
         .select_related("contact", "contact__organization", "created_by")
-        .order_by("-communication_date", "-pk")[:8],
-        "upcoming_actions": upcoming,
+        .order_by("-communication_date", "-pk")[:RECENT_COMMUNICATIONS],
+        "upcoming_actions": dashboard_actions(user, today, UPCOMING_ACTIONS),
+        "pipeline_chart": pipeline_chart(user, current_fund),
+        "investor_chart": investor_type_chart(user),
+        "stage_changes": recent_stage_changes(user),
         "today": today,
+        "links": {
+            "lps": soft_url("lp_list"),
+            "pipeline": soft_url("pipeline_board", fund=current_fund.pk) if current_fund else None,
+            "opportunities": soft_url("opportunity_list", outcome=StageOutcome.OPEN),
+            "prospects": soft_url("contact_list", type=ContactType.PROSPECT),
+            "communications": soft_url("communication_list", date_from=start.date().isoformat()),
+            "actions": soft_url("actions"),
+            "log": soft_url("communication_list"),
+        },
     }
+
+
+def export_rows(context: dict) -> list[list]:
+    """The dashboard's figures as (section, item, count, amount) rows for CSV/XLSX."""
+    rows: list[list] = [
+        ["Overview", "LPs", context["lp_count"], None],
+        ["Overview", "Open opportunities (all funds)", context["open_opportunities"], None],
+        ["Overview", "Prospects", context["prospect_count"], None],
+        [
+            "Overview",
+            f"Communications since {context['month_start']:%Y-%m-%d}",
+            context["communications_this_month"],
+            None,
+        ],
+    ]
+    fund = context["current_fund"]
+    if fund:
+        pipeline = context["pipeline"]
+        rows.append([f"{fund.name} pipeline", "Expected", pipeline["count"], pipeline["expected"]])
+        rows.append([f"{fund.name} pipeline", "Weighted", pipeline["count"], pipeline["weighted"]])
+    for row in context["funds"]:
+        rows.append([row.fund.name, "Committed", row.lp_count, row.committed])
+        rows.append([row.fund.name, "Funded", None, row.funded])
+        rows.append([row.fund.name, "Soft circles", None, row.soft_circled])
+    if context["pipeline_chart"]:
+        for bar in context["pipeline_chart"].bars:
+            rows.append([context["pipeline_chart"].title, bar.label, bar.count, bar.value])
+    for bar in context["investor_chart"].bars:
+        rows.append([context["investor_chart"].title, bar.label, bar.count, bar.value])
+    return rows

@@ -4,4 +4,5 @@ from reports import views
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
+    path("dashboard/export/", views.dashboard_export, name="dashboard_export"),
 ]

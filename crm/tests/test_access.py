@@ -43,6 +43,7 @@ ROUTE_ROLES: dict[str, str] = {
     "password_change": Role.MEMBER,
     "password_change_done": Role.MEMBER,
     "dashboard": Role.MEMBER,
+    "dashboard_export": Role.MANAGER,
     "organization_list": Role.MEMBER,
     "organization_create": Role.MEMBER,
     "organization_export": Role.MANAGER,

@@ -160,7 +160,7 @@ def test_manager_toggles_wire_received_in_place_with_history(manager_client, man
     response = manager_client.post(url, {"field": "wire_received"}, headers=HX)
     assert response.status_code == 200
     html = text(response)
-    assert html.startswith(f'<form class="check-toggle" id="check-{item.pk}-wire_received"')
+    assert html.startswith(f'<form class="mark-toggle" id="check-{item.pk}-wire_received"')
     assert 'aria-pressed="true"' in html
     item.refresh_from_db()
     assert item.wire_received and item.wire_date == timezone.localdate()
@@ -214,10 +214,10 @@ def test_toggle_refuses_unknown_fields_and_get(manager_client, funds):
 def test_managers_get_toggle_buttons_and_members_static_marks(client, manager_user, member_user, funds):
     commitment(lp(), funds[0])
     client.force_login(manager_user)
-    assert 'class="check-toggle"' in text(client.get(LIST))
+    assert 'class="mark-toggle"' in text(client.get(LIST))
     client.force_login(member_user)
     html = text(client.get(LIST))
-    assert 'class="check-toggle"' not in html and "check--static" in html
+    assert 'class="mark-toggle"' not in html and "mark--static" in html
     assert reverse("commitment_edit", args=[Commitment.objects.get().pk]) not in html
 
 
