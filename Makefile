@@ -16,7 +16,7 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
 	&& { command -v $$p; break; }; done)
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: help prepare run serve dev test lint format test-postgres seed-bulk clean
+.PHONY: help prepare run serve dev test lint format test-postgres seed-bulk backup benchmark clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -76,6 +76,12 @@ test-postgres: $(VENV)/.dev $(CHROMIUM) ## The whole suite against a throwaway l
 seed-bulk: $(VENV)/.runtime ## Add generated volumes for demos and benchmarks (SCALE=1000)
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_bulk --scale $(or $(SCALE),1000)
+
+backup: $(VENV)/.runtime ## Verified snapshot of the database into ./backups (CRM_BACKUP_DIR); safe while the app runs
+	$(PY) manage.py backup
+
+benchmark: $(VENV)/.runtime ## Time the main pages on a throwaway database (SCALE=2000, REPEAT=5); never touches ./data
+	$(PY) manage.py benchmark --scale $(or $(SCALE),2000) --repeat $(or $(REPEAT),5)
 
 clean: ## Remove the virtualenv, collected static files and caches (keeps ./data)
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache

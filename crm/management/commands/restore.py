@@ -46,7 +46,13 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"The backup predates {len(result.pending_migrations)} migration(s) of this code; applying them."
             )
-            call_command("migrate", interactive=False, verbosity=0)
+            try:
+                call_command("migrate", interactive=False, verbosity=0)
+            except Exception as exc:
+                raise CommandError(
+                    f"{result.summary()} But applying the newer migrations failed ({exc}); "
+                    "run `manage.py migrate` and look at its error."
+                ) from exc
         self.stdout.write(self.style.SUCCESS(result.summary()))
 
     def confirm(self) -> None:
