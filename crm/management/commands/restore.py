@@ -32,7 +32,8 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         database = Database.configured()
         try:
-            with open_backup(options["file"]) as checked:
+            # Decompressed beside the database (same disk, private folder), not in a shared /tmp.
+            with open_backup(options["file"], workdir=settings.DATA_DIR) as checked:
                 self.stdout.write(f"Backup: {checked.describe()}.")
                 for warning in checked.warnings:
                     self.stdout.write(self.style.WARNING(warning))
