@@ -110,6 +110,9 @@ class OpportunityForm(CustomFieldsFormMixin, forms.ModelForm):
         self.fields["stage"].queryset = Stage.objects.visible_to(user)
         self.fields["owner"].queryset = User.objects.team()
         self.fields["expected_amount"].required = False
+        self.fields["stage"].empty_label = None
+        if not self.instance.pk:
+            self.initial["expected_amount"] = None  # blank, not a misleading $0
         stages = list(self.fields["stage"].queryset)
         self.fields["probability"].help_text = "Per cent. Blank takes the stage's default: " + ", ".join(
             f"{stage.name} {stage.default_probability}%" for stage in stages

@@ -285,6 +285,16 @@ def _with_messages(request: HttpRequest, response: HttpResponse) -> HttpResponse
     return response
 
 
+def _dialog_closed(request: HttpRequest) -> HttpResponse:
+    """Close the dialog and let the board and lists refresh; flash messages ride along.
+
+    Nothing is swapped into #dialog-body: app.js opens the dialog after any swap there,
+    which would re-open it empty. The (out-of-band) messages are the only content.
+    """
+    response = reswap(retarget(empty_fragment(request), "#messages"), "none")
+    return close_dialog(response, CHANGED_EVENT)
+
+
 def _int(value: Any) -> int:
     try:
         return int(str(value).strip())
@@ -570,7 +580,7 @@ def opportunity_move(request: HttpRequest, pk: int) -> HttpResponse:
                     services.reorder_column(request.user, opportunity.fund, stage, order)
                 messages.success(request, f"Moved {opportunity.contact} to {stage.name}.")
                 if is_fragment_request(request):
-                    return close_dialog(empty_fragment(request), CHANGED_EVENT)
+                    return _dialog_closed(request)
                 target = _safe_next(request, form.cleaned_data["next"])
                 return HttpResponseRedirect(target or f"{reverse('pipeline_board')}?fund={opportunity.fund_id}")
         target = form.cleaned_data.get("stage") if hasattr(form, "cleaned_data") else None
@@ -604,7 +614,7 @@ def opportunity_delete(request: HttpRequest, pk: int) -> HttpResponse:
         opportunity.delete()
         messages.success(request, f"Deleted {name}. Its communications were kept.")
         if is_fragment_request(request):
-            return close_dialog(empty_fragment(request), CHANGED_EVENT)
+            return _dialog_closed(request)
         return HttpResponseRedirect(f"{reverse('pipeline_board')}?fund={fund_id}")
     context = {
         "opportunity": opportunity,
