@@ -196,6 +196,11 @@ class ContactForm(CustomFieldsFormMixin, forms.ModelForm):
             exclude_pk=self.instance.pk,
         )
 
+    def tag_options(self) -> list[tuple[Tag, bool]]:
+        """Every tag with whether it is ticked, for the form's coloured tag chips."""
+        chosen = {str(value) for value in (self["tags"].value() or [])}
+        return [(tag, str(tag.pk) in chosen) for tag in self.fields["tags"].queryset]
+
     def grouped_fields(self) -> list[tuple[str, list]]:
         """The form's sections, in the order a person fills them in."""
         groups = [

@@ -179,6 +179,12 @@ class PreferredContact(models.TextChoices):
     IN_PERSON = "in_person", "In person"
 
 
+def format_full_name(prefix: str, first: str, last: str, suffix: str) -> str:
+    """ "Dr. Ada Okafor, CFA": the one way a contact's name is written (also in exports)."""
+    name = " ".join(part for part in (prefix, first, last) if part)
+    return f"{name}, {suffix}" if suffix else name
+
+
 def phone_digits(value: str | None) -> str:
     """The digits of a phone number, so "+1 (212) 555-0100" and "1 212 555 0100" compare equal."""
     return "".join(ch for ch in (value or "") if ch.isdigit())
@@ -325,8 +331,7 @@ class Contact(CustomFieldsModel, TimeStampedModel):
 
     @property
     def full_name(self) -> str:
-        name = " ".join(part for part in (self.name_prefix, self.first_name, self.last_name) if part)
-        return f"{name}, {self.name_suffix}" if self.name_suffix else name
+        return format_full_name(self.name_prefix, self.first_name, self.last_name, self.name_suffix)
 
     @property
     def short_name(self) -> str:

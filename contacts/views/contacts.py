@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
@@ -16,7 +18,7 @@ from django_htmx.http import trigger_client_event
 from contacts import services
 from contacts.filters import ContactFilter
 from contacts.forms import ContactBulkForm, ContactForm, ContactMergeForm
-from contacts.models import Communication, Contact, ContactType, Organization
+from contacts.models import Communication, Contact, ContactStatus, ContactType, Organization, format_full_name
 from crm.lib.export import FORMATS, export_response
 from crm.lib.htmx import close_dialog, empty_fragment, is_fragment_request, render_page_or_fragment
 from crm.lib.listing import export_format, paginate
@@ -98,34 +100,71 @@ EXPORT_HEADERS = [
 ]
 
 
+EXPORT_VALUES = [
+    "pk",
+    "name_prefix",
+    "first_name",
+    "last_name",
+    "name_suffix",
+    "email",
+    "phone",
+    "mobile",
+    "title",
+    "organization__name",
+    "contact_type",
+    "status",
+    "source",
+    "owner__full_name",
+    "owner__username",
+    "last_touch",
+    "next_action_date",
+    "next_action",
+    "location",
+    "linkedin_url",
+    "do_not_email",
+    "created_at",
+    "custom_fields",
+]
+
+
 def _export(queryset, fmt: str, filename: str = "contacts") -> HttpResponse:
+    """Stream the rows of ``queryset`` (a filtered ``for_list()`` queryset).
+
+    Plain values and one query for all the tags, not model instances: tens of thousands
+    of rows export in seconds rather than minutes.
+    """
     definitions = list(CustomField.objects.for_entity(CustomFieldEntity.CONTACT))
+    types, statuses = dict(ContactType.choices), dict(ContactStatus.choices)
 
     def rows():
-        for c in queryset.iterator(chunk_size=2000):
-            custom = [c.custom_fields.get(d.key) for d in definitions]
+        tags: dict[int, list[str]] = defaultdict(list)
+        through = Contact.tags.through.objects.filter(contact_id__in=queryset.order_by().values("pk"))
+        for contact_id, name in through.order_by("tag__name").values_list("contact_id", "tag__name"):
+            tags[contact_id].append(name)
+        for v in queryset.prefetch_related(None).values(*EXPORT_VALUES).iterator(chunk_size=2000):
+            custom = v["custom_fields"] or {}
             yield [
-                c.full_name,
-                c.first_name,
-                c.last_name,
-                c.email,
-                c.phone,
-                c.mobile,
-                c.title,
-                c.organization.name if c.organization else "",
-                c.get_contact_type_display(),
-                c.get_status_display(),
-                c.source,
-                ", ".join(tag.name for tag in c.tags.all()),
-                c.owner.display_name if c.owner else "",
-                c.last_touch,
-                c.next_action_date,
-                c.next_action or "",
-                c.location,
-                c.linkedin_url,
-                c.do_not_email,
-                c.created_at,
-                *custom,
+                format_full_name(v["name_prefix"], v["first_name"], v["last_name"], v["name_suffix"]),
+                v["first_name"],
+                v["last_name"],
+                v["email"],
+                v["phone"],
+                v["mobile"],
+                v["title"],
+                v["organization__name"] or "",
+                types.get(v["contact_type"], v["contact_type"]),
+                statuses.get(v["status"], v["status"]),
+                v["source"],
+                ", ".join(tags.get(v["pk"], ())),
+                v["owner__full_name"] or v["owner__username"] or "",
+                v["last_touch"],
+                v["next_action_date"],
+                v["next_action"] or "",
+                v["location"],
+                v["linkedin_url"],
+                v["do_not_email"],
+                v["created_at"],
+                *[custom.get(d.key) for d in definitions],
             ]
 
     headers = EXPORT_HEADERS + [d.name for d in definitions]
@@ -142,10 +181,12 @@ def contact_export(request: HttpRequest) -> HttpResponse:
 
 
 def _timeline(request: HttpRequest, contact: Contact) -> dict:
+    # Attended communications through a subquery, not a join: no DISTINCT, and SQLite
+    # answers the OR from two indexes instead of scanning every communication.
+    attended = Communication.contact_attendees.through.objects.filter(contact_id=contact.pk).values("communication_id")
     communications = (
         Communication.objects.visible_to(request.user)
-        .filter(Q(contact=contact) | Q(contact_attendees=contact))
-        .distinct()
+        .filter(Q(contact=contact) | Q(pk__in=attended))
         .select_related("contact", "created_by", "opportunity")
     )
     items = list(communications[: TIMELINE_LIMIT + 1])
@@ -321,6 +362,17 @@ def _selection(request: HttpRequest, form: ContactBulkForm):
     return Contact.objects.visible_to(request.user).for_list().filter(pk__in=form.cleaned_data["ids"])
 
 
+def _selection_for_update(request: HttpRequest, form: ContactBulkForm):
+    """The selection without the list's annotations: bulk edits need the rows, not the columns."""
+    if form.cleaned_data.get("select_all"):
+        data = QueryDict(form.cleaned_data.get("query", ""), mutable=True)
+        for name in NOT_FILTERS:
+            data.pop(name, None)
+        queryset = Contact.objects.visible_to(request.user)
+        return ContactFilter(data or None, queryset=queryset, request=request).qs
+    return Contact.objects.visible_to(request.user).filter(pk__in=form.cleaned_data["ids"])
+
+
 def _list_url(form: ContactBulkForm) -> str:
     query = form.data.get("query", "") if form.data else ""
     return reverse("contact_list") + (f"?{query}" if query else "")
@@ -350,7 +402,7 @@ def contact_bulk(request: HttpRequest) -> HttpResponse:
             raise PermissionDenied("Merging needs the manager role.")
         a, b = form.cleaned_data["ids"]
         return redirect(f"{reverse('contact_merge')}?a={a}&b={b}")
-    contacts = _selection(request, form).order_by()
+    contacts = _selection_for_update(request, form)
     if action == "add_tag":
         tag = form.cleaned_data["tag"]
         changed = services.add_tag(contacts, tag, user)
