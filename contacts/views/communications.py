@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from django.contrib import messages
 from django.db.models import Case, Count, F, Q, QuerySet, When
+from django.db.models.functions import Substr
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
@@ -19,7 +20,7 @@ from django_htmx.http import trigger_client_event
 
 from contacts.filters import CommunicationFilter
 from contacts.forms import CommunicationForm, RescheduleForm
-from contacts.models import Communication, Contact
+from contacts.models import Communication, Contact, Organization
 from contacts.pickers import DOM_ID, EVENT_NAME, MAX_RESULTS, ContactPicker, search_contacts
 from crm.lib.export import export_response
 from crm.lib.history import history_entries
@@ -83,7 +84,13 @@ def with_badge(request: HttpRequest, response: HttpResponse) -> HttpResponse:
 
 
 def _filtered(request: HttpRequest) -> CommunicationFilter:
-    queryset = communications_for(request.user).order_by("-communication_date", "-pk")
+    # Rows show a preview of the notes: a long email thread is not read whole for it.
+    queryset = (
+        communications_for(request.user)
+        .defer("body", "attachment_names")
+        .annotate(body_preview=Substr("body", 1, 240))
+        .order_by("-communication_date", "-pk")
+    )
     return CommunicationFilter(request.GET or None, queryset=queryset, request=request)
 
 
@@ -103,6 +110,10 @@ def communication_list(request: HttpRequest) -> HttpResponse:
         "page_obj": paginate(request, filterset.qs),
         "filtered_opportunity": opportunity,
         "today": timezone.localdate(),
+        # Only the full page shows the filter bar; a table refresh needs no options.
+        "organization_options": []
+        if is_fragment_request(request)
+        else Organization.objects.visible_to(request.user).order_by("name").values_list("pk", "name"),
     }
     return render_page_or_fragment(request, LIST_TEMPLATE, "communication-table", context)
 
@@ -110,7 +121,7 @@ def communication_list(request: HttpRequest) -> HttpResponse:
 @require_GET
 def communication_export(request: HttpRequest) -> HttpResponse:
     fmt = export_format(request)
-    queryset = _filtered(request).qs.prefetch_related("team_attendees", "contact_attendees")
+    queryset = _filtered(request).qs.defer(None).prefetch_related("team_attendees", "contact_attendees")
     headers = [
         "Date",
         "Type",
@@ -336,45 +347,53 @@ def contact_picker(request: HttpRequest) -> HttpResponse:
 # --- Next actions -----------------------------------------------------------------------
 
 
+GROUP_LIMIT = 30  # items shown per group until "Show all" is asked for
+
+
 @dataclass
 class ActionGroup:
     key: str
     label: str
+    condition: Q
     items: list[Communication] = field(default_factory=list)
+    total: int = 0
+
+    @property
+    def hidden_count(self) -> int:
+        return self.total - len(self.items)
 
 
-def group_actions(items, today: datetime.date) -> list[ActionGroup]:
-    """Overdue, today, this week (the next seven days) and later (undated last)."""
-    groups = {
-        "overdue": ActionGroup("overdue", "Overdue"),
-        "today": ActionGroup("today", "Today"),
-        "week": ActionGroup("week", "This week"),
-        "later": ActionGroup("later", "Later"),
-    }
+def action_groups(today: datetime.date) -> list[ActionGroup]:
+    """Overdue, today, this week (the next seven days) and later (undated ones last)."""
     week_end = today + datetime.timedelta(days=7)
-    for item in items:
-        due = item.next_action_date
-        if due is None:
-            key = "later"
-        elif due < today:
-            key = "overdue"
-        elif due == today:
-            key = "today"
-        elif due <= week_end:
-            key = "week"
-        else:
-            key = "later"
-        groups[key].items.append(item)
-    return list(groups.values())
+    return [
+        ActionGroup("overdue", "Overdue", Q(next_action_date__lt=today)),
+        ActionGroup("today", "Today", Q(next_action_date=today)),
+        ActionGroup("week", "This week", Q(next_action_date__gt=today, next_action_date__lte=week_end)),
+        ActionGroup("later", "Later", Q(next_action_date__gt=week_end) | Q(next_action_date__isnull=True)),
+    ]
 
 
-def open_actions_for(user, *, mine: bool):
+def open_actions_for(user, *, mine: bool) -> QuerySet[Communication]:
     queryset = (
         communications_for(user)
         .open_actions()
+        .defer("body", "attachment_names")  # email threads can be long; an action item never shows them
         .order_by(F("next_action_date").asc(nulls_last=True), "communication_date", "pk")
     )
     return queryset.filter(created_by=user) if mine else queryset
+
+
+def fill_action_groups(queryset: QuerySet[Communication], today: datetime.date, show: str = "") -> list[ActionGroup]:
+    """Each group's total in one query, then its first GROUP_LIMIT items (all for ``show``):
+    five queries whatever the number of open actions."""
+    groups = action_groups(today)
+    totals = queryset.order_by().aggregate(**{g.key: Count("pk", filter=g.condition) for g in groups})
+    for group in groups:
+        group.total = totals[group.key]
+        items = queryset.filter(group.condition)
+        group.items = list(items if group.key == show else items[:GROUP_LIMIT])
+    return groups
 
 
 @require_GET
@@ -384,15 +403,12 @@ def actions(request: HttpRequest) -> HttpResponse:
     counts = (
         Communication.objects.visible_to(request.user)
         .open_actions()
-        .aggregate(
-            everyone=Count("pk"),
-            mine=Count("pk", filter=Q(created_by=request.user)),
-            mine_overdue=Count("pk", filter=Q(created_by=request.user, next_action_date__lt=today)),
-        )
+        .aggregate(everyone=Count("pk"), mine=Count("pk", filter=Q(created_by=request.user)))
     )
+    queryset = open_actions_for(request.user, mine=who == "mine")
     context = {
         "who": who,
-        "groups": group_actions(open_actions_for(request.user, mine=who == "mine"), today),
+        "groups": fill_action_groups(queryset, today, request.GET.get("show", "")),
         "counts": counts,
         "today": today,
     }
@@ -467,6 +483,7 @@ def dashboard_actions(user, today: datetime.date, limit: int = 8) -> list[Commun
     return list(
         communications_for(user)
         .open_actions()
+        .defer("body", "attachment_names")
         .filter(next_action_date__isnull=False, next_action_date__lte=today + datetime.timedelta(days=14))
         .order_by(Case(When(created_by=user, then=0), default=1), "next_action_date", "pk")[:limit]
     )
