@@ -135,8 +135,9 @@ class ContactForm(CustomFieldsFormMixin, forms.ModelForm):
             "email": forms.EmailInput(attrs={"autocomplete": "off"}),
         }
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, user=None, **kwargs):
         super().__init__(*args, **kwargs)
+        self.user = user  # who creates an organization typed here
         self.fields["owner"].queryset = User.objects.team()
         self.fields["owner"].empty_label = "No owner"
         self.fields["tags"].queryset = Tag.objects.all()
@@ -180,7 +181,7 @@ class ContactForm(CustomFieldsFormMixin, forms.ModelForm):
 
     def save(self, commit: bool = True) -> Contact:
         if self.new_organization_name:
-            organization = Organization(name=self.new_organization_name, created_by=self.instance.created_by)
+            organization = Organization(name=self.new_organization_name, created_by=self.user)
             organization.save()
             self.instance.organization = organization
         return super().save(commit=commit)

@@ -177,6 +177,15 @@ def test_organization_suggestions_list_names_starting_with_the_text_first(member
     assert member_client.get(reverse("contact_organization_options")).content.strip() == b""
 
 
+def test_an_organization_created_while_editing_is_created_by_the_editor(client, manager_user, member_user):
+    contact = make_contact(created_by=manager_user)
+    client.force_login(member_user)
+    client.post(
+        reverse("contact_edit", args=[contact.pk]), form_data(organization_name="Nova", create_organization="on")
+    )
+    assert Organization.objects.get(name="Nova").created_by == member_user
+
+
 def test_editing_shows_the_current_organization_name(member_client):
     contact = make_contact(organization=make_org("Atlas"))
     form = member_client.get(reverse("contact_edit", args=[contact.pk])).context["form"]

@@ -281,7 +281,9 @@ def contact_create(request: HttpRequest) -> HttpResponse:
         organization = Organization.objects.visible_to(request.user).filter(pk=organization_id).first()
         if organization is not None:
             initial["organization_name"] = organization.name
-    form = ContactForm(request.POST or None, initial=initial, instance=Contact(created_by=request.user))
+    form = ContactForm(
+        request.POST or None, initial=initial, instance=Contact(created_by=request.user), user=request.user
+    )
     if request.method == "POST" and form.is_valid():
         duplicates = (
             []
@@ -297,7 +299,7 @@ def contact_create(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def contact_edit(request: HttpRequest, pk: int) -> HttpResponse:
     contact = get_object_or_404(Contact.objects.visible_to(request.user).select_related("organization"), pk=pk)
-    form = ContactForm(request.POST or None, instance=contact)
+    form = ContactForm(request.POST or None, instance=contact, user=request.user)
     if request.method == "POST" and form.is_valid():
         return _saved(request, form, created=False)
     return _form_response(request, form, contact)
