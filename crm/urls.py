@@ -37,6 +37,7 @@ urlpatterns = [
     path("settings/tags/<int:pk>/edit/", tags.tag_edit, name="tag_edit"),
     path("settings/tags/<int:pk>/delete/", tags.tag_delete, name="tag_delete"),
     path("admin/", admin.site.urls),
+    path("import/", include("crm.imports.urls")),
     path("", include("contacts.urls")),
     path("pipeline/", include("pipeline.urls")),
     path("lps/", include("lps.urls")),

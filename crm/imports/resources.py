@@ -683,8 +683,10 @@ class CRMResource(resources.ModelResource):
                 value = parsers.clean(raw) if isinstance(raw, str) else ""
                 for item in errors:
                     for text in item.messages:
-                        if column and not text.startswith(column):
-                            text = f"{column}: {text}"
+                        # The column is shown beside the message, so the text does not repeat it.
+                        for prefix in {column, self.table.target_label(attribute)}:
+                            if prefix and text.startswith(f"{prefix}: "):
+                                text = text[len(prefix) + 2 :]
                         messages.append(RowMessage("error", text, column, value))
         else:
             messages = [RowMessage("error", text) for text in error.messages]

@@ -46,6 +46,7 @@ class SourceTable:
     encoding: str = "utf-8"
     delimiter: str = ","
     notices: list[str] = field(default_factory=list)
+    text: str = field(default="", repr=False)  # the decoded file, kept by the wizard between steps
 
     @staticmethod
     def row_number(index: int) -> int:
@@ -240,7 +241,9 @@ def parse_text(text: str, name: str, *, encoding: str = "utf-8", notices: list[s
         )
     if delimiter != ",":
         notices.append(f"{name} is separated by {DELIMITER_NAMES[delimiter]}s, not commas; that was detected.")
-    return SourceTable(name=name, headers=headers, rows=body, encoding=encoding, delimiter=delimiter, notices=notices)
+    return SourceTable(
+        name=name, headers=headers, rows=body, encoding=encoding, delimiter=delimiter, notices=notices, text=text
+    )
 
 
 def read_bytes(data: bytes, name: str) -> SourceTable:

@@ -240,6 +240,7 @@ def looks_like_airtable(headers: list[str], rows: list[list[str]]) -> bool:
 def recognise(headers: list[str], file_name: str = "", rows: list[list[str]] | None = None) -> Recognition:
     """Which of our entities a table holds, from its columns first and its file name second."""
     scores: dict[str, float] = {}
+    evidence: dict[str, list[str]] = {}
     base = re.sub(r"\.csv$", "", file_name, flags=re.IGNORECASE)
     table_name = norm(base.split("-")[0] if "-" in base else base)
     for entity in ENTITIES.values():
@@ -254,10 +255,12 @@ def recognise(headers: list[str], file_name: str = "", rows: list[list[str]] | N
         ):
             score += 2.0
         scores[entity.key] = score
+        evidence[entity.key] = [s.header for s in suggestions.values() if s.target in weights][:3]
     best = max(scores, key=lambda key: scores[key])
     ranked = sorted(scores.values(), reverse=True)
     margin = ranked[0] - ranked[1] if len(ranked) > 1 else ranked[0]
-    reason = f"its columns look like {ENTITIES[best].label.lower()}"
+    shown = ", ".join(f"“{header}”" for header in evidence[best])
+    reason = f"judging by its columns ({shown})" if shown else "judging by its name"
     if margin < 1.0:
-        reason += " (not sure: please check)"
+        reason += "; not sure, so please check"
     return Recognition(best, ranked[0], reason, looks_like_airtable(headers, rows or []))

@@ -12,11 +12,13 @@ import io
 import json
 from collections.abc import Iterator
 from functools import cache
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 from django.db import transaction
+from django.test import override_settings
 
 from crm.models import Role, User
 
@@ -91,7 +93,13 @@ def module_data(django_db_blocker) -> Iterator[None]:
     Tests of the module run in savepoints nested in it (pytest-django's ``db``), so they
     see the data and each test's own changes still disappear after it.
     """
-    with django_db_blocker.unblock():
+    storages = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    # The root conftest's per-test fixture serves static files unhashed; a module fixture
+    # runs before it, so it does the same for the pages it renders.
+    with django_db_blocker.unblock(), override_settings(STORAGES=storages):
         atomic = transaction.atomic()
         atomic.__enter__()
         try:
@@ -109,3 +117,61 @@ def csv_bytes(rows: list[list[str]], bom: bool = True) -> bytes:
     buffer = io.StringIO(newline="")
     csv.writer(buffer, lineterminator="\n").writerows(rows)
     return (b"\xef\xbb\xbf" if bom else b"") + buffer.getvalue().encode("utf-8")
+
+
+class _FormParser(HTMLParser):
+    """Collects the fields a browser would submit from one form, as rendered."""
+
+    def __init__(self, form_id: str):
+        super().__init__(convert_charrefs=True)
+        self.form_id = form_id
+        self.inside = False
+        self.fields: list[tuple[str, str]] = []
+        self._select: str | None = None
+        self._options: list[tuple[str, bool]] = []
+        self._textarea: str | None = None
+        self._text = ""
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        attributes = dict(attrs)
+        if tag == "form" and attributes.get("id") == self.form_id:
+            self.inside = True
+        if not self.inside:
+            return
+        name = attributes.get("name")
+        if tag == "input" and name:
+            kind = attributes.get("type", "text")
+            if kind in ("submit", "button", "file"):
+                return
+            if kind in ("checkbox", "radio") and "checked" not in attributes:
+                return
+            self.fields.append((name, attributes.get("value", "on" if kind == "checkbox" else "")))
+        elif tag == "select" and name:
+            self._select, self._options = name, []
+        elif tag == "option" and self._select is not None:
+            self._options.append((attributes.get("value", ""), "selected" in attributes))
+        elif tag == "textarea" and name:
+            self._textarea, self._text = name, ""
+
+    def handle_data(self, data: str) -> None:
+        if self._textarea is not None:
+            self._text += data
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form" and self.inside:
+            self.inside = False
+        elif tag == "select" and self._select is not None:
+            chosen = [value for value, selected in self._options if selected] or [v for v, _s in self._options[:1]]
+            if chosen:
+                self.fields.append((self._select, chosen[0]))
+            self._select = None
+        elif tag == "textarea" and self._textarea is not None:
+            self.fields.append((self._textarea, self._text))
+            self._textarea = None
+
+
+def form_fields(html: str, form_id: str) -> dict[str, str]:
+    """The values a browser would post from the form ``form_id`` (last value wins for a repeated name)."""
+    parser = _FormParser(form_id)
+    parser.feed(html)
+    return dict(parser.fields)

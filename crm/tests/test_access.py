@@ -27,7 +27,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, include, path, re
 from django.utils import timezone
 
 from contacts.models import Communication, Contact, Organization, Tag
-from crm.models import CustomField, CustomFieldEntity, CustomFieldType, Role
+from crm.models import CustomField, CustomFieldEntity, CustomFieldType, ImportRun, ImportStatus, Role, SavedMapping
 from crm.roles import manager_required
 from lps.models import Commitment, CommitmentStatus, LPProfile
 from pipeline.models import Fund, Opportunity, Stage
@@ -98,6 +98,20 @@ ROUTE_ROLES: dict[str, str] = {
     "commitment_create": Role.MANAGER,
     "commitment_edit": Role.MANAGER,
     "commitment_toggle": Role.MANAGER,
+    # Imports (issue 6a): managers and admins only, every step.
+    "import_start": Role.MANAGER,
+    "import_history": Role.MANAGER,
+    "import_mappings": Role.MANAGER,
+    "import_saved_mapping_download": Role.MANAGER,
+    "import_saved_mapping_delete": Role.MANAGER,
+    "import_detail": Role.MANAGER,
+    "import_entity": Role.MANAGER,
+    "import_mapping": Role.MANAGER,
+    "import_mapping_download": Role.MANAGER,
+    "import_preview": Role.MANAGER,
+    "import_run": Role.MANAGER,
+    "import_discard": Role.MANAGER,
+    "import_undo": Role.MANAGER,
 }
 
 # Answer without signing in. Everything else sends the anonymous visitor to sign in.
@@ -106,7 +120,15 @@ PUBLIC_URL_NAMES = {"login", "health", "admin:login"}
 PUBLIC_STATIC_REDIRECTS = {"favicon"}
 
 # Answer GET with 405; the role check is made with a POST instead.
-POST_ONLY_URL_NAMES = {"logout", "contact_bulk", "action_done", "commitment_toggle"}
+POST_ONLY_URL_NAMES = {
+    "logout",
+    "contact_bulk",
+    "action_done",
+    "commitment_toggle",
+    "import_run",
+    "import_discard",
+    "import_saved_mapping_delete",
+}
 
 # URLs that refuse a request without these parameters (the admin's autocomplete answers 403).
 QUERY_STRINGS = {"admin:autocomplete": "?app_label=contacts&model_name=contact&field_name=organization&term=At"}
@@ -173,6 +195,17 @@ def records(admin_user) -> dict[str, Model]:
     group = Group.objects.create(name="Partners")
     objects = [tag, organization, contact, fund, stage, opportunity, communication, lp, commitment, custom_field]
     objects += [group, admin_user]
+    # An import and a saved mapping, for the import pages that take an id (pk 1, like the rest).
+    objects += [
+        ImportRun.objects.create(
+            user=admin_user,
+            file_name="people.csv",
+            entity="contacts",
+            status=ImportStatus.IMPORTED,
+            mapping={"tables": []},
+        ),
+        SavedMapping.objects.create(name="Airtable people", entity="contacts", mapping={"tables": []}),
+    ]
     return {obj._meta.label_lower: obj for obj in objects}
 
 

@@ -220,7 +220,8 @@ class Command(BaseCommand):
                 for message in row.messages:
                     if message.level == "error":
                         where = f"row {row.number}" if row.number else "file"
-                        self.stdout.write(self.style.ERROR(f"  {table.name}, {where}: {message.text}"))
+                        column = f"{message.column}: " if message.column else ""
+                        self.stdout.write(self.style.ERROR(f"  {table.name}, {where}: {column}{message.text}"))
             if len(errors) > MAX_ERRORS_SHOWN:
                 self.stdout.write(
                     self.style.ERROR(f"  {table.name}: … and {len(errors) - MAX_ERRORS_SHOWN} more rows.")

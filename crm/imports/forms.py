@@ -1,0 +1,247 @@
+"""Forms of the import wizard: the upload, the choice of what the rows are, and the mapping editor."""
+
+from __future__ import annotations
+
+import zoneinfo
+from dataclasses import dataclass, field
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.http import QueryDict
+
+from crm.imports.mapping import MAX_DISTINCT_VALUES, ImportOptions, TableMapping, distinct_values, suggest_values
+from crm.imports.parsers import DATE_ORDERS
+from crm.imports.schema import ENTITY_CHOICES, IGNORE, NOTES, all_targets, choice_spec
+from crm.imports.source import SourceError, SourceTable, check_size, describe_size, parse_text, read_bytes
+from crm.imports.suggest import suggest_columns
+
+
+class UploadForm(forms.Form):
+    file = forms.FileField(
+        label="CSV file",
+        required=False,
+        help_text="A CSV exported from Airtable, Excel, Google Sheets or another CRM.",
+        widget=forms.ClearableFileInput(attrs={"accept": ".csv,.txt,.tsv,text/csv,text/plain"}),
+    )
+    pasted = forms.CharField(
+        label="…or paste CSV text",
+        required=False,
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 6, "spellcheck": "false", "class": "mono"}),
+        help_text="Paste rows copied from a spreadsheet, with the header row first.",
+    )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        upload = cleaned.get("file")
+        pasted = cleaned.get("pasted") or ""
+        if upload and pasted.strip():
+            raise forms.ValidationError("Upload a file or paste text, not both.")
+        if not upload and not pasted.strip():
+            raise forms.ValidationError("Choose a CSV file to upload, or paste CSV text.")
+        try:
+            if upload:
+                # Refuse an oversized file before reading it into memory.
+                check_size(upload.name, upload.size)
+                self.source = read_bytes(upload.read(), upload.name)
+            else:
+                check_size("The pasted text", len(pasted.encode("utf-8")))
+                self.source = parse_text(pasted, "Pasted text")
+        except SourceError as exc:
+            self.add_error("file" if upload else "pasted", str(exc))
+        return cleaned
+
+    @staticmethod
+    def limit_text() -> str:
+        return describe_size(settings.CRM_IMPORT_MAX_MB * 1024 * 1024)
+
+
+class EntityForm(forms.Form):
+    entity = forms.ChoiceField(label="The rows are", choices=ENTITY_CHOICES, widget=forms.RadioSelect)
+
+
+# --- The mapping editor ----------------------------------------------------------------------
+
+UNMAPPED, SKIP, CREATE, VALUE = "", "!skip", "+", "="
+
+
+def encode_choice(choice: Any) -> str:
+    if choice is None:
+        return UNMAPPED
+    if isinstance(choice, dict) and choice.get("skip"):
+        return SKIP
+    if isinstance(choice, dict) and "create" in choice:
+        return CREATE + choice["create"]
+    return VALUE + str(choice)
+
+
+def decode_choice(text: str) -> Any:
+    if not text:
+        return None
+    if text == SKIP:
+        return {"skip": True}
+    if text.startswith(CREATE) and text[1:].strip():
+        return {"create": " ".join(text[1:].split())}
+    if text.startswith(VALUE):
+        return text[1:]
+    return None
+
+
+@dataclass
+class ColumnRow:
+    index: int
+    header: str
+    target: str
+    samples: list[str]
+    reason: str
+
+
+@dataclass
+class ValueRow:
+    index: int
+    value: str
+    count: int
+    choice: str
+    choices: list[tuple[str, str]]
+
+
+@dataclass
+class ValueGroup:
+    target: str
+    label: str
+    column: str
+    rows: list[ValueRow] = field(default_factory=list)
+    more: int = 0
+
+    @property
+    def unmapped(self) -> int:
+        return sum(row.count for row in self.rows if not row.choice)
+
+
+def time_zone_choices() -> list[tuple[str, str]]:
+    zones = sorted(zoneinfo.available_timezones())
+    default = settings.TIME_ZONE
+    first = [(default, f"{default} (the server's)")]
+    return first + [(zone, zone) for zone in zones if zone != default]
+
+
+class MappingEditor:
+    """The mapping step: one select per column, one per distinct value of a choice column, options."""
+
+    def __init__(self, source: SourceTable, table: TableMapping, options: ImportOptions):
+        self.source = source
+        self.table = table
+        self.options = options
+        self.errors: list[str] = []
+        self.entity = table.entity_def
+        self.targets = all_targets(self.entity)
+
+    # --- reading a post -----------------------------------------------------------------
+
+    @classmethod
+    def from_post(cls, post: QueryDict, source: SourceTable, base: TableMapping, options: ImportOptions):
+        valid = {t.key for t in all_targets(base.entity_def)} | {NOTES, IGNORE}
+        columns = {}
+        for index, header in enumerate(source.headers):
+            target = post.get(f"col-{index}", base.columns.get(header, IGNORE))
+            columns[header] = target if target in valid else IGNORE
+        table = TableMapping(
+            entity=base.entity,
+            columns=columns,
+            name=base.name,
+            files=base.files,
+            headers=list(source.headers),
+            airtable_links=post.get("airtable_links") == "on",
+            default_fund=post.get("default_fund", base.default_fund or ""),
+        )
+        posted: dict[str, dict[str, Any]] = {}
+        for key, value in post.items():
+            if key.startswith("src-"):
+                target, _, index = key[4:].rpartition("-")
+                posted.setdefault(target, {})[value] = decode_choice(post.get(f"val-{target}-{index}", ""))
+        previous = TableMapping(entity=base.entity, columns=columns, values=posted)
+        table.values = suggest_values(source, table, previous)
+        time_zone = post.get("time_zone") or options.time_zone
+        if time_zone not in zoneinfo.available_timezones():
+            time_zone = options.time_zone
+        date_order = post.get("date_order") if post.get("date_order") in DATE_ORDERS else options.date_order
+        return cls(source, table, ImportOptions(time_zone, date_order))
+
+    # --- what the template shows --------------------------------------------------------
+
+    def target_groups(self) -> list[tuple[str, list[tuple[str, str]]]]:
+        standard = [(t.key, t.label) for t in self.entity.targets]
+        custom = [(t.key, t.label) for t in self.targets if t.kind == "custom"]
+        groups = [(f"{self.entity.label} fields", standard)]
+        if custom:
+            groups.append(("Custom fields", custom))
+        groups.append(
+            (
+                "Other",
+                [(NOTES, f"Add to the {self.notes_label} (as “Column: value”)"), (IGNORE, "Don't import this column")],
+            )
+        )
+        return groups
+
+    @property
+    def notes_label(self) -> str:
+        return self.entity.notes_label
+
+    def columns(self) -> list[ColumnRow]:
+        samples = {h: self.source.column_values(i) for i, h in enumerate(self.source.headers)}
+        suggestions = suggest_columns(self.entity, self.source.headers, samples)
+        rows = []
+        for index, header in enumerate(self.source.headers):
+            seen: list[str] = []
+            for value in samples[header]:
+                text = " ".join(value.split())
+                if text and text not in seen:
+                    seen.append(text[:60] + ("…" if len(text) > 60 else ""))
+                if len(seen) == 3:
+                    break
+            target = self.table.columns.get(header, IGNORE)
+            reason = suggestions[header].reason if suggestions[header].target == target else "your choice"
+            rows.append(ColumnRow(index, header, target, seen, reason))
+        return rows
+
+    def value_groups(self) -> list[ValueGroup]:
+        groups = []
+        for target in self.targets:
+            if target.key not in self.table.mapped_targets():
+                continue
+            spec = choice_spec(self.entity.key, target.key)
+            if spec is None:
+                continue
+            headers = self.table.headers_for(target.key)
+            group = ValueGroup(target.key, target.label, " / ".join(headers))
+            chosen = self.table.values.get(target.key, {})
+            all_values = [item for header in headers for item in distinct_values(self.source, header)]
+            for index, (value, count) in enumerate(all_values[:MAX_DISTINCT_VALUES]):
+                choices = [(UNMAPPED, "— choose —")]
+                choices += [(VALUE + str(stored), label) for stored, label in spec.options]
+                if spec.can_create:
+                    choices.append((CREATE + value, f"New {spec.create_label.split()[-1]}: “{value}”"))
+                current = encode_choice(chosen.get(value))
+                if current.startswith(CREATE) and (current, "") not in choices and current != CREATE + value:
+                    choices.append((current, f"New {spec.create_label.split()[-1]}: “{current[1:]}”"))
+                choices.append((SKIP, "Leave these rows out"))
+                group.rows.append(ValueRow(index, value, count, current, choices))
+            group.more = max(0, len(all_values) - MAX_DISTINCT_VALUES)
+            groups.append(group)
+        return groups
+
+    def fund_choices(self) -> list[tuple[str, str]]:
+        from pipeline.models import Fund
+
+        if self.entity.key not in ("commitments", "opportunities"):
+            return []
+        current = Fund.objects.current()
+        label = f"The current fund ({current})" if current else "The current fund"
+        return [("", label)] + [(f.name, f.name) for f in Fund.objects.order_by("-vintage_year", "name")]
+
+    def time_zones(self) -> list[tuple[str, str]]:
+        return time_zone_choices()
+
+    def date_orders(self) -> list[tuple[str, str]]:
+        return list(DATE_ORDERS.items())

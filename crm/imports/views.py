@@ -1,0 +1,499 @@
+"""The import wizard (upload → what the rows are → mapping → dry run → import), history and undo.
+
+Managers and admins only: every view is wrapped in ``manager_required``, so a member gets
+403 on each URL whatever the method. A wizard draft is an ``ImportRun`` holding the
+decoded file; each step reads it again and stores the mapping on it.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+
+from django.contrib import messages
+from django.contrib.contenttypes.models import ContentType
+from django.core.paginator import Paginator
+from django.db import IntegrityError, transaction
+from django.db.models import Count
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.text import slugify
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect
+
+from crm.imports.forms import EntityForm, MappingEditor, UploadForm
+from crm.imports.mapping import (
+    ImportOptions,
+    MappingError,
+    MappingFile,
+    TableMapping,
+    check,
+    complete,
+    loads,
+    table_from_json,
+    unmapped_values,
+)
+from crm.imports.runner import TableInput, run_import
+from crm.imports.schema import ENTITIES
+from crm.imports.source import SourceError, SourceTable, parse_text
+from crm.imports.suggest import recognise
+from crm.imports.undo import UndoError, undo_run
+from crm.lib.htmx import is_fragment_request, render_page_or_fragment
+from crm.models import ImportRun, ImportStatus, SavedMapping
+from crm.roles import manager_required
+
+DRAFT_DAYS = 7
+REPORT_PAGE = 100
+ACTIONS = {"error": "Errors", "create": "Create", "update": "Update", "skip": "Skip"}
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def _runs(request: HttpRequest):
+    return ImportRun.objects.visible_to(request.user).select_related("user", "undone_by")
+
+
+def _draft(request: HttpRequest, pk: int) -> ImportRun:
+    """A wizard draft that can still be edited; a finished import goes to its summary instead."""
+    run = get_object_or_404(_runs(request), pk=pk)
+    if not run.is_draft:
+        raise _Finished(run)
+    return run
+
+
+class _Finished(Exception):
+    def __init__(self, run: ImportRun):
+        self.run = run
+
+
+def _finished_redirect(run: ImportRun) -> HttpResponse:
+    return redirect("import_detail", pk=run.pk)
+
+
+def _source(run: ImportRun) -> SourceTable:
+    try:
+        source = parse_text(run.source_text, run.file_name, encoding=run.encoding)
+    except SourceError as exc:  # pragma: no cover - the text parsed at upload
+        raise Http404(str(exc)) from None
+    source.notices = list(run.notices)
+    return source
+
+
+def _options(run: ImportRun) -> ImportOptions:
+    return ImportOptions(run.mapping.get("time_zone", ""), run.mapping.get("date_order", "mdy"))
+
+
+def _table(run: ImportRun, source: SourceTable) -> TableMapping:
+    """The run's mapping, completed with suggestions for anything it does not say yet."""
+    base = None
+    tables = run.mapping.get("tables") or []
+    if tables:
+        try:
+            base = table_from_json(tables[0])
+        except MappingError:
+            base = None
+    if base is not None and base.entity != run.entity:
+        base = None
+    table = complete(source, run.entity, base)
+    table.name = run.file_name
+    return table
+
+
+def _store(run: ImportRun, table: TableMapping, options: ImportOptions) -> None:
+    run.mapping = MappingFile(options, [table]).to_json()
+    run.save(update_fields=["mapping", "updated_at"])
+
+
+def _redirect(request: HttpRequest, url: str) -> HttpResponse:
+    """A full-page move after a POST, for htmx requests and plain forms alike."""
+    if getattr(request, "htmx", False):
+        return HttpResponseClientRedirect(url)
+    return redirect(url)
+
+
+def _steps(current: str) -> list[dict]:
+    names = [("upload", "Upload"), ("kind", "What the rows are"), ("mapping", "Map columns"), ("preview", "Dry run")]
+    names.append(("import", "Import"))
+    order = [key for key, _label in names]
+    return [
+        {
+            "key": key,
+            "label": label,
+            "state": "done" if order.index(key) < order.index(current) else "current" if key == current else "todo",
+        }
+        for key, label in names
+    ]
+
+
+# --- 1. upload ----------------------------------------------------------------------------------
+
+
+@manager_required
+@require_http_methods(["GET", "POST"])
+def import_start(request: HttpRequest) -> HttpResponse:
+    stale = timezone.now() - datetime.timedelta(days=DRAFT_DAYS)
+    ImportRun.objects.filter(status=ImportStatus.DRAFT, updated_at__lt=stale).delete()
+    form = UploadForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        source = form.source
+        found = recognise(source.headers, source.name, source.rows)
+        run = ImportRun.objects.create(
+            user=request.user,
+            file_name=source.name[:255],
+            entity=found.entity,
+            encoding=source.encoding,
+            delimiter=source.delimiter,
+            notices=source.notices,
+            source_text=source.text,
+        )
+        for notice in source.notices:
+            messages.warning(request, notice)
+        return redirect("import_entity", pk=run.pk)
+    context = {
+        "form": form,
+        "steps": _steps("upload"),
+        "recent": _runs(request).finished()[:5],
+        "drafts": _runs(request).filter(status=ImportStatus.DRAFT, user=request.user)[:5],
+        "saved_count": SavedMapping.objects.visible_to(request.user).count(),
+    }
+    return render(request, "imports/start.html", context, status=200)
+
+
+# --- 2. what the rows are -----------------------------------------------------------------------
+
+
+@manager_required
+@require_http_methods(["GET", "POST"])
+def import_entity(request: HttpRequest, pk: int) -> HttpResponse:
+    try:
+        run = _draft(request, pk)
+    except _Finished as finished:
+        return _finished_redirect(finished.run)
+    source = _source(run)
+    found = recognise(source.headers, source.name, source.rows)
+    form = EntityForm(request.POST or None, initial={"entity": run.entity or found.entity})
+    if request.method == "POST" and form.is_valid():
+        if form.cleaned_data["entity"] != run.entity:
+            run.entity = form.cleaned_data["entity"]
+            run.mapping = {}
+            run.save(update_fields=["entity", "mapping", "updated_at"])
+        return redirect("import_mapping", pk=run.pk)
+    context = {
+        "run": run,
+        "source": source,
+        "form": form,
+        "found": found,
+        "found_label": ENTITIES[found.entity].label,
+        "entities": [
+            (key, entity.label, entity.singular, key == found.entity)
+            for key, entity in sorted(ENTITIES.items(), key=lambda item: item[1].order)
+        ],
+        "preview_rows": [row for row in source.rows if not SourceTable.is_blank(row)][:5],
+        "steps": _steps("kind"),
+    }
+    return render(request, "imports/entity.html", context)
+
+
+# --- 3. mapping ---------------------------------------------------------------------------------
+
+
+@manager_required
+@require_http_methods(["GET", "POST"])
+def import_mapping(request: HttpRequest, pk: int) -> HttpResponse:
+    try:
+        run = _draft(request, pk)
+    except _Finished as finished:
+        return _finished_redirect(finished.run)
+    if not run.entity:
+        return redirect("import_entity", pk=run.pk)
+    source = _source(run)
+    base = _table(run, source)
+    options = _options(run)
+    editor = MappingEditor(source, base, options)
+    action = request.POST.get("action", "refresh")
+    if request.method == "POST":
+        if action == "apply":
+            editor = _apply_saved(request, source, base, options) or editor
+        else:
+            editor = MappingEditor.from_post(request.POST, source, base, options)
+        _store(run, editor.table, editor.options)
+        if action == "save":
+            _save_mapping(request, run, editor)
+        elif action == "preview":
+            problems = check(editor.table)
+            if problems:
+                editor.errors = problems
+            else:
+                return _dry_run(request, run, source, editor.table, editor.options)
+    context = _mapping_context(request, run, editor)
+    return render_page_or_fragment(request, "imports/mapping.html", "mapping-form", context)
+
+
+def _mapping_context(request: HttpRequest, run: ImportRun, editor: MappingEditor) -> dict:
+    missing = unmapped_values(editor.source, editor.table)
+    return {
+        "run": run,
+        "editor": editor,
+        "columns": editor.columns(),
+        "value_groups": editor.value_groups(),
+        "unmapped_count": sum(count for values in missing.values() for _v, count in values),
+        "saved": SavedMapping.objects.visible_to(request.user).filter(entity=run.entity),
+        "steps": _steps("mapping"),
+        "row_count": editor.source.data_rows - editor.source.blank_rows,
+    }
+
+
+def _apply_saved(request: HttpRequest, source, base: TableMapping, options: ImportOptions) -> MappingEditor | None:
+    saved = SavedMapping.objects.visible_to(request.user).filter(pk=request.POST.get("saved") or 0).first()
+    if saved is None:
+        messages.error(request, "Choose a saved mapping to apply.")
+        return None
+    try:
+        mapping = loads(json.dumps(saved.mapping))
+    except MappingError as exc:
+        messages.error(request, f"“{saved.name}” cannot be applied: {exc}")
+        return None
+    table = complete(source, base.entity, mapping.tables[0] if mapping.tables else None)
+    messages.success(request, f"Applied “{saved.name}”. Columns it does not know keep their suggestions.")
+    return MappingEditor(source, table, mapping.options)
+
+
+def _save_mapping(request: HttpRequest, run: ImportRun, editor: MappingEditor) -> None:
+    name = " ".join(request.POST.get("save_name", "").split())[:100]
+    if not name:
+        messages.error(request, "Give the mapping a name to save it.")
+        return
+    data = MappingFile(editor.options, [editor.table]).to_json()
+    existing = SavedMapping.objects.visible_to(request.user).filter(name__iexact=name).first()
+    if existing and existing.entity != run.entity:
+        messages.error(
+            request, f"“{name}” is already the name of a mapping for {ENTITIES[existing.entity].label.lower()}."
+        )
+        return
+    try:
+        with transaction.atomic():
+            if existing:
+                existing.mapping = data
+                existing.save(update_fields=["mapping", "updated_at"])
+            else:
+                SavedMapping.objects.create(name=name, entity=run.entity, mapping=data, created_by=request.user)
+    except IntegrityError:  # pragma: no cover - a race on the name
+        messages.error(request, f"“{name}” was just saved by someone else; choose another name.")
+        return
+    messages.success(request, f"Saved the mapping as “{name}”.")
+
+
+@manager_required
+@require_GET
+def import_mapping_download(request: HttpRequest, pk: int) -> HttpResponse:
+    run = get_object_or_404(_runs(request), pk=pk)
+    if run.mapping:
+        data = run.mapping
+    elif run.source_text and run.entity:
+        source = _source(run)
+        data = MappingFile(_options(run), [_table(run, source)]).to_json()
+    else:
+        raise Http404("This import has no mapping.")
+    return _json_download(data, f"mapping-{slugify(run.file_name) or run.pk}.json")
+
+
+def _json_download(data: dict, filename: str) -> HttpResponse:
+    response = HttpResponse(
+        json.dumps(data, indent=2, ensure_ascii=False) + "\n", content_type="application/json; charset=utf-8"
+    )
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+# --- 4. dry run ---------------------------------------------------------------------------------
+
+
+def _dry_run(request: HttpRequest, run: ImportRun, source, table: TableMapping, options: ImportOptions) -> HttpResponse:
+    outcome = run_import([TableInput(source, table)], user=request.user, options=options, dry_run=True, run=run)
+    if outcome.status in ("failed", "invalid"):
+        messages.error(request, outcome.message)
+        return _redirect(request, reverse("import_mapping", args=[run.pk]))
+    return _redirect(request, reverse("import_preview", args=[run.pk]))
+
+
+@manager_required
+@require_http_methods(["GET", "POST"])
+def import_preview(request: HttpRequest, pk: int) -> HttpResponse:
+    try:
+        run = _draft(request, pk)
+    except _Finished as finished:
+        return _finished_redirect(finished.run)
+    if request.method == "POST" or not run.report:
+        if not run.entity:
+            return redirect("import_entity", pk=run.pk)
+        source = _source(run)
+        return _dry_run(request, run, source, _table(run, source), _options(run))
+    report = run.report
+    table = (report.get("tables") or [{}])[0]
+    rows = table.get("rows", [])
+    show = request.GET.get("show")
+    if show not in ACTIONS:
+        # Errors first when there are any; “All” is asked for with an empty ?show=.
+        show = "error" if show is None and table.get("errors") else ""
+    shown = [row for row in rows if row["a"] == show] if show else rows
+    page = Paginator(shown, REPORT_PAGE).get_page(request.GET.get("page"))
+    context = {
+        "run": run,
+        "report": report,
+        "table": table,
+        "page_obj": page,
+        "show": show,
+        "tabs": [("", "All", len(rows))] + [(key, label, table.get(_plural(key), 0)) for key, label in ACTIONS.items()],
+        "steps": _steps("preview"),
+        "entity": ENTITIES.get(run.entity),
+        "importable": (table.get("created", 0) + table.get("updated", 0)),
+    }
+    return render_page_or_fragment(request, "imports/preview.html", "preview-rows", context)
+
+
+def _plural(action: str) -> str:
+    return {"create": "created", "update": "updated", "skip": "skipped", "error": "errors"}[action]
+
+
+# --- 5. import ------------------------------------------------------------------------------------
+
+
+@manager_required
+@require_POST
+def import_run(request: HttpRequest, pk: int) -> HttpResponse:
+    try:
+        run = _draft(request, pk)
+    except _Finished as finished:
+        messages.info(request, "This file was imported already.")
+        return _redirect(request, reverse("import_detail", args=[finished.run.pk]))
+    if not run.entity:
+        return _redirect(request, reverse("import_entity", args=[run.pk]))
+    source = _source(run)
+    outcome = run_import(
+        [TableInput(source, _table(run, source))],
+        user=request.user,
+        options=_options(run),
+        dry_run=False,
+        skip_errors=request.POST.get("skip_errors") == "on",
+        run=run,
+    )
+    if outcome.committed:
+        messages.success(
+            request,
+            f"Imported {run.file_name}: {outcome.total('created')} created, {outcome.total('updated')} updated, "
+            f"{outcome.total('skipped')} skipped.",
+        )
+        return _redirect(request, reverse("import_detail", args=[run.pk]))
+    messages.error(request, outcome.message or "Nothing was imported.")
+    return _redirect(request, reverse("import_preview", args=[run.pk]) + "?show=error")
+
+
+@manager_required
+@require_POST
+def import_discard(request: HttpRequest, pk: int) -> HttpResponse:
+    try:
+        run = _draft(request, pk)
+    except _Finished as finished:
+        return _redirect(request, reverse("import_detail", args=[finished.run.pk]))
+    name = run.file_name
+    run.delete()
+    messages.success(request, f"Discarded the draft import of {name}. Nothing was imported.")
+    return _redirect(request, reverse("import_start"))
+
+
+# --- summary, history, undo ---------------------------------------------------------------------
+
+
+@manager_required
+@require_GET
+def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    run = get_object_or_404(_runs(request), pk=pk)
+    if run.is_draft and run.status == ImportStatus.DRAFT:
+        step = "import_preview" if run.report else "import_mapping" if run.entity else "import_entity"
+        return redirect(step, pk=run.pk)
+    records = (
+        run.records.values("content_type__model", "action").annotate(count=Count("id")).order_by("content_type__model")
+    )
+    by_kind: dict[str, dict[str, int]] = {}
+    names = {
+        ct.model: ct.model_class() for ct in ContentType.objects.filter(app_label__in=["contacts", "lps", "pipeline"])
+    }
+    for row in records:
+        model = names.get(row["content_type__model"])
+        label = str(model._meta.verbose_name_plural) if model else row["content_type__model"]
+        by_kind.setdefault(label, {})[row["action"]] = row["count"]
+    context = {
+        "run": run,
+        "show_funds": run.entity in ("", "commitments") and run.fund_totals,
+        "by_kind": sorted(by_kind.items()),
+        "steps": _steps("import") if run.source == "wizard" else None,
+        "entity": ENTITIES.get(run.entity),
+    }
+    return render(request, "imports/detail.html", context)
+
+
+@manager_required
+@require_GET
+def import_history(request: HttpRequest) -> HttpResponse:
+    runs = _runs(request).finished()
+    page = Paginator(runs, 50).get_page(request.GET.get("page"))
+    return render_page_or_fragment(request, "imports/history.html", "history-table", {"page_obj": page})
+
+
+@manager_required
+@require_http_methods(["GET", "POST"])
+def import_undo(request: HttpRequest, pk: int) -> HttpResponse:
+    run = get_object_or_404(_runs(request), pk=pk)
+    if request.method == "POST":
+        try:
+            outcome = undo_run(run, request.user)
+        except UndoError as exc:
+            messages.error(request, str(exc))
+            return _redirect(request, reverse("import_detail", args=[run.pk]))
+        if outcome.complete:
+            messages.success(
+                request, f"Undid import #{run.pk}: {outcome.deleted} records removed, {outcome.restored} restored."
+            )
+        else:
+            messages.warning(
+                request,
+                f"Partly undid import #{run.pk}: {outcome.deleted} removed, {outcome.restored} restored, "
+                f"{len(outcome.kept)} kept because they changed since. The list is below.",
+            )
+        return _redirect(request, reverse("import_detail", args=[run.pk]))
+    counts = run.records.values("action").annotate(count=Count("id"))
+    context = {"run": run, "counts": {row["action"]: row["count"] for row in counts}}
+    return render_page_or_fragment(request, "imports/undo.html", "undo-confirm", context)
+
+
+# --- saved mappings ---------------------------------------------------------------------------------
+
+
+@manager_required
+@require_GET
+def import_mappings(request: HttpRequest) -> HttpResponse:
+    saved = SavedMapping.objects.visible_to(request.user).select_related("created_by")
+    rows = [(m, ENTITIES[m.entity].label if m.entity in ENTITIES else m.entity) for m in saved]
+    return render(request, "imports/mappings.html", {"rows": rows})
+
+
+@manager_required
+@require_GET
+def import_saved_mapping_download(request: HttpRequest, pk: int) -> HttpResponse:
+    saved = get_object_or_404(SavedMapping.objects.visible_to(request.user), pk=pk)
+    return _json_download(saved.mapping, f"mapping-{slugify(saved.name) or saved.pk}.json")
+
+
+@manager_required
+@require_POST
+def import_saved_mapping_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    saved = get_object_or_404(SavedMapping.objects.visible_to(request.user), pk=pk)
+    name = saved.name
+    saved.delete()
+    messages.success(request, f"Deleted the saved mapping “{name}”.")
+    if is_fragment_request(request):
+        return HttpResponseClientRedirect(reverse("import_mappings"))
+    return redirect("import_mappings")
