@@ -53,7 +53,9 @@ class OpportunityForm(CustomFieldsFormMixin, forms.ModelForm):
     name = forms.CharField(
         max_length=200, required=False, help_text="Blank names it after the organization (or contact) and fund."
     )
-    contact = ContactChoiceField(queryset=Contact.objects.none(), label="LP or prospect")
+    contact = ContactChoiceField(
+        queryset=Contact.objects.none(), label="LP or prospect", empty_label="Choose a contact…"
+    )
     owner = OwnerChoiceField(queryset=User.objects.none(), required=False, empty_label="Unassigned")
     commitment_action = forms.ChoiceField(
         choices=COMMITMENT_CHOICES,
@@ -65,13 +67,13 @@ class OpportunityForm(CustomFieldsFormMixin, forms.ModelForm):
     class Meta:
         model = Opportunity
         fields = [
-            "name",
             "contact",
+            "name",
             "organization",
             "fund",
             "stage",
-            "expected_amount",
             "probability",
+            "expected_amount",
             "commitment_amount",
             "expected_close_date",
             "owner",
@@ -105,6 +107,7 @@ class OpportunityForm(CustomFieldsFormMixin, forms.ModelForm):
         )
         self.fields["organization"].queryset = Organization.objects.visible_to(user)
         self.fields["organization"].required = False
+        self.fields["organization"].empty_label = "Same as the contact's"
         self.fields["organization"].help_text = "Blank takes the contact's organization."
         self.fields["fund"].queryset = Fund.objects.visible_to(user)
         self.fields["stage"].queryset = Stage.objects.visible_to(user)
@@ -113,11 +116,15 @@ class OpportunityForm(CustomFieldsFormMixin, forms.ModelForm):
         self.fields["stage"].empty_label = None
         if not self.instance.pk:
             self.initial["expected_amount"] = None  # blank, not a misleading $0
-        stages = list(self.fields["stage"].queryset)
-        self.fields["probability"].help_text = "Per cent. Blank takes the stage's default: " + ", ".join(
-            f"{stage.name} {stage.default_probability}%" for stage in stages
+        self.fields[
+            "probability"
+        ].help_text = (
+            "Per cent. Leave blank for the stage's default, which then follows the stage; a number overrides it."
         )
         self.fields["probability"].widget.attrs.update({"min": "0", "max": "100", "data-stage-probability": ""})
+        stage = self.instance.stage if self.instance.pk else self.initial.get("stage")
+        if isinstance(stage, Stage):
+            self.fields["probability"].widget.attrs["placeholder"] = f"{stage.default_probability} (stage default)"
         if self.instance.pk and self.instance.probability == self.instance.stage.default_probability:
             # Shown blank, so a later stage change takes that stage's default.
             self.initial["probability"] = None

@@ -149,8 +149,13 @@ def _resolve_fund(request: HttpRequest, funds: list[Fund], wanted: str | None) -
     return Fund.objects.visible_to(request.user).current() if funds else None
 
 
-def board_columns(request: HttpRequest, fund: Fund, filterset: BoardFilter) -> list[Column]:
-    """Every stage as a column with its (filtered) cards and totals: three queries in all."""
+def board_columns(
+    request: HttpRequest, fund: Fund, filterset: BoardFilter, card_stage_ids: set[int] | None = None
+) -> list[Column]:
+    """Every stage as a column with its (filtered) cards and totals: three queries in all.
+
+    ``card_stage_ids`` limits the cards loaded to those columns (a drop re-renders two).
+    """
     stages = list(Stage.objects.visible_to(request.user))
     filtered = filterset.qs
     sums = {
@@ -161,6 +166,7 @@ def board_columns(request: HttpRequest, fund: Fund, filterset: BoardFilter) -> l
     }
     cards = (
         filtered.exclude(stage__outcome=StageOutcome.LOST)
+        .filter(**({"stage_id__in": card_stage_ids} if card_stage_ids is not None else {}))
         .select_related("contact", "organization", "owner")
         .annotate(time_in_stage=TIME_IN_STAGE)
         .order_by("stage__order", "stage_id", "position", "pk")
@@ -186,7 +192,7 @@ def _board_query(fund: Fund | None, data: Any) -> str:
     return urlencode(params)
 
 
-def _board_context(request: HttpRequest, data: Any) -> dict:
+def _board_context(request: HttpRequest, data: Any, card_stage_ids: set[int] | None = None) -> dict:
     funds = sorted(
         Fund.objects.visible_to(request.user),
         key=lambda f: (f.status != FundStatus.RAISING, -(f.vintage_year or 0), f.name),
@@ -205,7 +211,7 @@ def _board_context(request: HttpRequest, data: Any) -> dict:
         "today": timezone.localdate(),
     }
     if fund is not None:
-        context["columns"] = board_columns(request, fund, filterset)
+        context["columns"] = board_columns(request, fund, filterset, card_stage_ids)
         context["header"] = fund_header(request.user, fund)
     return context
 
@@ -249,7 +255,7 @@ def pipeline_reorder(request: HttpRequest) -> HttpResponse:
 
     data = request.POST.copy()
     data["fund"] = str(fund.pk)
-    context = _board_context(request, data)
+    context = _board_context(request, data, card_stage_ids={stage.pk, *result.source_stage_ids})
     by_stage = {column.stage.pk: column for column in context["columns"]}
     # With a question pending, the dialog is the main content and every column goes out-of-band.
     parts = [_column_html(request, context, by_stage[stage.pk], oob=bool(result.pending))]

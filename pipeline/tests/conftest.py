@@ -84,7 +84,9 @@ def column_ids(fund: Fund, stage: Stage) -> list[int]:
 
 
 def days_ago(days: int) -> datetime.datetime:
-    return timezone.now() - datetime.timedelta(days=days)
+    # A minute more, so "N days in stage" cannot read N-1 when the database clock (SQLite
+    # keeps milliseconds) trails Python's by a fraction of a second.
+    return timezone.now() - datetime.timedelta(days=days, minutes=1)
 
 
 HX = {"HX-Request": "true"}

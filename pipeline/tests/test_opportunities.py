@@ -147,7 +147,7 @@ def test_new_form_prefills_fund_stage_owner_and_contact(member_client, member_us
     assert f'<option value="{stages["Meeting"].pk}" selected data-outcome="open" data-probability="40">' in html
     assert re.search(rf'<option value="{member_user.pk}" selected>', html)
     assert re.search(rf'<option value="{contact.pk}" selected>Ada Okafor', html)
-    assert "Meeting 40%" in html  # the probability help lists each stage's default
+    assert 'placeholder="40 (stage default)"' in html  # blank probability takes the stage default
 
 
 def _form(contact, fund, stage, **extra):
