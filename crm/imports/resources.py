@@ -719,7 +719,13 @@ class CRMResource(resources.ModelResource):
         means the person without a firm). A name nobody has is created as a contact.
         """
         column = self.table.target_label(target)
+        index = self.ctx.contacts
         names = link_names(self.table, row.get(target) or "")
+        if len(names) == 1 and "," in names[0] and not index.named(names[0]):
+            # Not quoted like Airtable, but “Bo Chen,Cara Diaz” names two people we know.
+            parts = parsers.split_list(names[0])
+            if len(parts) > 1 and all(index.named(part) for part in parts):
+                names = parts
         for name in names:
             if parsers.has_markup(name):
                 raise ParseError(parsers.markup_message(name))
@@ -730,7 +736,6 @@ class CRMResource(resources.ModelResource):
             else None
         )
         companies = link_names(self.table, row.get("contact_company") or "") if "contact_company" in mapped else None
-        index = self.ctx.contacts
         by_email = [index.by_email[e] for e in emails or [] if e in index.by_email]
         company_orgs = {org.pk for name in companies or [] if (org := self.ctx.orgs.find(name))}
         chosen: list[Any] = []

@@ -136,7 +136,8 @@ def _steps(current: str) -> list[dict]:
 def import_start(request: HttpRequest) -> HttpResponse:
     stale = timezone.now() - datetime.timedelta(days=DRAFT_DAYS)
     ImportRun.objects.filter(status=ImportStatus.DRAFT, updated_at__lt=stale).delete()
-    form = UploadForm(request.POST or None, request.FILES or None)
+    # Bound on every POST, even an empty one, so “nothing chosen” gets its message.
+    form = UploadForm(request.POST, request.FILES) if request.method == "POST" else UploadForm()
     if request.method == "POST" and form.is_valid():
         source = form.source
         found = recognise(source.headers, source.name, source.rows)
@@ -174,7 +175,8 @@ def import_entity(request: HttpRequest, pk: int) -> HttpResponse:
         return _finished_redirect(finished.run)
     source = _source(run)
     found = recognise(source.headers, source.name, source.rows)
-    form = EntityForm(request.POST or None, initial={"entity": run.entity or found.entity})
+    initial = {"entity": run.entity or found.entity}
+    form = EntityForm(request.POST, initial=initial) if request.method == "POST" else EntityForm(initial=initial)
     if request.method == "POST" and form.is_valid():
         if form.cleaned_data["entity"] != run.entity:
             run.entity = form.cleaned_data["entity"]

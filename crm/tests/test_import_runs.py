@@ -1,0 +1,272 @@
+"""All or nothing, undo, and who may import: on a small base of four tables."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.urls import reverse
+from django.utils import timezone
+
+from contacts.models import Communication, Contact, Organization, OrganizationType, Tag
+from contacts.resources import ContactResource
+from crm.imports import runner
+from crm.imports.undo import UndoError, undo_run
+from crm.models import ImportedRecord, ImportRun, ImportStatus, Role, SavedMapping
+from lps.models import Commitment, LPProfile
+from pipeline.models import Fund
+
+pytestmark = pytest.mark.django_db
+
+FILES = {
+    "Firms.csv": 'Firm Name,Category,Labels\nAtlas Partners,Family Office,"LPAC,Re-up"\nBeacon Endowment,Endowment,\n',
+    "People-All.csv": (
+        "Full Name,Company,E-mail,Relationship,Job Title,Labels\n"
+        "Ada Okafor,Atlas Partners,ada@atlas.com,Current LP,CIO,LPAC\n"
+        "Bo Chen,Beacon Endowment,bo@beacon.org,Prospective LP,Director,\n"
+        "Cara Diaz,,Cara@Gmail.com ,Prospective LP,Angel investor,\n"
+    ),
+    "Commitments-Grid.csv": (
+        "Investor,E-mail (from Investor),Vehicle,Commitment Status,Amount Committed,Amount Paid In\n"
+        'Ada Okafor,ada@atlas.com,Fund I,Closed,"$1,000,000",$500000.00\n'
+        "Bo Chen,bo@beacon.org,Fund I,Soft Circle,500K,\n"
+    ),
+    "Touchpoints-Grid.csv": (
+        "Summary,Channel,When,People,Details\n"
+        "Intro,Email,2025-01-02 10:00,Ada Okafor,First note\n"
+        'Joint call,Call,2025-01-05 11:00,"Bo Chen,Cara Diaz",Both on the line\n'
+    ),
+}
+MODELS = (Organization, Contact, Tag, LPProfile, Commitment, Communication, Fund)
+
+
+@pytest.fixture
+def base(tmp_path):
+    for name, text in FILES.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    return tmp_path
+
+
+@pytest.fixture
+def existing(manager_user):
+    """What the CRM held before the import: one firm and one person the files also name."""
+    beacon = Organization(name="Beacon Endowment", type=OrganizationType.OTHER, description="Met at SuperReturn")
+    beacon._history_user = manager_user
+    beacon.save()
+    cara = Contact(first_name="Cara", last_name="Diaz", email="cara@gmail.com", title="Angel")
+    cara._history_user = manager_user
+    cara.save()
+    return {"beacon": beacon, "cara": cara}
+
+
+def counts() -> dict:
+    return {model.__name__: model.objects.count() for model in MODELS} | {
+        f"{model.__name__} history": model.history.count() for model in MODELS
+    }
+
+
+def import_base(folder, user) -> ImportRun:
+    out = io.StringIO()
+    call_command("import_airtable", str(folder), "--user", user.username, "--time-zone", "UTC", stdout=out)
+    return ImportRun.objects.latest("pk")
+
+
+def test_the_small_base_imports_updating_what_was_there(base, existing, manager_user):
+    run = import_base(base, manager_user)
+    assert run.status == ImportStatus.IMPORTED
+    existing["beacon"].refresh_from_db()
+    existing["cara"].refresh_from_db()
+    assert existing["beacon"].type == OrganizationType.ENDOWMENT
+    assert existing["beacon"].description == "Met at SuperReturn"  # an import never erases
+    assert existing["cara"].title == "Angel investor"
+    assert Contact.objects.filter(email="cara@gmail.com").count() == 1
+    assert ImportedRecord.objects.filter(run=run, action="updated").count() == 2
+    joint = Communication.objects.get(subject="Joint call")
+    assert joint.contact.email == "bo@beacon.org" and list(joint.contact_attendees.all()) == [existing["cara"]]
+    bo = Commitment.objects.get(lp__contact__email="bo@beacon.org")
+    assert (bo.status, bo.commitment_amount, bo.funded_amount) == ("soft_circle", 500000, 0)
+
+
+# --- All or nothing ----------------------------------------------------------------------------
+
+
+def test_an_exception_in_the_middle_of_a_table_leaves_nothing_behind(base, existing, manager_user, monkeypatch):
+    before = counts()
+    original = ContactResource.after_save_instance
+    seen = []
+
+    def fail_on_second_row(self, instance, row, **kwargs):
+        seen.append(instance.pk)
+        if len(seen) == 2:
+            raise RuntimeError("disk full")
+        return original(self, instance, row, **kwargs)
+
+    monkeypatch.setattr(ContactResource, "after_save_instance", fail_on_second_row)
+    out = io.StringIO()
+    with pytest.raises(CommandError, match="have errors, so nothing was imported"):
+        call_command("import_airtable", str(base), "--user", manager_user.username, stdout=out)
+    assert "RuntimeError: disk full" in out.getvalue()
+    assert counts() == before
+    run = ImportRun.objects.latest("pk")
+    assert run.status == ImportStatus.FAILED and not run.records.exists()
+
+
+def test_a_crash_after_every_table_ran_still_leaves_nothing_behind(base, existing, manager_user, monkeypatch):
+    before = counts()
+
+    def crash(*args, **kwargs):
+        raise OSError("the server was switched off")
+
+    monkeypatch.setattr(runner, "record_changes", crash)
+    with pytest.raises(CommandError, match="switched off"):
+        import_base(base, manager_user)
+    assert counts() == before
+    run = ImportRun.objects.latest("pk")
+    assert run.status == ImportStatus.FAILED
+    assert "Nothing was imported" in run.message
+
+
+def test_the_wizard_reports_a_crash_and_writes_nothing(base, existing, manager_client, monkeypatch):
+    response = manager_client.post(reverse("import_start"), {"pasted": FILES["People-All.csv"]})
+    run = ImportRun.objects.latest("pk")
+    manager_client.post(response["Location"], {"entity": "contacts"})
+    before = counts()
+    monkeypatch.setattr(runner, "record_changes", lambda *a, **k: 1 / 0)
+    response = manager_client.post(reverse("import_run", args=[run.pk]), follow=True)
+    assert "The import stopped with an error (ZeroDivisionError" in response.content.decode()
+    assert counts() == before
+
+
+# --- Undo ----------------------------------------------------------------------------------------
+
+
+def test_undo_removes_what_was_created_and_restores_what_was_changed(base, existing, manager_user, manager_client):
+    before = counts()
+    run = import_base(base, manager_user)
+    assert Tag.objects.filter(name="Re-up").exists()
+    page = manager_client.get(reverse("import_undo", args=[run.pk]))
+    assert page.status_code == 200 and "Undo the import" in page.content.decode()
+    response = manager_client.post(reverse("import_undo", args=[run.pk]))
+    assert response["Location"] == reverse("import_detail", args=[run.pk])
+    run.refresh_from_db()
+    assert run.status == ImportStatus.UNDONE and run.undone_by == manager_user
+    now = counts()
+    for model in MODELS:
+        assert now[model.__name__] == before[model.__name__], model.__name__
+    existing["beacon"].refresh_from_db()
+    existing["cara"].refresh_from_db()
+    assert existing["beacon"].type == OrganizationType.OTHER
+    assert existing["cara"].title == "Angel"
+    # Every removal and restore is in the history, naming who undid it and why.
+    assert Contact.history.filter(history_change_reason=f"Undo of import #{run.pk}", history_user=manager_user)
+    assert Organization.history.filter(history_type="-", history_user=manager_user).exists()
+    summary = manager_client.get(reverse("import_detail", args=[run.pk])).content.decode()
+    assert "restored to how they were before the import" in summary
+    assert manager_client.post(reverse("import_undo", args=[run.pk]), follow=True).status_code == 200
+    with pytest.raises(UndoError, match="only a finished import"):
+        undo_run(run, manager_user)
+
+
+def test_undo_keeps_what_changed_since_and_says_why(base, existing, manager_user, admin_user):
+    run = import_base(base, manager_user)
+    ada = Contact.objects.get(email="ada@atlas.com")
+    ada.title = "Chief Investment Officer"
+    ada._history_user = admin_user
+    ada.save()
+    bo = Contact.objects.get(email="bo@beacon.org")
+    later = Communication(contact=bo, subject="Logged after the import", communication_date=timezone.now())
+    later._history_user = admin_user
+    later.save()
+    outcome = undo_run(run, manager_user)
+    run.refresh_from_db()
+    assert run.status == ImportStatus.PARTLY_UNDONE
+    kept = {k.label: k.reason for k in outcome.kept}
+    assert kept["Ada Okafor"].startswith(f"changed by {admin_user.display_name}")
+    assert "Logged after the import" in kept["Bo Chen"]
+    assert "Ada Okafor" in kept["Atlas Partners"]  # the firm of a kept person stays too
+    assert Contact.objects.filter(email__in=["ada@atlas.com", "bo@beacon.org"]).count() == 2
+    assert Communication.objects.filter(subject="Logged after the import").exists()
+    assert not Communication.objects.filter(subject="Intro").exists()  # imported ones are gone
+    assert not Commitment.objects.exists()
+    assert run.undo_report["kept"]
+
+
+def test_a_failed_import_cannot_be_undone(manager_user):
+    run = ImportRun.objects.create(user=manager_user, file_name="x.csv", status=ImportStatus.FAILED)
+    with pytest.raises(UndoError):
+        undo_run(run, manager_user)
+
+
+# --- Roles ---------------------------------------------------------------------------------------
+
+IMPORT_URLS = [
+    ("import_start", False),
+    ("import_history", False),
+    ("import_mappings", False),
+    ("import_saved_mapping_download", "mapping"),
+    ("import_saved_mapping_delete", "mapping"),
+    ("import_detail", "run"),
+    ("import_entity", "run"),
+    ("import_mapping", "run"),
+    ("import_mapping_download", "run"),
+    ("import_preview", "run"),
+    ("import_run", "run"),
+    ("import_discard", "run"),
+    ("import_undo", "run"),
+]
+
+
+@pytest.fixture
+def targets(admin_user):
+    run = ImportRun.objects.create(
+        user=admin_user,
+        file_name="p.csv",
+        entity="contacts",
+        source_text="Full Name,E-mail\nAda Okafor,ada@x.com\n",
+        mapping={"tables": []},
+    )
+    saved = SavedMapping.objects.create(name="People", entity="contacts", mapping={"tables": []})
+    return {"run": run.pk, "mapping": saved.pk}
+
+
+def _url(name, kind, targets):
+    return reverse(name, args=[targets[kind]]) if kind else reverse(name)
+
+
+@pytest.mark.parametrize(("name", "kind"), IMPORT_URLS)
+def test_members_are_refused_every_import_url_whatever_the_method(member_client, targets, name, kind):
+    url = _url(name, kind, targets)
+    assert member_client.get(url).status_code == 403
+    assert member_client.post(url, {"action": "preview"}).status_code == 403
+    assert member_client.get(url, headers={"HX-Request": "true"}).status_code == 403
+    assert ImportRun.objects.filter(pk=targets["run"]).exists()
+    assert SavedMapping.objects.filter(pk=targets["mapping"]).exists()
+
+
+@pytest.mark.parametrize("role", [Role.MANAGER, Role.ADMIN])
+def test_managers_and_admins_walk_the_wizard(client, request, targets, role):
+    client.force_login(request.getfixturevalue(f"{role}_user"))
+    for name, kind in IMPORT_URLS:
+        if name in ("import_run", "import_discard", "import_saved_mapping_delete"):
+            continue
+        assert client.get(_url(name, kind, targets)).status_code in (200, 302), name
+
+
+def test_the_import_section_is_not_in_a_members_menu(member_client):
+    assert f'href="{reverse("import_start")}"' not in member_client.get(reverse("dashboard")).content.decode()
+
+
+def test_the_import_section_is_in_a_managers_menu(manager_client):
+    assert f'href="{reverse("import_start")}"' in manager_client.get(reverse("dashboard")).content.decode()
+
+
+def test_upload_errors_re_render_the_form_and_create_nothing(manager_client, settings):
+    settings.CRM_IMPORT_MAX_MB = 1
+    response = manager_client.post(reverse("import_start"), {"pasted": "Name\n" + "Ada\n" * 300_000})
+    assert response.status_code == 200 and "limited to 1 MB" in response.content.decode()
+    response = manager_client.post(reverse("import_start"), {})
+    assert "Choose a CSV file to upload, or paste CSV text." in response.content.decode()
+    response = manager_client.post(reverse("import_start"), {"pasted": "Name,Email\nAda,a@x.com,oops\n"})
+    assert "row 2 has 3" in response.content.decode()
+    assert not ImportRun.objects.exists()
