@@ -86,7 +86,7 @@ class OrganizationResource(CRMResource):
         if parsers.has_markup(name):
             raise ValidationError({"name": f"{self.table.target_label('name')}: {parsers.markup_message(name)}"})
         found = self.ctx.orgs.find(name)
-        return Organization.objects.get(pk=found.pk) if found else None
+        return Organization.objects.visible_to(self.ctx.user).get(pk=found.pk) if found else None
 
     def after_save_instance(self, instance: Organization, row: dict, **kwargs: Any) -> None:
         super().after_save_instance(instance, row, **kwargs)
@@ -130,7 +130,7 @@ class ContactResource(CRMResource):
                 same_org = [c for c in candidates if organization and c.organization_id == organization.pk]
                 candidates = same_org or candidates[:1]
             found = candidates[0] if candidates else None
-        return Contact.objects.get(pk=found.pk) if found else None
+        return Contact.objects.visible_to(self.ctx.user).get(pk=found.pk) if found else None
 
     def import_extra(self, instance: Contact, row: dict) -> None:
         # An LP stays an investor: the People table may still call them a prospect.
@@ -237,7 +237,8 @@ class CommunicationResource(CRMResource):
             )
         subject = collapse_spaces(row.get("subject"))
         return (
-            Communication.objects.filter(contact=self.people[0], communication_date=when, subject=subject)
+            Communication.objects.visible_to(self.ctx.user)
+            .filter(contact=self.people[0], communication_date=when, subject=subject)
             .order_by("pk")
             .first()
         )

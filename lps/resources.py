@@ -91,13 +91,13 @@ class CommitmentResource(CRMResource):
         if self.fund is None:
             raise ValidationError({"fund": "no fund: map a fund column, or choose a fund for rows without one"})
         contact = people[0]
-        self.profile = LPProfile.objects.filter(contact=contact).first()
+        self.profile = LPProfile.objects.visible_to(self.ctx.user).filter(contact=contact).first()
         if self.profile is None:
             # Saving a profile makes the contact an investor; both get history rows.
             self.profile = LPProfile(contact=contact)
             self.ctx.stamp(self.profile)
             self.profile.save()
-        return Commitment.objects.filter(lp=self.profile, fund=self.fund).first()
+        return Commitment.objects.visible_to(self.ctx.user).filter(lp=self.profile, fund=self.fund).first()
 
     def init_instance(self, row: dict | None = None) -> Commitment:
         instance = super().init_instance(row)
@@ -190,7 +190,7 @@ class CommitmentResource(CRMResource):
         super().after_save_instance(instance, row, **kwargs)
         changes = self._profile_changes()
         if changes:
-            profile = LPProfile.objects.get(pk=self.profile.pk)
+            profile = LPProfile.objects.visible_to(self.ctx.user).get(pk=self.profile.pk)
             for key, value in changes.items():
                 setattr(profile, key, value)
             self.ctx.stamp(profile)

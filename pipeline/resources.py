@@ -67,7 +67,7 @@ class OpportunityResource(CRMResource):
         if parsers.has_markup(name):
             raise ValidationError({"name": f"{self.table.target_label('name')}: {parsers.markup_message(name)}"})
         found = self.ctx.opportunity_index().get((fold(name), self.fund.pk))
-        return Opportunity.objects.get(pk=found.pk) if found else None
+        return Opportunity.objects.visible_to(self.ctx.user).get(pk=found.pk) if found else None
 
     def init_instance(self, row: dict | None = None) -> Opportunity:
         instance = super().init_instance(row)

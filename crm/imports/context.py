@@ -84,11 +84,11 @@ class TableOutcome:
 class OrganizationIndex:
     """Organizations by normalised name (trim, collapse spaces, case-fold), loaded once per run."""
 
-    def __init__(self) -> None:
+    def __init__(self, user: Any) -> None:
         from contacts.models import Organization
 
         self.by_key: dict[str, Any] = {}
-        for org in Organization.objects.only("id", "name"):
+        for org in Organization.objects.visible_to(user).only("id", "name"):
             self.by_key.setdefault(normalized_name_key(org.name), org)
 
     def find(self, name: str) -> Any:
@@ -101,13 +101,13 @@ class OrganizationIndex:
 class ContactIndex:
     """Contacts by e-mail and by folded name, plus the names each was exported under in this run."""
 
-    def __init__(self) -> None:
+    def __init__(self, user: Any) -> None:
         from contacts.models import Contact
 
         self.by_pk: dict[int, Any] = {}
         self.by_email: dict[str, Any] = {}
         self.by_key: dict[str, list[int]] = defaultdict(list)
-        for contact in Contact.objects.only(
+        for contact in Contact.objects.visible_to(user).only(
             "id", "email", "name_prefix", "first_name", "last_name", "name_suffix", "organization_id"
         ):
             self.add(contact)
@@ -150,8 +150,9 @@ class ImportContext:
         self.time_zone = time_zone
         self.date_order = date_order
         self.change_reason = change_reason or "Import"
-        self.orgs = OrganizationIndex()
-        self.contacts = ContactIndex()
+        # Like every query that serves a user, the import only sees what the importer may see.
+        self.orgs = OrganizationIndex(user)
+        self.contacts = ContactIndex(user)
         self.users = UserIndex()
         self._tags: dict[str, Any] | None = None
         self._funds: dict[str, Any] | None = None
@@ -205,7 +206,7 @@ class ImportContext:
         from contacts.models import Tag
 
         if self._tags is None:
-            self._tags = {tag.name.casefold(): tag for tag in Tag.objects.all()}
+            self._tags = {tag.name.casefold(): tag for tag in Tag.objects.visible_to(self.user)}
         name = collapse_spaces(name)[:50]
         tag = self._tags.get(name.casefold())
         if tag is None:
@@ -220,7 +221,7 @@ class ImportContext:
         from pipeline.models import Fund, FundStatus
 
         if self._funds is None:
-            self._funds = {fund.name.casefold(): fund for fund in Fund.objects.all()}
+            self._funds = {fund.name.casefold(): fund for fund in Fund.objects.visible_to(self.user)}
         create = isinstance(choice, dict) and "create" in choice
         name = collapse_spaces(choice["create"] if create else str(choice))
         fund = self._funds.get(name.casefold())
@@ -236,7 +237,7 @@ class ImportContext:
         from pipeline.models import Stage, StageOutcome
 
         if self._stages is None:
-            self._stages = {stage.name.casefold(): stage for stage in Stage.objects.all()}
+            self._stages = {stage.name.casefold(): stage for stage in Stage.objects.visible_to(self.user)}
         create = isinstance(choice, dict) and "create" in choice
         name = collapse_spaces(choice["create"] if create else str(choice))
         stage = self._stages.get(name.casefold())
@@ -256,7 +257,7 @@ class ImportContext:
 
         if self.opportunities is None:
             self.opportunities = {}
-            for opp in Opportunity.objects.only("id", "name", "fund_id"):
+            for opp in Opportunity.objects.visible_to(self.user).only("id", "name", "fund_id"):
                 self.opportunities.setdefault((fold(opp.name), opp.fund_id), opp)
         return self.opportunities
 

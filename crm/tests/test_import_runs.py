@@ -270,3 +270,19 @@ def test_upload_errors_re_render_the_form_and_create_nothing(manager_client, set
     response = manager_client.post(reverse("import_start"), {"pasted": "Name,Email\nAda,a@x.com,oops\n"})
     assert "row 2 has 3" in response.content.decode()
     assert not ImportRun.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "root"), [("import_history", '<div id="history-table"'), ("import_undo", '<section id="undo-confirm"')]
+)
+def test_history_and_undo_pages_answer_htmx_with_their_fragment(manager_client, manager_user, name, root):
+    run = ImportRun.objects.create(
+        user=manager_user, file_name="people.csv", entity="contacts", status=ImportStatus.IMPORTED
+    )
+    url = reverse(name, args=[run.pk]) if name == "import_undo" else reverse(name)
+    page = manager_client.get(url)
+    assert page.status_code == 200 and "<html" in page.content.decode() and "people.csv" in page.content.decode()
+    fragment = manager_client.get(url, headers={"HX-Request": "true"})
+    assert fragment.status_code == 200
+    assert fragment.content.decode().lstrip().startswith(root)
+    assert "HX-Request" in fragment["Vary"]
