@@ -173,7 +173,11 @@ class Manifest:
                 raise ValueError(f"it describes a backup of {data.get('app')!r}, not {APP}")
             if data.get("format") != MANIFEST_FORMAT:
                 raise ValueError(f"format {data.get('format')!r} is not one this version reads")
-            return cls(**{name: data[name] for name in cls.__dataclass_fields__ if name in data})
+            manifest = cls(**{name: data[name] for name in cls.__dataclass_fields__ if name in data})
+            dt.datetime.fromisoformat(manifest.created_at)
+            if not isinstance(manifest.tables, dict):
+                raise ValueError("its table counts are not a mapping")
+            return manifest
         except (ValueError, TypeError, KeyError, AttributeError, UnicodeDecodeError) as exc:
             raise BackupError(f"The manifest {path.name} is not a Venture CRM backup manifest ({exc}).") from None
 

@@ -464,6 +464,12 @@ def _foreign_manifest(path: Path) -> None:
     manifest_path(path).write_text(json.dumps({"app": "someone-else", "format": 1}))
 
 
+def _garbled_manifest(path: Path) -> None:
+    manifest = json.loads(manifest_path(path).read_text())
+    manifest["created_at"] = "<script>alert(1)</script>"
+    manifest_path(path).write_text(json.dumps(manifest))
+
+
 BROKEN = {
     "truncated, with its manifest": (_truncate, r"does not match its manifest"),
     "truncated, manifest lost": (_without_manifest(_truncate), r"is damaged: it does not decompress"),
@@ -484,6 +490,7 @@ BROKEN = {
     "damaged database pages": (_corrupt_pages, r"integrity check|not a readable SQLite database"),
     "manifest counts that differ": (_edit_manifest_counts, r"does not hold what its manifest lists .*contacts_contact"),
     "another app's manifest": (_foreign_manifest, r"is not a Venture CRM backup manifest"),
+    "a garbled manifest": (_garbled_manifest, r"is not a Venture CRM backup manifest"),
 }
 
 
