@@ -52,7 +52,15 @@ ACTIONS = {"error": "Errors", "create": "Create", "update": "Update", "skip": "S
 # --- helpers ----------------------------------------------------------------------------------
 
 
+STALE_RUNNING = datetime.timedelta(hours=2)
+
+
 def _runs(request: HttpRequest):
+    # A run still “running” hours later lost its process (a server restart, a worker timeout);
+    # its transaction was rolled back with it, so say so instead of showing it running forever.
+    ImportRun.objects.filter(status=ImportStatus.RUNNING, updated_at__lt=timezone.now() - STALE_RUNNING).update(
+        status=ImportStatus.FAILED, message="The import was interrupted before it finished. Nothing was imported."
+    )
     return ImportRun.objects.visible_to(request.user).select_related("user", "undone_by")
 
 
@@ -369,7 +377,8 @@ def import_run(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         run = _draft(request, pk)
     except _Finished as finished:
-        messages.info(request, "This file was imported already.")
+        running = finished.run.status == ImportStatus.RUNNING
+        messages.info(request, "This import is still running." if running else "This file was imported already.")
         return _redirect(request, reverse("import_detail", args=[finished.run.pk]))
     if not run.entity:
         return _redirect(request, reverse("import_entity", args=[run.pk]))

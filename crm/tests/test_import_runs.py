@@ -286,3 +286,12 @@ def test_history_and_undo_pages_answer_htmx_with_their_fragment(manager_client, 
     assert fragment.status_code == 200
     assert fragment.content.decode().lstrip().startswith(root)
     assert "HX-Request" in fragment["Vary"]
+
+
+def test_a_run_left_running_by_a_dead_process_shows_as_interrupted(manager_client, manager_user):
+    run = ImportRun.objects.create(user=manager_user, file_name="big.csv", status=ImportStatus.RUNNING)
+    ImportRun.objects.filter(pk=run.pk).update(updated_at=timezone.now() - timezone.timedelta(hours=3))
+    page = manager_client.get(reverse("import_history")).content.decode()
+    run.refresh_from_db()
+    assert run.status == ImportStatus.FAILED and "interrupted" in run.message
+    assert "big.csv" in page and "Failed" in page
