@@ -295,3 +295,30 @@ def test_a_run_left_running_by_a_dead_process_shows_as_interrupted(manager_clien
     run.refresh_from_db()
     assert run.status == ImportStatus.FAILED and "interrupted" in run.message
     assert "big.csv" in page and "Failed" in page
+
+
+def test_custom_fields_are_suggested_and_filled(manager_user):
+    from crm.imports.mapping import ImportOptions, complete
+    from crm.imports.runner import TableInput, run_import
+    from crm.imports.source import parse_text
+    from crm.models import CustomField, CustomFieldEntity, CustomFieldType
+
+    CustomField.objects.create(name="AUM", entity=CustomFieldEntity.ORGANIZATION, field_type=CustomFieldType.NUMBER)
+    CustomField.objects.create(
+        name="Fit score",
+        entity=CustomFieldEntity.ORGANIZATION,
+        field_type=CustomFieldType.SINGLE_SELECT,
+        options="1\n2\n3",
+    )
+    source = parse_text("Firm Name,AUM (USD bn),Fit Score\nAtlas Partners,32.0,3\nBeacon,NaN,7\n", "firms.csv")
+    table = complete(source, "organizations")
+    assert table.columns == {"Firm Name": "name", "AUM (USD bn)": "custom:aum", "Fit Score": "custom:fit_score"}
+    outcome = run_import([TableInput(source, table)], user=manager_user, options=ImportOptions("UTC"), dry_run=False)
+    assert outcome.status == "blocked"  # Beacon's values are not numbers / options: nothing written
+    errors = [m.text for row in outcome.tables[0].rows for m in row.messages if m.level == "error"]
+    assert any("NaN" in e for e in errors) and any("7" in e and "options" in e for e in errors)
+    assert not Organization.objects.exists()
+    outcome = run_import(
+        [TableInput(source, table)], user=manager_user, options=ImportOptions("UTC"), dry_run=False, skip_errors=True
+    )
+    assert Organization.objects.get(name="Atlas Partners").custom_fields == {"aum": "32.0", "fit_score": "3"}
