@@ -117,3 +117,25 @@ def test_select_all_on_the_page_then_all_matching_the_filter(page, live_server, 
     expect(page.locator("#messages")).to_contain_text("Set 55 contacts to Inactive.")
     assert Contact.objects.filter(status="inactive").count() == 55
     browser_problems.assert_clean()
+
+
+def test_logging_a_touch_from_the_panel_refreshes_its_timeline(
+    page, live_server, browser_problems, member_user, people
+):
+    sign_in(page, live_server, member_user)
+    page.goto(f"{live_server.url}/contacts/")
+    page.locator("#contact-table").get_by_role("link", name="Naomi Brooks").click()
+    dialog = page.locator("#dialog-host")
+    expect(dialog.locator("#contact-timeline")).to_contain_text("No communications logged yet.")
+    expect(dialog.locator("#contact-facts")).to_contain_text("Never")
+
+    dialog.get_by_role("link", name="Log a touch").click()
+    slot = dialog.locator("#contact-log-slot")
+    slot.get_by_label("Subject").fill("Intro call with Naomi")
+    slot.locator("button[type=submit]").click()
+
+    expect(dialog.locator("#contact-timeline")).to_contain_text("Intro call with Naomi")
+    expect(dialog.locator("#contact-facts")).not_to_contain_text("Never")
+    expect(dialog.get_by_role("heading", name="Naomi Brooks")).to_be_visible()  # still the panel
+    assert people["naomi"].communications.get().subject == "Intro call with Naomi"
+    browser_problems.assert_clean()
