@@ -63,10 +63,13 @@ class ContactPicker(forms.Widget):
 
     template = "contacts/communication_contact_picker.html"
 
-    def __init__(self, attrs=None, *, multiple: bool = False, event: str = "", placeholder: str = ""):
+    SCOPES = ("", "no_lp")  # "no_lp": only contacts without an LP profile yet
+
+    def __init__(self, attrs=None, *, multiple: bool = False, event: str = "", placeholder: str = "", scope: str = ""):
         super().__init__(attrs)
         self.multiple = multiple
         self.event = event
+        self.scope = scope if scope in self.SCOPES else ""
         self.placeholder = placeholder or "Type a name, organization or email…"
         self.queryset: QuerySet | None = None  # set by the field
         self.matches: list[Contact] = []  # candidates when typed text was ambiguous
@@ -98,6 +101,8 @@ class ContactPicker(forms.Widget):
             params["multiple"] = "1"
         if self.event:
             params["event"] = self.event
+        if self.scope:
+            params["scope"] = self.scope
         return f"{reverse('contact_picker')}?{urlencode(params)}"
 
     def selected_contacts(self, value: Any) -> tuple[list[Contact], str]:

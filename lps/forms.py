@@ -18,7 +18,9 @@ class LPProfileForm(CustomFieldsFormMixin, forms.ModelForm):
     """Create an LP profile for a contact (which makes them an investor) or edit one."""
 
     contact = ContactPickerField(
-        label="Contact", widget=ContactPicker(), error_messages={"required": "Choose the contact who invests."}
+        label="Contact",
+        widget=ContactPicker(scope="no_lp", placeholder="Type a contact without an LP profile…"),
+        error_messages={"required": "Choose the contact who invests."},
     )
 
     class Meta:

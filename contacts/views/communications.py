@@ -270,11 +270,17 @@ def communication_delete(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_GET
 def communication_opportunity_options(request: HttpRequest) -> HttpResponse:
-    """The "linked opportunity" select for the contact just picked in the form."""
+    """The "linked opportunity" select for the contact just picked in the form.
+
+    Without htmx there is no form to update: go to the log form for that contact instead.
+    """
     raw = request.GET.get("contact", "")
     contact = None
     if raw.isdigit():
         contact = Contact.objects.visible_to(request.user).filter(pk=int(raw)).first()
+    if not is_fragment_request(request):
+        url = reverse("communication_create")
+        return redirect(f"{url}?contact={contact.pk}" if contact else url)
     form = CommunicationForm(user=request.user, initial={"contact": contact.pk if contact else None})
     return render_page_or_fragment(request, FORM_TEMPLATE, "communication-opportunity", _form_context(request, form))
 
@@ -297,11 +303,13 @@ def contact_picker(request: HttpRequest) -> HttpResponse:
         return HttpResponse("Bad picker parameters.", status=400)
     multiple = request.GET.get("multiple") == "1"
     contacts = Contact.objects.visible_to(request.user)
+    if request.GET.get("scope") == "no_lp":  # the "New LP" form: one profile per contact
+        contacts = contacts.filter(lp_profile__isnull=True)
     query = " ".join(request.GET.get(f"{name}_search", request.GET.get("q", "")).split())[:100]
     chosen = [v for v in request.GET.getlist(name) if v.isdigit()]
     picked = request.GET.get("pick", "")
 
-    widget = ContactPicker(multiple=multiple, event=event)
+    widget = ContactPicker(multiple=multiple, event=event, scope=request.GET.get("scope", ""))
     widget.queryset = contacts
     url = widget.picker_url(name, dom_id)
 
