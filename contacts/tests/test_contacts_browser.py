@@ -127,15 +127,15 @@ def test_logging_a_touch_from_the_panel_refreshes_its_timeline(
     page.locator("#contact-table").get_by_role("link", name="Naomi Brooks").click()
     dialog = page.locator("#dialog-host")
     expect(dialog.locator("#contact-timeline")).to_contain_text("No communications logged yet.")
-    expect(dialog.locator("#contact-facts")).to_contain_text("Never")
+    expect(dialog.locator(".contact-facts")).to_contain_text("Never")
 
     dialog.get_by_role("link", name="Log a touch").click()
-    slot = dialog.locator("#contact-log-slot")
+    slot = dialog.locator(".contact-log-slot")
     slot.get_by_label("Subject").fill("Intro call with Naomi")
     slot.locator("button[type=submit]").click()
 
     expect(dialog.locator("#contact-timeline")).to_contain_text("Intro call with Naomi")
-    expect(dialog.locator("#contact-facts")).not_to_contain_text("Never")
+    expect(dialog.locator(".contact-facts")).not_to_contain_text("Never")
     expect(dialog.get_by_role("heading", name="Naomi Brooks")).to_be_visible()  # still the panel
     assert people["naomi"].communications.get().subject == "Intro call with Naomi"
     browser_problems.assert_clean()

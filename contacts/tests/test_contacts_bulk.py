@@ -205,6 +205,13 @@ def test_non_htmx_bulk_action_returns_to_the_same_filtered_list(member_client):
     assert response.status_code == 302 and response["Location"] == reverse("contact_list") + "?q=A&status=active"
 
 
+def test_the_return_address_is_rebuilt_from_the_query_not_echoed(member_client):
+    a = make_contact("A")
+    response = post(member_client, "status", [a.pk], status="nurture", query="q=a b\r\nSet-Cookie: x=1&status=active")
+    assert response.status_code == 302
+    assert response["Location"] == reverse("contact_list") + "?q=a+b%0D%0ASet-Cookie%3A+x%3D1&status=active"
+
+
 def test_bulk_endpoint_answers_only_post(member_client):
     assert member_client.get(URL).status_code == 405
 

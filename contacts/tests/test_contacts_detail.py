@@ -75,7 +75,7 @@ def test_timeline_fragment_reloads_on_its_own(member_client):
     assert body.lstrip().startswith('<div id="contact-timeline"') and "Intro call" in body
     assert 'hx-trigger="communicationsChanged from:body"' in body
     # The facts at the top of the panel (last touch, next action) follow out of band.
-    assert '<dl id="contact-facts" class="contact-facts" hx-swap-oob="true">' in body
+    assert f'<dl id="contact-facts-{contact.pk}" class="contact-facts" hx-swap-oob="true">' in body
     # Without htmx, the address leads to the contact's page.
     plain = member_client.get(reverse("contact_timeline", args=[contact.pk]))
     assert plain.status_code == 302 and plain["Location"] == detail(contact.pk)
@@ -146,7 +146,7 @@ def test_log_a_touch_loads_the_communication_form_into_the_panel_once_it_exists(
     contact = make_contact()
     body = member_client.get(detail(contact.pk), headers=HX).content.decode()
     assert f'hx-get="/log/?contact={contact.pk}"' in body
-    assert 'hx-target="#contact-log-slot"' in body and 'id="contact-log-slot"' in body
+    assert f'hx-target="#contact-log-slot-{contact.pk}"' in body and f'id="contact-log-slot-{contact.pk}"' in body
 
 
 def test_contact_type_investor_is_shown(member_client):

@@ -376,7 +376,8 @@ def _selection_for_update(request: HttpRequest, form: ContactBulkForm):
 
 
 def _list_url(form: ContactBulkForm) -> str:
-    query = form.data.get("query", "") if form.data else ""
+    """Back to the list as it was filtered; the posted query is re-encoded, never echoed."""
+    query = QueryDict(str(form.data.get("query", ""))[:4000]).urlencode() if form.data else ""
     return reverse("contact_list") + (f"?{query}" if query else "")
 
 
