@@ -94,6 +94,17 @@ def test_filters_push_the_url_and_back_restores_the_previous_list(
     expect(rows).to_have_count(1)
     expect(page.get_by_placeholder("Search name, email")).to_have_value("okafor")
 
+    # Sorting by a column header, then filtering again, keeps the sort.
+    page.goto(f"{live_server.url}/contacts/")
+    page.locator("#contact-table").get_by_role("link", name="Name").click()
+    expect(page).to_have_url(re.compile(r"o=name"))
+    page.locator("#contact-table").get_by_role("link", name="Name").click()
+    expect(page).to_have_url(re.compile(r"o=-name"))
+    expect(rows.first).to_contain_text("Ada Okafor")
+    page.get_by_placeholder("Search name, email").fill("a")
+    expect(page).to_have_url(re.compile(r"q=a.*o=-name|o=-name.*q=a"))
+    expect(rows.first).to_contain_text("Ada Okafor")
+
     # The type tabs are part of the same form.
     page.goto(f"{live_server.url}/contacts/")
     page.locator("label[for='contact-tab-prospect']").click()

@@ -49,6 +49,14 @@ def test_htmx_refresh_renders_only_the_table_with_tab_counts_out_of_band(member_
     assert 'id="contact-tab-count-prospect" hx-swap-oob="true">0<' in body
 
 
+def test_sorting_the_table_keeps_the_filter_forms_order_in_step(member_client):
+    make_contact("Okafor")
+    fragment = member_client.get(URL, {"o": "-last_touch"}, headers=HX).content.decode()
+    assert '<input type="hidden" name="o" id="contact-filter-o" value="-last_touch" hx-swap-oob="true">' in fragment
+    page = member_client.get(URL, {"o": "-last_touch"}).content.decode()
+    assert '<input type="hidden" name="o" id="contact-filter-o" value="-last_touch">' in page
+
+
 def test_full_page_does_not_repeat_the_counts_out_of_band(member_client):
     make_contact()
     body = member_client.get(URL).content.decode()
