@@ -46,16 +46,16 @@ class OrganizationFilter(django_filters.FilterSet):
         fields = ["q", "type", "tag"]
 
     def search(self, queryset, name, value):
-        value = value.strip()
-        if not value:
-            return queryset
-        return queryset.filter(
-            Q(name__icontains=value)
-            | Q(city__icontains=value)
-            | Q(country__icontains=value)
-            | Q(website__icontains=value)
-            | Q(description__icontains=value)
-        )
+        # Every word must match some field, as in the contacts list and the global search.
+        for word in value.split():
+            queryset = queryset.filter(
+                Q(name__icontains=word)
+                | Q(city__icontains=word)
+                | Q(country__icontains=word)
+                | Q(website__icontains=word)
+                | Q(description__icontains=word)
+            )
+        return queryset
 
 
 # --- Contacts ----------------------------------------------------------------------------

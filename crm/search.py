@@ -37,7 +37,8 @@ SNIPPET_LENGTH = 140
 
 def parse_query(raw: Any) -> tuple[str, list[str]]:
     """The trimmed query and its distinct words (case-insensitively), at most MAX_TERMS."""
-    query = " ".join(str(raw or "").split())[:MAX_QUERY_LENGTH].strip()
+    # NUL can't be stored or compared in PostgreSQL text; it is never meant in a search.
+    query = " ".join(str(raw or "").replace("\x00", " ").split())[:MAX_QUERY_LENGTH].strip()
     terms: list[str] = []
     seen: set[str] = set()
     for word in query.split():

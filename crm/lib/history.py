@@ -57,6 +57,18 @@ def _plain(value: Any) -> str:
     return str(value)
 
 
+def _names_including_deleted(model: type[models.Model], pks: set) -> dict:
+    """{pk: object or "Name (deleted)"}: a record deleted since is named from its own history."""
+    found: dict = {item.pk: item for item in model._base_manager.filter(pk__in=pks)}
+    missing = set(pks) - set(found)
+    history = getattr(model, "history", None)
+    if missing and history is not None:
+        # Newest version first per id; the first seen for each id wins.
+        for record in history.filter(id__in=missing).order_by("id", "-history_date"):
+            found.setdefault(record.id, f"{record.instance} (deleted)")
+    return found
+
+
 def history_entries(obj: models.Model, limit: int = 50) -> list[HistoryEntry]:
     """The latest ``limit`` changes to ``obj``, newest first, with readable values.
 
@@ -96,11 +108,11 @@ def history_entries(obj: models.Model, limit: int = 50) -> list[HistoryEntry]:
                     ids.update(row.get(attr) for row in rows)
     related: dict = {}
     for related_model, pks in wanted.items():
-        for item in related_model._base_manager.filter(pk__in=pks):
-            related[(related_model, item.pk)] = item
+        for pk, item in _names_including_deleted(related_model, pks).items():
+            related[(related_model, pk)] = item
     for field_name, (target, pks) in m2m_wanted.items():
-        for item in target._base_manager.filter(pk__in=pks):
-            related[("m2m", field_name, item.pk)] = item
+        for pk, item in _names_including_deleted(target, pks).items():
+            related[("m2m", field_name, pk)] = item
 
     custom_names = {}
     if any(change.field == "custom_fields" for _record, changes in pairs for change in changes):
