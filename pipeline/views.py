@@ -280,7 +280,7 @@ def pipeline_reorder(request: HttpRequest) -> HttpResponse:
             request=request,
         )
         response = HttpResponse(dialog + "".join(parts))
-        return reswap(retarget(response, "#dialog-body"), "innerHTML")
+        return _with_messages(request, reswap(retarget(response, "#dialog-body"), "innerHTML"))
     response = HttpResponse("".join(parts))
     return _with_messages(request, response)
 
