@@ -466,9 +466,10 @@ def action_reschedule(request: HttpRequest, pk: int) -> HttpResponse:
     if not communication.next_action:
         messages.info(request, "This communication has no next action yet: add one here.")
         return redirect("communication_edit", pk=communication.pk)
-    form = RescheduleForm(
-        request.POST or None, initial={"next_action_date": communication.next_action_date or timezone.localdate()}
-    )
+    today = timezone.localdate()
+    # An overdue action is offered today rather than its past date.
+    suggested = max(communication.next_action_date or today, today)
+    form = RescheduleForm(request.POST or None, initial={"next_action_date": suggested})
     if request.method == "POST" and form.is_valid():
         communication.next_action_date = form.cleaned_data["next_action_date"]
         if communication.next_action_done:  # a rescheduled action is open again
