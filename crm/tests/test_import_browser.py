@@ -56,7 +56,18 @@ def test_a_manager_imports_a_file_from_upload_to_summary(page, live_server, brow
     expect(page.locator(".import-total--create .import-total-value")).to_have_text("4")
     expect(page.get_by_text("will create").first).to_be_visible()
     assert not Contact.objects.exists()
-    page.get_by_role("button", name="Import 4 rows").click()
+    # While the server works, the page says what it is doing. To see it, the first submit
+    # is stopped in the page (after import.js has run); the second goes through.
+    page.evaluate("() => document.addEventListener('submit', e => { if (!window.__sent) e.preventDefault(); })")
+    button = page.get_by_role("button", name="Import 4 rows")
+    button.click()
+    expect(page.get_by_role("status").filter(has_text="Importing 4 rows…")).to_be_visible()
+    expect(button).to_be_disabled()
+    page.evaluate(
+        """() => { window.__sent = true; const form = document.querySelector('form[action$="/run/"]');
+        form.dataset.busy = ''; form.querySelectorAll('button').forEach(b => { b.disabled = false; }); }"""
+    )
+    button.click()
 
     # Summary.
     expect(page.get_by_role("heading", name="Import summary")).to_be_visible()
