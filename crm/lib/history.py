@@ -150,8 +150,8 @@ def history_entries(obj: models.Model, limit: int = 50) -> list[HistoryEntry]:
                         _display(model, change.field, change.new, related),
                     )
                 )
-        if record.history_type == "~" and not readable:
-            continue  # only bookkeeping columns changed
+        if record.history_type == "~" and not readable and not record.history_change_reason:
+            continue  # only bookkeeping columns changed, and nobody said why
         entries.append(
             HistoryEntry(
                 when=record.history_date,

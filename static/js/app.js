@@ -80,7 +80,8 @@
   // Content swapped into the dialog body opens the dialog; the trigger's data-dialog
   // attribute says whether it is a centred modal or a slide-over panel.
   document.addEventListener("htmx:afterSwap", function (event) {
-    if (event.detail.target && event.detail.target.id === "dialog-body") {
+    // An empty swap (after a delete, say) must not open an empty dialog.
+    if (event.detail.target && event.detail.target.id === "dialog-body" && event.detail.target.childElementCount > 0) {
       var trigger = event.detail.requestConfig && event.detail.requestConfig.elt;
       var variant = trigger && trigger.closest ? (trigger.closest("[data-dialog]") || {}).dataset : null;
       openDialog(variant && variant.dialog ? variant.dialog : "modal");
