@@ -79,6 +79,7 @@ class OrganizationType(models.TextChoices):
     CORPORATE = "corporate", "Corporate"
     WEALTH_MANAGER = "wealth_manager", "RIA / wealth manager"
     INSURANCE = "insurance", "Insurance"
+    SOVEREIGN_WEALTH = "sovereign_wealth", "Sovereign wealth"
     BANK = "bank", "Bank"
     INDIVIDUAL = "individual", "Individual"
     OTHER = "other", "Other"

@@ -53,7 +53,7 @@ TAGS = [
 # (name, type, city, state, country, website, tags). There is no sovereign-wealth
 # organization type (the LP profile has one), so that organization is "Other".
 ORGANIZATIONS = [
-    ("Sovereign Wealth Holdings", OrganizationType.OTHER, "Singapore", "", "Singapore",
+    ("Sovereign Wealth Holdings", OrganizationType.SOVEREIGN_WEALTH, "Singapore", "", "Singapore",
      "https://sovereignwealth.example", ["Institutional"]),
     ("Pacific Capital Partners", OrganizationType.FUND_OF_FUNDS, "San Francisco", "CA", "United States",
      "https://pacificcapital.example", ["Institutional"]),

@@ -411,6 +411,7 @@ def _org_types() -> ChoiceSpec:
                 "wealth manager|ria|wealth management|registered investment advisor|multi-family advisor"
             ),
             "insurance": _syn("insurance|insurer|insurance company"),
+            "sovereign_wealth": _syn("sovereign wealth|swf|sovereign|sovereign wealth fund"),
             "bank": _syn("bank|private bank|banking"),
             "individual": _syn("individual|angel|hnwi|hnw|person|high net worth"),
             "other": _syn(
