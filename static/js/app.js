@@ -88,6 +88,24 @@
     }
   });
 
+  // Export links carry the list's filter. When htmx refreshes a list and pushes its new URL,
+  // bring every [data-export-link] in step, so an export is exactly what the list shows.
+  function syncExportLinks() {
+    var params = new URLSearchParams(window.location.search);
+    params.delete("page");
+    document.querySelectorAll("[data-export-link]").forEach(function (link) {
+      var url = new URL(link.href, window.location.href);
+      var format = url.searchParams.get("format");
+      var next = new URLSearchParams(params);
+      next.delete("format");
+      if (format) { next.set("format", format); }
+      var query = next.toString();
+      link.href = url.pathname + (query ? "?" + query : "");
+    });
+  }
+  document.addEventListener("htmx:pushedIntoHistory", syncExportLinks);
+  document.addEventListener("htmx:replacedInHistory", syncExportLinks);
+
   // The server closes the dialog after a successful save by sending HX-Trigger: closeDialog.
   document.addEventListener("closeDialog", closeDialog);
 

@@ -81,20 +81,6 @@
     }
   });
 
-  // Keep the page's export links in step with the filters after an htmx refresh.
-  function syncExportLinks() {
-    var params = new URLSearchParams(window.location.search);
-    params.delete("page");
-    document.querySelectorAll("[data-export-link]").forEach(function (link) {
-      var url = new URL(link.href, window.location.href);
-      var format = url.searchParams.get("format");
-      var next = new URLSearchParams(params);
-      if (format) { next.set("format", format); }
-      var query = next.toString();
-      link.href = url.pathname + (query ? "?" + query : "");
-    });
-  }
-
   // Empty filter fields stay out of the URL: /contacts/?status=active, not ?q=&status=active&tag=…
   document.addEventListener("htmx:configRequest", function (event) {
     var elt = event.detail.elt;
@@ -109,7 +95,6 @@
     var target = event.detail.target;
     if (target && target.querySelector && target.querySelector("[data-bulk]")) {
       target.querySelectorAll("[data-bulk]").forEach(refresh);
-      syncExportLinks();
     }
   });
 
