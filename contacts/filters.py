@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 
 import django_filters
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 from django_filters.constants import EMPTY_VALUES
 
@@ -20,6 +20,7 @@ from contacts.models import (
     Tag,
 )
 from contacts.pickers import ContactPicker, ContactPickerField
+from crm.lib.filters import every_word_matches
 from crm.models import User
 
 
@@ -46,16 +47,7 @@ class OrganizationFilter(django_filters.FilterSet):
         fields = ["q", "type", "tag"]
 
     def search(self, queryset, name, value):
-        # Every word must match some field, as in the contacts list and the global search.
-        for word in value.split():
-            queryset = queryset.filter(
-                Q(name__icontains=word)
-                | Q(city__icontains=word)
-                | Q(country__icontains=word)
-                | Q(website__icontains=word)
-                | Q(description__icontains=word)
-            )
-        return queryset
+        return every_word_matches(queryset, value, ("name", "city", "country", "website", "description"))
 
 
 # --- Contacts ----------------------------------------------------------------------------
@@ -127,17 +119,9 @@ class ContactFilter(django_filters.FilterSet):
         return [(s, s) for s in sources[:200]]
 
     def search(self, queryset, name, value):
-        """Every word must match one of name, email, organization, title or notes."""
-        for word in value.split()[:8]:
-            queryset = queryset.filter(
-                Q(first_name__icontains=word)
-                | Q(last_name__icontains=word)
-                | Q(email__icontains=word)
-                | Q(organization__name__icontains=word)
-                | Q(title__icontains=word)
-                | Q(notes__icontains=word)
-            )
-        return queryset
+        return every_word_matches(
+            queryset, value, ("first_name", "last_name", "email", "organization__name", "title", "notes")
+        )
 
     def filter_organization(self, queryset, name, value):
         value = value.strip()
@@ -221,9 +205,7 @@ class CommunicationFilter(django_filters.FilterSet):
             self.form.fields[name].error_messages["invalid"] = "Enter a date like 2025-03-14."
 
     def search(self, queryset, name, value):
-        for word in value.split()[:8]:
-            queryset = queryset.filter(Q(subject__icontains=word) | Q(body__icontains=word))
-        return queryset
+        return every_word_matches(queryset, value, ("subject", "body"))
 
     def filter_open_action(self, queryset, name, value):
         open_ids = Communication.objects.open_actions().values("pk")

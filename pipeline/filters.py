@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import django_filters
-from django.db.models import Q
 
+from crm.lib.filters import every_word_matches
 from crm.models import User
 from pipeline.models import Fund, Opportunity, Priority, Stage, StageOutcome
 
@@ -69,13 +69,7 @@ class OpportunityFilter(django_filters.FilterSet):
         fields = ["q", "fund", "stage", "outcome", "owner", "priority"]
 
     def search(self, queryset, name, value):
-        terms = value.split()[:8]
-        for term in terms:
-            condition = Q()
-            for field in SEARCH_FIELDS:
-                condition |= Q(**{f"{field}__icontains": term})
-            queryset = queryset.filter(condition)
-        return queryset
+        return every_word_matches(queryset, value, SEARCH_FIELDS)
 
     @property
     def is_filtered(self) -> bool:
