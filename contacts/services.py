@@ -212,12 +212,23 @@ def merge_value(survivor: Contact, other: Contact, name: str, pick: str) -> Any:
 
 
 def commitment_clashes(survivor: Contact, other: Contact) -> list[str]:
-    """Funds both contacts have a commitment to: a merge would have to lose or combine one."""
+    """Commitments both contacts have to the same fund through the same investing entity
+    (“Fund II”, or “Fund II (Trust / IRA)”): one LP keeps one commitment per fund and
+    entity, so a merge would have to lose or combine one of them."""
     from lps.models import Commitment
 
-    ours = set(Commitment.objects.filter(lp__contact=survivor).values_list("fund_id", flat=True))
-    theirs = Commitment.objects.filter(lp__contact=other, fund_id__in=ours).select_related("fund")
-    return sorted(commitment.fund.name for commitment in theirs)
+    ours = {
+        (fund_id, entity.casefold())
+        for fund_id, entity in Commitment.objects.filter(lp__contact=survivor).values_list(
+            "fund_id", "investing_entity"
+        )
+    }
+    theirs = Commitment.objects.filter(lp__contact=other, fund_id__in={fund_id for fund_id, _ in ours})
+    return sorted(
+        f"{c.fund.name} ({c.investing_entity})" if c.investing_entity else c.fund.name
+        for c in theirs.select_related("fund")
+        if (c.fund_id, c.investing_entity.casefold()) in ours
+    )
 
 
 def merge_contacts(
@@ -236,9 +247,10 @@ def merge_contacts(
     - Communications (as primary contact and as attendee), opportunities, tags and the LP
       profile with its commitments move to the survivor. If both have LP profiles, the
       commitments move to the survivor's profile, whose blank fields are filled from the
-      other's (its notes are appended). Two commitments to the same fund are refused
-      (MergeRefused): combining amounts, statuses and wire dates is a decision for a person,
-      made in the LP tracker before merging.
+      other's (its notes are appended). Two commitments to the same fund through the same
+      investing entity (or both without one) are refused (MergeRefused): combining amounts,
+      statuses and wire dates, or naming the entity each came through, is a decision for a
+      person, made in the LP tracker before merging.
     - Any other record pointing at ``other`` (added by a later feature) is re-pointed too.
     - Both histories record the merge: "Merged into #S" on the deleted record (whose
       history stays), "Merged from #O" on the survivor.
@@ -259,8 +271,9 @@ def merge_contacts(
         clashes = commitment_clashes(survivor, other)
         if clashes:
             raise MergeRefused(
-                f"Both contacts have a commitment to {', '.join(clashes)}. Combine them into one "
-                "commitment in the LP tracker first (amount, status and wires are a decision to make "
+                f"Both contacts have a commitment to {', '.join(clashes)}. In the LP tracker, give one "
+                "of them an investing entity (e.g. “Trust / IRA” or the LLC's name) if they are two "
+                "investments, or combine them into one (amount, status and wires are a decision to make "
                 "there), then merge."
             )
         merged_pk = other.pk

@@ -7,7 +7,16 @@ from lps.models import Commitment, LPProfile
 class CommitmentInline(admin.TabularInline):
     model = Commitment
     extra = 0
-    fields = ("fund", "status", "commitment_amount", "funded_amount", "legal_docs_signed", "wire_received", "k1_sent")
+    fields = (
+        "fund",
+        "investing_entity",
+        "status",
+        "commitment_amount",
+        "funded_amount",
+        "legal_docs_signed",
+        "wire_received",
+        "k1_sent",
+    )
 
 
 @admin.register(LPProfile)
@@ -25,6 +34,7 @@ class CommitmentAdmin(CRMRecordAdmin):
     list_display = (
         "lp",
         "fund",
+        "investing_entity",
         "status",
         "commitment_amount",
         "funded_amount",
@@ -33,6 +43,6 @@ class CommitmentAdmin(CRMRecordAdmin):
         "k1_sent",
     )
     list_filter = ("fund", "status", "legal_docs_signed", "wire_received", "k1_sent")
-    search_fields = ("lp__contact__first_name", "lp__contact__last_name")
+    search_fields = ("lp__contact__first_name", "lp__contact__last_name", "investing_entity")
     autocomplete_fields = ("lp",)
     list_select_related = ("lp__contact", "fund")

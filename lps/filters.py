@@ -59,6 +59,7 @@ class CommitmentFilter(django_filters.FilterSet):
                 | Q(lp__contact__last_name__icontains=word)
                 | Q(lp__contact__email__icontains=word)
                 | Q(lp__contact__organization__name__icontains=word)
+                | Q(investing_entity__icontains=word)
             )
         return queryset
 

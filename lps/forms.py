@@ -51,6 +51,7 @@ class CommitmentForm(forms.ModelForm):
         model = Commitment
         fields = [
             "fund",
+            "investing_entity",
             "status",
             "commitment_amount",
             "funded_amount",
@@ -63,12 +64,17 @@ class CommitmentForm(forms.ModelForm):
             "notes",
         ]
         labels = {"commitment_amount": "Committed", "funded_amount": "Funded"}
-        help_texts = {"status": "Soft circles are not counted as committed."}
+        help_texts = {
+            "status": "Soft circles are not counted as committed; withdrawn commitments count toward nothing.",
+            "investing_entity": "Optional: the trust, IRA or LLC the LP invests through. Needed for a second "
+            "commitment to the same fund.",
+        }
         widgets = {
             "commitment_date": forms.DateInput(attrs=DATE_WIDGET, format="%Y-%m-%d"),
             "signed_date": forms.DateInput(attrs=DATE_WIDGET, format="%Y-%m-%d"),
             "wire_date": forms.DateInput(attrs=DATE_WIDGET, format="%Y-%m-%d"),
             "notes": forms.Textarea(attrs={"rows": 3}),
+            "investing_entity": forms.TextInput(attrs={"placeholder": "e.g. Trust / IRA, Gillespie Family LLC"}),
         }
         error_messages = {
             "commitment_date": DATE_ERRORS,
@@ -91,7 +97,21 @@ class CommitmentForm(forms.ModelForm):
     def clean(self):
         cleaned = super().clean()
         fund = cleaned.get("fund")
+        entity = cleaned.get("investing_entity", "")
         lp = self.instance.lp if self.instance.lp_id else None
-        if fund and lp and Commitment.objects.filter(lp=lp, fund=fund).exclude(pk=self.instance.pk).exists():
-            self.add_error("fund", f"{lp} already has a commitment to {fund}: edit that one instead.")
+        if fund and lp and "investing_entity" not in self.errors:
+            # Case-insensitive, so “Trust / IRA” and “trust / ira” are not two entities.
+            same = (
+                Commitment.objects.filter(lp=lp, fund=fund, investing_entity__iexact=entity)
+                .exclude(pk=self.instance.pk)
+                .first()
+            )
+            if same is not None:
+                through = f" through {same.investing_entity}" if same.investing_entity else ""
+                self.add_error(
+                    "investing_entity",
+                    f"{lp} already has a commitment to {fund}{through}. Edit that one, or give this one a "
+                    "different investing entity (e.g. “Trust / IRA” or the LLC's name) to record a second "
+                    "commitment.",
+                )
         return cleaned

@@ -54,11 +54,17 @@ class LPProfile(CustomFieldsModel, TimeStampedModel):
     def __str__(self) -> str:
         return str(self.contact)
 
-    def save(self, *args: Any, **kwargs: Any) -> None:
+    def save(self, *args: Any, keep_contact_type: bool = False, **kwargs: Any) -> None:
+        """Save; the contact becomes an investor unless ``keep_contact_type`` says otherwise.
+
+        Only an import passes ``keep_contact_type``: when its file gave the person a type
+        explicitly (a “Relationship” column), or the profile only holds a soft circle or a
+        withdrawn commitment, the file's word stands (see lps.resources).
+        """
         with transaction.atomic():
             super().save(*args, **kwargs)
             contact = self.contact
-            if contact.contact_type != ContactType.INVESTOR:
+            if not keep_contact_type and contact.contact_type != ContactType.INVESTOR:
                 contact.contact_type = ContactType.INVESTOR
                 # Carry the acting user over, so the contact's history names who did it.
                 if hasattr(self, "_history_user"):
@@ -74,6 +80,9 @@ class CommitmentStatus(models.TextChoices):
     HARD_CIRCLE = "hard_circle", "Hard circle"
     SIGNED = "signed", "Signed"
     CLOSED = "closed", "Closed"
+    # The LP pulled out. The row keeps the amount once indicated (the record of what
+    # happened) but counts toward no total: not committed, not soft-circled, not funded.
+    WITHDRAWN = "withdrawn", "Withdrawn"
 
 
 # Soft circles are non-binding: "committed" counts hard circle and beyond, always.
@@ -87,20 +96,51 @@ class CommitmentQuerySet(ScopedQuerySet):
     def soft_circled(self) -> CommitmentQuerySet:
         return self.filter(status=CommitmentStatus.SOFT_CIRCLE)
 
+    def withdrawn(self) -> CommitmentQuerySet:
+        return self.filter(status=CommitmentStatus.WITHDRAWN)
+
     def totals(self) -> dict[str, Decimal]:
-        """committed, soft_circled and funded sums in one query."""
+        """committed, soft_circled, funded and withdrawn sums in one query.
+
+        Each status counts in one figure at most: committed (hard circle, signed, closed)
+        and funded from those; soft circles apart; withdrawn amounts only in ``withdrawn``.
+        """
         zero = Decimal("0")
-        sums = self.aggregate(
+        sums = self.order_by().aggregate(
             committed=Sum("commitment_amount", filter=Q(status__in=COMMITTED_STATUSES)),
             soft_circled=Sum("commitment_amount", filter=Q(status=CommitmentStatus.SOFT_CIRCLE)),
             funded=Sum("funded_amount", filter=Q(status__in=COMMITTED_STATUSES)),
+            withdrawn=Sum("commitment_amount", filter=Q(status=CommitmentStatus.WITHDRAWN)),
         )
         return {key: value or zero for key, value in sums.items()}
+
+    def main_for(self, fund: Any, *, lp: Any = None, contact: Any = None) -> Commitment | None:
+        """The commitment a deal for ``fund`` means: the one without an investing entity, else the only one.
+
+        ``fund``, ``lp`` (an LPProfile) and ``contact`` may be instances or ids; give ``lp``
+        or ``contact``. Withdrawn commitments are looked at only when the LP has nothing
+        else in the fund. An LP who invests through several entities in one fund (an
+        individual account and a trust) has no single commitment a deal could mean: None
+        then, so that nobody guesses.
+        """
+        lookup = {"lp": lp} if lp is not None else {"lp__contact": contact}
+        candidates = list(self.filter(fund=fund, **lookup).select_related("lp__contact", "fund").order_by("pk")[:50])
+        pool = [c for c in candidates if not c.is_withdrawn] or candidates
+        blank = [c for c in pool if not c.investing_entity]
+        if blank:
+            return blank[0]
+        return pool[0] if len(pool) == 1 else None
 
 
 class Commitment(TimeStampedModel):
     lp = models.ForeignKey(LPProfile, on_delete=models.CASCADE, related_name="commitments", verbose_name="LP")
     fund = models.ForeignKey("pipeline.Fund", on_delete=models.PROTECT, related_name="commitments")
+    investing_entity = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="The legal vehicle the LP invests through, e.g. “Trust / IRA” or an LLC's name. Needed only "
+        "to tell apart two commitments of one LP to the same fund.",
+    )
     status = models.CharField(max_length=12, choices=CommitmentStatus.choices, default=CommitmentStatus.SOFT_CIRCLE)
     commitment_amount = models.DecimalField(**MONEY, validators=[MinValueValidator(0)])
     funded_amount = models.DecimalField(**MONEY, default=Decimal("0"), validators=[MinValueValidator(0)])
@@ -117,11 +157,16 @@ class Commitment(TimeStampedModel):
 
     class Meta:
         ordering = ["fund", "lp__contact__last_name"]
-        constraints = [models.UniqueConstraint(fields=["lp", "fund"], name="commitment_one_per_lp_per_fund")]
+        # One commitment per LP per fund and investing entity: an LP normally has one per
+        # fund (blank entity); a second one, through a trust or an LLC, names its entity.
+        constraints = [
+            models.UniqueConstraint(fields=["lp", "fund", "investing_entity"], name="commitment_one_per_lp_fund_entity")
+        ]
         indexes = [models.Index(fields=["fund", "status"])]
 
     def __str__(self) -> str:
-        return f"{self.lp} — {self.fund}"
+        entity = f" ({self.investing_entity})" if self.investing_entity else ""
+        return f"{self.lp} — {self.fund}{entity}"
 
     def clean(self) -> None:
         if (
@@ -134,6 +179,14 @@ class Commitment(TimeStampedModel):
     @property
     def is_committed(self) -> bool:
         return self.status in COMMITTED_STATUSES
+
+    @property
+    def is_soft(self) -> bool:
+        return self.status == CommitmentStatus.SOFT_CIRCLE
+
+    @property
+    def is_withdrawn(self) -> bool:
+        return self.status == CommitmentStatus.WITHDRAWN
 
     @property
     def unfunded_amount(self) -> Decimal:

@@ -72,6 +72,7 @@ class Summary:
     committed_count: int
     lp_count: int
     soft_lp_count: int
+    withdrawn_count: int = 0
 
     @property
     def unfunded(self) -> Decimal:
@@ -88,7 +89,8 @@ class Summary:
 
 def summarize(queryset: QuerySet[Commitment]) -> Summary:
     """The summary cards for the selected commitments, in one query. Soft circles are never
-    counted as committed; they get their own figure."""
+    counted as committed; they get their own figure. Withdrawn commitments count toward
+    nothing; the cards only say how many there are."""
     committed = Q(status__in=COMMITTED_STATUSES)
     soft = Q(status=CommitmentStatus.SOFT_CIRCLE)
     sums = queryset.order_by().aggregate(
@@ -98,6 +100,7 @@ def summarize(queryset: QuerySet[Commitment]) -> Summary:
         committed_count=Count("pk", filter=committed),
         lps=Count("lp_id", filter=committed, distinct=True),
         soft_lps=Count("lp_id", filter=soft, distinct=True),
+        withdrawn=Count("pk", filter=Q(status=CommitmentStatus.WITHDRAWN)),
     )
     zero = Decimal("0")
     return Summary(
@@ -107,6 +110,7 @@ def summarize(queryset: QuerySet[Commitment]) -> Summary:
         committed_count=sums["committed_count"],
         lp_count=sums["lps"],
         soft_lp_count=sums["soft_lps"],
+        withdrawn_count=sums["withdrawn"],
     )
 
 
@@ -138,6 +142,7 @@ def commitment_export(request: HttpRequest) -> HttpResponse:
         "Organization",
         "Investor type",
         "Fund",
+        "Investing entity",
         "Status",
         "Committed",
         "Funded",
@@ -160,6 +165,7 @@ def commitment_export(request: HttpRequest) -> HttpResponse:
             c.lp.contact.organization.name if c.lp.contact.organization else "",
             c.lp.get_investor_type_display(),
             c.fund.name,
+            c.investing_entity,
             c.get_status_display(),
             c.commitment_amount,
             c.funded_amount,
@@ -217,7 +223,8 @@ def commitment_toggle(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _commitment_saved(request: HttpRequest, commitment: Commitment, verb: str) -> HttpResponse:
-    messages.success(request, f"{verb} {commitment.lp}'s commitment to {commitment.fund}.")
+    through = f" through {commitment.investing_entity}" if commitment.investing_entity else ""
+    messages.success(request, f"{verb} {commitment.lp}'s commitment to {commitment.fund}{through}.")
     if is_fragment_request(request):
         return close_dialog(empty_fragment(request), CHANGED_EVENT)
     return redirect(safe_next(request) or reverse("lp_detail", args=[commitment.lp_id]))

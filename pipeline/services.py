@@ -13,7 +13,8 @@ The rules, in one place:
 - **Lost** (e.g. "Passed") needs a reason: the move does not happen without one.
   Leaving a lost stage clears the reason (history keeps it).
 - **Won.** Entering a won stage creates or updates the contact's LP profile (which makes
-  the contact an investor) and their commitment to the opportunity's fund:
+  the contact an investor) and their commitment to the opportunity's fund — the one
+  without an investing entity, else their only one (``Commitment.objects.main_for``):
 
   * the first won stage by order (by default "Committed") means a hard circle: a new
     commitment is a hard circle, a soft circle is upgraded to one;
@@ -25,10 +26,16 @@ The rules, in one place:
     so both records agree;
   * a move never downgrades a commitment (Funded → Committed leaves it closed); that is
     an edit in the LP tracker. Applying the same move twice changes nothing the second
-    time (no second commitment, no extra history row).
+    time (no second commitment, no extra history row);
+  * a withdrawn commitment is reopened by winning the deal again (the LP came back), and
+    its history row says so;
+  * an LP who invests through several entities in the fund (e.g. an individual account
+    and a trust, none without an entity) is left alone: which commitment a deal means is
+    the LP tracker's to say, never a guess.
 - **Leaving won** for an open or lost stage never deletes a commitment on its own: the
   caller must say ``keep`` or ``delete`` (``MoveRefused`` otherwise), and the answer is
   the history row's change reason on the opportunity (and on the commitment if deleted).
+  A withdrawn commitment already counts toward nothing, so it asks no question.
 """
 
 from __future__ import annotations
@@ -97,13 +104,12 @@ def followed_probability(opportunity: Opportunity, old_stage: Stage | None, new_
 
 
 def commitment_for(opportunity: Opportunity, user: Any = None) -> Commitment | None:
-    """The contact's commitment to the opportunity's fund, if any (one per LP and fund)."""
+    """The commitment the opportunity stands for, if any: the contact's commitment to its fund
+    without an investing entity, else their only one. A withdrawn commitment stands for
+    nothing (no keep-or-delete question, not shown as the deal's commitment)."""
     queryset = Commitment.objects.visible_to(user) if user is not None else Commitment.objects.all()
-    return (
-        queryset.filter(lp__contact_id=opportunity.contact_id, fund_id=opportunity.fund_id)
-        .select_related("lp__contact", "fund")
-        .first()
-    )
+    commitment = queryset.main_for(opportunity.fund_id, contact=opportunity.contact_id)
+    return None if commitment is None or commitment.is_withdrawn else commitment
 
 
 def leaves_won(old_stage: Stage | None, new_stage: Stage) -> bool:
@@ -151,11 +157,15 @@ def _stage_reason(old_stage: Stage | None, new_stage: Stage, extra: str = "") ->
 # --- won and leaving won -----------------------------------------------------------------
 
 
-def record_commitment(opportunity: Opportunity, user: Any, *, won_stages: Sequence[Stage] | None = None) -> Commitment:
+def record_commitment(
+    opportunity: Opportunity, user: Any, *, won_stages: Sequence[Stage] | None = None
+) -> Commitment | None:
     """Create or update the LP profile and commitment a won opportunity implies (idempotent).
 
     Call after the opportunity is saved in its won stage, inside the same transaction;
     ``opportunity.commitment_amount`` must already hold the amount (see ``won_amount``).
+    Returns None, changing no commitment, when the LP has several commitments to the fund
+    through named investing entities (none is the one the deal means).
     """
     contact = opportunity.contact
     lp = LPProfile.objects.filter(contact=contact).first()
@@ -164,7 +174,10 @@ def record_commitment(opportunity: Opportunity, user: Any, *, won_stages: Sequen
         lp._history_user = user
         lp._change_reason = f"Won {opportunity.name}"
         lp.save()
-    commitment = Commitment.objects.filter(lp=lp, fund_id=opportunity.fund_id).first()
+    commitment = Commitment.objects.main_for(opportunity.fund_id, lp=lp)
+    if commitment is None and Commitment.objects.filter(lp=lp, fund_id=opportunity.fund_id).exists():
+        return None
+    reopened = commitment is not None and commitment.is_withdrawn
     amount = opportunity.commitment_amount
     if amount is None:
         amount = won_amount(opportunity, commitment)
@@ -178,7 +191,7 @@ def record_commitment(opportunity: Opportunity, user: Any, *, won_stages: Sequen
                "signed_date", "wire_received", "wire_date")  # fmt: skip
     before = None if commitment.pk is None else tuple(getattr(commitment, name) for name in tracked)
 
-    if STATUS_RANK.get(commitment.status, 0) < STATUS_RANK[target]:
+    if reopened or STATUS_RANK.get(commitment.status, 0) < STATUS_RANK[target]:
         commitment.status = target
     commitment.commitment_amount = amount
     commitment.commitment_date = commitment.commitment_date or today
@@ -193,7 +206,9 @@ def record_commitment(opportunity: Opportunity, user: Any, *, won_stages: Sequen
 
     if before is None or before != tuple(getattr(commitment, name) for name in tracked):
         commitment._history_user = user
-        commitment._change_reason = f"{opportunity.stage.name} on the pipeline ({opportunity.name})"
+        commitment._change_reason = f"{opportunity.stage.name} on the pipeline ({opportunity.name})" + (
+            "; reopened a withdrawn commitment" if reopened else ""
+        )
         commitment.save()
     return commitment
 

@@ -168,9 +168,34 @@ def test_two_commitments_to_the_same_fund_are_refused_and_nothing_changes(manage
 
     response = manager_client.post(URL, {"a": keep.pk, "b": dupe.pk, "survivor": "a"}, headers=HX)
     assert response.status_code == 200
-    assert "Combine them into one commitment in the LP tracker first" in response.content.decode()
+    assert "give one of them an investing entity" in response.content.decode()
     assert Contact.objects.filter(pk=dupe.pk).exists()
     assert dupe.communications.count() == 1 and Commitment.objects.count() == 2
+
+
+def test_commitments_to_one_fund_through_different_entities_merge(manager_client, fund):
+    keep, dupe = make_contact("Gillespie"), make_contact("Gillespie")
+    keep_lp = make_lp(keep, (fund, "250000"))
+    make_lp(dupe, (fund, "150000"))
+    dupe.lp_profile.commitments.update(investing_entity="Trust / IRA")
+    response = manager_client.post(URL, {"a": keep.pk, "b": dupe.pk, "survivor": "a"})
+    assert response.status_code == 302
+    assert not Contact.objects.filter(pk=dupe.pk).exists()
+    assert sorted(keep_lp.commitments.values_list("investing_entity", "commitment_amount")) == [
+        ("", 250000),
+        ("Trust / IRA", 150000),
+    ]
+
+
+def test_commitments_through_the_same_entity_are_refused_whatever_its_case(manager_client, fund):
+    keep, dupe = make_contact("Gillespie"), make_contact("Gillespie")
+    make_lp(keep, (fund, "250000")).commitments.update(investing_entity="Trust / IRA")
+    make_lp(dupe, (fund, "150000")).commitments.update(investing_entity="trust / ira")
+    form = manager_client.get(URL, {"a": keep.pk, "b": dupe.pk}).content.decode()
+    assert "Both contacts have a commitment to Fund II (trust / ira)" in form
+    response = manager_client.post(URL, {"a": keep.pk, "b": dupe.pk, "survivor": "a"})
+    assert response.status_code == 200 and Contact.objects.filter(pk=dupe.pk).exists()
+    assert Commitment.objects.count() == 2
 
 
 def test_service_refuses_merging_a_contact_with_itself(member_user):

@@ -170,6 +170,7 @@ def test_commitment_totals_are_zero_not_none_without_commitments():
         "committed": Decimal("0"),
         "soft_circled": Decimal("0"),
         "funded": Decimal("0"),
+        "withdrawn": Decimal("0"),
     }
 
 

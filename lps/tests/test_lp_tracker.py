@@ -375,13 +375,13 @@ def test_manager_exports_the_filtered_commitments(manager_client, funds):
     commitment(lp(contact("Other")), funds[1], "1000000")
     response = manager_client.get(reverse("commitment_export"), {"fund": funds[0].pk})
     body = b"".join(response.streaming_content).decode("utf-8-sig").strip().splitlines()
-    assert body[0].startswith("LP,Email,Organization,Investor type,Fund,Status,Committed")
+    assert body[0].startswith("LP,Email,Organization,Investor type,Fund,Investing entity,Status,Committed")
     assert len(body) == 2 and "Daniel Okafor" in body[1] and "20000000" in body[1]
     xlsx = manager_client.get(reverse("commitment_export"), {"format": "xlsx"})
     from openpyxl import load_workbook
 
     rows = list(load_workbook(io.BytesIO(xlsx.content)).active.values)
-    assert len(rows) == 3 and isinstance(rows[1][6], (int, float))  # a number, not text
+    assert len(rows) == 3 and isinstance(rows[1][7], (int, float))  # a number, not text
 
 
 def test_member_cannot_export_commitments(member_client):
