@@ -11,6 +11,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from import_export import fields
+from import_export.results import RowResult
 
 from contacts.models import Communication, Contact, ContactType, Organization
 from crm.imports import parsers
@@ -56,6 +57,9 @@ class PersonNameField(CRMField):
                     f"(the {attribute.replace('_', ' ')} would be {len(value)} characters; the limit is {limit})"
                 )
             self.resource.assign(instance, attribute, value)
+
+
+TYPED_OUTCOMES = (RowResult.IMPORT_TYPE_NEW, RowResult.IMPORT_TYPE_UPDATE, RowResult.IMPORT_TYPE_SKIP)
 
 
 def _bind(field: CRMField, resource: CRMResource) -> CRMField:
@@ -142,6 +146,15 @@ class ContactResource(CRMResource):
     def after_save_instance(self, instance: Contact, row: dict, **kwargs: Any) -> None:
         super().after_save_instance(instance, row, **kwargs)
         self.ctx.contacts.add(instance, self._row_name(row))
+
+    def import_row(self, row: dict, instance_loader: Any, **kwargs: Any) -> Any:
+        result = super().import_row(row, instance_loader, **kwargs)
+        instance = result.instance
+        typed = "contact_type" in self.table.mapped_targets() and parsers.clean(row.get("contact_type"))
+        if typed and instance is not None and instance.pk and result.import_type in TYPED_OUTCOMES:
+            # The file says what this person is; an LP profile made later in the run keeps it.
+            self.ctx.typed_contacts.add(instance.pk)
+        return result
 
 
 class ContactsField(CRMField):

@@ -1,28 +1,47 @@
 """django-import-export resource for LP commitments (used by imports).
 
 A commitment row names an investor (a contact); the contact's LP profile is created when
-missing, which also makes them an investor. The profile's own fields (investor type,
-qualified purchaser, accredited) come from the same row.
+missing. The profile's own fields (investor type, qualified purchaser, accredited) come
+from the same row.
+
+Which commitment a row is: the CRM keeps one commitment per LP, fund and investing entity
+(the trust, IRA or LLC the LP invests through; blank for an LP's ordinary commitment).
+
+- A column mapped to “Investing entity” says it for every row.
+- Without one, an LP's only row for a fund in the file is their commitment without an
+  entity (or, if the CRM already holds exactly one commitment of theirs to that fund,
+  that one). When the file has several rows for one LP in one fund (Airtable: an
+  individual account and a trust), each row's investing entity is its investor category
+  (“Individual”, “Trust / IRA”), so the rows stay separate commitments and a second run
+  finds each again. Rows that nothing tells apart are errors that say so: they are never
+  added together and never dropped.
+
+Creating a profile for a commitment makes the contact an investor, as everywhere in the
+CRM, except where the import has a better word: a contact whose type this run's file gave
+explicitly (a “Relationship” column) keeps it, and a soft circle or a withdrawn commitment
+does not make a prospect an investor (neither is money committed).
 """
 
 from __future__ import annotations
 
-from decimal import Decimal
+from collections import Counter
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from import_export import fields
 
+from contacts.models import ContactType
 from crm.imports import parsers
-from crm.imports.parsers import ParseError, fold, person_key_from_text
+from crm.imports.parsers import ParseError, fold, person_key_from_text, show
 from crm.imports.resources import ROW, AttachmentsWidget, CRMField, CRMResource, FundWidget
 from crm.imports.schema import Target
 from crm.lib.money import money_exact
-from crm.lib.text import normalize_email
-from lps.models import Commitment, LPProfile
+from crm.lib.text import collapse_spaces, normalize_email
+from lps.models import COMMITTED_STATUSES, Commitment, LPProfile
 from pipeline.models import Fund
 
 PROFILE_TARGETS = ("investor_type", "qualified_purchaser", "accredited")
+ENTITY_LENGTH = Commitment._meta.get_field("investing_entity").max_length
 
 
 class ProfileField(CRMField):
@@ -55,12 +74,16 @@ class CommitmentResource(CRMResource):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.profile: LPProfile | None = None
         self.fund: Fund | None = None
+        self.entity = ""
+        self._row_number = 0
         self.profile_values: dict[str, Any] = {}
-        self._groups: dict[int, list[dict]] = {}
+        self._entities: dict[int, str] = {}  # row number → its investing entity
+        self._clashes: dict[int, str] = {}  # row number → why it cannot be told apart from another row
+        self._shared: set[int] = set()  # rows whose investor has other rows for the same fund in the file
         super().__init__(*args, **kwargs)
 
     def build_field(self, target: Target) -> fields.Field | None:
-        if target.key in ("contact", "fund", "notes"):
+        if target.key in ("contact", "fund", "notes", "investing_entity"):
             return None  # resolved in find_existing, or composed with the notes
         if target.key in PROFILE_TARGETS:
             field = ProfileField(None, target, self.widget_for(target))
@@ -71,14 +94,70 @@ class CommitmentResource(CRMResource):
         field.resource = self
         return field
 
+    # --- which commitment a row is ----------------------------------------------------------
+
+    def before_import(self, dataset: Any, **kwargs: Any) -> None:
+        """Give every row its investing entity, looking at all rows of the file at once."""
+        explicit = "investing_entity" in self.table.mapped_targets()
+        groups: dict[tuple[str, str], list[dict]] = {}
+        for values in dataset.dict:
+            number = int(values[ROW])
+            if explicit:
+                self._entities[number] = collapse_spaces(values.get("investing_entity"))
+            emails = parsers.split_lookup(values.get("contact_email") or "")
+            who = normalize_email(emails[0]) if len(emails) == 1 else person_key_from_text(values.get("contact") or "")
+            if who:
+                groups.setdefault((who, fold(values.get("fund") or "")), []).append(values)
+        for rows in groups.values():
+            if len(rows) == 1:
+                continue
+            self._shared.update(int(values[ROW]) for values in rows)
+            if not explicit:
+                for values in rows:
+                    self._entities[int(values[ROW])] = collapse_spaces(values.get("investor_type"))
+            self._find_clashes(rows, explicit)
+
+    def _find_clashes(self, rows: list[dict], explicit: bool) -> None:
+        """Rows of one investor and fund whose investing entities are the same (or all blank)."""
+        numbers = [int(values[ROW]) for values in rows]
+        keys = Counter(self._entities.get(n, "").casefold() for n in numbers)
+        for number in numbers:
+            entity = self._entities.get(number, "")
+            if keys[entity.casefold()] < 2:
+                continue
+            others = ", ".join(
+                str(n) for n in numbers if n != number and self._entities.get(n, "").casefold() == entity.casefold()
+            )
+            through = f"the investing entity {show(entity)}" if entity else "no investing entity"
+            if explicit:
+                fix = f"give each row its own {self.table.target_label('investing_entity')}"
+            elif "investor_type" in self.table.mapped_targets():
+                fix = "map a column to “Investing entity” (the trust, IRA or LLC each row is for)"
+            else:
+                fix = "map a column to “Investing entity”, or the investor category that tells them apart"
+            self._clashes[number] = (
+                f"the same investor and fund as row {others}, with {through}: the rows are not added together "
+                f"and neither is dropped; {fix}"
+            )
+
     def find_existing(self, row: dict) -> Commitment | None:
         self.profile_values = {}
+        number = self._row_number = int(row.get(ROW) or 0)
         try:
             people = self.resolve_people(row)
         except ParseError as exc:
             raise ValidationError({"contact": f"{self.table.target_label('contact')}: {exc}"}) from None
         if not people:
             raise ValidationError({"contact": f"{self.table.target_label('contact')}: a commitment needs an investor"})
+        if number in self._clashes:
+            raise ValidationError({"investing_entity": self._clashes[number]})
+        self.entity = self._entities.get(number, "")
+        if len(self.entity) > ENTITY_LENGTH:
+            raise ValidationError(
+                {"investing_entity": f"{show(self.entity)} is too long for an investing entity ({ENTITY_LENGTH} max)"}
+            )
+        if parsers.has_markup(self.entity):
+            raise ValidationError({"investing_entity": parsers.markup_message(self.entity)})
         try:
             if "fund" in self.table.mapped_targets() and parsers.clean(row.get("fund")):
                 self.fund = FundWidget(self, self.table.entity_def.target("fund")).clean(row["fund"])
@@ -93,43 +172,46 @@ class CommitmentResource(CRMResource):
         contact = people[0]
         self.profile = LPProfile.objects.visible_to(self.ctx.user).filter(contact=contact).first()
         if self.profile is None:
-            # Saving a profile makes the contact an investor; both get history rows.
+            # Saved with the commitment (before_save_instance), once the row's status is known.
             self.profile = LPProfile(contact=contact)
-            self.ctx.stamp(self.profile)
-            self.profile.save()
-        return Commitment.objects.visible_to(self.ctx.user).filter(lp=self.profile, fund=self.fund).first()
+            return None
+        return self._matching_commitment()
+
+    def _matching_commitment(self) -> Commitment | None:
+        existing = list(Commitment.objects.visible_to(self.ctx.user).filter(lp=self.profile, fund=self.fund))
+        same = [c for c in existing if c.investing_entity.casefold() == self.entity.casefold()]
+        if same:
+            return same[0]
+        alone = self._row_number not in self._shared
+        if not self.entity and alone and len(existing) == 1:
+            return existing[0]  # their one commitment to the fund, whatever its entity is called here
+        if not self.entity and alone and existing:
+            names = ", ".join(show(c.investing_entity or "(none)") for c in existing)
+            raise ValidationError(
+                {
+                    "investing_entity": f"{self.profile} has {len(existing)} commitments to {self.fund} here "
+                    f"(investing entities {names}) and this row names none: map a column to “Investing entity” "
+                    "to say which it is"
+                }
+            )
+        blank = [c for c in existing if not c.investing_entity]
+        if blank:
+            self.ctx.warn(
+                f"{self.profile} already has a commitment to {self.fund} without an investing entity; this row "
+                f"adds one through {show(self.entity)}. If it is the same money, edit them into one in the LP tracker"
+            )
+        return None
 
     def init_instance(self, row: dict | None = None) -> Commitment:
         instance = super().init_instance(row)
         instance.lp = self.profile
         instance.fund = self.fund
+        instance.investing_entity = self.entity
         return instance
-
-    def before_import(self, dataset: Any, **kwargs: Any) -> None:
-        """Find rows for the same investor and fund (e.g. an individual account and an IRA).
-
-        The CRM keeps one commitment per LP per fund, so such rows become one commitment
-        holding their sum. Grouping happens before the rows run, so the first row of a group
-        writes the total at once and a second run finds nothing to change.
-        """
-        groups: dict[tuple, list[dict]] = {}
-        for values in dataset.dict:
-            emails = parsers.split_lookup(values.get("contact_email") or "")
-            who = normalize_email(emails[0]) if len(emails) == 1 else person_key_from_text(values.get("contact") or "")
-            if who:
-                groups.setdefault((who, fold(values.get("fund") or "")), []).append(values)
-        self._groups = {int(values[ROW]): rows for rows in groups.values() if len(rows) > 1 for values in rows}
 
     def prepare_row(self, row: dict) -> None:
         self.profile = None
-        group = self._groups.get(int(row.get(ROW) or 0))
-        if group:
-            if int(row[ROW]) == int(group[0][ROW]):
-                totals = self._group_totals(group)
-                row.update({key: str(value) for key, value in totals.items()})
-            else:
-                for key in ("commitment_amount", "funded_amount"):
-                    row.pop(key, None)  # counted in the first row's total
+        self.entity = ""
 
     def import_row(self, row: dict, instance_loader: Any, **kwargs: Any) -> Any:
         result = super().import_row(row, instance_loader, **kwargs)
@@ -138,36 +220,14 @@ class CommitmentResource(CRMResource):
             self.ctx.profiles_applied.add(self.profile.pk)
         return result
 
-    def _group_totals(self, group: list[dict]) -> dict[str, Decimal]:
-        totals: dict[str, Decimal] = {}
-        parts = []
-        for values in group:
-            try:
-                amounts = {
-                    key: parsers.parse_money(values.get(key) or "") or Decimal("0")
-                    for key in ("commitment_amount", "funded_amount")
-                    if key in values
-                }
-            except ParseError:
-                return {}  # the bad amount is reported by its own row
-            for key, amount in amounts.items():
-                totals[key] = totals.get(key, Decimal("0")) + amount
-            kind = parsers.clean(values.get("investor_type"))
-            committed = money_exact(amounts.get("commitment_amount"))
-            parts.append(f"row {values[ROW]}: {committed}" + (f" ({kind})" if kind else ""))
-        self.ctx.warn(
-            f"{len(group)} rows are for this investor in this fund; the CRM keeps one commitment per LP per fund, "
-            f"so they are added together ({'; '.join(parts)})"
-        )
-        self.ctx.note(f"Combines {len(group)} rows of the import: {'; '.join(parts)}.")
-        return totals
-
     def import_extra(self, instance: Commitment, row: dict) -> None:
         if instance.pk is None and not parsers.clean(row.get("status")):
             self.ctx.warn("no status: saved as a soft circle", self.table.target_label("status"))
 
     def notes_target(self) -> str:
         return "notes"
+
+    # --- the LP profile ------------------------------------------------------------------------
 
     def skip_row(self, instance: Commitment, original: Any, row: dict, import_validation_errors: Any = None) -> bool:
         return super().skip_row(instance, original, row, import_validation_errors) and not self._profile_changes()
@@ -179,12 +239,37 @@ class CommitmentResource(CRMResource):
         so an LP ticked on any row is a qualified purchaser.
         """
         profile = self.profile
-        first_row = profile.pk not in self.ctx.profiles_applied
+        first_row = profile.pk is None or profile.pk not in self.ctx.profiles_applied
         return {
             key: value
             for key, value in self.profile_values.items()
             if getattr(profile, key) != value and (first_row or value is True)
         }
+
+    def before_save_instance(self, instance: Commitment, row: dict, **kwargs: Any) -> None:
+        super().before_save_instance(instance, row, **kwargs)
+        profile = self.profile
+        if profile.pk is not None:
+            return
+        # A new profile is saved once, with this row's values, and says whether the contact
+        # becomes an investor (see the module docstring).
+        for key, value in self._profile_changes().items():
+            setattr(profile, key, value)
+        contact = profile.contact
+        typed = contact.pk in self.ctx.typed_contacts
+        keep = typed or instance.status not in COMMITTED_STATUSES
+        if keep and contact.contact_type != ContactType.INVESTOR:
+            why = (
+                "their type comes from the file"
+                if typed
+                else f"a {instance.get_status_display().lower()} is not money committed"
+            )
+            self.ctx.info(
+                f"{contact} gets an LP profile but stays a {contact.get_contact_type_display().lower()}: {why}"
+            )
+        self.ctx.stamp(profile)
+        profile.save(keep_contact_type=keep)
+        instance.lp = profile
 
     def after_save_instance(self, instance: Commitment, row: dict, **kwargs: Any) -> None:
         super().after_save_instance(instance, row, **kwargs)
@@ -194,8 +279,9 @@ class CommitmentResource(CRMResource):
             for key, value in changes.items():
                 setattr(profile, key, value)
             self.ctx.stamp(profile)
-            profile.save()
+            # Changing a flag of an existing profile is no reason to change the contact's type.
+            profile.save(keep_contact_type=True)
             self.profile = profile
 
     def describe(self, instance: Commitment) -> str:
-        return f"{instance.lp} — {instance.fund}: {money_exact(instance.commitment_amount)}"
+        return f"{instance}: {money_exact(instance.commitment_amount)}"

@@ -168,6 +168,9 @@ class ImportContext:
         self.attachment_rows = 0
         self.created_links: Counter[str] = Counter()
         self.profiles_applied: set[int] = set()
+        # Contacts whose type a mapped column of this run gave: an LP profile made for them
+        # later in the run leaves that type as the file says (see lps.resources).
+        self.typed_contacts: set[int] = set()
 
     # --- per row ------------------------------------------------------------------------
 

@@ -138,7 +138,8 @@ def history_marks(models: list) -> dict:
 
 
 def fund_totals() -> list[dict[str, Any]]:
-    """Per fund: rows, committed (hard circle and beyond), soft-circled and funded, from the database."""
+    """Per fund: rows, committed (hard circle and beyond), soft-circled, funded and withdrawn (which
+    counts toward none of the others), from the database."""
     from lps.models import Commitment
     from pipeline.models import Fund
 
@@ -155,6 +156,7 @@ def fund_totals() -> list[dict[str, Any]]:
                 "committed": str(sums["committed"]),
                 "soft_circled": str(sums["soft_circled"]),
                 "funded": str(sums["funded"]),
+                "withdrawn": str(sums["withdrawn"]),
             }
         )
     return totals

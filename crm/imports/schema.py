@@ -189,6 +189,15 @@ COMMITMENTS = Entity(
             "investor company|company|firm|organization",
         ),
         _t("fund", "Fund", "choice", "fund|vehicle|fund name|program|entity"),
+        _t(
+            "investing_entity",
+            "Investing entity (trust, IRA, LLC)",
+            "text",
+            "investing entity|investment entity|legal entity|subscribing entity|subscriber entity|investor entity|"
+            "entity name|investing vehicle|investment vehicle name",
+            help="Tells apart an LP's commitments to one fund (e.g. an individual account and a trust). Without "
+            "it, an LP's several rows for one fund are told apart by their investor category.",
+        ),
         _t("status", "Commitment status", "choice", "commitment status|status|stage|state"),
         _t(
             "commitment_amount",
@@ -486,6 +495,10 @@ def _commitment_statuses() -> ChoiceSpec:
             ),
             "signed": _syn("signed|subscribed|executed|docs signed|subscription signed|legal signed"),
             "closed": _syn("closed|funded|wired|complete|completed|paid|paid in|called|admitted"),
+            "withdrawn": _syn(
+                "withdrawn|withdrew|withdraw|declined|cancelled|canceled|dropped|dropped out|pulled out|backed out|"
+                "rescinded|revoked|terminated|lapsed|not proceeding"
+            ),
         },
     )
 

@@ -25,8 +25,10 @@ from crm.models import Role, User
 SAMPLE = Path(settings.BASE_DIR).parent / "shared" / "samples" / "airtable"
 PASSWORD = "correct-horse-battery"
 
-# Only the two policy decisions the sample leaves open (EXPECTED.md: “needs a policy”);
-# every column and every other value is left to the suggestions.
+# Only the policy decision the sample leaves open that no status of ours answers
+# (EXPECTED.md: “needs a policy”): a soft-circled deal gets a stage of its own. Every column
+# and every other value (“Declined” → Passed, “Withdrawn” → withdrawn) is left to the
+# suggestions.
 SAMPLE_MAPPING = {
     "time_zone": "America/Los_Angeles",
     "tables": [
@@ -34,11 +36,6 @@ SAMPLE_MAPPING = {
             "entity": "opportunities",
             "files": ["Fundraising Pipeline*.csv"],
             "values": {"stage": {"Soft-circled": {"create": "Soft circle"}}},
-        },
-        {
-            "entity": "commitments",
-            "files": ["Commitments*.csv"],
-            "values": {"status": {"Withdrawn": {"skip": True}}},
         },
     ],
 }

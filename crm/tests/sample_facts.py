@@ -17,10 +17,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.db.models import Q
 
-from contacts.models import Communication, CommunicationType, Contact, ContactType, Organization, phone_digits
+from contacts.models import Communication, CommunicationType, Contact, Organization, phone_digits
 from crm.imports.parsers import person_key_from_text
 from crm.tests.importing import expected, sample_rows
-from lps.models import Commitment, LPProfile
+from lps.models import Commitment, CommitmentStatus, LPProfile
 from pipeline.models import Fund, Opportunity, Stage
 
 LA = ZoneInfo("America/Los_Angeles")
@@ -94,9 +94,7 @@ def test_people_are_deduplicated_by_email_and_every_person_matches_the_index(imp
     for entry in people["index"]:
         contact = contact_for(entry)
         org = contact.organization.name if contact.organization else None
-        wanted_type = relationship[entry["relationship"]]
-        if wanted_type != ContactType.INVESTOR and LPProfile.objects.filter(contact=contact).exists():
-            wanted_type = ContactType.INVESTOR  # a commitment makes an LP an investor (checked below)
+        wanted_type = relationship[entry["relationship"]]  # as exported, LP profile or not
         got = (contact.full_name, org, contact.contact_type, touchpoints_of(contact))
         want = (entry["name"], entry["company"], wanted_type, entry["touchpoints"])
         if got != want:
@@ -108,16 +106,24 @@ def test_people_are_deduplicated_by_email_and_every_person_matches_the_index(imp
     assert not problems, "\n".join(problems[:20])
 
 
-def test_relationships_count_as_exported_except_prospects_who_soft_circled(imported):
+def test_relationships_count_exactly_as_exported(imported):
+    """The Relationship column is explicit: a prospect who soft-circled (or withdrew) gets an LP
+    profile for the commitment and stays a prospect."""
     people = expected()["people"]
     relationship = imported["values"]["contacts"]["contact_type"]
     wanted = Counter()
     for label, count in people["by_relationship_after_dedupe"].items():
         wanted[relationship[label]] += count
-    moved = expected()["commitments"]["soft_circled_by_people_still_prospective"]
-    wanted[ContactType.PROSPECT] -= moved
-    wanted[ContactType.INVESTOR] += moved
     assert Counter(Contact.objects.values_list("contact_type", flat=True)) == wanted
+    assert wanted[relationship["Prospective LP"]] == people["by_relationship_after_dedupe"]["Prospective LP"]
+    prospects_with_profiles = Contact.objects.filter(
+        contact_type=relationship["Prospective LP"], lp_profile__isnull=False
+    )
+    soft = prospects_with_profiles.filter(lp_profile__commitments__status=CommitmentStatus.SOFT_CIRCLE).distinct()
+    assert soft.count() == expected()["commitments"]["soft_circled_by_people_still_prospective"]
+    withdrew = prospects_with_profiles.filter(lp_profile__commitments__status=CommitmentStatus.WITHDRAWN)
+    assert withdrew.count() == 1
+    assert prospects_with_profiles.count() == soft.count() + withdrew.count()
 
 
 def test_duplicate_people_are_one_person_with_both_records_touchpoints(imported):
@@ -165,63 +171,89 @@ def test_point_people_are_owners_and_the_one_who_left_is_left_empty(imported):
 # --- Commitments ------------------------------------------------------------------------------
 
 
-def _skipped_and_merged_rows() -> tuple[list[dict], list[dict]]:
-    """The Withdrawn row (mapped to “skip”: no status of ours counts toward nothing) and the
-    second row of the investor with two rows in one fund (one commitment per LP per fund)."""
-    rows = sample_rows("Commitments")
-    skipped = [r for r in rows if r["Commitment Status"] == "Withdrawn"]
-    twice = expected()["commitments"]["investor_with_two_rows_in_one_fund"]
-    theirs = [
+def _rows_of(email: str, fund: str) -> list[dict]:
+    return [
         r
-        for r in rows
-        if r["E-mail (from Investor)"].strip().lower() == twice["email"] and r["Vehicle"] == twice["fund"]
+        for r in sample_rows("Commitments")
+        if r["E-mail (from Investor)"].strip().lower() == email and r["Vehicle"] == fund
     ]
-    return skipped, theirs[1:]
 
 
 def test_commitment_totals_per_fund_and_status_match_to_the_cent(imported):
+    """Committed = signed + closed (hard circle too, the sample has none); soft circles apart;
+    withdrawn keeps its amount and counts toward nothing."""
     statuses = imported["values"]["commitments"]["status"]
     for fund_name, facts in expected()["commitments"]["per_fund"].items():
         fund = Fund.objects.get(name=fund_name)
         for label, wanted in facts["by_status"].items():
-            status = statuses[label]
-            if status == {"skip": True}:
-                assert wanted["count"] == len(_skipped_and_merged_rows()[0])
-                continue
-            rows = Commitment.objects.filter(fund=fund, status=status)
+            rows = Commitment.objects.filter(fund=fund, status=statuses[label])
             committed = sum(rows.values_list("commitment_amount", flat=True), Decimal("0"))
             funded = sum(rows.values_list("funded_amount", flat=True), Decimal("0"))
+            assert rows.count() == wanted["count"], (fund_name, label)
             assert committed * 100 == wanted["committed_cents"], (fund_name, label)
             assert funded * 100 == wanted["paid_in_cents"], (fund_name, label)
-        totals = Commitment.objects.filter(fund=fund).totals()
+        every = Commitment.objects.filter(fund=fund)
+        assert every.count() == facts["all_rows"]["count"]
+        assert sum(every.values_list("commitment_amount", flat=True)) * 100 == facts["all_rows"]["committed_cents"]
+        totals = every.totals()
         assert totals["committed"] * 100 == facts["binding_signed_plus_closed"]["committed_cents"]
         assert totals["funded"] * 100 == facts["binding_signed_plus_closed"]["paid_in_cents"]
+        soft = facts["by_status"].get("Soft-circled", {}).get("committed_cents", 0)
+        withdrawn = facts["by_status"].get("Withdrawn", {}).get("committed_cents", 0)
+        assert (totals["soft_circled"] * 100, totals["withdrawn"] * 100) == (soft, withdrawn)
+        assert every.committed().count() == facts["binding_signed_plus_closed"]["count"]
     binding = Commitment.objects.totals()["committed"]
     assert binding == dollars(expected()["commitments"]["binding_total_both_funds"])
 
 
-def test_commitment_rows_become_commitments_except_the_skipped_and_the_merged(imported):
-    skipped, merged = _skipped_and_merged_rows()
+def test_every_commitment_row_is_a_commitment(imported):
     facts = expected()["commitments"]
-    assert Commitment.objects.count() == facts["records_exported"] - len(skipped) - len(merged)
-    # The one investor whose only row was skipped has no LP profile; everyone else does.
-    assert LPProfile.objects.count() == facts["distinct_investors_after_dedupe"] - len(skipped)
-    both = [lp for lp in LPProfile.objects.all() if lp.commitments.values("fund").distinct().count() == 2]
+    assert Commitment.objects.count() == facts["records_exported"]
+    assert LPProfile.objects.count() == facts["distinct_investors_after_dedupe"]
+    both = [lp for lp in LPProfile.objects.all() if len(set(lp.commitments.values_list("fund", flat=True))) == 2]
     assert len(both) == facts["investors_in_both_funds"]
-    twice = facts["investor_with_two_rows_in_one_fund"]
-    commitment = Commitment.objects.get(lp__contact__email=twice["email"], fund__name=twice["fund"])
-    assert "Combines 2 rows" in commitment.notes
     dup = facts["rows_linked_to_a_duplicate_person_record"][0]
     assert Commitment.objects.filter(lp__contact__email=dup["canonical_email"], fund__name=dup["vehicle"]).exists()
+    assert not Commitment.objects.filter(notes__contains="Combines").exists()  # nothing was added together
+
+
+def test_two_rows_of_one_investor_in_one_fund_are_two_commitments_of_one_person(imported):
+    """The rule: an investor's only row for a fund has no investing entity; several rows for
+    one fund are told apart by their investor category, which becomes the investing entity."""
+    twice = expected()["commitments"]["investor_with_two_rows_in_one_fund"]
+    person = Contact.objects.get(email=twice["email"])
+    assert Contact.objects.filter(first_name=person.first_name, last_name=person.last_name).count() == 1
+    commitments = Commitment.objects.filter(lp__contact=person, fund__name=twice["fund"])
+    got = {c.investing_entity: c.commitment_amount for c in commitments}
+    rows = _rows_of(twice["email"], twice["fund"])
+    assert got == {r["Investor Category"]: dollars(r["Amount Committed"]) for r in rows}
+    assert sorted(got) == sorted(twice["categories"])
+    # Everyone else has one row per fund, so one commitment per fund without an entity.
+    assert set(Commitment.objects.exclude(investing_entity="").values_list("pk", flat=True)) == {
+        c.pk for c in commitments
+    }
+
+
+def test_the_withdrawn_row_keeps_its_amount_and_counts_toward_nothing(imported):
+    row = next(r for r in sample_rows("Commitments") if r["Commitment Status"] == "Withdrawn")
+    commitment = Commitment.objects.get(lp__contact__email=row["E-mail (from Investor)"].strip().lower())
+    assert commitment.status == CommitmentStatus.WITHDRAWN
+    assert commitment.commitment_amount == dollars(row["Amount Committed"])
+    assert commitment.fund.name == row["Vehicle"]
+    assert row["Comments"] in commitment.notes
+    for queryset in (Commitment.objects.committed(), Commitment.objects.soft_circled()):
+        assert not queryset.filter(pk=commitment.pk).exists()
+    fund = Commitment.objects.filter(fund=commitment.fund)
+    with_it, without_it = fund.totals(), fund.exclude(pk=commitment.pk).totals()
+    for key in ("committed", "soft_circled", "funded"):
+        assert with_it[key] == without_it[key], key
 
 
 def test_checkboxes_and_blank_paid_in(imported):
-    skipped, merged = _skipped_and_merged_rows()
     facts = expected()["commitments"]
     flags = {"Subscription Docs": "legal_docs_signed", "Wire In": "wire_received", "K1 Delivered": "k1_sent"}
     for column, attribute in flags.items():
-        lost = sum(1 for r in skipped + merged if r[column] == "checked")
-        assert Commitment.objects.filter(**{attribute: True}).count() == facts["checkbox_counts"][column] - lost
+        assert Commitment.objects.filter(**{attribute: True}).count() == facts["checkbox_counts"][column]
     # Qualified purchaser is kept once per LP (on the LP profile), ticked by any of their rows.
     rows = sample_rows("Commitments")
     assert (
@@ -229,8 +261,7 @@ def test_checkboxes_and_blank_paid_in(imported):
     )
     ticked = {r["E-mail (from Investor)"].strip().lower() for r in rows if r["Qualified Purchaser"] == "checked"}
     assert set(LPProfile.objects.filter(qualified_purchaser=True).values_list("contact__email", flat=True)) == ticked
-    blank_paid = sum(1 for r in skipped if not r["Amount Paid In"])
-    assert Commitment.objects.filter(funded_amount=0).count() == facts["amount_paid_in_blank"] - blank_paid
+    assert Commitment.objects.filter(funded_amount=0).count() == facts["amount_paid_in_blank"]
     unwired = Commitment.objects.filter(fund__name="Fund I", wire_received=False).count()
     assert unwired == facts["fund_I_wire_in_unchecked"]
     assert Commitment.objects.filter(notes__contains="(files not copied)").count() == facts["with_executed_documents"]
@@ -241,8 +272,9 @@ def test_investor_types_come_from_each_investors_first_row(imported):
     first: dict[str, str] = {}
     for row in sample_rows("Commitments"):
         email = row["E-mail (from Investor)"].strip().lower()
-        if email and row["Commitment Status"] != "Withdrawn":
+        if email:
             first.setdefault(email, row["Investor Category"])
+    assert len(first) == expected()["commitments"]["distinct_investors_after_dedupe"]
     for email, category in first.items():
         assert LPProfile.objects.get(contact__email=email).investor_type == types[category], email
 
@@ -343,10 +375,11 @@ def test_person_spot_checks(imported, index):
         "-communication_date"
     )
     assert last.first().communication_date.astimezone(LA).date().isoformat() == person["last_touch_after_merge"]
+    statuses = imported["values"]["commitments"]["status"]
     for wanted in check["commitments"]:
-        if wanted["status"] == "Withdrawn":
-            continue
         commitment = Commitment.objects.get(lp__contact=contact, fund__name=wanted["vehicle"])
+        assert commitment.status == statuses[wanted["status"]]
+        assert commitment.investing_entity == ""  # their only row for the fund
         assert commitment.commitment_amount == dollars(wanted["amount_committed"])
         assert commitment.funded_amount == (dollars(wanted["amount_paid_in"]) if wanted["amount_paid_in"] else 0)
         assert (str(commitment.signed_date) if commitment.signed_date else None) == wanted["signed_on"]

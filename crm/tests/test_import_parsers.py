@@ -199,7 +199,9 @@ def test_stage_and_status_values_that_are_not_ours_are_suggested_or_left_to_the_
     assert suggest_value("Hard Commit", statuses)[0] == "hard_circle"
     assert suggest_value("SOFT CIRCLE", statuses)[0] == "soft_circle"
     assert suggest_value("Soft-circled", statuses)[0] == "soft_circle"
-    assert suggest_value("Withdrawn", statuses)[0] is None  # never guessed, never dropped
+    for value in ("Withdrawn", "withdrew", "Declined", "Cancelled"):
+        assert suggest_value(value, statuses)[0] == "withdrawn"  # kept, counting toward nothing
+    assert suggest_value("On hold", statuses)[0] is None  # never guessed, never dropped
     stages = choice_spec("opportunities", "stage")
     assert suggest_value("Passed", stages)[0] == "Passed"
     assert suggest_value("due diligence ", stages)[0] == "Due diligence"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -232,9 +233,11 @@ class Command(BaseCommand):
             self.stdout.write(f"Commitments per fund ({label} in the CRM):")
             for fund in outcome.fund_totals:
                 committed, funded = money_exact(fund["committed"]), money_exact(fund["funded"])
+                withdrawn = fund.get("withdrawn") or "0"
                 self.stdout.write(
                     f"  {fund['fund']:24} {fund['commitments']:>4} commitments  committed {committed:>16}"
                     f"  funded {funded:>16}  soft-circled {money_exact(fund['soft_circled']):>14}"
+                    + (f"  withdrawn {money_exact(withdrawn)} (counted nowhere)" if Decimal(withdrawn) else "")
                 )
 
 
