@@ -212,3 +212,16 @@ def test_export_has_the_investing_entity_column(manager_client, ada, fund_two):
 
     rows = list(load_workbook(io.BytesIO(xlsx.content)).active.values)
     assert rows[1][5] == "Trust / IRA" and rows[1][6] == "Withdrawn"
+
+
+def test_contact_and_organization_panels_name_the_investing_entity(member_client, fund_two):
+    from contacts.tests.communication_builders import org
+
+    firm = org("Gillespie Family Office")
+    profile = lp(contact("Gillespie", first_name="Ada", organization=firm))
+    commitment(profile, fund_two, "250000")
+    commitment(profile, fund_two, "150000", investing_entity="Trust / IRA")
+    for url in (reverse("contact_detail", args=[profile.contact_id]), reverse("organization_detail", args=[firm.pk])):
+        html = text(member_client.get(url, headers=HX))
+        assert html.count('<span class="lp-entity">via Trust / IRA</span>') == 1, url
+        assert "$150,000" in html and "$250,000" in html
