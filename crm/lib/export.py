@@ -33,7 +33,12 @@ def _csv_cell(value: Any) -> str:
         return "yes" if value else "no"
     if isinstance(value, datetime.datetime):
         return timezone.localtime(value).strftime("%Y-%m-%d %H:%M") if timezone.is_aware(value) else str(value)
-    if isinstance(value, (int, float, Decimal)):
+    if isinstance(value, Decimal):
+        # Money to the cent whatever the database returned (SQLite drops trailing zeros,
+        # PostgreSQL keeps them); finer values keep their digits.
+        cents = value.quantize(Decimal("0.01"))
+        return f"{cents:f}" if cents == value else f"{value:f}"
+    if isinstance(value, (int, float)):
         return str(value)  # a negative amount is data, not a formula
     if isinstance(value, (list, tuple)):
         value = ", ".join(str(v) for v in value)

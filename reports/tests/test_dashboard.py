@@ -232,9 +232,10 @@ def test_manager_exports_the_dashboard_figures(manager_client):
     response = manager_client.get(reverse("dashboard_export"))
     lines = b"".join(response.streaming_content).decode("utf-8-sig").strip().splitlines()
     assert lines[0] == "Section,Item,Count,Amount"
-    assert "Fund II,Committed,1,3000000" in lines
-    assert "Fund II pipeline,Expected,1,2000000" in lines
-    assert "Commitments by investor type,Pension,1,3000000" in lines
+    # Money to the cent on every database (SQLite and PostgreSQL return different scales).
+    assert "Fund II,Committed,1,3000000.00" in lines
+    assert "Fund II pipeline,Expected,1,2000000.00" in lines
+    assert "Commitments by investor type,Pension,1,3000000.00" in lines
     xlsx = manager_client.get(reverse("dashboard_export"), {"format": "xlsx"})
     assert xlsx["Content-Type"].startswith("application/vnd.openxmlformats")
 
