@@ -8,7 +8,7 @@ theme and print in black and white.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 
 from crm.lib.money import money_short
 
@@ -96,3 +96,276 @@ class BarChart:
     def description(self) -> str:
         """The whole chart in words, for screen readers (the SVG's <desc>)."""
         return "; ".join(f"{bar.label}: {bar.caption}" for bar in self.bars) or "No data."
+
+
+# --- Reports: a cumulative step chart and stacked monthly columns -------------------------------
+# Same rules as the bar chart: geometry here, drawn by templates/reports/reports_*_chart.html,
+# colours from CSS classes, and a <title>/<desc> that says the whole chart in words.
+
+PLOT_WIDTH = 760
+STEP_HEIGHT = 300
+COLUMN_HEIGHT = 240
+PLOT_LEFT = 64
+PLOT_RIGHT = 16
+PLOT_TOP = 18
+PLOT_BOTTOM = 30
+MAX_X_LABELS = 8
+
+
+def nice_ceiling(value: Decimal | int, steps: int = 5, whole: bool = False) -> tuple[Decimal, Decimal]:
+    """(top, step): a round axis maximum at or above ``value`` in at most ``steps`` ticks.
+
+    Steps are 1, 2, 2.5 or 5 times a power of ten, so the tick labels read like a person chose them;
+    ``whole`` keeps counts in whole steps (no 2.5).
+    """
+    value = Decimal(value)
+    if value <= 0:
+        return Decimal("1"), Decimal("1")
+    raw = value / steps
+    magnitude = Decimal(10) ** (len(str(int(raw))) - 1) if raw >= 1 else Decimal("1")
+    for factor in (Decimal("1"), Decimal("2"), Decimal("2.5"), Decimal("5"), Decimal("10")):
+        step = magnitude * factor
+        if whole and step != step.to_integral_value():
+            continue
+        count = (value / step).to_integral_value(rounding=ROUND_CEILING)
+        if count <= steps:
+            return step * count, step
+    return step * count, step
+
+
+def month_label(month, long: bool = False) -> str:
+    return month.strftime("%B %Y" if long else "%b %y")
+
+
+@dataclass
+class Tick:
+    at: float
+    label: str
+
+
+@dataclass
+class StepSeries:
+    """A cumulative amount per month; ``opening`` is what stood before the first month."""
+
+    slug: str  # a CSS modifier: committed, soft …
+    label: str
+    values: list[Decimal]
+    opening: Decimal = Decimal("0")
+    filled: bool = False
+    # Geometry, filled in by StepChart.
+    line: str = ""
+    area: str = ""
+    points: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class ReferenceLine:
+    slug: str
+    label: str
+    value: Decimal
+    y: float = 0
+    text: str = ""
+
+
+@dataclass
+class StepChart:
+    """Cumulative amounts by month as step lines, against horizontal reference lines (target, cap).
+
+    Month ``i`` spans [x(i), x(i + 1)]; the line sits at the month's closing total, so a step
+    up at the start of a month says "by the end of this month we had this much".
+    """
+
+    title: str
+    slug: str
+    months: list  # first days of the months, in order
+    series: list[StepSeries]
+    references: list[ReferenceLine] = field(default_factory=list)
+    currency: str = "USD"
+    summary: str = ""
+
+    width: int = PLOT_WIDTH
+    height: int = STEP_HEIGHT
+
+    def __post_init__(self) -> None:
+        highest = max(
+            [value for s in self.series for value in [s.opening, *s.values]] + [r.value for r in self.references],
+            default=Decimal("0"),
+        )
+        self.top, step = nice_ceiling(highest * Decimal("1.04"))
+        self.y_ticks = []
+        tick = Decimal("0")
+        while tick <= self.top:
+            self.y_ticks.append(Tick(self.y(tick), money_short(tick, self.currency) if tick else "0"))
+            tick += step
+        n = max(len(self.months), 1)
+        every = -(-n // MAX_X_LABELS)
+        self.x_ticks = [
+            Tick(round((self.x(i) + self.x(i + 1)) / 2, 1), month_label(month))
+            for i, month in enumerate(self.months)
+            if i % every == 0
+        ]
+        for s in self.series:
+            self._trace(s)
+        for ref in self.references:
+            ref.y = self.y(ref.value)
+            ref.text = f"{ref.label} {money_short(ref.value, self.currency)}"
+
+    def _trace(self, s: StepSeries) -> None:
+        if not self.months:
+            return
+        parts = [f"M{self.x(0)} {self.y(s.opening)}"]
+        previous = s.opening
+        for i, value in enumerate(s.values):
+            parts.append(f"V{self.y(value)}H{self.x(i + 1)}")
+            if value != previous:
+                change = value - previous
+                s.points.append(
+                    {
+                        "x": self.x(i),
+                        "y": self.y(value),
+                        "title": f"{month_label(self.months[i], long=True)}: {s.label.lower()} "
+                        f"{'+' if change > 0 else '−'}{money_short(abs(change), self.currency)}, "
+                        f"{money_short(value, self.currency)} in total",
+                    }
+                )
+            previous = value
+        s.line = "".join(parts)
+        if s.filled:
+            s.area = f"{s.line}V{self.y(Decimal('0'))}H{self.x(0)}Z"
+
+    def x(self, index: int) -> float:
+        n = max(len(self.months), 1)
+        return round(PLOT_LEFT + (self.width - PLOT_LEFT - PLOT_RIGHT) * index / n, 1)
+
+    def y(self, value: Decimal) -> float:
+        span = self.height - PLOT_TOP - PLOT_BOTTOM
+        return round(self.height - PLOT_BOTTOM - span * float(Decimal(value) / self.top), 1)
+
+    @property
+    def plot_left(self) -> int:
+        return PLOT_LEFT
+
+    @property
+    def plot_right(self) -> int:
+        return self.width - PLOT_RIGHT
+
+    @property
+    def baseline(self) -> float:
+        return self.y(Decimal("0"))
+
+    @property
+    def label_x(self) -> int:
+        return PLOT_LEFT - 8
+
+    @property
+    def x_label_y(self) -> int:
+        return self.height - 8
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.months
+
+    @property
+    def description(self) -> str:
+        return self.summary or "No data."
+
+
+@dataclass
+class Segment:
+    kind: str
+    label: str
+    count: int
+    y: float = 0
+    height: float = 0
+    title: str = ""
+
+
+@dataclass
+class Column:
+    label: str
+    long_label: str
+    segments: list[Segment]
+    x: float = 0
+    width: float = 0
+    total_y: float = 0
+    centre: float = 0
+
+    @property
+    def total(self) -> int:
+        return sum(segment.count for segment in self.segments)
+
+
+@dataclass
+class ColumnChart:
+    """Counts per month as columns stacked by kind (communication types), with a legend."""
+
+    title: str
+    slug: str
+    columns: list[Column]
+    legend: list[tuple[str, str]]  # (kind, label), bottom of the stack first
+    noun: tuple[str, str] = ("item", "items")
+
+    width: int = PLOT_WIDTH
+    height: int = COLUMN_HEIGHT
+
+    def __post_init__(self) -> None:
+        top, step = nice_ceiling(max((column.total for column in self.columns), default=0), whole=True)
+        self.top = max(top, Decimal("1"))
+        step = max(step, Decimal("1"))
+        self.y_ticks = []
+        tick = Decimal("0")
+        while tick <= self.top:
+            self.y_ticks.append(Tick(self.y(tick), f"{int(tick):,}"))
+            tick += step
+        n = max(len(self.columns), 1)
+        band = (self.width - PLOT_LEFT - PLOT_RIGHT) / n
+        for i, column in enumerate(self.columns):
+            column.width = round(min(band * 0.62, 56), 1)
+            column.centre = round(PLOT_LEFT + band * (i + 0.5), 1)
+            column.x = round(column.centre - column.width / 2, 1)
+            running = 0
+            for segment in column.segments:
+                bottom = self.y(running)
+                running += segment.count
+                segment.y = self.y(running)
+                segment.height = round(bottom - segment.y, 1)
+                noun = self.noun[0] if segment.count == 1 else self.noun[1]
+                segment.title = f"{column.long_label} · {segment.label}: {segment.count:,} {noun}"
+            column.segments = [segment for segment in column.segments if segment.count]
+            column.total_y = round(self.y(running) - 6, 1)
+
+    def y(self, value: int | Decimal) -> float:
+        span = self.height - PLOT_TOP - PLOT_BOTTOM
+        return round(self.height - PLOT_BOTTOM - span * float(Decimal(value) / self.top), 1)
+
+    @property
+    def plot_left(self) -> int:
+        return PLOT_LEFT
+
+    @property
+    def plot_right(self) -> int:
+        return self.width - PLOT_RIGHT
+
+    @property
+    def baseline(self) -> float:
+        return self.y(0)
+
+    @property
+    def label_x(self) -> int:
+        return PLOT_LEFT - 8
+
+    @property
+    def x_label_y(self) -> int:
+        return self.height - 8
+
+    @property
+    def is_empty(self) -> bool:
+        return not any(column.total for column in self.columns)
+
+    @property
+    def description(self) -> str:
+        parts = []
+        for column in self.columns:
+            detail = ", ".join(f"{s.count} {s.label.lower()}" for s in column.segments)
+            parts.append(f"{column.long_label}: {column.total}" + (f" ({detail})" if detail else ""))
+        return "; ".join(parts) or "No data."
