@@ -5,4 +5,17 @@ from reports import views
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("dashboard/export/", views.dashboard_export, name="dashboard_export"),
+    path("reports/", views.reports_index, name="reports_index"),
+    # One URL name per report, so each export link (and the role table) names what it exports.
+    path(
+        "reports/fundraising/export/", views.report_export, {"report": "fundraising"}, name="report_fundraising_export"
+    ),
+    path("reports/conversion/export/", views.report_export, {"report": "conversion"}, name="report_conversion_export"),
+    path("reports/team/export/", views.report_export, {"report": "team"}, name="report_team_export"),
+    path(
+        "reports/concentration/export/",
+        views.report_export,
+        {"report": "concentration"},
+        name="report_concentration_export",
+    ),
 ]

@@ -112,6 +112,12 @@ ROUTE_ROLES: dict[str, str] = {
     "import_run": Role.MANAGER,
     "import_discard": Role.MANAGER,
     "import_undo": Role.MANAGER,
+    # Reports: everyone reads them; exports need the manager role.
+    "reports_index": Role.MEMBER,
+    "report_fundraising_export": Role.MANAGER,
+    "report_conversion_export": Role.MANAGER,
+    "report_team_export": Role.MANAGER,
+    "report_concentration_export": Role.MANAGER,
 }
 
 # Answer without signing in. Everything else sends the anonymous visitor to sign in.
