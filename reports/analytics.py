@@ -92,7 +92,7 @@ def report_filters(user, data) -> ReportFilters:
     raw_months = (data.get("months") or "").strip()
     months = DEFAULT_PERIOD
     if raw_months:
-        if raw_months.isdigit() and int(raw_months) in PERIODS:
+        if raw_months in {str(period) for period in PERIODS}:
             months = int(raw_months)
         else:
             choices = ", ".join(str(p) for p in PERIODS[:-1]) + f" or {PERIODS[-1]}"

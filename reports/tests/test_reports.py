@@ -299,9 +299,12 @@ def test_the_period_filter_sets_the_months_and_rejects_other_values(member_clien
     page = text(member_client.get(REPORTS, {"months": "3"}))
     assert "Team activity · last 3 months" in page
     assert len(table_rows(page, "team-months")[0]) == 1 + 3 + 1
-    page = text(member_client.get(REPORTS, {"months": "7"}))
-    assert "The period can be 3, 6 or 12 months: showing the last 6." in page
-    assert "Team activity · last 6 months" in page
+    for value in ("7", "-3", "6.0", "9" * 5000, "<script>"):
+        response = member_client.get(REPORTS, {"months": value})
+        assert response.status_code == 200
+        page = text(response)
+        assert "The period can be 3, 6 or 12 months: showing the last 6." in page
+        assert "Team activity · last 6 months" in page
 
 
 def test_member_cells_link_to_their_communications(member_client, member_user):
@@ -374,10 +377,14 @@ def test_an_unknown_fund_says_so_and_shows_the_default(member_client, raising, v
     assert "Fundraising progress · Fund II" in page
 
 
-def test_the_page_renders_without_any_fund_or_data(member_client):
-    page = text(member_client.get(REPORTS))
+def test_the_page_and_its_exports_work_without_any_fund_or_data(manager_client):
+    page = text(manager_client.get(REPORTS))
     assert page.count("No funds yet.") == 3
     assert "Nothing logged in these months." in page
+    total = csv_lines(manager_client.get(EXPORTS["fundraising"]))[1:]
+    assert len(total) == 1 and total[0].startswith("Total,0,")
+    assert all(not cell or Decimal(cell) == 0 for cell in total[0].split(",")[1:])
+    assert 'filename="report-team-last-6-months-' in manager_client.get(EXPORTS["team"])["Content-Disposition"]
 
 
 def test_names_are_escaped_everywhere(member_client, member_user):
