@@ -5,6 +5,7 @@ from __future__ import annotations
 import django_filters
 from django.db.models import Q
 
+from crm.lib.filters import every_word_matches
 from lps.models import Commitment, CommitmentStatus, InvestorType
 from pipeline.models import Fund
 
@@ -53,15 +54,17 @@ class CommitmentFilter(django_filters.FilterSet):
         fields = ["q", "fund", "investor_type", "status", "missing"]
 
     def search(self, queryset, name, value):
-        for word in value.split()[:6]:
-            queryset = queryset.filter(
-                Q(lp__contact__first_name__icontains=word)
-                | Q(lp__contact__last_name__icontains=word)
-                | Q(lp__contact__email__icontains=word)
-                | Q(lp__contact__organization__name__icontains=word)
-                | Q(investing_entity__icontains=word)
-            )
-        return queryset
+        return every_word_matches(
+            queryset,
+            value,
+            (
+                "lp__contact__first_name",
+                "lp__contact__last_name",
+                "lp__contact__email",
+                "lp__contact__organization__name",
+                "investing_entity",
+            ),
+        )
 
     def filter_missing(self, queryset, name, value):
         lookup = MISSING_LOOKUPS.get(value)
