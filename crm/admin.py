@@ -3,7 +3,7 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import UserChangeForm, UserCreationForm
 from simple_history.admin import SimpleHistoryAdmin
 
-from crm.models import CustomField, User
+from crm.models import CustomField, ImportRun, SavedMapping, User
 
 
 class CRMUserCreationForm(UserCreationForm):
@@ -45,3 +45,28 @@ class CustomFieldAdmin(SimpleHistoryAdmin):
     list_editable = ("display_order",)
     search_fields = ("name", "key")
     ordering = ("entity", "display_order", "name")
+
+
+@admin.register(ImportRun)
+class ImportRunAdmin(admin.ModelAdmin):
+    """Imports are read here; they are made and undone through /import/ or import_airtable."""
+
+    list_display = ("created_at", "file_name", "entity", "source", "status", "user", "created_count", "updated_count")
+    list_filter = ("status", "source", "entity")
+    search_fields = ("file_name", "user__username", "user__full_name")
+    date_hierarchy = "created_at"
+    list_select_related = ("user",)
+    exclude = ("source_text",)  # the uploaded file itself: large, and it is in the import's own page
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(SavedMapping)
+class SavedMappingAdmin(admin.ModelAdmin):
+    list_display = ("name", "entity", "created_by", "updated_at")
+    list_filter = ("entity",)
+    search_fields = ("name",)
