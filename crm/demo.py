@@ -430,8 +430,33 @@ class _Loader:
             )
             if created:
                 positions[stage.pk] = position + 1
+                self.stage_moves(opportunity, open_stages[: min(stage_index, len(open_stages) - 1) + 1], users[owner])
             opportunities[email] = opportunity
         return opportunities
+
+    def stage_moves(self, opportunity: Opportunity, path: list[Stage], mover: User) -> None:
+        """Give a new demo deal the board moves that brought it to its stage, in its history.
+
+        The dashboard's recent stage changes, the panel's time-in-stage and the conversion
+        report read history; a demo deal born in its final column would show none of them.
+        """
+        if len(path) < 2:
+            return
+        created = opportunity.history.earliest("history_date")
+        step = datetime.timedelta(days=5)
+        start = opportunity.stage_changed_at - step * (len(path) - 1)
+        created.stage = path[0]
+        created.history_date = start
+        created.save()
+        # Bookkeeping only (no history): the record was created when its history says.
+        Opportunity.objects.filter(pk=opportunity.pk).update(created_at=start)
+        for index, stage in enumerate(path[1:], start=1):
+            created.history_id = None  # save() then inserts a copy: the deal as it was after the move
+            created.stage = stage
+            created.history_type = "~"
+            created.history_user = mover
+            created.history_date = start + step * index
+            created.save()
 
     def communications(
         self, users: dict[str, User], contacts: dict[str, Contact], opportunities: dict[str, Opportunity]

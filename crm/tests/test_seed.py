@@ -109,8 +109,25 @@ def test_seed_demo_history_names_an_acting_user():
         history = model.history.all()
         assert history.count() >= model.objects.count() > 0, model.__name__
         assert not history.filter(history_user__isnull=True).exists(), model.__name__
-        assert set(history.values_list("history_user", flat=True)) == {admin.pk}, model.__name__
+        # The admin creates everything; the demo deals' earlier board moves are their owners'.
+        assert set(history.filter(history_type="+").values_list("history_user", flat=True)) == {admin.pk}
+        team = set(User.objects.filter(username__in=["admin", "grant"]).values_list("pk", flat=True))
+        assert set(history.values_list("history_user", flat=True)) <= team, model.__name__
     assert not User.history.filter(history_user__isnull=True).exists()
+
+
+def test_demo_deals_carry_the_board_moves_that_brought_them_to_their_stage():
+    from pipeline.models import Opportunity
+
+    run("seed_demo")
+
+    for opportunity in Opportunity.objects.select_related("stage"):
+        stages = [h.stage.name for h in opportunity.history.order_by("history_date").select_related("stage")]
+        assert stages[0] == "Lead", opportunity.name
+        assert stages[-1] == opportunity.stage.name, opportunity.name
+    moved = Opportunity.objects.exclude(stage__name="Lead")
+    assert moved.exists()
+    assert all(o.history.filter(history_type="~").count() >= 1 for o in moved)
 
 
 def test_dashboard_shows_the_demo_figures(admin_client):
