@@ -27,3 +27,14 @@ def percent_width(value: int | float | None) -> int:
     except (TypeError, ValueError):
         return 0
     return int(round(number / 5) * 5)
+
+
+@register.filter
+def described_widget(bound_field):
+    """The field's widget, pointing screen readers at its help text and its error message."""
+    ids = []
+    if bound_field.help_text:
+        ids.append(f"{bound_field.auto_id}_helptext")
+    if bound_field.errors:
+        ids.append(f"{bound_field.auto_id}_error")
+    return bound_field.as_widget(attrs={"aria-describedby": " ".join(ids)} if ids else None)
