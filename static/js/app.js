@@ -73,7 +73,11 @@
     if (!host) { return; }
     host.addEventListener("close", function () {
       document.getElementById("dialog-body").replaceChildren();
-      if (lastFocus && typeof lastFocus.focus === "function") { lastFocus.focus(); }
+      // Give focus back to what opened the dialog, unless the user has already moved it on
+      // ("close" fires a moment after close(): stealing focus then would send keys astray).
+      var active = document.activeElement;
+      var focusIsLost = !active || active === document.body || host.contains(active);
+      if (focusIsLost && lastFocus && typeof lastFocus.focus === "function") { lastFocus.focus(); }
     });
   });
 
