@@ -167,8 +167,32 @@ class ReferenceLine:
     text: str = ""
 
 
+class PlotArea:
+    """Vertical scale of a chart with a y axis: ``top`` (set by the chart) maps to the plot's top."""
+
+    width: int
+    height: int
+    top: Decimal
+
+    def y(self, value: int | Decimal) -> float:
+        span = self.height - PLOT_TOP - PLOT_BOTTOM
+        return round(self.height - PLOT_BOTTOM - span * float(Decimal(value) / self.top), 1)
+
+    @property
+    def plot_left(self) -> int:
+        return PLOT_LEFT
+
+    @property
+    def plot_right(self) -> int:
+        return self.width - PLOT_RIGHT
+
+    @property
+    def baseline(self) -> float:
+        return self.y(0)
+
+
 @dataclass
-class StepChart:
+class StepChart(PlotArea):
     """Cumulative amounts by month as step lines, against horizontal reference lines (target, cap).
 
     Month ``i`` spans [x(i), x(i + 1)]; the line sits at the month's closing total, so a step
@@ -237,22 +261,6 @@ class StepChart:
         n = max(len(self.months), 1)
         return round(PLOT_LEFT + (self.width - PLOT_LEFT - PLOT_RIGHT) * index / n, 1)
 
-    def y(self, value: Decimal) -> float:
-        span = self.height - PLOT_TOP - PLOT_BOTTOM
-        return round(self.height - PLOT_BOTTOM - span * float(Decimal(value) / self.top), 1)
-
-    @property
-    def plot_left(self) -> int:
-        return PLOT_LEFT
-
-    @property
-    def plot_right(self) -> int:
-        return self.width - PLOT_RIGHT
-
-    @property
-    def baseline(self) -> float:
-        return self.y(Decimal("0"))
-
     @property
     def label_x(self) -> int:
         return PLOT_LEFT - 8
@@ -296,7 +304,7 @@ class Column:
 
 
 @dataclass
-class ColumnChart:
+class ColumnChart(PlotArea):
     """Counts per month as columns stacked by kind (communication types), with a legend."""
 
     title: str
@@ -333,22 +341,6 @@ class ColumnChart:
                 segment.title = f"{column.long_label} · {segment.label}: {segment.count:,} {noun}"
             column.segments = [segment for segment in column.segments if segment.count]
             column.total_y = round(self.y(running) - 6, 1)
-
-    def y(self, value: int | Decimal) -> float:
-        span = self.height - PLOT_TOP - PLOT_BOTTOM
-        return round(self.height - PLOT_BOTTOM - span * float(Decimal(value) / self.top), 1)
-
-    @property
-    def plot_left(self) -> int:
-        return PLOT_LEFT
-
-    @property
-    def plot_right(self) -> int:
-        return self.width - PLOT_RIGHT
-
-    @property
-    def baseline(self) -> float:
-        return self.y(0)
 
     @property
     def label_x(self) -> int:
