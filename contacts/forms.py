@@ -9,7 +9,7 @@ from contacts.models import Communication, Contact, ContactStatus, Organization,
 from contacts.pickers import ContactMultiPickerField, ContactPicker, ContactPickerField, PickerSearch
 from contacts.services import BOTH, MERGE_FIELDS
 from crm.lib.custom_field_forms import CustomFieldsFormMixin
-from crm.lib.text import collapse_spaces, normalize_email
+from crm.lib.text import NAME_MAX, URL_MAX, LengthLimitsMixin, collapse_spaces, normalize_email
 from crm.models import User
 from pipeline.models import Opportunity
 
@@ -17,7 +17,7 @@ from pipeline.models import Opportunity
 class OrganizationForm(CustomFieldsFormMixin, forms.ModelForm):
     # Django 6's default now: a typed "atlas.example" becomes https://. Left to the model
     # field, the form warns RemovedInDjango60Warning at import (an error under pytest).
-    website = forms.URLField(max_length=300, required=False, assume_scheme="https")
+    website = forms.URLField(max_length=URL_MAX, required=False, assume_scheme="https")
 
     class Meta:
         model = Organization
@@ -56,7 +56,7 @@ class OrganizationForm(CustomFieldsFormMixin, forms.ModelForm):
         return name
 
 
-class TagForm(forms.ModelForm):
+class TagForm(LengthLimitsMixin, forms.ModelForm):
     """Create, rename or recolour a tag. Names are unique ignoring case and spacing."""
 
     class Meta:
@@ -99,12 +99,12 @@ class ContactForm(CustomFieldsFormMixin, forms.ModelForm):
 
     organization_name = forms.CharField(
         label="Organization",
-        max_length=200,
+        max_length=NAME_MAX,
         required=False,
         widget=forms.TextInput(attrs={"list": "organization-options", "autocomplete": "off"}),
     )
     create_organization = forms.BooleanField(label="Create it as a new organization", required=False)
-    linkedin_url = forms.URLField(label="LinkedIn URL", max_length=300, required=False, assume_scheme="https")
+    linkedin_url = forms.URLField(label="LinkedIn URL", max_length=URL_MAX, required=False, assume_scheme="https")
     save_anyway = forms.BooleanField(label="None of these is the same person: save anyway", required=False)
 
     class Meta:
@@ -383,7 +383,7 @@ def _local_now_minute():
     return timezone.localtime().replace(second=0, microsecond=0)
 
 
-class CommunicationForm(forms.ModelForm):
+class CommunicationForm(LengthLimitsMixin, forms.ModelForm):
     """Log or edit a communication.
 
     ``fixed_contact`` / ``fixed_opportunity`` (from ``?contact=`` / ``?opportunity=``) pin those

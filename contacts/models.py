@@ -12,7 +12,21 @@ from django.db.models.functions import Coalesce, Lower
 from django.urls import NoReverseMatch, reverse
 from simple_history.models import HistoricalRecords
 
-from crm.lib.text import collapse_spaces, normalize_email
+from crm.lib.text import (
+    ADDRESS_MAX,
+    AFFIX_MAX,
+    LABEL_MAX,
+    LINE_MAX,
+    NAME_MAX,
+    NOTE_MAX,
+    PHONE_MAX,
+    SHORT_NAME_MAX,
+    TITLE_MAX,
+    URL_MAX,
+    LengthLimit,
+    collapse_spaces,
+    normalize_email,
+)
 from crm.models import CustomFieldEntity, CustomFieldsModel, TimeStampedModel
 
 
@@ -52,7 +66,7 @@ class TagColour(models.TextChoices):
 
 
 class Tag(TimeStampedModel):
-    name = models.CharField(max_length=50)
+    name = models.CharField(max_length=LABEL_MAX)
     colour = models.CharField(max_length=10, choices=TagColour.choices, default=TagColour.SLATE)
 
     objects = ScopedQuerySet.as_manager()
@@ -122,17 +136,17 @@ class OrganizationQuerySet(ScopedQuerySet):
 class Organization(CustomFieldsModel, TimeStampedModel):
     CUSTOM_FIELD_ENTITY = CustomFieldEntity.ORGANIZATION
 
-    name = models.CharField(max_length=200)
+    name = models.CharField(max_length=NAME_MAX)
     type = models.CharField(max_length=20, choices=OrganizationType.choices, default=OrganizationType.OTHER)
-    industry = models.CharField(max_length=100, blank=True)
-    website = models.URLField(max_length=300, blank=True)
-    phone = models.CharField(max_length=50, blank=True)
+    industry = models.CharField(max_length=SHORT_NAME_MAX, blank=True)
+    website = models.URLField(max_length=URL_MAX, blank=True)
+    phone = models.CharField(max_length=PHONE_MAX, blank=True)
     email = models.EmailField(blank=True)
-    address = models.CharField(max_length=300, blank=True)
-    city = models.CharField(max_length=100, blank=True)
-    state = models.CharField(max_length=100, blank=True)
-    country = models.CharField(max_length=100, blank=True)
-    description = models.TextField(blank=True)
+    address = models.CharField(max_length=ADDRESS_MAX, blank=True)
+    city = models.CharField(max_length=SHORT_NAME_MAX, blank=True)
+    state = models.CharField(max_length=SHORT_NAME_MAX, blank=True)
+    country = models.CharField(max_length=SHORT_NAME_MAX, blank=True)
+    description = models.TextField(blank=True, max_length=NOTE_MAX, validators=[LengthLimit(NOTE_MAX)])
     tags = models.ManyToManyField(Tag, blank=True, related_name="organizations")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -273,24 +287,24 @@ class ContactQuerySet(ScopedQuerySet):
 class Contact(CustomFieldsModel, TimeStampedModel):
     CUSTOM_FIELD_ENTITY = CustomFieldEntity.CONTACT
 
-    name_prefix = models.CharField("prefix", max_length=30, blank=True, help_text="Dr., Prof., Hon. …")
-    first_name = models.CharField(max_length=100, blank=True)
-    last_name = models.CharField(max_length=100)
-    name_suffix = models.CharField("suffix", max_length=30, blank=True, help_text="Jr., CFA, PhD …")
+    name_prefix = models.CharField("prefix", max_length=AFFIX_MAX, blank=True, help_text="Dr., Prof., Hon. …")
+    first_name = models.CharField(max_length=SHORT_NAME_MAX, blank=True)
+    last_name = models.CharField(max_length=SHORT_NAME_MAX)
+    name_suffix = models.CharField("suffix", max_length=AFFIX_MAX, blank=True, help_text="Jr., CFA, PhD …")
     email = models.EmailField(blank=True)
-    phone = models.CharField(max_length=50, blank=True)
-    mobile = models.CharField(max_length=50, blank=True)
-    title = models.CharField(max_length=150, blank=True)
+    phone = models.CharField(max_length=PHONE_MAX, blank=True)
+    mobile = models.CharField(max_length=PHONE_MAX, blank=True)
+    title = models.CharField(max_length=TITLE_MAX, blank=True)
     organization = models.ForeignKey(
         Organization, null=True, blank=True, on_delete=models.SET_NULL, related_name="contacts"
     )
     contact_type = models.CharField(max_length=20, choices=ContactType.choices, default=ContactType.PROSPECT)
     status = models.CharField(max_length=20, choices=ContactStatus.choices, default=ContactStatus.ACTIVE)
-    source = models.CharField(max_length=100, blank=True, help_text="Referral, conference, inbound …")
+    source = models.CharField(max_length=SHORT_NAME_MAX, blank=True, help_text="Referral, conference, inbound …")
     tags = models.ManyToManyField(Tag, blank=True, related_name="contacts")
-    notes = models.TextField(blank=True)
-    linkedin_url = models.URLField("LinkedIn URL", max_length=300, blank=True)
-    location = models.CharField(max_length=150, blank=True, help_text="City and country they are based in.")
+    notes = models.TextField(blank=True, max_length=NOTE_MAX, validators=[LengthLimit(NOTE_MAX)])
+    linkedin_url = models.URLField("LinkedIn URL", max_length=URL_MAX, blank=True)
+    location = models.CharField(max_length=TITLE_MAX, blank=True, help_text="City and country they are based in.")
     preferred_contact = models.CharField(max_length=20, choices=PreferredContact.choices, blank=True)
     do_not_email = models.BooleanField(default=False)
     owner = models.ForeignKey(
@@ -361,12 +375,12 @@ class Communication(TimeStampedModel):
         "pipeline.Opportunity", null=True, blank=True, on_delete=models.SET_NULL, related_name="communications"
     )
     type = models.CharField(max_length=10, choices=CommunicationType.choices, default=CommunicationType.EMAIL)
-    subject = models.CharField(max_length=250, blank=True)
-    body = models.TextField(blank=True)
+    subject = models.CharField(max_length=LINE_MAX, blank=True)
+    body = models.TextField(blank=True, max_length=NOTE_MAX, validators=[LengthLimit(NOTE_MAX)])
     communication_date = models.DateTimeField()
     duration_minutes = models.PositiveIntegerField(null=True, blank=True)
-    outcome = models.CharField(max_length=250, blank=True)
-    next_action = models.CharField(max_length=250, blank=True)
+    outcome = models.CharField(max_length=LINE_MAX, blank=True)
+    next_action = models.CharField(max_length=LINE_MAX, blank=True)
     next_action_date = models.DateField(null=True, blank=True)
     next_action_done = models.BooleanField(default=False)
     next_action_done_at = models.DateTimeField(null=True, blank=True)
@@ -378,7 +392,10 @@ class Communication(TimeStampedModel):
     )
     contact_attendees = models.ManyToManyField(Contact, blank=True, related_name="attended_communications")
     attachment_names = models.TextField(
-        blank=True, help_text="Names of files attached in the old system (the files themselves were not kept)."
+        blank=True,
+        max_length=NOTE_MAX,
+        validators=[LengthLimit(NOTE_MAX)],
+        help_text="Names of files attached in the old system (the files themselves were not kept).",
     )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -16,6 +16,19 @@ from django.db.models.functions import Lower
 from django.utils.text import slugify
 from simple_history.models import HistoricalRecords
 
+from crm.lib.text import (
+    CUSTOM_LONG_TEXT_MAX,
+    CUSTOM_TEXT_MAX,
+    CUSTOM_URL_MAX,
+    EMAIL_MAX,
+    HELP_TEXT_MAX,
+    OPTIONS_MAX,
+    SHORT_NAME_MAX,
+    TITLE_MAX,
+    LengthLimit,
+    too_long_message,
+)
+
 
 class TimeStampedModel(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
@@ -52,7 +65,7 @@ class User(AbstractUser):
     exactly the admins and nobody has to keep two permission systems in step.
     """
 
-    full_name = models.CharField(max_length=150, blank=True)
+    full_name = models.CharField(max_length=TITLE_MAX, blank=True)
     email = models.EmailField("email address", blank=True)
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
     updated_at = models.DateTimeField(auto_now=True)
@@ -136,6 +149,15 @@ class CustomFieldType(models.TextChoices):
     EMAIL = "email", "Email"
 
 
+# The longest value each text-like custom field type stores (to_storage and the form fields).
+TEXT_LIMITS = {
+    CustomFieldType.TEXT: CUSTOM_TEXT_MAX,
+    CustomFieldType.LONG_TEXT: CUSTOM_LONG_TEXT_MAX,
+    CustomFieldType.URL: CUSTOM_URL_MAX,
+    CustomFieldType.EMAIL: EMAIL_MAX,
+}
+
+
 class CustomFieldQuerySet(models.QuerySet):
     def for_entity(self, entity: str) -> CustomFieldQuerySet:
         return self.filter(entity=entity).order_by("display_order", "name")
@@ -149,18 +171,23 @@ class CustomField(TimeStampedModel):
     strings, checkboxes as booleans, multi-selects as lists.
     """
 
-    name = models.CharField(max_length=100)
+    name = models.CharField(max_length=SHORT_NAME_MAX)
     key = models.SlugField(
-        max_length=100,
+        max_length=SHORT_NAME_MAX,
         blank=True,
         help_text="Stable identifier used in storage and imports; generated from the name when blank.",
     )
     entity = models.CharField(max_length=20, choices=CustomFieldEntity.choices)
     field_type = models.CharField(max_length=20, choices=CustomFieldType.choices, default=CustomFieldType.TEXT)
-    options = models.TextField(blank=True, help_text="For single and multi select: one option per line.")
+    options = models.TextField(
+        blank=True,
+        max_length=OPTIONS_MAX,
+        validators=[LengthLimit(OPTIONS_MAX)],
+        help_text="For single and multi select: one option per line.",
+    )
     required = models.BooleanField(default=False)
     display_order = models.PositiveIntegerField(default=0)
-    help_text = models.CharField(max_length=200, blank=True)
+    help_text = models.CharField(max_length=HELP_TEXT_MAX, blank=True)
 
     objects = CustomFieldQuerySet.as_manager()
     history = HistoricalRecords()
@@ -176,7 +203,7 @@ class CustomField(TimeStampedModel):
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         if not self.key:
-            self.key = slugify(self.name).replace("-", "_")[:100]
+            self.key = slugify(self.name).replace("-", "_")[:SHORT_NAME_MAX]
         super().save(*args, **kwargs)
 
     @property
@@ -186,7 +213,7 @@ class CustomField(TimeStampedModel):
     def clean(self) -> None:
         self.name = self.name.strip()
         if not self.key:
-            self.key = slugify(self.name).replace("-", "_")[:100]
+            self.key = slugify(self.name).replace("-", "_")[:SHORT_NAME_MAX]
         if not self.key:
             raise ValidationError({"name": "The name needs at least one letter or digit."})
         is_select = self.field_type in (CustomFieldType.SINGLE_SELECT, CustomFieldType.MULTI_SELECT)
@@ -224,12 +251,12 @@ class CustomField(TimeStampedModel):
             if self.required:
                 raise ValidationError(f"{self.name} is required.")
             return None
+        limit = TEXT_LIMITS.get(kind)
+        if limit is not None and len(str(value)) > limit:
+            # Before any other check: a 10 MB value is refused without being parsed.
+            raise ValidationError(too_long_message(limit, len(str(value))))
         if kind in (CustomFieldType.TEXT, CustomFieldType.LONG_TEXT):
-            text = str(value)
-            limit = 200 if kind == CustomFieldType.TEXT else 20000
-            if len(text) > limit:
-                raise ValidationError(f"Keep this under {limit} characters (it has {len(text)}).")
-            return text
+            return str(value)
         if kind in (CustomFieldType.NUMBER, CustomFieldType.CURRENCY):
             cleaned = re.sub(r"[,\s$€£]", "", str(value)) if isinstance(value, str) else value
             try:

@@ -7,6 +7,7 @@ from django import forms
 from contacts.models import Contact
 from contacts.pickers import ContactPicker, ContactPickerField
 from crm.lib.custom_field_forms import CustomFieldsFormMixin
+from crm.lib.text import LengthLimitsMixin
 from lps.models import Commitment, CommitmentStatus, LPProfile
 from pipeline.models import Fund
 
@@ -44,7 +45,7 @@ class LPProfileForm(CustomFieldsFormMixin, forms.ModelForm):
             field.queryset = Contact.objects.visible_to(user).filter(pk=fixed_contact.pk)
 
 
-class CommitmentForm(forms.ModelForm):
+class CommitmentForm(LengthLimitsMixin, forms.ModelForm):
     fund = forms.ModelChoiceField(queryset=Fund.objects.none(), empty_label=None)
 
     class Meta:

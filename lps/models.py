@@ -12,6 +12,7 @@ from django.db.models import Q, Sum
 from simple_history.models import HistoricalRecords
 
 from contacts.models import ContactType, ScopedQuerySet, url_or_none
+from crm.lib.text import NAME_MAX, NOTE_MAX, SHORT_NAME_MAX, LengthLimit
 from crm.models import CustomFieldEntity, CustomFieldsModel, TimeStampedModel
 from pipeline.models import MONEY
 
@@ -40,8 +41,8 @@ class LPProfile(CustomFieldsModel, TimeStampedModel):
     investor_type = models.CharField(max_length=20, choices=InvestorType.choices, default=InvestorType.INDIVIDUAL)
     accredited = models.BooleanField("accredited investor", default=False)
     qualified_purchaser = models.BooleanField(default=False)
-    preferred_communication = models.CharField(max_length=100, blank=True)
-    notes = models.TextField(blank=True)
+    preferred_communication = models.CharField(max_length=SHORT_NAME_MAX, blank=True)
+    notes = models.TextField(blank=True, max_length=NOTE_MAX, validators=[LengthLimit(NOTE_MAX)])
 
     objects = ScopedQuerySet.as_manager()
     history = HistoricalRecords()
@@ -136,7 +137,7 @@ class Commitment(TimeStampedModel):
     lp = models.ForeignKey(LPProfile, on_delete=models.CASCADE, related_name="commitments", verbose_name="LP")
     fund = models.ForeignKey("pipeline.Fund", on_delete=models.PROTECT, related_name="commitments")
     investing_entity = models.CharField(
-        max_length=200,
+        max_length=NAME_MAX,
         blank=True,
         help_text="The legal vehicle the LP invests through, e.g. “Trust / IRA” or an LLC's name. Needed only "
         "to tell apart two commitments of one LP to the same fund.",
@@ -150,7 +151,7 @@ class Commitment(TimeStampedModel):
     wire_received = models.BooleanField(default=False)
     wire_date = models.DateField(null=True, blank=True)
     k1_sent = models.BooleanField("K-1 sent", default=False)
-    notes = models.TextField(blank=True)
+    notes = models.TextField(blank=True, max_length=NOTE_MAX, validators=[LengthLimit(NOTE_MAX)])
 
     objects = CommitmentQuerySet.as_manager()
     history = HistoricalRecords()

@@ -6,7 +6,7 @@ from django import forms
 
 from contacts.models import Contact, Organization
 from crm.lib.custom_field_forms import CustomFieldsFormMixin
-from crm.lib.text import collapse_spaces
+from crm.lib.text import LINE_MAX, NAME_MAX, LengthLimitsMixin, collapse_spaces
 from crm.models import User
 from pipeline.models import Fund, Opportunity, Stage, StageOutcome
 from pipeline.services import COMMITMENT_ACTIONS, DELETE, KEEP, commitment_for, leaves_won
@@ -51,7 +51,7 @@ class OpportunityForm(CustomFieldsFormMixin, forms.ModelForm):
     stage when the stage changes later); a typed value overrides it."""
 
     name = forms.CharField(
-        max_length=200, required=False, help_text="Blank names it after the organization (or contact) and fund."
+        max_length=NAME_MAX, required=False, help_text="Blank names it after the organization (or contact) and fund."
     )
     contact = ContactChoiceField(
         queryset=Contact.objects.none(), label="LP or prospect", empty_label="Choose a contact…"
@@ -180,14 +180,14 @@ class OpportunityForm(CustomFieldsFormMixin, forms.ModelForm):
         return data
 
 
-class MoveForm(forms.Form):
+class MoveForm(LengthLimitsMixin, forms.Form):
     """The "Move to…" control, and the questions a drag may need answered first."""
 
     stage = forms.ModelChoiceField(
         queryset=Stage.objects.none(), widget=StageRadioSelect, empty_label=None, label="Move to"
     )
     lost_reason = forms.CharField(
-        max_length=250,
+        max_length=LINE_MAX,
         required=False,
         label="Why did they pass?",
         help_text="Required for a lost stage.",

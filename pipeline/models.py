@@ -12,6 +12,7 @@ from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from contacts.models import ScopedQuerySet, url_or_none
+from crm.lib.text import LABEL_MAX, LINE_MAX, NAME_MAX, NOTE_MAX, SHORT_NAME_MAX, LengthLimit
 from crm.models import CustomFieldEntity, CustomFieldsModel, TimeStampedModel
 
 MONEY = {"max_digits": 15, "decimal_places": 2}
@@ -31,7 +32,7 @@ class FundQuerySet(ScopedQuerySet):
 
 
 class Fund(TimeStampedModel):
-    name = models.CharField(max_length=100, unique=True)
+    name = models.CharField(max_length=SHORT_NAME_MAX, unique=True)
     vintage_year = models.PositiveSmallIntegerField(null=True, blank=True)
     target_size = models.DecimalField(**MONEY, null=True, blank=True)
     hard_cap = models.DecimalField(**MONEY, null=True, blank=True)
@@ -59,7 +60,7 @@ class StageOutcome(models.TextChoices):
 class Stage(TimeStampedModel):
     """A pipeline column. Admins edit names, order and probabilities; the board follows."""
 
-    name = models.CharField(max_length=50, unique=True)
+    name = models.CharField(max_length=LABEL_MAX, unique=True)
     order = models.PositiveSmallIntegerField(default=0)
     default_probability = models.PositiveSmallIntegerField(
         default=0, validators=[MaxValueValidator(100)], help_text="Per cent, 0–100."
@@ -112,7 +113,7 @@ class OpportunityQuerySet(ScopedQuerySet):
 class Opportunity(CustomFieldsModel, TimeStampedModel):
     CUSTOM_FIELD_ENTITY = CustomFieldEntity.OPPORTUNITY
 
-    name = models.CharField(max_length=200)
+    name = models.CharField(max_length=NAME_MAX)
     contact = models.ForeignKey("contacts.Contact", on_delete=models.PROTECT, related_name="opportunities")
     organization = models.ForeignKey(
         "contacts.Organization", null=True, blank=True, on_delete=models.SET_NULL, related_name="opportunities"
@@ -126,15 +127,15 @@ class Opportunity(CustomFieldsModel, TimeStampedModel):
         null=True, blank=True, validators=[MaxValueValidator(100)], help_text="Per cent; blank takes the stage's."
     )
     expected_close_date = models.DateField(null=True, blank=True)
-    description = models.TextField(blank=True)
-    next_step = models.CharField(max_length=250, blank=True)
+    description = models.TextField(blank=True, max_length=NOTE_MAX, validators=[LengthLimit(NOTE_MAX)])
+    next_step = models.CharField(max_length=LINE_MAX, blank=True)
     next_step_date = models.DateField(null=True, blank=True)
-    source = models.CharField(max_length=100, blank=True)
+    source = models.CharField(max_length=SHORT_NAME_MAX, blank=True)
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="opportunities"
     )
     priority = models.CharField(max_length=10, choices=Priority.choices, default=Priority.MEDIUM)
-    lost_reason = models.CharField(max_length=250, blank=True)
+    lost_reason = models.CharField(max_length=LINE_MAX, blank=True)
     stage_changed_at = models.DateTimeField(default=timezone.now)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -349,7 +349,7 @@ def test_huge_duration_and_overlong_subject_are_refused(member_client):
     html = page_text(response)
     assert response.status_code == 200
     assert "Ensure this value is less than or equal to" in html
-    assert "Ensure this value has at most 250 characters" in html
+    assert "Keep this to at most 250 characters (it has 300)." in html
     assert Communication.objects.count() == 0
 
 

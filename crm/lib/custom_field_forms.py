@@ -7,7 +7,8 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 
-from crm.models import CustomField, CustomFieldType
+from crm.lib.text import use_length_limits
+from crm.models import TEXT_LIMITS, CustomField, CustomFieldType
 
 PREFIX = "cf_"
 
@@ -21,7 +22,7 @@ def form_field_for(definition: CustomField, initial: Any) -> forms.Field:
     }
     kind = definition.field_type
     if kind == CustomFieldType.LONG_TEXT:
-        return forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=20000, **common)
+        return forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=TEXT_LIMITS[kind], **common)
     if kind in (CustomFieldType.NUMBER, CustomFieldType.CURRENCY):
         places = 2 if kind == CustomFieldType.CURRENCY else None
         return forms.DecimalField(max_digits=17, decimal_places=places, **common)
@@ -37,10 +38,10 @@ def form_field_for(definition: CustomField, initial: Any) -> forms.Field:
             choices=[(o, o) for o in definition.option_list], widget=forms.CheckboxSelectMultiple, **common
         )
     if kind == CustomFieldType.URL:
-        return forms.URLField(max_length=500, assume_scheme="https", **common)
+        return forms.URLField(max_length=TEXT_LIMITS[kind], assume_scheme="https", **common)
     if kind == CustomFieldType.EMAIL:
-        return forms.EmailField(**common)
-    return forms.CharField(max_length=200, **common)
+        return forms.EmailField(max_length=TEXT_LIMITS[kind], **common)
+    return forms.CharField(max_length=TEXT_LIMITS[CustomFieldType.TEXT], **common)
 
 
 class CustomFieldsFormMixin:
@@ -48,7 +49,8 @@ class CustomFieldsFormMixin:
 
     Use with a ModelForm whose model is a ``CustomFieldsModel``. Definitions load in one
     query; values are validated by the definition (``CustomField.to_storage``), so the
-    admin, the forms and imports share the same rules.
+    admin, the forms and imports share the same rules. Too-long input, in these fields
+    and the model's own, is refused with the one wording of ``crm.lib.text``.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -59,6 +61,7 @@ class CustomFieldsFormMixin:
         for definition in self.custom_definitions:
             initial = definition.from_storage(stored.get(definition.key))
             self.fields[PREFIX + definition.key] = form_field_for(definition, initial)
+        use_length_limits(self)
 
     def custom_field_bound_fields(self) -> list:
         return [self[PREFIX + d.key] for d in self.custom_definitions]

@@ -32,14 +32,14 @@ def test_text_is_stored_trimmed():
     assert field(TYPE.TEXT).to_storage("  Boston  ") == "Boston"
 
 
-def test_text_is_limited_to_200_characters():
-    assert field(TYPE.TEXT).to_storage("x" * 200) == "x" * 200
-    assert "under 200 characters (it has 201)" in rejects(field(TYPE.TEXT), "x" * 201)
+def test_text_is_limited_to_1000_characters():
+    assert field(TYPE.TEXT).to_storage("x" * 1000) == "x" * 1000
+    assert "at most 1,000 characters (it has 1,001)" in rejects(field(TYPE.TEXT), "x" * 1001)
 
 
-def test_long_text_takes_more_than_200_characters_up_to_its_limit():
+def test_long_text_takes_more_than_1000_characters_up_to_its_limit():
     assert len(field(TYPE.LONG_TEXT).to_storage("x" * 5000)) == 5000
-    assert "under 20000 characters" in rejects(field(TYPE.LONG_TEXT), "x" * 20001)
+    assert "at most 100,000 characters" in rejects(field(TYPE.LONG_TEXT), "x" * 100_001)
 
 
 # --- Numbers and currency ---------------------------------------------------------------
