@@ -1,8 +1,8 @@
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 
-from crm.lib.text import collapse_spaces, normalize_email
-from crm.models import User
+from crm.lib.text import EMAIL_MAX, LengthLimitsMixin, collapse_spaces, normalize_email
+from crm.models import EMAIL_UNAVAILABLE, User
 
 
 class SignInForm(AuthenticationForm):
@@ -17,12 +17,12 @@ class SignInForm(AuthenticationForm):
         self.fields["password"].widget.attrs.update({"autocomplete": "current-password"})
 
 
-class ProfileForm(forms.ModelForm):
+class ProfileForm(LengthLimitsMixin, forms.ModelForm):
     """The signed-in user's own name and email; role and username stay with the admins."""
 
     email = forms.EmailField(
         label="Email",
-        max_length=254,
+        max_length=EMAIL_MAX,
         help_text="Used to match you to meetings and emails imported from the old system.",
     )
 
@@ -46,9 +46,6 @@ class ProfileForm(forms.ModelForm):
 
     def clean_email(self) -> str:
         email = normalize_email(self.cleaned_data["email"])
-        clash = User.objects.filter(email__iexact=email).exclude(pk=self.instance.pk).first()
-        if clash is not None:
-            raise forms.ValidationError(
-                f"{clash.display_name} already uses this email address. Each person needs their own."
-            )
+        if User.objects.filter(email__iexact=email).exclude(pk=self.instance.pk).exists():
+            raise forms.ValidationError(EMAIL_UNAVAILABLE)
         return email

@@ -58,6 +58,11 @@ class CRMUserManager(UserManager):
         return self.filter(is_active=True).order_by("full_name", "username")
 
 
+# Said whatever the reason an email cannot be someone's: naming (or hinting at) the account
+# that has it would tell any signed-in user who else has an account here, and under what.
+EMAIL_UNAVAILABLE = "That email address cannot be used for this account. Choose another one."
+
+
 class User(AbstractUser):
     """A member of the fund's team. The role decides what they may do (see ``can_*``).
 
@@ -82,7 +87,13 @@ class User(AbstractUser):
     class Meta:
         ordering = ["full_name", "username"]
         constraints = [
-            models.UniqueConstraint(Lower("email"), condition=~models.Q(email=""), name="user_email_unique_ci")
+            models.UniqueConstraint(
+                Lower("email"),
+                condition=~models.Q(email=""),
+                name="user_email_unique_ci",
+                # Django's default names the constraint; this one says no more than the form does.
+                violation_error_message=EMAIL_UNAVAILABLE,
+            )
         ]
 
     def __str__(self) -> str:

@@ -20,7 +20,8 @@ from contacts.models import TagColour
 from contacts.views.tags import NEW_TAG_ID, tags_with_usage
 from crm.forms import ProfileForm
 from crm.lib.htmx import is_fragment_request, render_page_or_fragment
-from crm.models import User
+from crm.lib.text import PASSWORD_MAX, LengthLimit
+from crm.models import EMAIL_UNAVAILABLE, User
 from crm.search import DROPDOWN_LIMIT, PAGE_LIMIT, search
 
 SETTINGS_TEMPLATE = "crm/settings.html"
@@ -63,6 +64,10 @@ def _password_form(request: HttpRequest, data: Any = None) -> PasswordChangeForm
     form = PasswordChangeForm(request.user, data)
     # Django's form grabs the focus: on Settings it sits below the profile and must not.
     form.fields["old_password"].widget.attrs.pop("autofocus", None)
+    # Django's password fields have no length limit; refused before any hashing or validating.
+    for field in form.fields.values():
+        field.validators.append(LengthLimit(PASSWORD_MAX))
+        field.widget.attrs["maxlength"] = str(PASSWORD_MAX)
     return form
 
 
@@ -96,7 +101,7 @@ def settings_profile(request: HttpRequest) -> HttpResponse:
             with transaction.atomic():
                 form.save()
         except IntegrityError:  # the same email saved by someone else a moment ago
-            form.add_error("email", "Someone else just saved this email address. Use your own.")
+            form.add_error("email", EMAIL_UNAVAILABLE)
         else:
             messages.success(request, "Saved your profile.")
             if not is_fragment_request(request):

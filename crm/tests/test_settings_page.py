@@ -6,7 +6,9 @@ import pytest
 from django.contrib.auth import SESSION_KEY
 
 from conftest import PASSWORD
-from crm.models import Role, User
+from crm.forms import ProfileForm
+from crm.lib.text import normalize_email
+from crm.models import EMAIL_UNAVAILABLE, Role, User
 
 HX = {"HX-Request": "true"}
 NEW_PASSWORD = "a-much-longer-passphrase-2025"
@@ -64,7 +66,10 @@ def test_an_email_another_user_has_is_refused_ignoring_case(member_client, membe
     )
     html = response.content.decode()
     assert response.status_code == 200
-    assert "Mona Manager already uses this email address." in html
+    assert "That email address cannot be used for this account. Choose another one." in html
+    # Nothing says whose it is: no name, no username, not even that it is someone's.
+    for hint in ("Mona", "mona", "already", "omeone else"):
+        assert hint not in html
     assert 'value=" MONA@fund.EXAMPLE "' in html  # what was typed is kept for correcting
     member_user.refresh_from_db()
     assert member_user.email == "max@fund.example"
@@ -89,7 +94,7 @@ def test_keeping_your_own_email_in_another_case_is_fine(member_client, member_us
         ({"full_name": "   ", "email": "max@fund.example"}, "Enter your name as the team should see it."),
         ({"full_name": "Max", "email": ""}, "This field is required."),
         ({"full_name": "Max", "email": "not-an-email"}, "Enter a valid email address."),
-        ({"full_name": "M" * 151, "email": "max@fund.example"}, "Ensure this value has at most 150 characters"),
+        ({"full_name": "M" * 151, "email": "max@fund.example"}, "Keep this to at most 150 characters (it has 151)."),
         ({}, "Enter your name as the team should see it."),
         ({}, "This field is required."),  # the email
     ],
@@ -199,3 +204,51 @@ def test_anonymous_visitor_cannot_post_a_profile(client, member_user):
     assert response.status_code == 302
     assert response["Location"].startswith("/login/")
     assert User.objects.filter(full_name="Hacker").count() == 0
+
+
+# --- Nothing about other accounts (issue 9) ----------------------------------------------
+
+
+def test_an_email_saved_by_someone_else_at_the_same_moment_is_refused_without_naming_them(
+    member_client, member_user, manager_user, monkeypatch
+):
+    # As if the other save landed after the form's own check: the unique constraint catches it.
+    monkeypatch.setattr(ProfileForm, "clean_email", lambda form: normalize_email(form.cleaned_data["email"]))
+    response = member_client.post("/settings/profile/", {"full_name": "Max Member", "email": "mona@fund.example"})
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert EMAIL_UNAVAILABLE in html
+    assert "Mona" not in html and "omeone else" not in html
+    member_user.refresh_from_db()
+    assert member_user.email == "max@fund.example"
+
+
+@pytest.mark.parametrize("headers", [{}, HX], ids=["page", "htmx"])
+@pytest.mark.parametrize("new_password", ["mona@fund.example", "Mona Manager", "mona"])
+def test_a_new_password_like_another_account_tells_nothing_about_that_account(
+    member_client, member_user, manager_user, new_password, headers
+):
+    data = {"old_password": PASSWORD, "new_password1": new_password, "new_password2": new_password + "x"}
+    response = member_client.post("/settings/password/", data, headers=headers)
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "didn’t match" in html
+    for hint in ("Mona", "mona", "already", "another user", "omeone else"):
+        assert hint not in html
+    # The account a password manager is told about is the signed-in one.
+    assert 'value="max"' in html
+    member_user.refresh_from_db()
+    assert member_user.check_password(PASSWORD)
+
+
+def test_a_password_of_a_megabyte_is_refused_with_the_limit_before_any_checking(member_client, member_user):
+    huge = "p" * 1_000_000
+    data = {"old_password": huge, "new_password1": huge, "new_password2": huge}
+    response = member_client.post("/settings/password/", data, headers=HX)
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "Keep this to at most 1,000 characters (it has 1,000,000)." in html
+    assert "incorrect" not in html  # the old password was never even compared
+    assert 'maxlength="1000"' in html
+    member_user.refresh_from_db()
+    assert member_user.check_password(PASSWORD)
