@@ -29,10 +29,10 @@ class LocationField(CRMField):
         if not text:
             return
         city, _, rest = (part.strip() for part in text.partition(","))
-        self.resource.assign(instance, "city", city[:100])
+        self.resource.assign(instance, "city", city)  # too long: a row error (length_errors)
         country = (instance.country or "").casefold()
         if rest and rest.casefold() != country:
-            self.resource.assign(instance, "state", rest[:100])
+            self.resource.assign(instance, "state", rest)
 
 
 class PersonNameField(CRMField):

@@ -73,7 +73,9 @@ class OpportunityResource(CRMResource):
         instance = super().init_instance(row)
         instance.contact = self.contact
         instance.fund = self.fund
-        instance.name = (collapse_spaces((row or {}).get("name")) or f"{self.contact} ({self.fund})")[:200]
+        # A typed name that is too long is a row error; only the made-up one is shortened to fit.
+        fallback = f"{self.contact} ({self.fund})"[: Opportunity._meta.get_field("name").max_length]
+        instance.name = collapse_spaces((row or {}).get("name")) or fallback
         return instance
 
     def import_extra(self, instance: Opportunity, row: dict) -> None:

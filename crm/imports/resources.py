@@ -11,6 +11,8 @@ all of them:
 - A row whose values equal the record's is skipped, so running an import twice creates and
   changes nothing the second time.
 - Every save names the importing user and the import on the history row it writes.
+- A value longer than its model field allows is a row error naming the column and the
+  limit (``length_errors``), never cut short.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
 from django.db import models, transaction
+from django.utils.text import capfirst
 from import_export import fields, resources, widgets
 from import_export.results import RowResult
 
@@ -38,6 +41,18 @@ EMPTY = (None, "", [], False)
 
 class SkipRow(Exception):
     """The mapping says rows with this value are left out."""
+
+
+def over_limit_message(limit: int, length: int) -> str:
+    return f"longer than the {limit:,} characters allowed (it has {length:,})"
+
+
+def check_fits(model: type[models.Model], field_name: str, value: str) -> str:
+    """``value`` for a record the import makes on the side (a linked firm or person), or a ParseError if too long."""
+    limit = model._meta.get_field(field_name).max_length
+    if limit and len(value) > limit:
+        raise ParseError(f"{show(value)} is {over_limit_message(limit, len(value))}")
+    return value
 
 
 # --- Widgets ----------------------------------------------------------------------------
@@ -226,10 +241,13 @@ class UsersWidget(CRMWidget):
 
 class TagsWidget(CRMWidget):
     def parse(self, value: str, row: dict) -> list:
+        from contacts.models import Tag
+
         names = parsers.split_list(value)
         for name in names:
             if parsers.has_markup(name):
                 raise ParseError(parsers.markup_message(name))
+            check_fits(Tag, "name", collapse_spaces(name))
         return [self.ctx.tag(name) for name in names]
 
 
@@ -540,6 +558,7 @@ class CRMResource(resources.ModelResource):
         communication row. Uniqueness constraints are still checked.
         """
         errors = dict(import_validation_errors or {})
+        errors.update({name: error for name, error in self.length_errors(instance).items() if name not in errors})
         exclude = set(errors) | {f.name for f in instance._meta.concrete_fields if f.is_relation}
         try:
             instance.full_clean(exclude=exclude, validate_unique=False, validate_constraints=True)
@@ -547,6 +566,24 @@ class CRMResource(resources.ModelResource):
             errors = exc.update_error_dict(errors)
         if errors:
             raise ValidationError(errors)
+
+    def length_errors(self, instance: models.Model) -> dict[str, ValidationError]:
+        """Every text value longer than its model field's ``max_length``, whichever column it came from.
+
+        One check for all resources and columns, on the values as they will be saved (notes
+        composed from several columns included). A TextField's ``max_length`` binds only
+        forms, and a CharField's own check would word it as Django does.
+        """
+        errors = {}
+        mapped = self.table.mapped_targets()
+        for field in instance._meta.concrete_fields:
+            value = getattr(instance, field.attname, None)
+            if field.max_length and isinstance(value, str) and len(value) > field.max_length:
+                text = over_limit_message(field.max_length, len(value))
+                # A mapped column is named beside the message; a composed value (notes) names its field.
+                text = text if field.name in mapped else f"{capfirst(field.verbose_name)}: {text}"
+                errors[field.name] = ValidationError(text, code="max_length")
+        return errors
 
     def before_save_instance(self, instance: models.Model, row: dict, **kwargs: Any) -> None:
         self.ctx.stamp(instance)
@@ -700,7 +737,7 @@ class CRMResource(resources.ModelResource):
             raise ParseError(parsers.markup_message(name))
         org = self.ctx.orgs.find(name)
         if org is None:
-            org = Organization(name=name[:200], created_by=self.ctx.user)
+            org = Organization(name=check_fits(Organization, "name", name), created_by=self.ctx.user)
             self.ctx.stamp(org)
             org.save()
             self.ctx.orgs.add(org)
@@ -774,10 +811,10 @@ class CRMResource(resources.ModelResource):
 
         prefix, first, last, suffix = parsers.split_person_name(name)
         contact = Contact(
-            name_prefix=prefix[:30],
-            first_name=first[:100],
-            last_name=last[:100],
-            name_suffix=suffix[:30],
+            name_prefix=check_fits(Contact, "name_prefix", prefix),
+            first_name=check_fits(Contact, "first_name", first),
+            last_name=check_fits(Contact, "last_name", last),
+            name_suffix=check_fits(Contact, "name_suffix", suffix),
             email=email,
             created_by=self.ctx.user,
         )

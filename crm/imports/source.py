@@ -12,10 +12,13 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
-# The longest cell we accept. The longest real note in an Airtable base is a few thousand
-# characters; a cell of 100,000 means a broken quote swallowed the rest of the file, or the
-# file is not what it seems.
-MAX_CELL_CHARS = 100_000
+from crm.lib.text import NOTE_MAX
+
+# The longest cell we accept: the longest value any field holds (notes). The longest real
+# note in an Airtable base is a few thousand characters; a longer cell means a broken quote
+# swallowed the rest of the file, or the file is not what it seems. Shorter cells that are
+# still too long for their field are row errors (CRMResource.length_errors).
+MAX_CELL_CHARS = NOTE_MAX
 DELIMITERS = (",", ";", "\t", "|")
 DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "vertical bar"}
 
