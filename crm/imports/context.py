@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from django.db import models
 
-from crm.imports.parsers import fold, person_key, person_key_from_text, show
+from crm.imports.parsers import check_fits, fold, person_key, person_key_from_text, show
 from crm.lib.text import collapse_spaces, normalize_email, normalized_name_key
 
 
@@ -210,7 +210,7 @@ class ImportContext:
 
         if self._tags is None:
             self._tags = {tag.name.casefold(): tag for tag in Tag.objects.visible_to(self.user)}
-        name = collapse_spaces(name)[:50]
+        name = check_fits(Tag, "name", collapse_spaces(name))
         tag = self._tags.get(name.casefold())
         if tag is None:
             tag = Tag(name=name)
@@ -229,7 +229,7 @@ class ImportContext:
         name = collapse_spaces(choice["create"] if create else str(choice))
         fund = self._funds.get(name.casefold())
         if fund is None and create:
-            fund = Fund(name=name[:100], status=FundStatus.RAISING)
+            fund = Fund(name=check_fits(Fund, "name", name), status=FundStatus.RAISING)
             self.stamp(fund)
             fund.save()
             self._funds[name.casefold()] = fund
@@ -248,7 +248,7 @@ class ImportContext:
             # A new stage is open and goes just before the first won stage.
             won = Stage.objects.filter(outcome=StageOutcome.WON).order_by("order").first()
             order = max((won.order - 1) if won else 0, 0) if won else (Stage.objects.count() + 1) * 10
-            stage = Stage(name=name[:50], order=order, outcome=StageOutcome.OPEN)
+            stage = Stage(name=check_fits(Stage, "name", name), order=order, outcome=StageOutcome.OPEN)
             self.stamp(stage)
             stage.save()
             self._stages[name.casefold()] = stage

@@ -12,9 +12,13 @@ import io
 import re
 import unicodedata
 from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from crm.lib.text import collapse_spaces
+
+if TYPE_CHECKING:
+    from django.db import models
 
 
 class ParseError(ValueError):
@@ -40,6 +44,21 @@ def show(value: str, limit: int = 60) -> str:
     """A value quoted for a message, shortened when long."""
     text = " ".join(str(value).split())
     return f"“{text[: limit - 1]}…”" if len(text) > limit else f"“{text}”"
+
+
+def over_limit_message(limit: int, length: int) -> str:
+    return f"longer than the {limit:,} characters allowed (it has {length:,})"
+
+
+def check_fits(model: type[models.Model], field_name: str, value: str) -> str:
+    """``value`` for a record an import makes on the side (a linked firm or person, a tag, a fund, a stage).
+
+    Too long is a ParseError (so a row error), never a name cut short.
+    """
+    limit = model._meta.get_field(field_name).max_length
+    if limit and len(value) > limit:
+        raise ParseError(f"{show(value)} is {over_limit_message(limit, len(value))}")
+    return value
 
 
 def is_formula_error(value: str) -> bool:

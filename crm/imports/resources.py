@@ -30,7 +30,7 @@ from import_export.results import RowResult
 from crm.imports import parsers
 from crm.imports.context import ImportContext, RowMessage, RowOutcome
 from crm.imports.mapping import TableMapping
-from crm.imports.parsers import ParseError, show
+from crm.imports.parsers import ParseError, check_fits, over_limit_message, show
 from crm.imports.schema import CUSTOM_PREFIX, Target, all_targets, choice_spec
 from crm.lib.text import collapse_spaces, normalize_email
 
@@ -41,18 +41,6 @@ EMPTY = (None, "", [], False)
 
 class SkipRow(Exception):
     """The mapping says rows with this value are left out."""
-
-
-def over_limit_message(limit: int, length: int) -> str:
-    return f"longer than the {limit:,} characters allowed (it has {length:,})"
-
-
-def check_fits(model: type[models.Model], field_name: str, value: str) -> str:
-    """``value`` for a record the import makes on the side (a linked firm or person), or a ParseError if too long."""
-    limit = model._meta.get_field(field_name).max_length
-    if limit and len(value) > limit:
-        raise ParseError(f"{show(value)} is {over_limit_message(limit, len(value))}")
-    return value
 
 
 # --- Widgets ----------------------------------------------------------------------------
@@ -241,13 +229,10 @@ class UsersWidget(CRMWidget):
 
 class TagsWidget(CRMWidget):
     def parse(self, value: str, row: dict) -> list:
-        from contacts.models import Tag
-
         names = parsers.split_list(value)
         for name in names:
             if parsers.has_markup(name):
                 raise ParseError(parsers.markup_message(name))
-            check_fits(Tag, "name", collapse_spaces(name))
         return [self.ctx.tag(name) for name in names]
 
 

@@ -272,7 +272,7 @@ def _apply_saved(request: HttpRequest, source, base: TableMapping, options: Impo
 
 
 def _save_mapping(request: HttpRequest, run: ImportRun, editor: MappingEditor) -> None:
-    name = " ".join(request.POST.get("save_name", "").split())[:100]
+    name = " ".join(request.POST.get("save_name", "").split())[: SavedMapping._meta.get_field("name").max_length]
     if not name:
         messages.error(request, "Give the mapping a name to save it.")
         return
