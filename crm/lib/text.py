@@ -41,6 +41,8 @@ PHONE_MAX = 50
 URL_MAX = 300
 ADDRESS_MAX = 300
 HELP_TEXT_MAX = 200
+# What a list's search box reads: more is no better search, only a slower one.
+SEARCH_MAX = 200
 # Passwords are hashed, never stored, but a megabyte of one is still work for nothing.
 PASSWORD_MAX = 1_000
 

@@ -16,12 +16,14 @@ from django.urls import reverse
 
 from contacts.models import Communication, CommunicationType, Contact, Organization, Tag
 from contacts.tests.communication_builders import contact, fund, stage
+from crm.lib.filters import every_word_matches
 from crm.lib.text import (
     CUSTOM_LONG_TEXT_MAX,
     CUSTOM_TEXT_MAX,
     LABEL_MAX,
     NAME_MAX,
     NOTE_MAX,
+    SEARCH_MAX,
     too_long_message,
 )
 from crm.models import CustomField, CustomFieldEntity, CustomFieldType
@@ -217,3 +219,12 @@ def test_custom_url_and_email_values_are_bounded_too(db):
     email = CustomField.objects.create(name="EA", entity=CustomFieldEntity.CONTACT, field_type=CustomFieldType.EMAIL)
     with pytest.raises(ValidationError, match="at most 254 characters"):
         email.to_storage("a" * 250 + "@example.com")
+
+
+# --- Search boxes -------------------------------------------------------------------------------
+
+
+def test_a_search_reads_only_its_first_characters_so_a_megabyte_query_stays_a_small_one(db):
+    query = every_word_matches(Contact.objects.all(), "z" * 1_000_000, ("notes",)).query
+    _sql, params = query.sql_with_params()
+    assert [len(p) for p in params] == [SEARCH_MAX + 2]  # the word, between LIKE's two %
