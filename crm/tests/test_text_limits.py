@@ -23,6 +23,7 @@ from crm.lib.text import (
     LABEL_MAX,
     NAME_MAX,
     NOTE_MAX,
+    OPTIONS_MAX,
     SEARCH_MAX,
     too_long_message,
 )
@@ -228,3 +229,17 @@ def test_a_search_reads_only_its_first_characters_so_a_megabyte_query_stays_a_sm
     query = every_word_matches(Contact.objects.all(), "z" * 1_000_000, ("notes",)).query
     _sql, params = query.sql_with_params()
     assert [len(p) for p in params] == [SEARCH_MAX + 2]  # the word, between LIKE's two %
+
+
+def test_the_admin_refuses_select_options_over_their_limit(admin_client):
+    options = "\n".join(f"Option {n}" for n in range(2000))  # ~ 19,000 characters
+    assert len(options) > OPTIONS_MAX
+    data = {"name": "Sector", "entity": CustomFieldEntity.CONTACT, "field_type": CustomFieldType.MULTI_SELECT}
+    form = {**data, "key": "", "display_order": "0", "help_text": "", "_save": "Save"}
+    response = admin_client.post("/admin/crm/customfield/add/", {**form, "options": options})
+    assert response.status_code == 200
+    assert f"at most {OPTIONS_MAX} characters" in response.content.decode()  # the admin keeps Django's wording
+    assert not CustomField.objects.exists()
+    short = admin_client.post("/admin/crm/customfield/add/", {**form, "options": options[:OPTIONS_MAX]})
+    assert short.status_code == 302
+    assert CustomField.objects.get().options == options[:OPTIONS_MAX].strip()
