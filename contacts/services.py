@@ -17,6 +17,7 @@ from simple_history.utils import bulk_update_with_history, get_history_manager_f
 
 from contacts.models import Communication, Contact, ContactType, Tag
 from crm.lib.history import HistoryEntry, history_entries
+from crm.permissions import GuardedModel, require_write
 
 
 class MergeRefused(Exception):
@@ -352,6 +353,8 @@ def _move(queryset: models.QuerySet, field_name: str, target: models.Model, user
     if not objs:
         return 0
     model = queryset.model
+    if issubclass(model, GuardedModel):  # a bulk update sends no pre_save: check here
+        require_write(model, user, {field_name})
     history = get_history_manager_for_model(model)
     for obj in objs:
         setattr(obj, field_name, target)

@@ -7,3 +7,6 @@ class CrmConfig(AppConfig):
 
     def ready(self) -> None:
         from crm import checks  # noqa: F401  (registers the deploy checks)
+        from crm.permissions import connect_guards
+
+        connect_guards()

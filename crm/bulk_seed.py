@@ -40,6 +40,7 @@ from contacts.models import (
 )
 from crm import demo
 from crm.models import Role, User
+from crm.permissions import as_system
 from lps.models import Commitment, CommitmentStatus, InvestorType, LPProfile
 from pipeline.models import Fund, FundStatus, Opportunity, Priority, Stage, StageOutcome
 
@@ -226,7 +227,7 @@ def seed_bulk(scale: int, *, as_of: datetime.date | None = None, batch_size: int
         raise BulkSeedError(
             "seed_bulk needs a database that returns ids from bulk inserts (SQLite ≥ 3.35, PostgreSQL)."
         )
-    with transaction.atomic():
+    with transaction.atomic(), as_system():
         return _Seeder(scale, as_of or timezone.localdate(), batch_size).run()
 
 

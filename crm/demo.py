@@ -29,6 +29,7 @@ from contacts.models import (
     TagColour,
 )
 from crm.models import Role, User
+from crm.permissions import as_system
 from lps.models import Commitment, CommitmentStatus, InvestorType, LPProfile
 from pipeline.models import Fund, FundStatus, Opportunity, Priority, Stage, StageOutcome
 
@@ -267,7 +268,7 @@ def is_empty_database() -> bool:
 def load_demo(now: datetime.datetime | None = None) -> DemoResult:
     """Create whatever part of the demo set is missing, in one transaction."""
     now = now or timezone.now()
-    with transaction.atomic():
+    with transaction.atomic(), as_system():
         return _Loader(now).run()
 
 

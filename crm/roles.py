@@ -10,6 +10,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 
 from crm.models import Role
+from crm.permissions import Capability, require
 
 
 def role_required(role: str) -> Callable:
@@ -29,3 +30,18 @@ def role_required(role: str) -> Callable:
 
 manager_required = role_required(Role.MANAGER)
 admin_required = role_required(Role.ADMIN)
+
+
+def capability_required(capability: Capability) -> Callable:
+    """Refuse (403) a user without ``capability``. The model refuses the write anyway (see
+    crm.permissions); this only turns the user away before a form is shown."""
+
+    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @wraps(view)
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            require(request.user, capability)
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator

@@ -72,6 +72,8 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    # Last, so the whole view (and nothing before it) is one transaction per writing request.
+    "crm.middleware.AtomicWritesMiddleware",
 ]
 
 ROOT_URLCONF = "crm.urls"

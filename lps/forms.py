@@ -8,6 +8,7 @@ from contacts.models import Contact
 from contacts.pickers import ContactPicker, ContactPickerField
 from crm.lib.custom_field_forms import CustomFieldsFormMixin
 from crm.lib.text import LengthLimitsMixin
+from crm.permissions import can
 from lps.models import Commitment, CommitmentStatus, LPProfile
 from pipeline.models import Fund
 
@@ -33,6 +34,10 @@ class LPProfileForm(CustomFieldsFormMixin, forms.ModelForm):
     def __init__(self, *args, user, fixed_contact: Contact | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fixed_contact = fixed_contact
+        # Fields the user may not change are not offered (the model refuses them anyway).
+        for name, capability in LPProfile.WRITE_RULES.items():
+            if capability is not None and name in self.fields and not can(user, capability):
+                del self.fields[name]
         field = self.fields["contact"]
         # Only contacts without a profile yet (one profile per contact).
         field.queryset = Contact.objects.visible_to(user).filter(lp_profile__isnull=True)

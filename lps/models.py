@@ -14,6 +14,7 @@ from simple_history.models import HistoricalRecords
 from contacts.models import ContactType, ScopedQuerySet, url_or_none
 from crm.lib.text import NAME_MAX, NOTE_MAX, SHORT_NAME_MAX, LengthLimit
 from crm.models import CustomFieldEntity, CustomFieldsModel, TimeStampedModel
+from crm.permissions import ANY_FIELD, OPEN, Capability, GuardedModel
 from pipeline.models import MONEY
 
 
@@ -32,8 +33,22 @@ class InvestorType(models.TextChoices):
     OTHER = "other", "Other"
 
 
-class LPProfile(CustomFieldsModel, TimeStampedModel):
+class LPProfile(GuardedModel, CustomFieldsModel, TimeStampedModel):
     """An investor's profile; one per contact. Creating one makes the contact an investor."""
+
+    # Compliance flags are a manager's call; the rest is everyday relationship work.
+    WRITE_RULES = {
+        "id": OPEN,
+        "created_at": OPEN,
+        "updated_at": OPEN,
+        "custom_fields": OPEN,
+        "contact": OPEN,
+        "investor_type": OPEN,
+        "accredited": Capability.CHANGE_COMPLIANCE,
+        "qualified_purchaser": Capability.CHANGE_COMPLIANCE,
+        "preferred_communication": OPEN,
+        "notes": OPEN,
+    }
 
     CUSTOM_FIELD_ENTITY = CustomFieldEntity.LP_PROFILE
 
@@ -133,7 +148,10 @@ class CommitmentQuerySet(ScopedQuerySet):
         return pool[0] if len(pool) == 1 else None
 
 
-class Commitment(TimeStampedModel):
+class Commitment(GuardedModel, TimeStampedModel):
+    # Every part of a commitment is money or its paperwork.
+    WRITE_RULES = {ANY_FIELD: Capability.CHANGE_COMMITMENTS}
+
     lp = models.ForeignKey(LPProfile, on_delete=models.CASCADE, related_name="commitments", verbose_name="LP")
     fund = models.ForeignKey("pipeline.Fund", on_delete=models.PROTECT, related_name="commitments")
     investing_entity = models.CharField(

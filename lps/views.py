@@ -20,7 +20,8 @@ from crm.lib.export import export_response
 from crm.lib.history import history_entries
 from crm.lib.htmx import close_dialog, empty_fragment, is_fragment_request, render_page_or_fragment
 from crm.lib.listing import export_format, paginate
-from crm.roles import manager_required
+from crm.permissions import Capability, can
+from crm.roles import capability_required
 from lps.filters import CommitmentFilter
 from lps.forms import CommitmentForm, LPProfileForm
 from lps.models import COMMITTED_STATUSES, Commitment, CommitmentStatus, LPProfile
@@ -128,7 +129,7 @@ def lp_list(request: HttpRequest) -> HttpResponse:
         "summary": summarize(filterset.qs),
         "selected_fund": filterset.selected_fund,
         "checks": CHECKS,
-        "can_edit": request.user.can_delete_records,
+        "can_edit": can(request.user, Capability.CHANGE_COMMITMENTS),
     }
     return render_page_or_fragment(request, LIST_TEMPLATE, "lp-tracker", context)
 
@@ -190,7 +191,7 @@ def commitment_export(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@manager_required
+@capability_required(Capability.CHANGE_COMMITMENTS)
 def commitment_toggle(request: HttpRequest, pk: int) -> HttpResponse:
     """Flip one check mark of a commitment (or the LP's accredited flag), with history."""
     commitment = get_object_or_404(commitments_for(request.user), pk=pk)
@@ -231,7 +232,7 @@ def _commitment_saved(request: HttpRequest, commitment: Commitment, verb: str) -
 
 
 @require_http_methods(["GET", "POST"])
-@manager_required
+@capability_required(Capability.CHANGE_COMMITMENTS)
 def commitment_create(request: HttpRequest, pk: int) -> HttpResponse:
     profile = get_object_or_404(LPProfile.objects.visible_to(request.user).select_related("contact"), pk=pk)
     form = CommitmentForm(request.POST or None, instance=Commitment(lp=profile), user=request.user)
@@ -242,7 +243,7 @@ def commitment_create(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-@manager_required
+@capability_required(Capability.CHANGE_COMMITMENTS)
 def commitment_edit(request: HttpRequest, pk: int) -> HttpResponse:
     commitment = get_object_or_404(commitments_for(request.user), pk=pk)
     form = CommitmentForm(request.POST or None, instance=commitment, user=request.user)
@@ -275,7 +276,7 @@ def _detail_context(request: HttpRequest, profile: LPProfile) -> dict:
         "custom_fields": profile.custom_field_display(),
         "history": history_entries(profile),
         "checks": CHECKS,
-        "can_edit": user.can_delete_records,
+        "can_edit": can(user, Capability.CHANGE_COMMITMENTS),
         "today": timezone.localdate(),
     }
 

@@ -9,9 +9,46 @@ from crm.lib.custom_field_forms import CustomFieldsFormMixin
 from crm.lib.text import LINE_MAX, NAME_MAX, LengthLimitsMixin, collapse_spaces
 from crm.models import User
 from pipeline.models import Fund, Opportunity, Stage, StageOutcome
-from pipeline.services import COMMITMENT_ACTIONS, DELETE, KEEP, commitment_for, leaves_won
+from pipeline.services import (
+    COMMITMENT_ACTIONS,
+    DELETE,
+    KEEP,
+    commitment_for,
+    entry_refusal,
+    leaves_won,
+    may_delete_commitments,
+    may_enter,
+)
 
 COMMITMENT_CHOICES = [(KEEP, "Keep the commitment"), (DELETE, "Delete the commitment")]
+
+
+def offer_only_allowed_stages(field: forms.ModelChoiceField, user: Any, current: Stage | None) -> None:
+    """Show only the stages ``user`` may move a deal into (plus where it is now).
+
+    The queryset stays whole, so a posted stage the user may not enter gets the clear
+    reason from ``check_stage_entry`` rather than "not one of the available choices".
+    """
+    field.widget.choices = [
+        (value, label)
+        for value, label in field.choices
+        if not hasattr(value, "instance") or value.instance == current or may_enter(value.instance, user)
+    ]
+
+
+def check_stage_entry(stage: Stage | None, user: Any, current: Stage | None) -> Stage | None:
+    if stage is not None and stage != current and not may_enter(stage, user):
+        raise forms.ValidationError(entry_refusal(stage))
+    return stage
+
+
+DELETE_REFUSAL = "Only a manager or admin may delete a commitment. Keep it; they can delete it in the LP tracker."
+
+
+def check_commitment_action(action: str, user: Any) -> str:
+    if action == DELETE and not may_delete_commitments(user):
+        raise forms.ValidationError(DELETE_REFUSAL)
+    return action
 
 
 class StageOptionsMixin:
@@ -114,6 +151,13 @@ class OpportunityForm(CustomFieldsFormMixin, forms.ModelForm):
         self.fields["owner"].queryset = User.objects.team()
         self.fields["expected_amount"].required = False
         self.fields["stage"].empty_label = None
+        offer_only_allowed_stages(self.fields["stage"], user, self.previous_stage)
+        if self.previous_stage is not None and not may_enter(self.previous_stage, user):
+            # A won deal's amount is its commitment's: a member may not rewrite it from here.
+            self.fields["commitment_amount"].disabled = True
+            self.fields[
+                "commitment_amount"
+            ].help_text = "The commitment's amount: only a manager or admin may change it (in the LP tracker)."
         if not self.instance.pk:
             self.initial["expected_amount"] = None  # blank, not a misleading $0
         self.fields[
@@ -135,6 +179,7 @@ class OpportunityForm(CustomFieldsFormMixin, forms.ModelForm):
             self.commitment = commitment_for(self.instance, user)
         if self.commitment is None:
             del self.fields["commitment_action"]
+        self.offers_delete = may_delete_commitments(user)
 
     def standard_bound_fields(self) -> list:
         return [f for f in super().standard_bound_fields() if f.name != "commitment_action"]
@@ -144,6 +189,12 @@ class OpportunityForm(CustomFieldsFormMixin, forms.ModelForm):
 
     def clean_next_step(self) -> str:
         return collapse_spaces(self.cleaned_data.get("next_step") or "")
+
+    def clean_stage(self) -> Stage | None:
+        return check_stage_entry(self.cleaned_data.get("stage"), self.user, self.previous_stage)
+
+    def clean_commitment_action(self) -> str:
+        return check_commitment_action(self.cleaned_data.get("commitment_action") or "", self.user)
 
     def clean_lost_reason(self) -> str:
         return collapse_spaces(self.cleaned_data.get("lost_reason") or "")
@@ -201,7 +252,10 @@ class MoveForm(LengthLimitsMixin, forms.Form):
     def __init__(self, *args: Any, opportunity: Opportunity, user: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.opportunity = opportunity
+        self.user = user
         self.fields["stage"].queryset = Stage.objects.visible_to(user)
+        offer_only_allowed_stages(self.fields["stage"], user, opportunity.stage)
+        self.offers_delete = may_delete_commitments(user)
         self.commitment = None
         if opportunity.stage.outcome == StageOutcome.WON:
             self.commitment = commitment_for(opportunity, user)
@@ -210,6 +264,12 @@ class MoveForm(LengthLimitsMixin, forms.Form):
 
     def clean_lost_reason(self) -> str:
         return collapse_spaces(self.cleaned_data.get("lost_reason") or "")
+
+    def clean_stage(self) -> Stage | None:
+        return check_stage_entry(self.cleaned_data.get("stage"), self.user, self.opportunity.stage)
+
+    def clean_commitment_action(self) -> str:
+        return check_commitment_action(self.cleaned_data.get("commitment_action") or "", self.user)
 
     def clean(self) -> dict:
         data = super().clean()

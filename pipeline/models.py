@@ -14,6 +14,7 @@ from simple_history.models import HistoricalRecords
 from contacts.models import ScopedQuerySet, url_or_none
 from crm.lib.text import LABEL_MAX, LINE_MAX, NAME_MAX, NOTE_MAX, SHORT_NAME_MAX, LengthLimit
 from crm.models import CustomFieldEntity, CustomFieldsModel, TimeStampedModel
+from crm.permissions import ANY_FIELD, Capability, GuardedModel
 
 MONEY = {"max_digits": 15, "decimal_places": 2}
 
@@ -31,7 +32,10 @@ class FundQuerySet(ScopedQuerySet):
         ).first()
 
 
-class Fund(TimeStampedModel):
+class Fund(GuardedModel, TimeStampedModel):
+    # The fund set-up (names, targets, closes) frames every commitment and total.
+    WRITE_RULES = {ANY_FIELD: Capability.CONFIGURE_FUNDS}
+
     name = models.CharField(max_length=SHORT_NAME_MAX, unique=True)
     vintage_year = models.PositiveSmallIntegerField(null=True, blank=True)
     target_size = models.DecimalField(**MONEY, null=True, blank=True)
@@ -57,8 +61,11 @@ class StageOutcome(models.TextChoices):
     LOST = "lost", "Lost"
 
 
-class Stage(TimeStampedModel):
+class Stage(GuardedModel, TimeStampedModel):
     """A pipeline column. Admins edit names, order and probabilities; the board follows."""
+
+    # A stage's outcome decides what a move does to commitments: set-up, not everyday work.
+    WRITE_RULES = {ANY_FIELD: Capability.CONFIGURE_FUNDS}
 
     name = models.CharField(max_length=LABEL_MAX, unique=True)
     order = models.PositiveSmallIntegerField(default=0)

@@ -36,6 +36,13 @@ The rules, in one place:
   caller must say ``keep`` or ``delete`` (``MoveRefused`` otherwise), and the answer is
   the history row's change reason on the opportunity (and on the commitment if deleted).
   A withdrawn commitment already counts toward nothing, so it asks no question.
+- **Who may.** Entering a won stage records money, so it needs the capability to change
+  commitments (``crm.permissions``: managers and admins); so does deleting a commitment
+  on the way out. A member's such move is *refused*, not half-done: the card stays where
+  it was, with the reason, because a won card without its commitment would make the
+  board and the LP tracker disagree. Everything else a member may still do (moving
+  between open and lost stages, reordering, leaving won while keeping the commitment).
+  The commitment's own guard (``Commitment.WRITE_RULES``) backs this up on every path.
 """
 
 from __future__ import annotations
@@ -45,10 +52,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.db import models, transaction
 from django.utils import timezone
 from simple_history.utils import bulk_update_with_history
 
+from crm.permissions import Capability, can
 from lps.models import Commitment, CommitmentStatus, InvestorType, LPProfile
 from pipeline.models import Fund, Opportunity, Stage, StageOutcome
 
@@ -88,7 +97,27 @@ class PendingMove:
 class ReorderResult:
     moved: list[Opportunity] = field(default_factory=list)  # cards that changed stage
     pending: list[PendingMove] = field(default_factory=list)
+    refused: list[tuple[Opportunity, str]] = field(default_factory=list)  # stayed put: the user may not
     source_stage_ids: set[int] = field(default_factory=set)  # columns that lost a card
+
+
+# --- who may ---------------------------------------------------------------------------
+
+
+def may_enter(stage: Stage, user: Any) -> bool:
+    """Whether ``user`` may move a deal into ``stage``: a won stage records a commitment."""
+    return stage.outcome != StageOutcome.WON or can(user, Capability.CHANGE_COMMITMENTS)
+
+
+def may_delete_commitments(user: Any) -> bool:
+    return can(user, Capability.CHANGE_COMMITMENTS)
+
+
+def entry_refusal(stage: Stage) -> str:
+    return (
+        f"Only a manager or admin may move a deal to {stage.name}: that records the LP's commitment. "
+        "Ask one of them to make the move."
+    )
 
 
 # --- small rules ---------------------------------------------------------------------
@@ -241,6 +270,8 @@ def save_with_stage_effects(
     """
     stage = opportunity.stage
     changed = previous_stage is None or previous_stage.pk != stage.pk
+    if changed and not may_enter(stage, user):
+        raise MoveRefused(entry_refusal(stage))
     if stage.outcome == StageOutcome.LOST and not (opportunity.lost_reason or "").strip():
         raise MoveRefused(f"Say why this moved to {stage.name}; the move waits for a reason.", needs_reason=True)
 
@@ -252,6 +283,12 @@ def save_with_stage_effects(
             if commitment_action not in COMMITMENT_ACTIONS:
                 raise MoveRefused(
                     f"{opportunity.contact} has a commitment to {opportunity.fund}: keep it or delete it?",
+                    commitment=commitment,
+                )
+            if commitment_action == DELETE and not may_delete_commitments(user):
+                raise MoveRefused(
+                    "Only a manager or admin may delete a commitment. Keep it, and ask one of them to "
+                    "delete it in the LP tracker if it should go.",
                     commitment=commitment,
                 )
             extra = "commitment kept" if commitment_action == KEEP else "commitment deleted"
@@ -274,10 +311,15 @@ def save_with_stage_effects(
     if hasattr(opportunity, "_change_reason"):
         del opportunity._change_reason
 
-    if stage.outcome == StageOutcome.WON and (changed or sync_commitment):
-        record_commitment(opportunity, user)
-    elif commitment is not None:
-        _settle_commitment(opportunity, commitment, commitment_action, user)
+    try:
+        if stage.outcome == StageOutcome.WON and (changed or sync_commitment):
+            record_commitment(opportunity, user)
+        elif commitment is not None:
+            _settle_commitment(opportunity, commitment, commitment_action, user)
+    except PermissionDenied as denied:
+        # E.g. a member editing a won deal's amount: the commitment would change. Raising
+        # here undoes the opportunity's save too (this function is one transaction).
+        raise MoveRefused(f"Nothing was saved: {denied}") from None
     return opportunity
 
 
@@ -357,6 +399,12 @@ def reorder_column(user: Any, fund: Fund, stage: Stage, posted_ids: Sequence[int
     result = ReorderResult()
 
     arrivals = [posted[pk] for pk in ordered if posted[pk].stage_id != stage.pk]
+    if arrivals and not may_enter(stage, user):
+        result.refused = [(opportunity, entry_refusal(stage)) for opportunity in arrivals]
+        result.source_stage_ids = {opportunity.stage_id for opportunity in arrivals}
+        refused = {opportunity.pk for opportunity in arrivals}
+        ordered = [pk for pk in ordered if pk not in refused]
+        arrivals = []
     commitments: dict[int, Commitment | None] = {}
     for opportunity in arrivals:
         previous = opportunity.stage

@@ -90,6 +90,7 @@ class Column:
     count: int = 0
     expected: Decimal = Decimal("0")
     weighted: Decimal = Decimal("0")
+    accepts_cards: bool = True  # False: the user may not move deals in (a won stage, for a member)
 
     @property
     def collapsed(self) -> bool:
@@ -171,7 +172,7 @@ def board_columns(
         .annotate(time_in_stage=TIME_IN_STAGE)
         .order_by("stage__order", "stage_id", "position", "pk")
     )
-    columns = {stage.pk: Column(stage) for stage in stages}
+    columns = {stage.pk: Column(stage, accepts_cards=services.may_enter(stage, request.user)) for stage in stages}
     today = timezone.localdate()
     for card in cards:
         card.days_in_stage = _days(card.time_in_stage)
@@ -244,6 +245,8 @@ def pipeline_reorder(request: HttpRequest) -> HttpResponse:
     result = services.reorder_column(request.user, fund, stage, ids)
     for opportunity in result.moved:
         messages.success(request, f"Moved {opportunity.contact} to {stage.name}.")
+    for opportunity, reason in result.refused:
+        messages.error(request, f"{opportunity.contact} stayed where they were. {reason}")
     board_query = _board_query(fund, request.POST)
 
     if not is_fragment_request(request):

@@ -287,18 +287,18 @@ def test_manager_adds_a_commitment_but_not_a_second_to_the_same_fund(manager_cli
 # --- LP profiles ---------------------------------------------------------------------------------
 
 
-def test_creating_an_lp_profile_makes_the_contact_an_investor(member_client, member_user):
+def test_creating_an_lp_profile_makes_the_contact_an_investor(manager_client, manager_user):
     person = contact("Park", first_name="Helen", contact_type=ContactType.PROSPECT)
     url = f"{reverse('lp_create')}?contact={person.pk}"
-    form = text(member_client.get(url, headers=HX))
+    form = text(manager_client.get(url, headers=HX))
     assert f"Make {person.full_name} an LP" in form
-    response = member_client.post(url, {"investor_type": InvestorType.INDIVIDUAL, "accredited": "on"})
+    response = manager_client.post(url, {"investor_type": InvestorType.INDIVIDUAL, "accredited": "on"})
     profile = LPProfile.objects.get()
     assert response.status_code == 302 and response["Location"] == reverse("lp_detail", args=[profile.pk])
     person.refresh_from_db()
     assert person.contact_type == ContactType.INVESTOR and profile.accredited
-    assert profile.history.get().history_user == member_user
-    assert person.history.first().history_user == member_user
+    assert profile.history.get().history_user == manager_user
+    assert person.history.first().history_user == manager_user
 
 
 def test_lp_create_with_the_picker_and_bad_input(member_client):

@@ -13,6 +13,7 @@ from django.urls import reverse
 
 from contacts.models import ContactType
 from lps.models import Commitment, CommitmentStatus, LPProfile
+from pipeline import services
 from pipeline.models import Opportunity, OpportunityQuerySet
 from pipeline.tests.conftest import HX, column_ids, days_ago
 
@@ -205,12 +206,12 @@ def test_an_overridden_probability_survives_a_move(member_client, fund, stages, 
 
 
 def test_dropping_into_committed_creates_the_lp_profile_and_a_hard_circle(
-    member_client, member_user, fund, stages, make_opportunity, make_contact
+    manager_client, manager_user, fund, stages, make_opportunity, make_contact
 ):
     contact = make_contact("Ada", "Okafor", contact_type=ContactType.PROSPECT)
     card = make_opportunity("Due diligence", contact=contact, expected_amount=Decimal("5000000"))
 
-    response = post_column(member_client, fund, stages["Committed"], [card.pk])
+    response = post_column(manager_client, fund, stages["Committed"], [card.pk])
 
     assert response.status_code == 200
     lp = LPProfile.objects.get(contact=contact)
@@ -218,7 +219,7 @@ def test_dropping_into_committed_creates_the_lp_profile_and_a_hard_circle(
     assert commitment.status == CommitmentStatus.HARD_CIRCLE
     assert commitment.commitment_amount == Decimal("5000000")
     assert commitment.commitment_date is not None
-    assert commitment.history.latest().history_user == member_user
+    assert commitment.history.latest().history_user == manager_user
     contact.refresh_from_db()
     assert contact.contact_type == ContactType.INVESTOR
     card.refresh_from_db()
@@ -228,14 +229,14 @@ def test_dropping_into_committed_creates_the_lp_profile_and_a_hard_circle(
     assert re.search(r'data-figure="committed"[^>]*>\$5M<', header)
 
 
-def test_winning_uses_the_opportunitys_commitment_amount_when_set(member_client, fund, stages, make_opportunity):
+def test_winning_uses_the_opportunitys_commitment_amount_when_set(manager_client, fund, stages, make_opportunity):
     card = make_opportunity("Meeting", expected_amount=Decimal("5000000"), commitment_amount=Decimal("3000000"))
-    post_column(member_client, fund, stages["Committed"], [card.pk])
+    post_column(manager_client, fund, stages["Committed"], [card.pk])
     assert Commitment.objects.get(fund=fund).commitment_amount == Decimal("3000000")
 
 
 def test_winning_upgrades_a_soft_circle_and_keeps_its_amount(
-    member_client, fund, stages, make_opportunity, make_contact
+    manager_client, fund, stages, make_opportunity, make_contact
 ):
     contact = make_contact()
     lp = LPProfile.objects.create(contact=contact)
@@ -244,7 +245,7 @@ def test_winning_upgrades_a_soft_circle_and_keeps_its_amount(
     )
     card = make_opportunity("Due diligence", contact=contact, expected_amount=Decimal("5000000"))
 
-    post_column(member_client, fund, stages["Committed"], [card.pk])
+    post_column(manager_client, fund, stages["Committed"], [card.pk])
 
     soft.refresh_from_db()
     assert soft.status == CommitmentStatus.HARD_CIRCLE
@@ -254,15 +255,14 @@ def test_winning_upgrades_a_soft_circle_and_keeps_its_amount(
     assert card.commitment_amount == Decimal("2000000")
 
 
-def test_winning_twice_is_idempotent(member_client, fund, stages, make_opportunity):
+def test_winning_twice_is_idempotent(manager_client, fund, stages, make_opportunity):
     card = make_opportunity("Meeting", expected_amount=Decimal("5000000"))
-    post_column(member_client, fund, stages["Committed"], [card.pk])
+    post_column(manager_client, fund, stages["Committed"], [card.pk])
     commitment = Commitment.objects.get()
     rows = commitment.history.count()
 
     # Reordering the won column again, and the same move replayed by a stale page.
-    post_column(member_client, fund, stages["Committed"], [card.pk])
-    from pipeline import services
+    post_column(manager_client, fund, stages["Committed"], [card.pk])
 
     card.refresh_from_db()
     services.record_commitment(card, None)
@@ -272,10 +272,10 @@ def test_winning_twice_is_idempotent(member_client, fund, stages, make_opportuni
     assert commitment.history.count() == rows
 
 
-def test_funded_closes_the_commitment_with_the_wire_received(member_client, fund, stages, make_opportunity):
+def test_funded_closes_the_commitment_with_the_wire_received(manager_client, fund, stages, make_opportunity):
     card = make_opportunity("Meeting", expected_amount=Decimal("5000000"))
-    post_column(member_client, fund, stages["Committed"], [card.pk])
-    post_column(member_client, fund, stages["Funded"], [card.pk])
+    post_column(manager_client, fund, stages["Committed"], [card.pk])
+    post_column(manager_client, fund, stages["Funded"], [card.pk])
 
     commitment = Commitment.objects.get()
     assert commitment.status == CommitmentStatus.CLOSED
@@ -284,10 +284,10 @@ def test_funded_closes_the_commitment_with_the_wire_received(member_client, fund
     assert commitment.legal_docs_signed
 
 
-def test_moving_back_from_funded_to_committed_does_not_downgrade(member_client, fund, stages, make_opportunity):
+def test_moving_back_from_funded_to_committed_does_not_downgrade(manager_client, fund, stages, make_opportunity):
     card = make_opportunity("Meeting", expected_amount=Decimal("5000000"))
-    post_column(member_client, fund, stages["Funded"], [card.pk])
-    post_column(member_client, fund, stages["Committed"], [card.pk])
+    post_column(manager_client, fund, stages["Funded"], [card.pk])
+    post_column(manager_client, fund, stages["Committed"], [card.pk])
     commitment = Commitment.objects.get()
     assert commitment.status == CommitmentStatus.CLOSED
     assert commitment.funded_amount == Decimal("5000000")
@@ -324,15 +324,15 @@ def test_without_htmx_a_drop_that_needs_an_answer_goes_to_the_move_page(member_c
 
 
 @pytest.fixture
-def won_card(member_client, fund, stages, make_opportunity):
+def won_card(manager_user, fund, stages, make_opportunity):
     card = make_opportunity("Meeting", expected_amount=Decimal("5000000"))
-    post_column(member_client, fund, stages["Committed"], [card.pk])
+    services.move_opportunity(card, stages["Committed"], manager_user)
     card.refresh_from_db()
     return card
 
 
-def test_dragging_out_of_won_asks_and_keeps_the_commitment(member_client, fund, stages, won_card):
-    response = post_column(member_client, fund, stages["Meeting"], [won_card.pk])
+def test_dragging_out_of_won_asks_and_keeps_the_commitment(manager_client, fund, stages, won_card):
+    response = post_column(manager_client, fund, stages["Meeting"], [won_card.pk])
 
     assert response["HX-Retarget"] == "#dialog-body"
     html = response.content.decode()

@@ -37,14 +37,14 @@ def investor(make_contact):
 
 
 def test_winning_updates_the_commitment_without_an_entity_and_leaves_the_trusts_alone(
-    member_client, fund, stages, make_opportunity, investor
+    manager_client, fund, stages, make_opportunity, investor
 ):
     contact, lp = investor
     main = commit(lp, fund, "250000")
     trust = commit(lp, fund, "150000", entity="Trust / IRA")
     card = make_opportunity("Due diligence", contact=contact, expected_amount=Decimal("400000"))
 
-    post_column(member_client, fund, stages["Committed"], [card.pk])
+    post_column(manager_client, fund, stages["Committed"], [card.pk])
 
     main.refresh_from_db()
     trust.refresh_from_db()
@@ -54,25 +54,25 @@ def test_winning_updates_the_commitment_without_an_entity_and_leaves_the_trusts_
 
 
 def test_winning_the_only_commitment_through_an_entity_updates_it(
-    member_client, fund, stages, make_opportunity, investor
+    manager_client, fund, stages, make_opportunity, investor
 ):
     contact, lp = investor
     only = commit(lp, fund, "150000", entity="Gillespie Family LLC")
     card = make_opportunity("Meeting", contact=contact)
-    post_column(member_client, fund, stages["Committed"], [card.pk])
+    post_column(manager_client, fund, stages["Committed"], [card.pk])
     only.refresh_from_db()
     assert only.status == CommitmentStatus.HARD_CIRCLE and Commitment.objects.count() == 1
 
 
 def test_with_two_named_entities_winning_guesses_nothing_and_adds_nothing(
-    member_client, fund, stages, make_opportunity, investor
+    manager_client, fund, stages, make_opportunity, investor
 ):
     contact, lp = investor
     first = commit(lp, fund, "250000", entity="Individual")
     second = commit(lp, fund, "150000", entity="Trust / IRA")
     card = make_opportunity("Meeting", contact=contact, expected_amount=Decimal("400000"))
 
-    response = post_column(member_client, fund, stages["Committed"], [card.pk])
+    response = post_column(manager_client, fund, stages["Committed"], [card.pk])
 
     assert response.status_code == 200
     card.refresh_from_db()
@@ -86,44 +86,44 @@ def test_with_two_named_entities_winning_guesses_nothing_and_adds_nothing(
 
 
 def test_winning_again_reopens_a_withdrawn_commitment_and_its_history_says_so(
-    member_client, member_user, fund, stages, make_opportunity, investor
+    manager_client, manager_user, fund, stages, make_opportunity, investor
 ):
     contact, lp = investor
     withdrawn = commit(lp, fund, "250000", status=CommitmentStatus.WITHDRAWN)
     card = make_opportunity("Meeting", contact=contact, commitment_amount=Decimal("300000"))
 
-    post_column(member_client, fund, stages["Committed"], [card.pk])
+    post_column(manager_client, fund, stages["Committed"], [card.pk])
 
     withdrawn.refresh_from_db()
     assert withdrawn.status == CommitmentStatus.HARD_CIRCLE
     assert withdrawn.commitment_amount == Decimal("300000")
     latest = withdrawn.history.latest()
-    assert latest.history_user == member_user
+    assert latest.history_user == manager_user
     assert "reopened a withdrawn commitment" in latest.history_change_reason
     assert Commitment.objects.count() == 1
 
 
 def test_a_withdrawn_commitment_asks_no_question_when_the_card_leaves_won(
-    member_client, fund, stages, make_opportunity, investor
+    manager_client, fund, stages, make_opportunity, investor
 ):
     contact, lp = investor
     card = make_opportunity("Meeting", contact=contact)
-    post_column(member_client, fund, stages["Committed"], [card.pk])
+    post_column(manager_client, fund, stages["Committed"], [card.pk])
     Commitment.objects.filter(lp=lp).update(status=CommitmentStatus.WITHDRAWN)
 
-    response = post_column(member_client, fund, stages["Meeting"], [card.pk])
+    response = post_column(manager_client, fund, stages["Meeting"], [card.pk])
 
     assert "HX-Retarget" not in response
     card.refresh_from_db()
     assert card.stage == stages["Meeting"]
     assert Commitment.objects.get().status == CommitmentStatus.WITHDRAWN  # kept, untouched
-    detail = member_client.get(reverse("opportunity_detail", args=[card.pk]), headers=HX).content.decode()
+    detail = manager_client.get(reverse("opportunity_detail", args=[card.pk]), headers=HX).content.decode()
     assert "Commitment to Fund II" not in detail  # a withdrawn commitment is not the deal's commitment
 
 
-def test_winning_still_makes_the_contact_an_investor(member_client, fund, stages, make_opportunity, make_contact):
+def test_winning_still_makes_the_contact_an_investor(manager_client, fund, stages, make_opportunity, make_contact):
     contact = make_contact(contact_type=ContactType.PROSPECT)
     card = make_opportunity("Meeting", contact=contact)
-    post_column(member_client, fund, stages["Committed"], [card.pk])
+    post_column(manager_client, fund, stages["Committed"], [card.pk])
     contact.refresh_from_db()
     assert contact.contact_type == ContactType.INVESTOR

@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 
 from lps.models import Commitment, CommitmentStatus, LPProfile
+from pipeline import services
 from pipeline.models import Opportunity
 from pipeline.tests.conftest import HX, column_ids
 
@@ -20,9 +21,9 @@ def move_url(card) -> str:
 
 
 @pytest.mark.parametrize("htmx", [True, False])
-def test_move_form_lists_every_stage_with_the_current_one_picked(member_client, stages, make_opportunity, htmx):
+def test_move_form_lists_every_stage_with_the_current_one_picked(manager_client, stages, make_opportunity, htmx):
     card = make_opportunity("Outreach")
-    response = member_client.get(move_url(card), headers=HX if htmx else {})
+    response = manager_client.get(move_url(card), headers=HX if htmx else {})
     html = response.content.decode()
     assert response.status_code == 200
     assert ("<html" in html) is not htmx
@@ -135,24 +136,24 @@ def test_reviving_a_passed_card_clears_its_reason(member_client, stages, make_op
 # --- won and leaving won ------------------------------------------------------------------
 
 
-def test_moving_to_committed_with_the_form_creates_the_commitment(member_client, fund, stages, make_opportunity):
+def test_moving_to_committed_with_the_form_creates_the_commitment(manager_client, fund, stages, make_opportunity):
     card = make_opportunity("Due diligence", expected_amount=Decimal("7500000"))
-    member_client.post(move_url(card), {"stage": stages["Committed"].pk}, headers=HX)
+    manager_client.post(move_url(card), {"stage": stages["Committed"].pk}, headers=HX)
     commitment = Commitment.objects.get(lp__contact=card.contact, fund=fund)
     assert commitment.status == CommitmentStatus.HARD_CIRCLE
     assert commitment.commitment_amount == Decimal("7500000")
 
 
 @pytest.fixture
-def won(member_client, stages, make_opportunity) -> Opportunity:
+def won(manager_user, stages, make_opportunity) -> Opportunity:
     card = make_opportunity("Due diligence", expected_amount=Decimal("5000000"))
-    member_client.post(move_url(card), {"stage": stages["Committed"].pk}, headers=HX)
+    services.move_opportunity(card, stages["Committed"], manager_user)
     card.refresh_from_db()
     return card
 
 
-def test_leaving_won_asks_before_touching_the_commitment(member_client, stages, won):
-    response = member_client.post(move_url(won), {"stage": stages["Meeting"].pk}, headers=HX)
+def test_leaving_won_asks_before_touching_the_commitment(manager_client, stages, won):
+    response = manager_client.post(move_url(won), {"stage": stages["Meeting"].pk}, headers=HX)
 
     html = response.content.decode()
     assert response.status_code == 200
@@ -164,30 +165,30 @@ def test_leaving_won_asks_before_touching_the_commitment(member_client, stages, 
     assert Commitment.objects.count() == 1
 
 
-def test_leaving_won_and_keeping_the_commitment_says_so_in_history(member_client, member_user, stages, won):
-    member_client.post(move_url(won), {"stage": stages["Meeting"].pk, "commitment_action": "keep"}, headers=HX)
+def test_leaving_won_and_keeping_the_commitment_says_so_in_history(manager_client, manager_user, stages, won):
+    manager_client.post(move_url(won), {"stage": stages["Meeting"].pk, "commitment_action": "keep"}, headers=HX)
     won.refresh_from_db()
     assert won.stage == stages["Meeting"]
     commitment = Commitment.objects.get()
     assert commitment.status == CommitmentStatus.HARD_CIRCLE
     record = won.history.latest()
     assert record.history_change_reason == "Moved from Committed to Meeting; commitment kept"
-    assert record.history_user == member_user
+    assert record.history_user == manager_user
 
 
-def test_leaving_won_and_deleting_the_commitment_records_who_did_it(member_client, member_user, stages, won):
+def test_leaving_won_and_deleting_the_commitment_records_who_did_it(manager_client, manager_user, stages, won):
     commitment = Commitment.objects.get()
-    member_client.post(move_url(won), {"stage": stages["Meeting"].pk, "commitment_action": "delete"}, headers=HX)
+    manager_client.post(move_url(won), {"stage": stages["Meeting"].pk, "commitment_action": "delete"}, headers=HX)
     assert not Commitment.objects.exists()
     deletion = Commitment.history.filter(id=commitment.pk, history_type="-").get()
-    assert deletion.history_user == member_user
+    assert deletion.history_user == manager_user
     assert "Deleted when" in deletion.history_change_reason
     won.refresh_from_db()
     assert won.history.latest().history_change_reason == "Moved from Committed to Meeting; commitment deleted"
 
 
-def test_a_made_up_commitment_answer_is_refused(member_client, stages, won):
-    response = member_client.post(
+def test_a_made_up_commitment_answer_is_refused(manager_client, stages, won):
+    response = manager_client.post(
         move_url(won), {"stage": stages["Meeting"].pk, "commitment_action": "shred"}, headers=HX
     )
     assert response.status_code == 200
@@ -197,18 +198,18 @@ def test_a_made_up_commitment_answer_is_refused(member_client, stages, won):
     assert won.stage == stages["Committed"]
 
 
-def test_leaving_won_for_passed_needs_both_answers(member_client, stages, won):
-    response = member_client.post(
+def test_leaving_won_for_passed_needs_both_answers(manager_client, stages, won):
+    response = manager_client.post(
         move_url(won), {"stage": stages["Passed"].pk, "commitment_action": "keep"}, headers=HX
     )
     assert "the card moves to Passed once you do" in response.content.decode()
-    response = member_client.post(
+    response = manager_client.post(
         move_url(won), {"stage": stages["Passed"].pk, "lost_reason": "Fell through"}, headers=HX
     )
     assert "Keep the commitment" in response.content.decode()
     won.refresh_from_db()
     assert won.stage == stages["Committed"]
-    member_client.post(
+    manager_client.post(
         move_url(won),
         {"stage": stages["Passed"].pk, "lost_reason": "Fell through", "commitment_action": "delete"},
         headers=HX,
@@ -218,8 +219,8 @@ def test_leaving_won_for_passed_needs_both_answers(member_client, stages, won):
     assert not Commitment.objects.exists()
 
 
-def test_the_drag_confirm_page_opens_on_the_question(member_client, stages, won):
-    response = member_client.get(f"{move_url(won)}?stage={stages['Meeting'].pk}&order={won.pk}")
+def test_the_drag_confirm_page_opens_on_the_question(manager_client, stages, won):
+    response = manager_client.get(f"{move_url(won)}?stage={stages['Meeting'].pk}&order={won.pk}")
     html = response.content.decode()
     assert "Keep the commitment" in html
     assert f'value="{won.pk}"' in html  # the order rides along

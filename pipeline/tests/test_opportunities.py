@@ -116,10 +116,10 @@ def test_the_current_stage_counts_from_stage_changed_at_for_imported_records(mem
     assert "40 days in stage" in html
 
 
-def test_panel_shows_the_commitment_for_this_fund(member_client, fund, stages, make_opportunity):
+def test_panel_shows_the_commitment_for_this_fund(manager_client, fund, stages, make_opportunity):
     card = make_opportunity("Due diligence", expected_amount=Decimal("5000000"))
-    member_client.post(f"/pipeline/opportunities/{card.pk}/move/", {"stage": stages["Committed"].pk}, headers=HX)
-    html = member_client.get(detail(card)).content.decode()
+    manager_client.post(f"/pipeline/opportunities/{card.pk}/move/", {"stage": stages["Committed"].pk}, headers=HX)
+    html = manager_client.get(detail(card)).content.decode()
     assert "Commitment to Fund II" in html and "Hard circle" in html
 
 
@@ -189,9 +189,9 @@ def test_without_htmx_adding_redirects_to_the_new_page(member_client, fund, stag
     assert card.probability == 35 and card.name == "Re-up"
 
 
-def test_adding_straight_into_committed_creates_the_commitment(member_client, fund, stages, make_contact):
+def test_adding_straight_into_committed_creates_the_commitment(manager_client, fund, stages, make_contact):
     contact = make_contact()
-    member_client.post(NEW, _form(contact, fund, stages["Committed"]), headers=HX)
+    manager_client.post(NEW, _form(contact, fund, stages["Committed"]), headers=HX)
     commitment = Commitment.objects.get(lp__contact=contact, fund=fund)
     assert commitment.status == CommitmentStatus.HARD_CIRCLE
     assert commitment.commitment_amount == Decimal("2500000")
@@ -300,30 +300,30 @@ def test_editing_records_history_with_the_user(member_client, member_user, make_
     assert card.history.latest().history_user == member_user
 
 
-def test_editing_a_won_opportunity_out_of_won_asks_about_the_commitment(member_client, fund, stages, make_opportunity):
+def test_editing_a_won_opportunity_out_of_won_asks_about_the_commitment(manager_client, fund, stages, make_opportunity):
     card = make_opportunity("Due diligence", expected_amount=Decimal("5000000"))
-    member_client.post(f"/pipeline/opportunities/{card.pk}/move/", {"stage": stages["Committed"].pk}, headers=HX)
+    manager_client.post(f"/pipeline/opportunities/{card.pk}/move/", {"stage": stages["Committed"].pk}, headers=HX)
     card.refresh_from_db()
     url = f"/pipeline/opportunities/{card.pk}/edit/"
 
-    response = member_client.post(url, _edit_data(card, stage=stages["Meeting"].pk), headers=HX)
+    response = manager_client.post(url, _edit_data(card, stage=stages["Meeting"].pk), headers=HX)
     assert "Keep it or delete it?" in response.content.decode()
     card.refresh_from_db()
     assert card.stage == stages["Committed"]
 
-    member_client.post(url, _edit_data(card, stage=stages["Meeting"].pk, commitment_action="keep"), headers=HX)
+    manager_client.post(url, _edit_data(card, stage=stages["Meeting"].pk, commitment_action="keep"), headers=HX)
     card.refresh_from_db()
     assert card.stage == stages["Meeting"]
     assert Commitment.objects.filter(fund=fund).count() == 1
 
 
 def test_editing_the_commitment_amount_of_a_won_opportunity_updates_the_commitment(
-    member_client, fund, stages, make_opportunity
+    manager_client, fund, stages, make_opportunity
 ):
     card = make_opportunity("Due diligence", expected_amount=Decimal("5000000"))
-    member_client.post(f"/pipeline/opportunities/{card.pk}/move/", {"stage": stages["Committed"].pk}, headers=HX)
+    manager_client.post(f"/pipeline/opportunities/{card.pk}/move/", {"stage": stages["Committed"].pk}, headers=HX)
     card.refresh_from_db()
-    member_client.post(
+    manager_client.post(
         f"/pipeline/opportunities/{card.pk}/edit/", _edit_data(card, commitment_amount="6000000"), headers=HX
     )
     assert Commitment.objects.get().commitment_amount == Decimal("6000000")

@@ -47,11 +47,11 @@ def test_the_first_won_stage_is_a_commitment_and_later_ones_mean_funded(stages):
 
 
 @pytest.mark.django_db
-def test_with_a_single_won_stage_winning_is_a_hard_circle(stages, make_opportunity, member_user):
+def test_with_a_single_won_stage_winning_is_a_hard_circle(stages, make_opportunity, manager_user):
     Stage.objects.filter(name="Funded").update(outcome=StageOutcome.OPEN)
     card = make_opportunity("Meeting", expected_amount=Decimal("1000000"))
     card.stage = Stage.objects.get(name="Committed")
-    services.save_with_stage_effects(card, member_user, previous_stage=stages["Meeting"])
+    services.save_with_stage_effects(card, manager_user, previous_stage=stages["Meeting"])
     assert Commitment.objects.get().status == CommitmentStatus.HARD_CIRCLE
 
 
@@ -67,10 +67,10 @@ def test_save_with_stage_effects_refuses_a_lost_stage_without_a_reason(stages, m
 
 
 @pytest.mark.django_db
-def test_service_history_names_the_user_outside_a_request(stages, make_opportunity, member_user, fund):
+def test_service_history_names_the_user_outside_a_request(stages, make_opportunity, manager_user, fund):
     card = make_opportunity("Meeting")
-    services.reorder_column(member_user, fund, stages["Committed"], [card.pk])
-    assert card.history.latest().history_user == member_user
+    services.reorder_column(manager_user, fund, stages["Committed"], [card.pk])
+    assert card.history.latest().history_user == manager_user
     commitment = Commitment.objects.get()
-    assert commitment.history.latest().history_user == member_user
-    assert commitment.lp.history.latest().history_user == member_user
+    assert commitment.history.latest().history_user == manager_user
+    assert commitment.lp.history.latest().history_user == manager_user

@@ -16,7 +16,9 @@
     lists.forEach(function (list) {
       if (Sortable.get(list)) { return; }
       Sortable.create(list, {
-        group: "pipeline",
+        // A locked column (a won stage, for a member) keeps its own order but takes no
+        // cards from others; the server refuses such a move anyway.
+        group: { name: "pipeline", put: !list.hasAttribute("data-locked") },
         draggable: ".board-card",
         animation: 150,
         // Mouse-event emulation instead of native HTML5 drag: the same in every browser,
