@@ -41,6 +41,8 @@ from typing import Any
 
 from django.conf import settings
 
+from crm.lib.private_files import secure_sqlite
+
 APP = "venture-crm"
 MANIFEST_FORMAT = 1
 # A file is "a backup of this app" when its django_migrations has these apps' migrations.
@@ -387,7 +389,8 @@ def _quote(identifier: str) -> str:
 
 
 def _sqlite_snapshot(source: Path, target: Path) -> None:
-    if not source.is_file():
+    # An empty file is what start-up leaves before the first migrate (crm/lib/private_files.py).
+    if not source.is_file() or source.stat().st_size == 0:
         raise BackupError(
             f"There is no database at {source} to back up (is CRM_DATA_DIR right? has `manage.py migrate` run?)."
         )
@@ -468,7 +471,10 @@ def _close_django_connection(database: Database) -> None:
 def _restore_sqlite(snapshot: Path, database: Database) -> None:
     target = database.path
     _close_django_connection(database)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # Restored data is as private as the live database: the file is 0600 (created so, or an old
+    # 0644 one tightened) before any data goes in, and SQLite gives -wal/-shm the main file's mode.
+    secure_sqlite(target)
     try:
         with (
             contextlib.closing(sqlite3.connect(_sqlite_uri(snapshot, "ro"), uri=True)) as source,

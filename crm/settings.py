@@ -17,7 +17,9 @@ from crm.lib.env import env_bool, env_int, env_list, env_str, persistent_secret_
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("CRM_DATA_DIR") or BASE_DIR / "data").resolve()
-DATA_DIR.mkdir(parents=True, exist_ok=True)
+# Owner-only from the start (the umask can only take bits away); crm.apps tightens an
+# existing folder and the database files in it (crm/lib/private_files.py).
+DATA_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
 
 VERSION = "0.1.0"
 

@@ -19,6 +19,7 @@ import re
 import select
 import shutil
 import sqlite3
+import stat
 import subprocess
 import sys
 import time
@@ -310,6 +311,26 @@ def test_restore_switches_a_running_apps_connections_over_in_one_transaction(liv
         restored_links = "SELECT COUNT(*) FROM contacts_contact WHERE organization_id IS NOT NULL"
         assert reader.execute(restored_links).fetchone()[0] == linked > 0
     assert integrity(live_db) == "ok"
+
+
+def test_a_restored_database_is_private_whatever_the_umask(live_db, backups, good_backup, tmp_path):
+    fresh = tmp_path / "fresh-data" / "crm.sqlite3"
+    live_db.chmod(0o644)  # a live database from before files were kept private
+    old_umask = os.umask(0o022)
+    try:
+        for target in (fresh, live_db):
+            with open_backup(good_backup) as checked:
+                restore_backup(checked, database=Database.sqlite(target), directory=backups)
+    finally:
+        os.umask(old_umask)
+
+    assert stat.S_IMODE(fresh.parent.stat().st_mode) == 0o700
+    for target in (fresh, live_db):
+        assert stat.S_IMODE(target.stat().st_mode) == 0o600, target
+        with contextlib.closing(sqlite3.connect(target)) as db:  # WAL: -wal and -shm exist while it is open
+            db.execute("SELECT COUNT(*) FROM crm_user").fetchone()
+            for companion in ("-wal", "-shm"):
+                assert stat.S_IMODE(Path(f"{target}{companion}").stat().st_mode) == 0o600, companion
 
 
 def test_backup_refuses_clearly_when_there_is_no_database(tmp_path, backups):
