@@ -12,8 +12,11 @@ PostgreSQL: the row counts are taken inside a REPEATABLE READ transaction whose 
 exported to ``pg_dump --format=custom --snapshot=…``, so counts and dump describe the same
 moment; the dump is verified with ``pg_restore --list``.
 
-Restoring checks a file the same way before anything is touched, keeps a copy of the current
-database (``pre-restore-…``), then, on SQLite, copies the backup INTO the live database file
+Restoring checks a file the same way before anything is touched. It refuses a file whose
+manifest is missing, unreadable or does not match unless forced, and (SQLite, forced or not)
+a database holding any table, index, view or trigger that the app's migrations would not
+create: a planted trigger runs inside the app on every write it fires on. It keeps a copy of
+the current database (``pre-restore-…``), then, on SQLite, copies the backup INTO the live database file
 with the same backup API: the copy is one write transaction, so running workers see the old
 database until it commits and the restored one after — never a half-written file.
 """
@@ -23,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
+import functools
 import gzip
 import hashlib
 import json
@@ -41,7 +45,7 @@ from typing import Any
 
 from django.conf import settings
 
-from crm.lib.private_files import secure_sqlite
+from crm.lib.private_files import create_private_file, secure_sqlite
 
 APP = "venture-crm"
 MANIFEST_FORMAT = 1
@@ -656,30 +660,160 @@ def _check_ours(tables: dict[str, int] | set[str], migrations: list[tuple[str, s
         raise BackupError(f"{name} is not a complete Venture CRM backup: table(s) {', '.join(absent)} are missing.")
 
 
+def _refuse_newer(migrations: list[tuple[str, str]], name: str) -> list[tuple[str, str]]:
+    """Refuse a backup with migrations this code does not know; else this code's migrations it lacks."""
+    unknown, pending = migration_gap(migrations)
+    if unknown:
+        names = ", ".join(f"{app}.{migration}" for app, migration in unknown[:5])
+        raise BackupError(
+            f"{name} was made by a newer version of Venture CRM (migrations this code does not have: "
+            f"{names}). Update the code first, then restore."
+        )
+    return pending
+
+
+# SQLite's own bookkeeping: AUTOINCREMENT counters, ANALYZE / PRAGMA optimize statistics, and
+# the indexes behind UNIQUE / PRIMARY KEY constraints (named after their table, which is checked).
+SQLITE_INTERNAL = re.compile(r"^sqlite_(?:sequence|stat[1-4]|autoindex_.+)$")
+
+
+def _sqlite_schema(path: Path) -> set[tuple[str, str]]:
+    """(type, name) of every table, index, view and trigger in a SQLite file."""
+    with contextlib.closing(sqlite3.connect(_sqlite_uri(path, "ro"), uri=True)) as db:
+        return {
+            (kind, name)
+            for kind, name in db.execute("SELECT type, name FROM sqlite_master")
+            if not SQLITE_INTERNAL.match(name)
+        }
+
+
+@functools.lru_cache(maxsize=4)
+def expected_sqlite_schema(migrations: tuple[tuple[str, str], ...]) -> frozenset[tuple[str, str]]:
+    """(type, name) of what exactly ``migrations`` create, found by applying them to an empty SQLite file.
+
+    Why migrate a scratch database rather than compare with the live one or list the models:
+    the live database may itself be the thing that was tampered with (or be empty on a new
+    machine), and the models describe today's code, not the older state a backup may be in.
+    Applying this code's migrations, up to the ones recorded in the backup, to an empty file
+    gives the objects Django would have created for that state, indexes and all; it takes a
+    second or two and is cached per migration state.
+    """
+    from django.db import DEFAULT_DB_ALIAS, connections
+    from django.db.backends.sqlite3.base import DatabaseWrapper
+    from django.db.migrations.executor import MigrationExecutor
+
+    with tempfile.TemporaryDirectory(prefix=TEMP_PREFIX) as folder:
+        scratch = Path(folder) / "expected.sqlite3"
+        create_private_file(scratch)
+        alias = f"crm_expected_schema_{os.getpid()}"
+        config = connections.configure_settings(
+            {DEFAULT_DB_ALIAS: {"ENGINE": "django.db.backends.sqlite3", "NAME": str(scratch)}}
+        )[DEFAULT_DB_ALIAS]
+        connection = DatabaseWrapper(config, alias)
+        # Data migrations look their connection up by alias (schema_editor.connection.alias).
+        connections[alias] = connection
+        try:
+            executor = MigrationExecutor(connection)
+            graph = executor.loader.graph
+            applied = set(migrations)
+            # A backup from before a squash lists the migrations the squash replaces.
+            for key, squash in executor.loader.replacements.items():
+                if key in graph.nodes and any(tuple(replaced) in applied for replaced in squash.replaces):
+                    applied.add(key)
+            plan, planned = [], set()
+            for target in sorted(key for key in applied if key in graph.nodes):
+                for key in graph.forwards_plan(target):
+                    if key not in planned:
+                        planned.add(key)
+                        plan.append((graph.nodes[key], False))
+            executor.migrate([], plan=plan)
+        finally:
+            connection.close()
+            del connections[alias]
+        return frozenset(_sqlite_schema(scratch))
+
+
+def _check_sqlite_schema(snapshot: Path, migrations: list[tuple[str, str]], name: str) -> None:
+    """Refuse a database holding tables, indexes, views or triggers the app's migrations do not create.
+
+    A trigger runs its own SQL inside the app's database: one on crm_user that copies each new
+    password hash into a table of its own survives any number of restarts. ``--force`` does not
+    lift this check: remove what is named from the copy if the rest is trusted.
+    """
+    _refuse_newer(migrations, name)
+    found = _sqlite_schema(snapshot)
+    expected = expected_sqlite_schema(tuple(sorted(tuple(pair) for pair in migrations)))
+    extra = sorted(found - expected)
+    missing = sorted(expected - found)
+    if not extra and not missing:
+        return
+    problems = []
+    if extra:
+        listed = ", ".join(f"{kind} {object_name}" for kind, object_name in extra[:10])
+        more = f" and {len(extra) - 10} more" if len(extra) > 10 else ""
+        problems.append(f"it holds what the app's migrations do not create: {listed}{more}")
+    if missing:
+        listed = ", ".join(f"{kind} {object_name}" for kind, object_name in missing[:10])
+        more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
+        problems.append(f"it lacks what they do create: {listed}{more}")
+    raise BackupError(
+        f"{name} is not restored: {'; '.join(problems)}. Only a database with exactly the tables, indexes, views "
+        "and triggers of the app's migrations is restored, even with --force: a planted trigger or view would run "
+        "its own SQL inside the app's database. Nothing was changed."
+    )
+
+
+FORCE_HINT = (
+    "Nothing was changed. If you know where this file comes from, `restore --force` restores it without the "
+    "manifest (every other check still applies)."
+)
+
+
+def _manifest_problem(path: Path) -> tuple[Manifest | None, str]:
+    """The manifest beside ``path`` if it is there, readable and matches the file; else (None, what is wrong)."""
+    manifest_file = manifest_path(path)
+    if not manifest_file.is_file():
+        return None, (
+            f"{path.name} has no manifest ({manifest_file.name} is not beside it), so its checksum and row counts "
+            "cannot be checked."
+        )
+    try:
+        manifest = Manifest.read(manifest_file)
+    except BackupError as exc:
+        return None, f"{exc} So {path.name} cannot be checked against it."
+    except OSError as exc:
+        return None, f"The manifest {manifest_file.name} cannot be read ({exc.strerror})."
+    size = path.stat().st_size
+    if size != manifest.size or _sha256(path) != manifest.sha256:
+        return None, (
+            f"{path.name} does not match its manifest ({size:,} bytes; the manifest says {manifest.size:,} "
+            "and a different SHA-256): the file is damaged or is not the one the manifest describes."
+        )
+    return manifest, ""
+
+
 @contextlib.contextmanager
-def open_backup(path: Path | str, *, workdir: Path | None = None, require_app: bool = True) -> Iterator[CheckedBackup]:
+def open_backup(
+    path: Path | str, *, workdir: Path | None = None, require_app: bool = True, force: bool = False
+) -> Iterator[CheckedBackup]:
     """Check a backup file and yield what it holds; raises BackupError when it cannot be trusted.
 
-    Checks: the manifest beside it (when there is one) matches the file's size and SHA-256; the
-    file decompresses; SQLite's integrity check passes; its row counts equal the manifest's; and
-    (``require_app``) it is a database of this app. A SQLite backup is decompressed into
-    ``workdir`` (default: the system temp folder) for as long as the context lasts.
+    Checks: the manifest beside it is there, readable, and matches the file's size, SHA-256 and
+    row counts (``force`` turns a missing or mismatching manifest into a warning and the file is
+    checked without it); the file decompresses; SQLite's integrity check passes; and
+    (``require_app``) it is a database of this app holding nothing the app's migrations do not
+    create (SQLite; ``force`` never lifts that). A SQLite backup is decompressed into ``workdir``
+    (default: the system temp folder) for as long as the context lasts.
     """
     path = Path(path)
     if not path.is_file():
         raise BackupError(f"There is no backup file at {path}.")
-    manifest_file = manifest_path(path)
-    manifest = Manifest.read(manifest_file) if manifest_file.is_file() else None
+    manifest, problem = _manifest_problem(path)
     warnings = []
-    if manifest is None:
-        warnings.append(f"No manifest ({manifest_file.name}) beside the file: its checksum cannot be checked.")
-    else:
-        size = path.stat().st_size
-        if size != manifest.size or _sha256(path) != manifest.sha256:
-            raise BackupError(
-                f"{path.name} does not match its manifest ({size:,} bytes; the manifest says {manifest.size:,} "
-                "and a different SHA-256): the file is damaged or is not the one the manifest describes."
-            )
+    if problem:
+        if not force:
+            raise BackupError(f"{problem} {FORCE_HINT}")
+        warnings.append(f"{problem} Going ahead without it (--force).")
     magic = _magic(path)
     workdir = workdir or Path(tempfile.gettempdir())
     if magic.startswith(PGDUMP_MAGIC):
@@ -717,6 +851,7 @@ def open_backup(path: Path | str, *, workdir: Path | None = None, require_app: b
             )
         if require_app:
             _check_ours(tables, migrations, path.name)
+            _check_sqlite_schema(snapshot, migrations, path.name)
         yield CheckedBackup(path, "sqlite", manifest, tables, migrations, snapshot, warnings)
 
 
@@ -821,13 +956,7 @@ def restore_backup(
             f"{checked.path.name} is a {checked.engine} backup, but this app uses {database.describe()}; "
             "restore it into a matching database."
         )
-    unknown, pending = migration_gap(checked.migrations)
-    if unknown:
-        names = ", ".join(f"{app}.{name}" for app, name in unknown[:5])
-        raise BackupError(
-            f"{checked.path.name} was made by a newer version of Venture CRM (migrations this code does not have: "
-            f"{names}). Update the code first, then restore."
-        )
+    pending = _refuse_newer(checked.migrations, checked.path.name)
     pre_restore = None
     if _has_database(database):
         try:

@@ -119,6 +119,17 @@ DELETE_COMMUNICATIONS = (
 # --- fixtures ----------------------------------------------------------------------------
 
 
+@pytest.fixture(autouse=True)
+def _scratch_database_allowed(django_db_blocker):
+    """open_backup migrates a scratch SQLite file through its own connection to learn the expected schema.
+
+    pytest-django blocks every connection outside the db fixtures; these tests use no test
+    database at all, only files in tmp_path.
+    """
+    with django_db_blocker.unblock():
+        yield
+
+
 @pytest.fixture(scope="session")
 def seeded_template(tmp_path_factory) -> Path:
     """A migrated database with the demo set and a small bulk set, built once by the real commands."""
@@ -491,6 +502,9 @@ def _garbled_manifest(path: Path) -> None:
     manifest_path(path).write_text(json.dumps(manifest))
 
 
+# Each damage, and what refuses it. Files without a manifest are refused for that alone
+# (test_a_backup_without_a_manifest_is_refused_unless_forced); these cases are opened with
+# force=True to show that every other check still holds when the manifest is waived.
 BROKEN = {
     "truncated, with its manifest": (_truncate, r"does not match its manifest"),
     "truncated, manifest lost": (_without_manifest(_truncate), r"is damaged: it does not decompress"),
@@ -519,10 +533,11 @@ BROKEN = {
 def test_a_backup_that_cannot_be_trusted_is_refused_with_a_clear_message(good_backup, damage, tmp_path):
     damage_file, message = damage
     damage_file(good_backup)
+    force = not manifest_path(good_backup).exists()  # waive only what is gone, so the next check speaks
     target = tmp_path / "data" / "crm.sqlite3"
     before = sha256(target)
 
-    with pytest.raises(BackupError, match=message), open_backup(good_backup) as checked:
+    with pytest.raises(BackupError, match=message), open_backup(good_backup, force=force) as checked:
         restore_backup(checked, database=Database.sqlite(target), directory=tmp_path / "backups")
 
     assert sha256(target) == before
@@ -538,20 +553,21 @@ def test_restore_of_a_missing_file_says_so(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("damage", "message"),
+    ("damage", "flags", "message"),
     [
-        (_truncate, "does not match its manifest"),
-        (_text_file, "is not a Venture CRM backup"),
+        (_truncate, [], "does not match its manifest"),
+        (_text_file, [], "has no manifest"),
+        (_text_file, ["--force"], "is not a Venture CRM backup"),
     ],
-    ids=["truncated", "not a backup"],
+    ids=["truncated", "no manifest", "not a backup, forced"],
 )
 def test_restore_command_refuses_a_bad_file_and_leaves_the_database_untouched(
-    live_db, backups, good_backup, damage, message
+    live_db, backups, good_backup, damage, flags, message
 ):
     damage(good_backup)
     before = sha256(live_db)
 
-    result = manage("restore", str(good_backup), "--yes", environ=environ_for(live_db.parent))
+    result = manage("restore", str(good_backup), "--yes", *flags, environ=environ_for(live_db.parent))
 
     assert result.returncode == 1
     assert message in result.stderr
@@ -652,6 +668,137 @@ def test_migration_gap_names_what_the_backup_lacks_and_what_the_code_lacks():
     assert unknown == [("crm", "9999_future")]
     assert ("contacts", "0001_initial") in pending
     assert ("crm", "0001_initial") not in pending
+
+
+# --- the manifest is required; planted schema objects are refused ------------------------
+
+
+def _lose_manifest(path: Path) -> None:
+    manifest_path(path).unlink()
+
+
+def _unreadable_manifest(path: Path) -> None:
+    manifest_path(path).write_text("{not json")
+
+
+def _manifest_of_another_backup(path: Path) -> None:
+    manifest = json.loads(manifest_path(path).read_text())
+    manifest["sha256"] = "0" * 64
+    manifest_path(path).write_text(json.dumps(manifest))
+
+
+MANIFEST_PROBLEMS = {
+    "missing": (_lose_manifest, r"has no manifest \(crm-\S+\.json is not beside it\)"),
+    "unreadable": (_unreadable_manifest, r"The manifest crm-\S+\.json is not a Venture CRM backup manifest"),
+    "checksum mismatch": (_manifest_of_another_backup, r"does not match its manifest .*a different SHA-256"),
+}
+
+
+@pytest.mark.parametrize("problem", MANIFEST_PROBLEMS.values(), ids=MANIFEST_PROBLEMS.keys())
+def test_a_backup_without_a_valid_manifest_is_refused_unless_forced(good_backup, live_db, problem, tmp_path):
+    damage, message = problem
+    damage(good_backup)
+    target = tmp_path / "fresh" / "crm.sqlite3"
+
+    with pytest.raises(BackupError, match=message) as refused, open_backup(good_backup):
+        pass
+    assert "--force" in str(refused.value) and "Nothing was changed" in str(refused.value)
+
+    with open_backup(good_backup, force=True) as checked:
+        assert len(checked.warnings) == 1 and re.search(message, checked.warnings[0])
+        assert "Going ahead without it (--force)" in checked.warnings[0]
+        restore_backup(checked, database=Database.sqlite(target), directory=tmp_path / "backups")
+    assert table_counts(target) == table_counts(live_db)
+
+
+def _rewrite_backup(path: Path, *statements: str, manifest: bool) -> None:
+    """Change the database inside a backup; with ``manifest``, write one that matches it, as an attacker could."""
+    inner = path.with_name("inner.sqlite3")
+    inner.write_bytes(gzip.decompress(path.read_bytes()))
+    execute(inner, *statements)
+    path.write_bytes(gzip.compress(inner.read_bytes()))
+    if manifest:
+        described = json.loads(manifest_path(path).read_text())
+        described.update(sha256=sha256(path), size=path.stat().st_size, tables=table_counts(inner))
+        manifest_path(path).write_text(json.dumps(described))
+    else:
+        manifest_path(path).unlink()
+    inner.unlink()
+
+
+PLANT_LOOT = (
+    "CREATE TABLE loot (username TEXT, password TEXT, taken TEXT DEFAULT CURRENT_TIMESTAMP)",
+    "CREATE TRIGGER steal_passwords AFTER UPDATE OF password ON crm_user "
+    "BEGIN INSERT INTO loot (username, password) VALUES (NEW.username, NEW.password); END",
+)
+
+
+def test_the_planted_trigger_copies_a_changed_password_into_its_own_table(tmp_path):
+    # The refusal tests below are only worth something if the planted trigger really steals.
+    db = tmp_path / "planted.sqlite3"
+    execute(db, "CREATE TABLE crm_user (id INTEGER PRIMARY KEY, username TEXT, password TEXT)", *PLANT_LOOT)
+    execute(db, "INSERT INTO crm_user (username, password) VALUES ('admin', 'old')")
+    execute(db, "UPDATE crm_user SET password = 'pbkdf2_sha256$new' WHERE username = 'admin'")
+
+    with contextlib.closing(sqlite3.connect(db)) as planted:
+        assert planted.execute("SELECT username, password FROM loot").fetchall() == [("admin", "pbkdf2_sha256$new")]
+
+
+@pytest.mark.parametrize("with_manifest", [True, False], ids=["with a matching manifest", "without a manifest"])
+def test_restore_refuses_a_backup_with_a_planted_trigger_even_with_force(live_db, backups, good_backup, with_manifest):
+    _rewrite_backup(good_backup, *PLANT_LOOT, manifest=with_manifest)
+    before = sha256(live_db)
+
+    result = manage("restore", str(good_backup), "--yes", "--force", environ=environ_for(live_db.parent))
+
+    assert result.returncode == 1, result.stdout
+    assert "it holds what the app's migrations do not create: table loot, trigger steal_passwords" in result.stderr
+    assert "is restored, even with --force" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert sha256(live_db) == before
+    assert count(live_db, "SELECT COUNT(*) FROM sqlite_master WHERE name IN ('loot', 'steal_passwords')") == 0
+    assert list(backups.glob("pre-restore-*")) == []
+
+
+PLANTED = {
+    "a view": (("CREATE VIEW staff AS SELECT username, password FROM crm_user",), r"view staff"),
+    "an index": (("CREATE INDEX contact_emails ON contacts_contact (email)",), r"index contact_emails"),
+    "a dropped index": (("DROP INDEX contacts_co_source_871cf5_idx",), r"lacks .*index contacts_co_source_871cf5_idx"),
+}
+
+
+@pytest.mark.parametrize("planted", PLANTED.values(), ids=PLANTED.keys())
+def test_a_backup_whose_schema_differs_from_the_migrations_is_refused_naming_the_difference(
+    good_backup, planted, tmp_path
+):
+    statements, message = planted
+    _rewrite_backup(good_backup, *statements, manifest=True)
+    target = tmp_path / "data" / "crm.sqlite3"
+    before = sha256(target)
+
+    with pytest.raises(BackupError, match=message), open_backup(good_backup, force=True) as checked:
+        restore_backup(checked, database=Database.sqlite(target), directory=tmp_path / "backups")
+
+    assert sha256(target) == before
+
+
+def test_a_backup_that_predates_a_migration_passes_the_schema_check_and_is_migrated_after_restoring(
+    live_db, backups, tmp_path
+):
+    # Roll contacts back to before 0003 (which adds an index): the backup's schema is that older state.
+    rolled_back = manage("migrate", "contacts", "0002", environ=environ_for(live_db.parent))
+    assert rolled_back.returncode == 0, rolled_back.stderr
+    assert count(live_db, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'contacts_co_source_871cf5_idx'") == 0
+    backup = create_backup(backups, database=Database.sqlite(live_db), keep_days=0).path
+    target = tmp_path / "fresh" / "crm.sqlite3"
+
+    with open_backup(backup) as checked:
+        result = restore_backup(checked, database=Database.sqlite(target), directory=backups)
+
+    assert ("contacts", "0003_contact_source_index") in result.pending_migrations
+    assert count(target, "SELECT COUNT(*) FROM contacts_contact") == count(
+        live_db, "SELECT COUNT(*) FROM contacts_contact"
+    )
 
 
 # --- PostgreSQL --------------------------------------------------------------------------
