@@ -13,12 +13,15 @@ exported to ``pg_dump --format=custom --snapshot=…``, so counts and dump descr
 moment; the dump is verified with ``pg_restore --list``.
 
 Restoring checks a file the same way before anything is touched. It refuses a file whose
-manifest is missing, unreadable or does not match unless forced, and (SQLite, forced or not)
-a database holding any table, index, view or trigger that the app's migrations would not
-create: a planted trigger runs inside the app on every write it fires on. It keeps a copy of
-the current database (``pre-restore-…``), then, on SQLite, copies the backup INTO the live database file
-with the same backup API: the copy is one write transaction, so running workers see the old
-database until it commits and the restored one after — never a half-written file.
+manifest is missing, unreadable or does not match unless forced, and, forced or not, a
+database holding what the app's migrations would not create: a planted trigger runs inside
+the app on every write it fires on. On SQLite every table, index, view and trigger is
+compared with a scratch file migrated to the backup's state; on PostgreSQL the dump's entries
+must be of the kinds pg_dump writes for Django's tables (no function, trigger, view…) and its
+tables those of the migration state. It keeps a copy of the current database
+(``pre-restore-…``), then, on SQLite, copies the backup INTO the live database file with the
+same backup API: the copy is one write transaction, so running workers see the old database
+until it commits and the restored one after — never a half-written file.
 """
 
 from __future__ import annotations
@@ -532,15 +535,18 @@ def _run(command: list[str], environ: dict[str, str], what: str) -> subprocess.C
     return result
 
 
-def _pg_list(path: Path, environ: dict[str, str]) -> set[str]:
-    """Names of the tables whose data is in a custom-format dump (``pg_restore --list``)."""
+PG_TOC_ENTRY = re.compile(r"^\d+; \d+ \d+ (?P<entry>.+)$")
+
+
+def _pg_toc(path: Path, environ: dict[str, str]) -> list[str]:
+    """A custom-format dump's table of contents (``pg_restore --list``): entries like ``TABLE public crm_user crm``."""
     result = _run([_pg_tool("pg_restore"), "--list", str(path)], environ, f"Reading {path.name} (pg_restore --list)")
-    tables = set()
-    for line in result.stdout.splitlines():
-        match = re.match(r"^\d+; \d+ \d+ TABLE DATA \S+ (\S+) ", line)
-        if match:
-            tables.add(match[1])
-    return tables
+    return [match["entry"] for line in result.stdout.splitlines() if (match := PG_TOC_ENTRY.match(line))]
+
+
+def _pg_data_tables(toc: list[str]) -> set[str]:
+    """Names of the tables whose data is in the dump."""
+    return {match[1] for entry in toc if (match := re.match(r"^TABLE DATA \S+ (\S+) ", entry))}
 
 
 def _pg_migrations(path: Path, environ: dict[str, str]) -> list[tuple[str, str]]:
@@ -763,6 +769,70 @@ def _check_sqlite_schema(snapshot: Path, migrations: list[tuple[str, str]], name
     )
 
 
+# What pg_dump writes for a database that Django's migrations made; anything else (a function,
+# trigger, view, rule, policy, extension…) is refused. Longest first: "TABLE DATA" before "TABLE".
+PG_ENTRY_TYPES = (
+    "SEQUENCE OWNED BY",
+    "FK CONSTRAINT",
+    "SEQUENCE SET",
+    "TABLE DATA",
+    "CONSTRAINT",
+    "SEQUENCE",
+    "DEFAULT",
+    "COMMENT",
+    "SCHEMA",
+    "INDEX",
+    "TABLE",
+    "ACL",
+)
+
+
+def expected_tables(migrations: tuple[tuple[str, str], ...]) -> frozenset[str]:
+    """The tables ``migrations`` create, from the migration state (no database needed)."""
+    from django.db.migrations.loader import MigrationLoader
+
+    loader = MigrationLoader(None, ignore_no_migrations=True)
+    applied = set(migrations)
+    for key, squash in loader.replacements.items():
+        if key in loader.graph.nodes and any(tuple(replaced) in applied for replaced in squash.replaces):
+            applied.add(key)
+    nodes = sorted(key for key in applied if key in loader.graph.nodes)
+    if not nodes:
+        return frozenset({"django_migrations"})
+    state = loader.project_state(nodes)
+    models = state.apps.get_models(include_auto_created=True)
+    return frozenset({model._meta.db_table for model in models if model._meta.managed} | {"django_migrations"})
+
+
+def _check_postgres_schema(toc: list[str], migrations: list[tuple[str, str]], name: str) -> None:
+    """Refuse a dump with functions, triggers, views & co., or tables the migrations do not create.
+
+    Cheaper than SQLite's check (no scratch PostgreSQL database to migrate): the entry types
+    are an allow-list of what pg_dump writes for Django's tables, and table names are compared
+    with the migration state. Index and constraint names are not compared.
+    """
+    _refuse_newer(migrations, name)
+    tables = expected_tables(tuple(sorted(tuple(pair) for pair in migrations)))
+    unexpected = []
+    for entry in toc:
+        kind = next((kind for kind in PG_ENTRY_TYPES if entry.startswith(kind + " ")), None)
+        if kind is None:
+            unexpected.append(entry.rsplit(" ", 1)[0])  # without the owner
+        elif kind == "TABLE":
+            table = entry.split(" ")[2]
+            if table not in tables:
+                unexpected.append(f"table {table}")
+        elif kind == "SCHEMA" and entry.split(" ")[2] != "public":
+            unexpected.append(entry.rsplit(" ", 1)[0])
+    if unexpected:
+        listed = ", ".join(unexpected[:10]) + (f" and {len(unexpected) - 10} more" if len(unexpected) > 10 else "")
+        raise BackupError(
+            f"{name} is not restored: it holds what the app's migrations do not create: {listed}. Only the tables "
+            "and data of the app's migrations are restored, even with --force: a planted function or trigger "
+            "would run its own SQL inside the app's database. Nothing was changed."
+        )
+
+
 FORCE_HINT = (
     "Nothing was changed. If you know where this file comes from, `restore --force` restores it without the "
     "manifest (every other check still applies)."
@@ -818,13 +888,15 @@ def open_backup(
     workdir = workdir or Path(tempfile.gettempdir())
     if magic.startswith(PGDUMP_MAGIC):
         environ = os.environ.copy()
-        listed = _pg_list(path, environ)
+        toc = _pg_toc(path, environ)
+        listed = _pg_data_tables(toc)
         migrations = _pg_migrations(path, environ) if "django_migrations" in listed else []
         if manifest and set(manifest.tables) - listed:
             missing = sorted(set(manifest.tables) - listed)
             raise BackupError(f"{path.name} lacks the data of table(s) its manifest lists: {', '.join(missing[:5])}.")
         if require_app:
             _check_ours(listed, migrations, path.name)
+            _check_postgres_schema(toc, migrations, path.name)
         yield CheckedBackup(
             path, "postgresql", manifest, dict(manifest.tables) if manifest else {}, migrations, None, warnings
         )

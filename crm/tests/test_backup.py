@@ -899,3 +899,110 @@ def test_postgres_backup_and_restore_round_trip_without_the_password_on_the_comm
     finally:
         admin.execute(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
         admin.close()
+
+
+# A dump's table of contents as `pg_restore --list` prints it for a migrated database (abridged).
+TOC_TABLES = (
+    "crm_user",
+    "contacts_organization",
+    "contacts_contact",
+    "contacts_communication",
+    "lps_lpprofile",
+    "lps_commitment",
+    "pipeline_opportunity",
+    "django_migrations",
+    "django_session",
+)
+CLEAN_TOC = [
+    *(f"{200 + n}; 1259 {16000 + n} TABLE public {table} crm" for n, table in enumerate(TOC_TABLES)),
+    *(f"{3600 + n}; 0 {16000 + n} TABLE DATA public {table} crm" for n, table in enumerate(TOC_TABLES)),
+    "224; 1259 16447 SEQUENCE public crm_user_id_seq crm",
+    "3400; 0 0 SEQUENCE OWNED BY public crm_user_id_seq crm",
+    "3300; 2604 16451 DEFAULT public crm_user id crm",
+    "3650; 0 0 SEQUENCE SET public crm_user_id_seq crm",
+    "3460; 2606 16455 CONSTRAINT public crm_user crm_user_pkey crm",
+    "3461; 1259 16800 INDEX public crm_user_username_like crm",
+    "3500; 2606 16900 FK CONSTRAINT public contacts_contact contacts_contact_organization_id_fk crm",
+]
+
+
+def _toc_lines(entries: list[str]) -> str:
+    return "\n".join([";", "; Selected TOC Entries:", ";", *entries]) + "\n"
+
+
+def test_a_postgres_dump_with_a_function_trigger_or_unknown_table_is_refused_naming_each(tmp_path, monkeypatch):
+    # pg_restore is replaced by a script printing a table of contents, so this runs without PostgreSQL.
+    shim = tmp_path / "bin"
+    shim.mkdir()
+    toc = tmp_path / "toc.txt"
+    migrations = "".join(f"{app}\t{name}\n" for app, name in migration_gap([])[1])
+    (tmp_path / "migrations.txt").write_text(
+        f"COPY public.django_migrations (app, name) FROM stdin;\n{migrations}\\.\n"
+    )
+    (shim / "pg_restore").write_text(
+        f'#!/bin/sh\ncase "$1" in --list) cat "{toc}" ;; *) cat "{tmp_path / "migrations.txt"}" ;; esac\n'
+    )
+    (shim / "pg_restore").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{shim}:{os.environ['PATH']}")
+    dump = tmp_path / "crm-20260301-020000.pgdump"
+    dump.write_bytes(b"PGDMP" + b"\0" * 100)
+    planted = [
+        "230; 1255 16999 FUNCTION public steal() crm",
+        "231; 1259 17000 TABLE public loot crm",
+        "3700; 2620 17001 TRIGGER public crm_user steal_passwords crm",
+    ]
+    toc.write_text(_toc_lines(CLEAN_TOC))
+
+    with open_backup(dump, force=True) as checked:  # the clean table of contents passes
+        assert checked.engine == "postgresql"
+
+    toc.write_text(_toc_lines(CLEAN_TOC + planted))
+    refused = r"holds what the app's migrations do not create: FUNCTION public steal\(\), table loot, TRIGGER public"
+    with pytest.raises(BackupError, match=refused), open_backup(dump, force=True):
+        pass
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL (make test-postgres)")
+def test_postgres_restore_refuses_a_dump_with_a_planted_trigger_even_with_force(tmp_path):
+    import psycopg
+
+    config = settings.DATABASES["default"]
+    password = config.get("PASSWORD") or "unused-by-trust-auth"
+    scratch = f"crm_planted_{uuid.uuid4().hex[:10]}"
+    admin = psycopg.connect(
+        host=config["HOST"],
+        port=config["PORT"],
+        user=config["USER"],
+        password=config.get("PASSWORD") or None,
+        dbname=config["NAME"],
+        autocommit=True,
+    )
+    url = f"postgres://{config['USER']}:{password}@{config['HOST']}:{config['PORT']}/{scratch}"
+    environ = environ_for(tmp_path / "data", DATABASE_URL=url)
+    try:
+        admin.execute(f'CREATE DATABASE "{scratch}"')
+        assert manage("migrate", "--noinput", environ=environ).returncode == 0
+        with psycopg.connect(url, autocommit=True) as planted:
+            planted.execute("CREATE TABLE loot (username text, password text)")
+            planted.execute(
+                "CREATE FUNCTION steal() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$ BEGIN INSERT INTO loot VALUES (NEW.username, NEW.password); RETURN NEW; END $$"
+            )
+            planted.execute(
+                "CREATE TRIGGER steal_passwords AFTER UPDATE OF password ON crm_user "
+                "FOR EACH ROW EXECUTE FUNCTION steal()"
+            )
+        backed_up = manage("backup", environ=environ)  # its manifest matches: only the schema check can refuse it
+        assert backed_up.returncode == 0, backed_up.stderr
+        backup_file = Path(re.match(r"Backup (\S+\.pgdump) ", backed_up.stdout)[1])
+
+        restored = manage("restore", str(backup_file), "--yes", "--force", environ=environ)
+
+        assert restored.returncode == 1, restored.stdout
+        for name in ("FUNCTION public steal()", "table loot", "TRIGGER public crm_user steal_passwords"):
+            assert name in restored.stderr
+        assert "Nothing was changed" in restored.stderr
+        assert list((tmp_path / "backups").glob("pre-restore-*")) == []
+    finally:
+        admin.execute(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
+        admin.close()

@@ -12,8 +12,8 @@ class Command(BaseCommand):
     help = (
         "Replace the database with a backup made by `manage.py backup`. First checks the file (its manifest "
         "and SHA-256, refused when missing or wrong unless --force; that it decompresses, SQLite's integrity check, "
-        "row counts, that it is a Venture CRM database no newer than this code and, on SQLite, holds no table, "
-        "index, view or trigger the app's migrations do not create, even with --force), shows what it holds "
+        "row counts, that it is a Venture CRM database no newer than this code and holds no table, index, view, "
+        "trigger or function the app's migrations do not create, even with --force), shows what it holds "
         "and asks for confirmation (--yes skips the question; "
         "without a terminal and without --yes it refuses). Then keeps a backup of the current database "
         "(pre-restore-….) in the backups folder, restores (on SQLite into the live file in one transaction, so a "
