@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 from django.conf import settings
@@ -52,7 +53,8 @@ def files_open_to_others(data_dir: Path, backup_dir: Path, databases: dict) -> l
         path = sqlite_path(config)
         if path is not None:
             files += sqlite_files(path)
-    if backup_dir.is_dir():
+    # A backups folder this user cannot list is checked as a folder only.
+    with contextlib.suppress(OSError):
         files += sorted(path for path in backup_dir.iterdir() if BACKUP_NAME.match(path.name))
     return [
         Warning(
