@@ -12,7 +12,7 @@ class CrmConfig(AppConfig):
         from crm import checks  # noqa: F401  (registers the deploy checks)
         from crm.lib import private_files
 
-        # Before any connection: SQLite gives a new database (and its -wal/-shm) the umask's
-        # 0644 unless the file already exists 0600.
+        # Before any connection: a database, -wal/-shm or data folder left open by an older
+        # version is closed (new ones are created private: see DATABASES OPTIONS "factory").
         private_files.secure_at_start(settings.DATA_DIR, settings.DATA_DIR / "secret_key", settings.DATABASES)
         connection_created.connect(private_files.on_connection_created, dispatch_uid="crm.private_files")

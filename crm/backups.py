@@ -396,7 +396,7 @@ def _quote(identifier: str) -> str:
 
 
 def _sqlite_snapshot(source: Path, target: Path) -> None:
-    # An empty file is what start-up leaves before the first migrate (crm/lib/private_files.py).
+    # An empty file is no database either: backing it up would "verify" a backup of nothing.
     if not source.is_file() or source.stat().st_size == 0:
         raise BackupError(
             f"There is no database at {source} to back up (is CRM_DATA_DIR right? has `manage.py migrate` run?)."

@@ -3,8 +3,9 @@
 The database holds every LP's data and the session table (a row of it is enough to take
 over a signed-in admin's session), so it gets the same 0600 as the secret key and the
 backups. SQLite creates a new database file 0644 minus the umask, and gives its -wal and
--shm files the main file's mode: so the main file is created 0600 *before* SQLite opens it,
-and an existing one is tightened.
+-shm files the main file's mode: so the main file is created 0600 the moment before
+SQLite opens it (PrivateFileConnection, the sqlite3 connection factory in DATABASES), and
+an existing one is tightened at start-up.
 
 Policy: what we create is private from the start; what already exists and belongs to this
 user is tightened to owner-only, with a warning in the log (someone could have read it
@@ -18,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sqlite3
 import stat
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -89,6 +91,21 @@ def create_private_file(path: Path) -> None:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
 
 
+class PrivateFileConnection(sqlite3.Connection):
+    """A sqlite3 connection that first creates a missing database file 0600 (DATABASES OPTIONS "factory").
+
+    Creating it here, rather than at start-up, leaves no empty database behind where a command
+    never connects (``check``, ``benchmark``'s parent process), and leaves no instant in which a
+    fresh 0644 file could be opened by another user before a chmod.
+    """
+
+    def __init__(self, database, *args, **kwargs):
+        name = os.fspath(database)
+        if isinstance(name, str) and name and not name.startswith((":memory:", "file:")):
+            create_private_file(Path(name))
+        super().__init__(database, *args, **kwargs)
+
+
 def sqlite_files(path: Path) -> list[Path]:
     """A SQLite database file and the companion files SQLite keeps beside it."""
     return [path] + [path.with_name(path.name + suffix) for suffix in SQLITE_COMPANIONS]
@@ -112,17 +129,18 @@ def secure_sqlite(path: Path) -> None:
 
 
 def secure_at_start(data_dir: Path, secret_key: Path, databases: Mapping[str, Mapping[str, Any]]) -> None:
-    """At start-up: the data folder, the secret key and every SQLite database file become private."""
+    """At start-up: an existing data folder, secret key and SQLite database (with -wal/-shm) become private."""
     private_folder(data_dir)
     tighten(secret_key)
     for config in databases.values():
         path = sqlite_path(config)
         if path is not None:
-            secure_sqlite(path)
+            for file in sqlite_files(path):
+                tighten(file)
 
 
 def on_connection_created(sender, connection, **kwargs) -> None:
-    """connection_created: a database file that appeared after start-up (e.g. deleted and recreated) is tightened."""
+    """connection_created: a database SQLite created without the factory (a DATABASE_URL one) is tightened."""
     if connection.vendor != "sqlite":
         return
     path = sqlite_path(connection.settings_dict)

@@ -96,7 +96,9 @@ def test_a_new_install_creates_a_private_data_folder_database_and_wal_files(tmp_
         "crm.sqlite3-shm": "0o600",
         "secret_key": "0o600",
     }
-    assert "open to other users" not in migrated.stderr + result.stderr  # nothing had to be repaired
+    # Nothing had to be repaired: the files were private from their first byte (the connection
+    # factory), not chmod-ed after SQLite made them 0644.
+    assert "open to other users" not in migrated.stderr + result.stderr
     assert mode(data_dir.parent) == 0o755  # only the data folder itself is ours to close
 
 
@@ -139,11 +141,10 @@ def test_a_folder_that_belongs_to_another_user_is_left_as_it_is_with_a_warning(t
     assert f"{shared} is open to other users (mode 0755) and belongs to another user" in caplog.text
 
 
-def test_a_sqlite_file_is_created_private_before_sqlite_opens_it(tmp_path):
+def test_the_connection_factory_creates_the_database_private_before_sqlite_opens_it(tmp_path):
     database = tmp_path / "crm.sqlite3"
 
-    private_files.secure_sqlite(database)
-    with contextlib.closing(sqlite3.connect(database)) as db:
+    with contextlib.closing(sqlite3.connect(database, factory=private_files.PrivateFileConnection)) as db:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("CREATE TABLE t (x)")
         db.commit()
