@@ -5,7 +5,11 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 PORT ?= 8080
-HOST ?= 0.0.0.0
+# This machine only, unless asked: `make run HOST=0.0.0.0` serves the office LAN. `:=` rather
+# than `?=` so a HOST exported by a shell or container (often the machine's name) cannot open
+# the demo passwords to the network unasked; HOST=… on the make command line still wins.
+HOST := 127.0.0.1
+LOOPBACK := 127.0.0.1 localhost ::1 [::1]
 WORKERS ?= 3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -42,15 +46,18 @@ prepare: $(VENV)/.runtime
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput -v0
 
-run: prepare ## Set up, load the demo data into an empty database, and serve on 0.0.0.0:$(PORT)
+run: prepare ## Set up, load the demo data into an empty database, and serve on 127.0.0.1 (HOST=0.0.0.0 for the LAN)
 	$(PY) manage.py seed_demo --if-empty
 	@echo
-	@echo "  Venture CRM is starting on http://localhost:$(PORT)/  (from other machines: http://$$(hostname):$(PORT)/)"
-	@echo "  Demo sign-in: admin / admin123  (change it: $(PY) manage.py changepassword admin)"
+	@echo "  Venture CRM is starting on http://$(if $(filter $(LOOPBACK),$(HOST)),localhost,$$(hostname)):$(PORT)/  (listening on $(HOST))"
+	@echo "  Demo sign-ins (both admins): admin / admin123 and grant / password."
+	@echo "  Change both passwords before anyone else can reach it:"
+	@echo "    $(PY) manage.py changepassword admin; $(PY) manage.py changepassword grant"
+	@echo "$(if $(filter $(LOOPBACK),$(HOST)),  Only this machine can reach it. For the office LAN: make run HOST=0.0.0.0,  WARNING: other machines can reach it now; anyone who knows the demo passwords can sign in.)"
 	@echo
 	$(BIN)/gunicorn crm.wsgi --bind $(HOST):$(PORT) --workers $(WORKERS) --timeout 120 --access-logfile - --log-level info
 
-serve: prepare ## Production: migrate, collect static files and serve with gunicorn; no demo data
+serve: prepare ## Production: migrate, collect static files, serve with gunicorn on 127.0.0.1 (behind a proxy); no demo data
 	$(BIN)/gunicorn crm.wsgi --bind $(HOST):$(PORT) --workers $(WORKERS) --timeout 120 --access-logfile - --log-level info
 
 dev: $(VENV)/.dev ## Development server with auto-reload on 127.0.0.1:8000 (DEBUG on)

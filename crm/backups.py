@@ -12,10 +12,16 @@ PostgreSQL: the row counts are taken inside a REPEATABLE READ transaction whose 
 exported to ``pg_dump --format=custom --snapshot=…``, so counts and dump describe the same
 moment; the dump is verified with ``pg_restore --list``.
 
-Restoring checks a file the same way before anything is touched, keeps a copy of the current
-database (``pre-restore-…``), then, on SQLite, copies the backup INTO the live database file
-with the same backup API: the copy is one write transaction, so running workers see the old
-database until it commits and the restored one after — never a half-written file.
+Restoring checks a file the same way before anything is touched. It refuses a file whose
+manifest is missing, unreadable or does not match unless forced, and, forced or not, a
+database holding what the app's migrations would not create: a planted trigger runs inside
+the app on every write it fires on. On SQLite every table, index, view and trigger is
+compared with a scratch file migrated to the backup's state; on PostgreSQL the dump's entries
+must be of the kinds pg_dump writes for Django's tables (no function, trigger, view…) and its
+tables those of the migration state. It keeps a copy of the current database
+(``pre-restore-…``), then, on SQLite, copies the backup INTO the live database file with the
+same backup API: the copy is one write transaction, so running workers see the old database
+until it commits and the restored one after — never a half-written file.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
+import functools
 import gzip
 import hashlib
 import json
@@ -40,6 +47,8 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+
+from crm.lib.private_files import create_private_file, secure_sqlite
 
 APP = "venture-crm"
 MANIFEST_FORMAT = 1
@@ -387,7 +396,8 @@ def _quote(identifier: str) -> str:
 
 
 def _sqlite_snapshot(source: Path, target: Path) -> None:
-    if not source.is_file():
+    # An empty file is no database either: backing it up would "verify" a backup of nothing.
+    if not source.is_file() or source.stat().st_size == 0:
         raise BackupError(
             f"There is no database at {source} to back up (is CRM_DATA_DIR right? has `manage.py migrate` run?)."
         )
@@ -468,7 +478,10 @@ def _close_django_connection(database: Database) -> None:
 def _restore_sqlite(snapshot: Path, database: Database) -> None:
     target = database.path
     _close_django_connection(database)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # Restored data is as private as the live database: the file is 0600 (created so, or an old
+    # 0644 one tightened) before any data goes in, and SQLite gives -wal/-shm the main file's mode.
+    secure_sqlite(target)
     try:
         with (
             contextlib.closing(sqlite3.connect(_sqlite_uri(snapshot, "ro"), uri=True)) as source,
@@ -522,15 +535,18 @@ def _run(command: list[str], environ: dict[str, str], what: str) -> subprocess.C
     return result
 
 
-def _pg_list(path: Path, environ: dict[str, str]) -> set[str]:
-    """Names of the tables whose data is in a custom-format dump (``pg_restore --list``)."""
+PG_TOC_ENTRY = re.compile(r"^\d+; \d+ \d+ (?P<entry>.+)$")
+
+
+def _pg_toc(path: Path, environ: dict[str, str]) -> list[str]:
+    """A custom-format dump's table of contents (``pg_restore --list``): entries like ``TABLE public crm_user crm``."""
     result = _run([_pg_tool("pg_restore"), "--list", str(path)], environ, f"Reading {path.name} (pg_restore --list)")
-    tables = set()
-    for line in result.stdout.splitlines():
-        match = re.match(r"^\d+; \d+ \d+ TABLE DATA \S+ (\S+) ", line)
-        if match:
-            tables.add(match[1])
-    return tables
+    return [match["entry"] for line in result.stdout.splitlines() if (match := PG_TOC_ENTRY.match(line))]
+
+
+def _pg_data_tables(toc: list[str]) -> set[str]:
+    """Names of the tables whose data is in the dump."""
+    return {match[1] for entry in toc if (match := re.match(r"^TABLE DATA \S+ (\S+) ", entry))}
 
 
 def _pg_migrations(path: Path, environ: dict[str, str]) -> list[tuple[str, str]]:
@@ -650,41 +666,237 @@ def _check_ours(tables: dict[str, int] | set[str], migrations: list[tuple[str, s
         raise BackupError(f"{name} is not a complete Venture CRM backup: table(s) {', '.join(absent)} are missing.")
 
 
+def _refuse_newer(migrations: list[tuple[str, str]], name: str) -> list[tuple[str, str]]:
+    """Refuse a backup with migrations this code does not know; else this code's migrations it lacks."""
+    unknown, pending = migration_gap(migrations)
+    if unknown:
+        names = ", ".join(f"{app}.{migration}" for app, migration in unknown[:5])
+        raise BackupError(
+            f"{name} was made by a newer version of Venture CRM (migrations this code does not have: "
+            f"{names}). Update the code first, then restore."
+        )
+    return pending
+
+
+# SQLite's own bookkeeping: AUTOINCREMENT counters, ANALYZE / PRAGMA optimize statistics, and
+# the indexes behind UNIQUE / PRIMARY KEY constraints (named after their table, which is checked).
+SQLITE_INTERNAL = re.compile(r"^sqlite_(?:sequence|stat[1-4]|autoindex_.+)$")
+
+
+def _sqlite_schema(path: Path) -> set[tuple[str, str]]:
+    """(type, name) of every table, index, view and trigger in a SQLite file."""
+    with contextlib.closing(sqlite3.connect(_sqlite_uri(path, "ro"), uri=True)) as db:
+        return {
+            (kind, name)
+            for kind, name in db.execute("SELECT type, name FROM sqlite_master")
+            if not SQLITE_INTERNAL.match(name)
+        }
+
+
+@functools.lru_cache(maxsize=4)
+def expected_sqlite_schema(migrations: tuple[tuple[str, str], ...]) -> frozenset[tuple[str, str]]:
+    """(type, name) of what exactly ``migrations`` create, found by applying them to an empty SQLite file.
+
+    Why migrate a scratch database rather than compare with the live one or list the models:
+    the live database may itself be the thing that was tampered with (or be empty on a new
+    machine), and the models describe today's code, not the older state a backup may be in.
+    Applying this code's migrations, up to the ones recorded in the backup, to an empty file
+    gives the objects Django would have created for that state, indexes and all; it takes a
+    second or two and is cached per migration state.
+    """
+    from django.db import DEFAULT_DB_ALIAS, connections
+    from django.db.backends.sqlite3.base import DatabaseWrapper
+    from django.db.migrations.executor import MigrationExecutor
+
+    with tempfile.TemporaryDirectory(prefix=TEMP_PREFIX) as folder:
+        scratch = Path(folder) / "expected.sqlite3"
+        create_private_file(scratch)
+        alias = f"crm_expected_schema_{os.getpid()}"
+        config = connections.configure_settings(
+            {DEFAULT_DB_ALIAS: {"ENGINE": "django.db.backends.sqlite3", "NAME": str(scratch)}}
+        )[DEFAULT_DB_ALIAS]
+        connection = DatabaseWrapper(config, alias)
+        # Data migrations look their connection up by alias (schema_editor.connection.alias).
+        connections[alias] = connection
+        try:
+            executor = MigrationExecutor(connection)
+            graph = executor.loader.graph
+            applied = set(migrations)
+            # A backup from before a squash lists the migrations the squash replaces.
+            for key, squash in executor.loader.replacements.items():
+                if key in graph.nodes and any(tuple(replaced) in applied for replaced in squash.replaces):
+                    applied.add(key)
+            plan, planned = [], set()
+            for target in sorted(key for key in applied if key in graph.nodes):
+                for key in graph.forwards_plan(target):
+                    if key not in planned:
+                        planned.add(key)
+                        plan.append((graph.nodes[key], False))
+            executor.migrate([], plan=plan)
+        finally:
+            connection.close()
+            del connections[alias]
+        return frozenset(_sqlite_schema(scratch))
+
+
+def _check_sqlite_schema(snapshot: Path, migrations: list[tuple[str, str]], name: str) -> None:
+    """Refuse a database holding tables, indexes, views or triggers the app's migrations do not create.
+
+    A trigger runs its own SQL inside the app's database: one on crm_user that copies each new
+    password hash into a table of its own survives any number of restarts. ``--force`` does not
+    lift this check: remove what is named from the copy if the rest is trusted.
+    """
+    _refuse_newer(migrations, name)
+    found = _sqlite_schema(snapshot)
+    expected = expected_sqlite_schema(tuple(sorted(tuple(pair) for pair in migrations)))
+    extra = sorted(found - expected)
+    missing = sorted(expected - found)
+    if not extra and not missing:
+        return
+    problems = []
+    if extra:
+        listed = ", ".join(f"{kind} {object_name}" for kind, object_name in extra[:10])
+        more = f" and {len(extra) - 10} more" if len(extra) > 10 else ""
+        problems.append(f"it holds what the app's migrations do not create: {listed}{more}")
+    if missing:
+        listed = ", ".join(f"{kind} {object_name}" for kind, object_name in missing[:10])
+        more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
+        problems.append(f"it lacks what they do create: {listed}{more}")
+    raise BackupError(
+        f"{name} is not restored: {'; '.join(problems)}. Only a database with exactly the tables, indexes, views "
+        "and triggers of the app's migrations is restored, even with --force: a planted trigger or view would run "
+        "its own SQL inside the app's database. Nothing was changed."
+    )
+
+
+# What pg_dump writes for a database that Django's migrations made; anything else (a function,
+# trigger, view, rule, policy, extension…) is refused. Longest first: "TABLE DATA" before "TABLE".
+PG_ENTRY_TYPES = (
+    "SEQUENCE OWNED BY",
+    "FK CONSTRAINT",
+    "SEQUENCE SET",
+    "TABLE DATA",
+    "CONSTRAINT",
+    "SEQUENCE",
+    "DEFAULT",
+    "COMMENT",
+    "SCHEMA",
+    "INDEX",
+    "TABLE",
+    "ACL",
+)
+
+
+def expected_tables(migrations: tuple[tuple[str, str], ...]) -> frozenset[str]:
+    """The tables ``migrations`` create, from the migration state (no database needed)."""
+    from django.db.migrations.loader import MigrationLoader
+
+    loader = MigrationLoader(None, ignore_no_migrations=True)
+    applied = set(migrations)
+    for key, squash in loader.replacements.items():
+        if key in loader.graph.nodes and any(tuple(replaced) in applied for replaced in squash.replaces):
+            applied.add(key)
+    nodes = sorted(key for key in applied if key in loader.graph.nodes)
+    if not nodes:
+        return frozenset({"django_migrations"})
+    state = loader.project_state(nodes)
+    models = state.apps.get_models(include_auto_created=True)
+    return frozenset({model._meta.db_table for model in models if model._meta.managed} | {"django_migrations"})
+
+
+def _check_postgres_schema(toc: list[str], migrations: list[tuple[str, str]], name: str) -> None:
+    """Refuse a dump with functions, triggers, views & co., or tables the migrations do not create.
+
+    Cheaper than SQLite's check (no scratch PostgreSQL database to migrate): the entry types
+    are an allow-list of what pg_dump writes for Django's tables, and table names are compared
+    with the migration state. Index and constraint names are not compared.
+    """
+    _refuse_newer(migrations, name)
+    tables = expected_tables(tuple(sorted(tuple(pair) for pair in migrations)))
+    unexpected = []
+    for entry in toc:
+        kind = next((kind for kind in PG_ENTRY_TYPES if entry.startswith(kind + " ")), None)
+        if kind is None:
+            unexpected.append(entry.rsplit(" ", 1)[0])  # without the owner
+        elif kind == "TABLE":
+            table = entry.split(" ")[2]
+            if table not in tables:
+                unexpected.append(f"table {table}")
+        elif kind == "SCHEMA" and entry.split(" ")[2] != "public":
+            unexpected.append(entry.rsplit(" ", 1)[0])
+    if unexpected:
+        listed = ", ".join(unexpected[:10]) + (f" and {len(unexpected) - 10} more" if len(unexpected) > 10 else "")
+        raise BackupError(
+            f"{name} is not restored: it holds what the app's migrations do not create: {listed}. Only the tables "
+            "and data of the app's migrations are restored, even with --force: a planted function or trigger "
+            "would run its own SQL inside the app's database. Nothing was changed."
+        )
+
+
+FORCE_HINT = (
+    "Nothing was changed. If you know where this file comes from, `restore --force` restores it without the "
+    "manifest (every other check still applies)."
+)
+
+
+def _manifest_problem(path: Path) -> tuple[Manifest | None, str]:
+    """The manifest beside ``path`` if it is there, readable and matches the file; else (None, what is wrong)."""
+    manifest_file = manifest_path(path)
+    if not manifest_file.is_file():
+        return None, (
+            f"{path.name} has no manifest ({manifest_file.name} is not beside it), so its checksum and row counts "
+            "cannot be checked."
+        )
+    try:
+        manifest = Manifest.read(manifest_file)
+    except BackupError as exc:
+        return None, f"{exc} So {path.name} cannot be checked against it."
+    except OSError as exc:
+        return None, f"The manifest {manifest_file.name} cannot be read ({exc.strerror})."
+    size = path.stat().st_size
+    if size != manifest.size or _sha256(path) != manifest.sha256:
+        return None, (
+            f"{path.name} does not match its manifest ({size:,} bytes; the manifest says {manifest.size:,} "
+            "and a different SHA-256): the file is damaged or is not the one the manifest describes."
+        )
+    return manifest, ""
+
+
 @contextlib.contextmanager
-def open_backup(path: Path | str, *, workdir: Path | None = None, require_app: bool = True) -> Iterator[CheckedBackup]:
+def open_backup(
+    path: Path | str, *, workdir: Path | None = None, require_app: bool = True, force: bool = False
+) -> Iterator[CheckedBackup]:
     """Check a backup file and yield what it holds; raises BackupError when it cannot be trusted.
 
-    Checks: the manifest beside it (when there is one) matches the file's size and SHA-256; the
-    file decompresses; SQLite's integrity check passes; its row counts equal the manifest's; and
-    (``require_app``) it is a database of this app. A SQLite backup is decompressed into
-    ``workdir`` (default: the system temp folder) for as long as the context lasts.
+    Checks: the manifest beside it is there, readable, and matches the file's size, SHA-256 and
+    row counts (``force`` turns a missing or mismatching manifest into a warning and the file is
+    checked without it); the file decompresses; SQLite's integrity check passes; and
+    (``require_app``) it is a database of this app holding nothing the app's migrations do not
+    create (SQLite; ``force`` never lifts that). A SQLite backup is decompressed into ``workdir``
+    (default: the system temp folder) for as long as the context lasts.
     """
     path = Path(path)
     if not path.is_file():
         raise BackupError(f"There is no backup file at {path}.")
-    manifest_file = manifest_path(path)
-    manifest = Manifest.read(manifest_file) if manifest_file.is_file() else None
+    manifest, problem = _manifest_problem(path)
     warnings = []
-    if manifest is None:
-        warnings.append(f"No manifest ({manifest_file.name}) beside the file: its checksum cannot be checked.")
-    else:
-        size = path.stat().st_size
-        if size != manifest.size or _sha256(path) != manifest.sha256:
-            raise BackupError(
-                f"{path.name} does not match its manifest ({size:,} bytes; the manifest says {manifest.size:,} "
-                "and a different SHA-256): the file is damaged or is not the one the manifest describes."
-            )
+    if problem:
+        if not force:
+            raise BackupError(f"{problem} {FORCE_HINT}")
+        warnings.append(f"{problem} Going ahead without it (--force).")
     magic = _magic(path)
     workdir = workdir or Path(tempfile.gettempdir())
     if magic.startswith(PGDUMP_MAGIC):
         environ = os.environ.copy()
-        listed = _pg_list(path, environ)
+        toc = _pg_toc(path, environ)
+        listed = _pg_data_tables(toc)
         migrations = _pg_migrations(path, environ) if "django_migrations" in listed else []
         if manifest and set(manifest.tables) - listed:
             missing = sorted(set(manifest.tables) - listed)
             raise BackupError(f"{path.name} lacks the data of table(s) its manifest lists: {', '.join(missing[:5])}.")
         if require_app:
             _check_ours(listed, migrations, path.name)
+            _check_postgres_schema(toc, migrations, path.name)
         yield CheckedBackup(
             path, "postgresql", manifest, dict(manifest.tables) if manifest else {}, migrations, None, warnings
         )
@@ -711,6 +923,7 @@ def open_backup(path: Path | str, *, workdir: Path | None = None, require_app: b
             )
         if require_app:
             _check_ours(tables, migrations, path.name)
+            _check_sqlite_schema(snapshot, migrations, path.name)
         yield CheckedBackup(path, "sqlite", manifest, tables, migrations, snapshot, warnings)
 
 
@@ -815,13 +1028,7 @@ def restore_backup(
             f"{checked.path.name} is a {checked.engine} backup, but this app uses {database.describe()}; "
             "restore it into a matching database."
         )
-    unknown, pending = migration_gap(checked.migrations)
-    if unknown:
-        names = ", ".join(f"{app}.{name}" for app, name in unknown[:5])
-        raise BackupError(
-            f"{checked.path.name} was made by a newer version of Venture CRM (migrations this code does not have: "
-            f"{names}). Update the code first, then restore."
-        )
+    pending = _refuse_newer(checked.migrations, checked.path.name)
     pre_restore = None
     if _has_database(database):
         try:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from pathlib import Path
+
 from django.conf import settings
 from django.core.checks import Tags, Warning, register
 from django.db import DatabaseError
@@ -28,3 +31,36 @@ def demo_passwords_changed(app_configs, **kwargs):
                 )
             )
     return warnings
+
+
+@register(Tags.security, deploy=True)
+def data_files_private(app_configs, **kwargs):
+    """Warn while the data folder, the database files, the secret key or the backups are open to other users."""
+    return files_open_to_others(settings.DATA_DIR, settings.CRM_BACKUP_DIR, settings.DATABASES)
+
+
+def files_open_to_others(data_dir: Path, backup_dir: Path, databases: dict) -> list[Warning]:
+    """crm.W010 for each of those that group or others can access.
+
+    On PostgreSQL there is no database file to look at; the folders, the secret key and the
+    backup files still are.
+    """
+    from crm.backups import BACKUP_NAME
+    from crm.lib.private_files import open_paths, sqlite_files, sqlite_path
+
+    files = [data_dir / "secret_key"]
+    for config in databases.values():
+        path = sqlite_path(config)
+        if path is not None:
+            files += sqlite_files(path)
+    # A backups folder this user cannot list is checked as a folder only.
+    with contextlib.suppress(OSError):
+        files += sorted(path for path in backup_dir.iterdir() if BACKUP_NAME.match(path.name))
+    return [
+        Warning(
+            f"{path} is open to other users (mode {mode:04o}): it holds the CRM's data or the keys to it.",
+            hint=f"Make it the service user's alone: chmod {'700' if path.is_dir() else '600'} {path}",
+            id="crm.W010",
+        )
+        for path, mode in open_paths([data_dir, backup_dir], files)
+    ]

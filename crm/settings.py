@@ -14,10 +14,13 @@ from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from crm.lib.env import env_bool, env_int, env_list, env_str, persistent_secret_key
+from crm.lib.private_files import PrivateFileConnection
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("CRM_DATA_DIR") or BASE_DIR / "data").resolve()
-DATA_DIR.mkdir(parents=True, exist_ok=True)
+# Owner-only from the start (the umask can only take bits away); crm.apps tightens an
+# existing folder and the database files in it (crm/lib/private_files.py).
+DATA_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
 
 VERSION = "0.1.0"
 
@@ -111,6 +114,8 @@ else:
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": DATA_DIR / "crm.sqlite3",
             "OPTIONS": {
+                # Creates a new database file 0600 before SQLite does (crm/lib/private_files.py).
+                "factory": PrivateFileConnection,
                 "transaction_mode": "IMMEDIATE",
                 "timeout": 20,
                 "init_command": (

@@ -19,6 +19,7 @@ import re
 import select
 import shutil
 import sqlite3
+import stat
 import subprocess
 import sys
 import time
@@ -116,6 +117,17 @@ DELETE_COMMUNICATIONS = (
 
 
 # --- fixtures ----------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _scratch_database_allowed(django_db_blocker):
+    """open_backup migrates a scratch SQLite file through its own connection to learn the expected schema.
+
+    pytest-django blocks every connection outside the db fixtures; these tests use no test
+    database at all, only files in tmp_path.
+    """
+    with django_db_blocker.unblock():
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -312,6 +324,26 @@ def test_restore_switches_a_running_apps_connections_over_in_one_transaction(liv
     assert integrity(live_db) == "ok"
 
 
+def test_a_restored_database_is_private_whatever_the_umask(live_db, backups, good_backup, tmp_path):
+    fresh = tmp_path / "fresh-data" / "crm.sqlite3"
+    live_db.chmod(0o644)  # a live database from before files were kept private
+    old_umask = os.umask(0o022)
+    try:
+        for target in (fresh, live_db):
+            with open_backup(good_backup) as checked:
+                restore_backup(checked, database=Database.sqlite(target), directory=backups)
+    finally:
+        os.umask(old_umask)
+
+    assert stat.S_IMODE(fresh.parent.stat().st_mode) == 0o700
+    for target in (fresh, live_db):
+        assert stat.S_IMODE(target.stat().st_mode) == 0o600, target
+        with contextlib.closing(sqlite3.connect(target)) as db:  # WAL: -wal and -shm exist while it is open
+            db.execute("SELECT COUNT(*) FROM crm_user").fetchone()
+            for companion in ("-wal", "-shm"):
+                assert stat.S_IMODE(Path(f"{target}{companion}").stat().st_mode) == 0o600, companion
+
+
 def test_backup_refuses_clearly_when_there_is_no_database(tmp_path, backups):
     missing = tmp_path / "data" / "crm.sqlite3"
 
@@ -470,6 +502,9 @@ def _garbled_manifest(path: Path) -> None:
     manifest_path(path).write_text(json.dumps(manifest))
 
 
+# Each damage, and what refuses it. Files without a manifest are refused for that alone
+# (test_a_backup_without_a_manifest_is_refused_unless_forced); these cases are opened with
+# force=True to show that every other check still holds when the manifest is waived.
 BROKEN = {
     "truncated, with its manifest": (_truncate, r"does not match its manifest"),
     "truncated, manifest lost": (_without_manifest(_truncate), r"is damaged: it does not decompress"),
@@ -498,10 +533,11 @@ BROKEN = {
 def test_a_backup_that_cannot_be_trusted_is_refused_with_a_clear_message(good_backup, damage, tmp_path):
     damage_file, message = damage
     damage_file(good_backup)
+    force = not manifest_path(good_backup).exists()  # waive only what is gone, so the next check speaks
     target = tmp_path / "data" / "crm.sqlite3"
     before = sha256(target)
 
-    with pytest.raises(BackupError, match=message), open_backup(good_backup) as checked:
+    with pytest.raises(BackupError, match=message), open_backup(good_backup, force=force) as checked:
         restore_backup(checked, database=Database.sqlite(target), directory=tmp_path / "backups")
 
     assert sha256(target) == before
@@ -517,20 +553,21 @@ def test_restore_of_a_missing_file_says_so(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("damage", "message"),
+    ("damage", "flags", "message"),
     [
-        (_truncate, "does not match its manifest"),
-        (_text_file, "is not a Venture CRM backup"),
+        (_truncate, [], "does not match its manifest"),
+        (_text_file, [], "has no manifest"),
+        (_text_file, ["--force"], "is not a Venture CRM backup"),
     ],
-    ids=["truncated", "not a backup"],
+    ids=["truncated", "no manifest", "not a backup, forced"],
 )
 def test_restore_command_refuses_a_bad_file_and_leaves_the_database_untouched(
-    live_db, backups, good_backup, damage, message
+    live_db, backups, good_backup, damage, flags, message
 ):
     damage(good_backup)
     before = sha256(live_db)
 
-    result = manage("restore", str(good_backup), "--yes", environ=environ_for(live_db.parent))
+    result = manage("restore", str(good_backup), "--yes", *flags, environ=environ_for(live_db.parent))
 
     assert result.returncode == 1
     assert message in result.stderr
@@ -633,6 +670,137 @@ def test_migration_gap_names_what_the_backup_lacks_and_what_the_code_lacks():
     assert ("crm", "0001_initial") not in pending
 
 
+# --- the manifest is required; planted schema objects are refused ------------------------
+
+
+def _lose_manifest(path: Path) -> None:
+    manifest_path(path).unlink()
+
+
+def _unreadable_manifest(path: Path) -> None:
+    manifest_path(path).write_text("{not json")
+
+
+def _manifest_of_another_backup(path: Path) -> None:
+    manifest = json.loads(manifest_path(path).read_text())
+    manifest["sha256"] = "0" * 64
+    manifest_path(path).write_text(json.dumps(manifest))
+
+
+MANIFEST_PROBLEMS = {
+    "missing": (_lose_manifest, r"has no manifest \(crm-\S+\.json is not beside it\)"),
+    "unreadable": (_unreadable_manifest, r"The manifest crm-\S+\.json is not a Venture CRM backup manifest"),
+    "checksum mismatch": (_manifest_of_another_backup, r"does not match its manifest .*a different SHA-256"),
+}
+
+
+@pytest.mark.parametrize("problem", MANIFEST_PROBLEMS.values(), ids=MANIFEST_PROBLEMS.keys())
+def test_a_backup_without_a_valid_manifest_is_refused_unless_forced(good_backup, live_db, problem, tmp_path):
+    damage, message = problem
+    damage(good_backup)
+    target = tmp_path / "fresh" / "crm.sqlite3"
+
+    with pytest.raises(BackupError, match=message) as refused, open_backup(good_backup):
+        pass
+    assert "--force" in str(refused.value) and "Nothing was changed" in str(refused.value)
+
+    with open_backup(good_backup, force=True) as checked:
+        assert len(checked.warnings) == 1 and re.search(message, checked.warnings[0])
+        assert "Going ahead without it (--force)" in checked.warnings[0]
+        restore_backup(checked, database=Database.sqlite(target), directory=tmp_path / "backups")
+    assert table_counts(target) == table_counts(live_db)
+
+
+def _rewrite_backup(path: Path, *statements: str, manifest: bool) -> None:
+    """Change the database inside a backup; with ``manifest``, write one that matches it, as an attacker could."""
+    inner = path.with_name("inner.sqlite3")
+    inner.write_bytes(gzip.decompress(path.read_bytes()))
+    execute(inner, *statements)
+    path.write_bytes(gzip.compress(inner.read_bytes()))
+    if manifest:
+        described = json.loads(manifest_path(path).read_text())
+        described.update(sha256=sha256(path), size=path.stat().st_size, tables=table_counts(inner))
+        manifest_path(path).write_text(json.dumps(described))
+    else:
+        manifest_path(path).unlink()
+    inner.unlink()
+
+
+PLANT_LOOT = (
+    "CREATE TABLE loot (username TEXT, password TEXT, taken TEXT DEFAULT CURRENT_TIMESTAMP)",
+    "CREATE TRIGGER steal_passwords AFTER UPDATE OF password ON crm_user "
+    "BEGIN INSERT INTO loot (username, password) VALUES (NEW.username, NEW.password); END",
+)
+
+
+def test_the_planted_trigger_copies_a_changed_password_into_its_own_table(tmp_path):
+    # The refusal tests below are only worth something if the planted trigger really steals.
+    db = tmp_path / "planted.sqlite3"
+    execute(db, "CREATE TABLE crm_user (id INTEGER PRIMARY KEY, username TEXT, password TEXT)", *PLANT_LOOT)
+    execute(db, "INSERT INTO crm_user (username, password) VALUES ('admin', 'old')")
+    execute(db, "UPDATE crm_user SET password = 'pbkdf2_sha256$new' WHERE username = 'admin'")
+
+    with contextlib.closing(sqlite3.connect(db)) as planted:
+        assert planted.execute("SELECT username, password FROM loot").fetchall() == [("admin", "pbkdf2_sha256$new")]
+
+
+@pytest.mark.parametrize("with_manifest", [True, False], ids=["with a matching manifest", "without a manifest"])
+def test_restore_refuses_a_backup_with_a_planted_trigger_even_with_force(live_db, backups, good_backup, with_manifest):
+    _rewrite_backup(good_backup, *PLANT_LOOT, manifest=with_manifest)
+    before = sha256(live_db)
+
+    result = manage("restore", str(good_backup), "--yes", "--force", environ=environ_for(live_db.parent))
+
+    assert result.returncode == 1, result.stdout
+    assert "it holds what the app's migrations do not create: table loot, trigger steal_passwords" in result.stderr
+    assert "is restored, even with --force" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert sha256(live_db) == before
+    assert count(live_db, "SELECT COUNT(*) FROM sqlite_master WHERE name IN ('loot', 'steal_passwords')") == 0
+    assert list(backups.glob("pre-restore-*")) == []
+
+
+PLANTED = {
+    "a view": (("CREATE VIEW staff AS SELECT username, password FROM crm_user",), r"view staff"),
+    "an index": (("CREATE INDEX contact_emails ON contacts_contact (email)",), r"index contact_emails"),
+    "a dropped index": (("DROP INDEX contacts_co_source_871cf5_idx",), r"lacks .*index contacts_co_source_871cf5_idx"),
+}
+
+
+@pytest.mark.parametrize("planted", PLANTED.values(), ids=PLANTED.keys())
+def test_a_backup_whose_schema_differs_from_the_migrations_is_refused_naming_the_difference(
+    good_backup, planted, tmp_path
+):
+    statements, message = planted
+    _rewrite_backup(good_backup, *statements, manifest=True)
+    target = tmp_path / "data" / "crm.sqlite3"
+    before = sha256(target)
+
+    with pytest.raises(BackupError, match=message), open_backup(good_backup, force=True) as checked:
+        restore_backup(checked, database=Database.sqlite(target), directory=tmp_path / "backups")
+
+    assert sha256(target) == before
+
+
+def test_a_backup_that_predates_a_migration_passes_the_schema_check_and_is_migrated_after_restoring(
+    live_db, backups, tmp_path
+):
+    # Roll contacts back to before 0003 (which adds an index): the backup's schema is that older state.
+    rolled_back = manage("migrate", "contacts", "0002", environ=environ_for(live_db.parent))
+    assert rolled_back.returncode == 0, rolled_back.stderr
+    assert count(live_db, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'contacts_co_source_871cf5_idx'") == 0
+    backup = create_backup(backups, database=Database.sqlite(live_db), keep_days=0).path
+    target = tmp_path / "fresh" / "crm.sqlite3"
+
+    with open_backup(backup) as checked:
+        result = restore_backup(checked, database=Database.sqlite(target), directory=backups)
+
+    assert ("contacts", "0003_contact_source_index") in result.pending_migrations
+    assert count(target, "SELECT COUNT(*) FROM contacts_contact") == count(
+        live_db, "SELECT COUNT(*) FROM contacts_contact"
+    )
+
+
 # --- PostgreSQL --------------------------------------------------------------------------
 
 
@@ -728,6 +896,113 @@ def test_postgres_backup_and_restore_round_trip_without_the_password_on_the_comm
         connecting = [line for line in calls.splitlines() if "--snapshot=" in line or "--clean" in line]
         assert len(connecting) == 3  # backup, pre-restore copy, restore
         assert all(line.endswith("PGPASSWORD=set") for line in connecting)
+    finally:
+        admin.execute(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
+        admin.close()
+
+
+# A dump's table of contents as `pg_restore --list` prints it for a migrated database (abridged).
+TOC_TABLES = (
+    "crm_user",
+    "contacts_organization",
+    "contacts_contact",
+    "contacts_communication",
+    "lps_lpprofile",
+    "lps_commitment",
+    "pipeline_opportunity",
+    "django_migrations",
+    "django_session",
+)
+CLEAN_TOC = [
+    *(f"{200 + n}; 1259 {16000 + n} TABLE public {table} crm" for n, table in enumerate(TOC_TABLES)),
+    *(f"{3600 + n}; 0 {16000 + n} TABLE DATA public {table} crm" for n, table in enumerate(TOC_TABLES)),
+    "224; 1259 16447 SEQUENCE public crm_user_id_seq crm",
+    "3400; 0 0 SEQUENCE OWNED BY public crm_user_id_seq crm",
+    "3300; 2604 16451 DEFAULT public crm_user id crm",
+    "3650; 0 0 SEQUENCE SET public crm_user_id_seq crm",
+    "3460; 2606 16455 CONSTRAINT public crm_user crm_user_pkey crm",
+    "3461; 1259 16800 INDEX public crm_user_username_like crm",
+    "3500; 2606 16900 FK CONSTRAINT public contacts_contact contacts_contact_organization_id_fk crm",
+]
+
+
+def _toc_lines(entries: list[str]) -> str:
+    return "\n".join([";", "; Selected TOC Entries:", ";", *entries]) + "\n"
+
+
+def test_a_postgres_dump_with_a_function_trigger_or_unknown_table_is_refused_naming_each(tmp_path, monkeypatch):
+    # pg_restore is replaced by a script printing a table of contents, so this runs without PostgreSQL.
+    shim = tmp_path / "bin"
+    shim.mkdir()
+    toc = tmp_path / "toc.txt"
+    migrations = "".join(f"{app}\t{name}\n" for app, name in migration_gap([])[1])
+    (tmp_path / "migrations.txt").write_text(
+        f"COPY public.django_migrations (app, name) FROM stdin;\n{migrations}\\.\n"
+    )
+    (shim / "pg_restore").write_text(
+        f'#!/bin/sh\ncase "$1" in --list) cat "{toc}" ;; *) cat "{tmp_path / "migrations.txt"}" ;; esac\n'
+    )
+    (shim / "pg_restore").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{shim}:{os.environ['PATH']}")
+    dump = tmp_path / "crm-20260301-020000.pgdump"
+    dump.write_bytes(b"PGDMP" + b"\0" * 100)
+    planted = [
+        "230; 1255 16999 FUNCTION public steal() crm",
+        "231; 1259 17000 TABLE public loot crm",
+        "3700; 2620 17001 TRIGGER public crm_user steal_passwords crm",
+    ]
+    toc.write_text(_toc_lines(CLEAN_TOC))
+
+    with open_backup(dump, force=True) as checked:  # the clean table of contents passes
+        assert checked.engine == "postgresql"
+
+    toc.write_text(_toc_lines(CLEAN_TOC + planted))
+    refused = r"holds what the app's migrations do not create: FUNCTION public steal\(\), table loot, TRIGGER public"
+    with pytest.raises(BackupError, match=refused), open_backup(dump, force=True):
+        pass
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL (make test-postgres)")
+def test_postgres_restore_refuses_a_dump_with_a_planted_trigger_even_with_force(tmp_path):
+    import psycopg
+
+    config = settings.DATABASES["default"]
+    password = config.get("PASSWORD") or "unused-by-trust-auth"
+    scratch = f"crm_planted_{uuid.uuid4().hex[:10]}"
+    admin = psycopg.connect(
+        host=config["HOST"],
+        port=config["PORT"],
+        user=config["USER"],
+        password=config.get("PASSWORD") or None,
+        dbname=config["NAME"],
+        autocommit=True,
+    )
+    url = f"postgres://{config['USER']}:{password}@{config['HOST']}:{config['PORT']}/{scratch}"
+    environ = environ_for(tmp_path / "data", DATABASE_URL=url)
+    try:
+        admin.execute(f'CREATE DATABASE "{scratch}"')
+        assert manage("migrate", "--noinput", environ=environ).returncode == 0
+        with psycopg.connect(url, autocommit=True) as planted:
+            planted.execute("CREATE TABLE loot (username text, password text)")
+            planted.execute(
+                "CREATE FUNCTION steal() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$ BEGIN INSERT INTO loot VALUES (NEW.username, NEW.password); RETURN NEW; END $$"
+            )
+            planted.execute(
+                "CREATE TRIGGER steal_passwords AFTER UPDATE OF password ON crm_user "
+                "FOR EACH ROW EXECUTE FUNCTION steal()"
+            )
+        backed_up = manage("backup", environ=environ)  # its manifest matches: only the schema check can refuse it
+        assert backed_up.returncode == 0, backed_up.stderr
+        backup_file = Path(re.match(r"Backup (\S+\.pgdump) ", backed_up.stdout)[1])
+
+        restored = manage("restore", str(backup_file), "--yes", "--force", environ=environ)
+
+        assert restored.returncode == 1, restored.stdout
+        for name in ("FUNCTION public steal()", "table loot", "TRIGGER public crm_user steal_passwords"):
+            assert name in restored.stderr
+        assert "Nothing was changed" in restored.stderr
+        assert list((tmp_path / "backups").glob("pre-restore-*")) == []
     finally:
         admin.execute(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
         admin.close()

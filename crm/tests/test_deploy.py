@@ -29,6 +29,8 @@ def production_environ(data_dir: Path) -> dict[str, str]:
     environ.update(
         DJANGO_SETTINGS_MODULE="crm.settings",
         CRM_DATA_DIR=str(data_dir),
+        # Its own (absent) backups folder: the check looks at CRM_BACKUP_DIR's modes (crm.W010).
+        CRM_BACKUP_DIR=str(data_dir / "backups"),
         CRM_HTTPS="1",
         DJANGO_SECRET_KEY=secrets.token_urlsafe(64),
         CRM_ALLOWED_HOSTS="crm.example.ts.net",

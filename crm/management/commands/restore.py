@@ -10,9 +10,11 @@ from crm.backups import BackupError, Database, open_backup, restore_backup
 
 class Command(BaseCommand):
     help = (
-        "Replace the database with a backup made by `manage.py backup`. First checks the file (manifest and "
-        "SHA-256, that it decompresses, SQLite's integrity check, row counts, that it is a Venture CRM database "
-        "no newer than this code), shows what it holds and asks for confirmation (--yes skips the question; "
+        "Replace the database with a backup made by `manage.py backup`. First checks the file (its manifest "
+        "and SHA-256, refused when missing or wrong unless --force; that it decompresses, SQLite's integrity check, "
+        "row counts, that it is a Venture CRM database no newer than this code and holds no table, index, view, "
+        "trigger or function the app's migrations do not create, even with --force), shows what it holds "
+        "and asks for confirmation (--yes skips the question; "
         "without a terminal and without --yes it refuses). Then keeps a backup of the current database "
         "(pre-restore-….) in the backups folder, restores (on SQLite into the live file in one transaction, so a "
         "running app switches over cleanly; on PostgreSQL with pg_restore --clean --if-exists), applies any "
@@ -22,6 +24,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("file", type=Path, help="The backup file (crm-….sqlite3.gz or crm-….pgdump).")
         parser.add_argument("--yes", action="store_true", help="Do not ask for confirmation.")
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help="Restore a file whose manifest (.json beside it) is missing, unreadable or does not match it. "
+            "Every other check still applies.",
+        )
         parser.add_argument(
             "--dir",
             type=Path,
@@ -33,7 +41,7 @@ class Command(BaseCommand):
         database = Database.configured()
         try:
             # Decompressed beside the database (same disk, private folder), not in a shared /tmp.
-            with open_backup(options["file"], workdir=settings.DATA_DIR) as checked:
+            with open_backup(options["file"], workdir=settings.DATA_DIR, force=options["force"]) as checked:
                 self.stdout.write(f"Backup: {checked.describe()}.")
                 for warning in checked.warnings:
                     self.stdout.write(self.style.WARNING(warning))
