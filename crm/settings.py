@@ -6,6 +6,7 @@ kept beside the database.
 
 from __future__ import annotations
 
+import datetime
 import socket
 from pathlib import Path
 
@@ -44,6 +45,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "axes",
     "csp",
     "django_filters",
     "django_htmx",
@@ -72,6 +74,8 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    # Last, as django-axes asks: it turns a lockout flagged during sign-in into the response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "crm.urls"
@@ -137,6 +141,12 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
+# django-axes first: it refuses a locked-out sign-in before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
@@ -197,6 +207,22 @@ CONTENT_SECURITY_POLICY = {
         "form-action": [SELF],
     },
 }
+
+# --- Sign-in throttling (django-axes) ----------------------------------------------
+# After CRM_LOGIN_FAILURES failed sign-ins for one username, or from one address, further
+# attempts are refused until CRM_LOGIN_COOLOFF_MINUTES have passed since the last failure.
+# Attempts live in the database (AccessAttempt in the admin), so every gunicorn worker sees them.
+AXES_FAILURE_LIMIT = env_int("CRM_LOGIN_FAILURES", 5, minimum=1, maximum=1000)
+AXES_COOLOFF_TIME = datetime.timedelta(minutes=env_int("CRM_LOGIN_COOLOFF_MINUTES", 15, minimum=1, maximum=7 * 24 * 60))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# The sign-in forms show the lockout message themselves (crm/security/throttle.py).
+AXES_LOCKOUT_CALLABLE = "crm.security.throttle.lockout_response"
+AXES_HTTP_RESPONSE_CODE = 429
+# The client's address: REMOTE_ADDR, unless CRM_TRUSTED_PROXIES says how many proxies in
+# front append to X-Forwarded-For (then the address the outermost of them saw).
+CRM_TRUSTED_PROXIES = env_int("CRM_TRUSTED_PROXIES", 0, minimum=0, maximum=10)
+AXES_CLIENT_IP_CALLABLE = "crm.security.throttle.client_ip"
+AXES_VERBOSE = False  # no start-up banner in every manage.py command's output
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("CRM_MAX_UPLOAD_MB", 20, minimum=1, maximum=1024) * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE

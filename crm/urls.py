@@ -9,12 +9,15 @@ from django.views.generic import RedirectView
 from contacts.views import tags
 from crm import views
 from crm.forms import SignInForm
+from crm.security.forms import AdminSignInForm
 
 static_lazy = lazy(static, str)
 
 admin.site.site_header = "Venture CRM administration"
 admin.site.site_title = "Venture CRM admin"
 admin.site.index_title = "Users, custom fields, funds and stages"
+# The admin's sign-in shows django-axes' lockout message like ours does.
+admin.site.login_form = AdminSignInForm
 
 urlpatterns = [
     path("health/", views.health, name="health"),

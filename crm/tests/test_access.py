@@ -16,6 +16,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth.models import Group
@@ -212,6 +213,13 @@ def records(admin_user) -> dict[str, Model]:
         ),
         SavedMapping.objects.create(name="Airtable people", entity="contacts", mapping={"tables": []}),
     ]
+    # Sign-in throttling (issue 9).
+    attempt = {"username": "otto", "ip_address": "127.0.0.1", "user_agent": "test", "http_accept": "*/*"}
+    objects += [
+        AccessAttempt.objects.create(**attempt, path_info="/login/", get_data="", post_data="", failures_since_start=1),
+        AccessLog.objects.create(**attempt, path_info="/login/"),
+        AccessFailureLog.objects.create(**attempt, path_info="/login/"),
+    ]
     return {obj._meta.label_lower: obj for obj in objects}
 
 
@@ -358,7 +366,13 @@ def test_admin_site_index_is_open_to_admins(admin_client):
 
 
 # Imports are made through /import/ and import_airtable only; the admin shows them read-only.
-ADMIN_CLOSED_BY_DESIGN = {"admin:crm_importrun_add"}
+# Sign-in attempts and logs are written by django-axes only.
+ADMIN_CLOSED_BY_DESIGN = {
+    "admin:crm_importrun_add",
+    "admin:axes_accessattempt_add",
+    "admin:axes_accesslog_add",
+    "admin:axes_accessfailurelog_add",
+}
 
 
 def test_every_admin_page_renders_for_an_admin(admin_client, records):

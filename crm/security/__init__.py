@@ -1,0 +1,1 @@
+"""Sign-in throttling (django-axes)."""
