@@ -28,3 +28,26 @@ def demo_passwords_changed(app_configs, **kwargs):
                 )
             )
     return warnings
+
+
+@register(Tags.security, deploy=True)
+def admins_have_a_second_factor(app_configs, **kwargs):
+    """Warn while an active admin can sign in (and reach the Django admin) with a password alone."""
+    from crm.security.services import admins_without_second_factor
+
+    try:
+        usernames = list(admins_without_second_factor().values_list("username", flat=True))
+    except DatabaseError:
+        return []
+    if not usernames:
+        return []
+    return [
+        Warning(
+            f"These admins have no second factor: {', '.join(usernames)}.",
+            hint=(
+                "Each should add an authenticator app in Settings → Two-factor authentication; "
+                "CRM_2FA_REQUIRED=staff (or the admin's Security policy) makes it compulsory."
+            ),
+            id="crm.W002",
+        )
+    ]

@@ -14,7 +14,7 @@ import dj_database_url
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
-from crm.lib.env import env_bool, env_int, env_list, env_str, persistent_secret_key
+from crm.lib.env import env_bool, env_choice, env_int, env_list, env_str, persistent_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("CRM_DATA_DIR") or BASE_DIR / "data").resolve()
@@ -46,6 +46,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "csp",
     "django_filters",
     "django_htmx",
@@ -66,9 +69,13 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): has this session passed the second step of sign-in?
+    "django_otp.middleware.OTPMiddleware",
     # Every view needs a signed-in user unless it is marked @login_not_required
     # (sign-in, /health/); static files never reach it (WhiteNoise answers first).
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    # A signed-in user who owes a code, or must enrol first, sees nothing else (crm/security).
+    "crm.security.middleware.TwoFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -208,7 +215,7 @@ CONTENT_SECURITY_POLICY = {
     },
 }
 
-# --- Sign-in throttling (django-axes) ----------------------------------------------
+# --- Sign-in throttling (django-axes) and two-factor authentication (django-otp) -------
 # After CRM_LOGIN_FAILURES failed sign-ins for one username, or from one address, further
 # attempts are refused until CRM_LOGIN_COOLOFF_MINUTES have passed since the last failure.
 # Attempts live in the database (AccessAttempt in the admin), so every gunicorn worker sees them.
@@ -223,6 +230,11 @@ AXES_HTTP_RESPONSE_CODE = 429
 CRM_TRUSTED_PROXIES = env_int("CRM_TRUSTED_PROXIES", 0, minimum=0, maximum=10)
 AXES_CLIENT_IP_CALLABLE = "crm.security.throttle.client_ip"
 AXES_VERBOSE = False  # no start-up banner in every manage.py command's output
+
+# Who must have a second factor: off, staff (admins and managers) or everyone. An admin can
+# raise it in the admin ("Security policy"); the stricter of the two applies.
+CRM_2FA_REQUIRED = env_choice("CRM_2FA_REQUIRED", "off", ("off", "staff", "everyone"))
+OTP_TOTP_ISSUER = "Venture CRM"
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("CRM_MAX_UPLOAD_MB", 20, minimum=1, maximum=1024) * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE

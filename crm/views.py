@@ -22,6 +22,7 @@ from crm.forms import ProfileForm
 from crm.lib.htmx import is_fragment_request, render_page_or_fragment
 from crm.models import User
 from crm.search import DROPDOWN_LIMIT, PAGE_LIMIT, search
+from crm.security import services as two_factor
 
 SETTINGS_TEMPLATE = "crm/settings.html"
 
@@ -74,6 +75,9 @@ def settings_context(request: HttpRequest, **overrides: Any) -> dict[str, Any]:
         "tag_form": TagForm(auto_id=NEW_TAG_ID),
         "tags": tags_with_usage(request.user),
         "colours": TagColour.choices,
+        "authenticator": two_factor.authenticator_for(request.user),
+        "recovery_codes_left": two_factor.recovery_codes_left(request.user),
+        "two_factor_required": two_factor.two_factor_state(request.user).required,
     }
     context.update(overrides)
     return context
