@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
+from django_otp.plugins.otp_static.models import StaticDevice
 
 from crm.security import services
 from crm.security.forms import ConfirmAuthenticatorForm, RemoveSecondFactorForm, SecondStepForm
@@ -44,7 +45,7 @@ def verify(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         django_otp.login(request, form.result.device)
         request.session.cycle_key()  # a new session id for the now fully signed-in session
-        if form.result.device.persistent_id.startswith("otp_static"):
+        if isinstance(form.result.device, StaticDevice):
             left = services.recovery_codes_left(request.user)
             messages.warning(
                 request,

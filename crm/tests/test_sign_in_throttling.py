@@ -126,6 +126,17 @@ def test_the_lockout_still_holds_just_before_the_cool_off_ends(client, member_us
     assert sign_in(client, member_user.username, PASSWORD).status_code == 429
 
 
+def test_another_attempt_during_a_lockout_starts_the_cool_off_again(client, member_user):
+    fail(client, member_user.username, 5)
+    long_ago = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=14)
+    AccessAttempt.objects.update(attempt_time=long_ago)
+
+    assert sign_in(client, member_user.username, PASSWORD).status_code == 429
+
+    attempt = AccessAttempt.objects.get(username=member_user.username)
+    assert attempt.attempt_time > long_ago + datetime.timedelta(minutes=13)
+
+
 def test_the_failure_limit_and_cool_off_come_from_the_settings(client, member_user, settings):
     settings.AXES_FAILURE_LIMIT = 2
     settings.AXES_COOLOFF_TIME = datetime.timedelta(minutes=30)
