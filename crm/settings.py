@@ -148,10 +148,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-# django-axes first: it refuses a locked-out sign-in before any password is checked.
+# django-axes first: it refuses a locked-out sign-in before any password is checked. Then
+# Django's ModelBackend, which also loads the signed-in user's two-factor state (crm/security).
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    "crm.security.backends.TwoFactorAwareModelBackend",
 ]
 
 LOGIN_URL = "login"

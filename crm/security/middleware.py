@@ -41,7 +41,7 @@ class TwoFactorMiddleware:
         view_name = request.resolver_match.view_name if request.resolver_match else ""
         if view_name in ALWAYS_OPEN:
             return None
-        state = two_factor_state(user)
+        state = two_factor_state(user, fresh=False)
         if state.has_device:
             target, open_names = "two_factor_verify", OPEN_WHILE_OWING_CODE
         elif state.required:

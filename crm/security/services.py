@@ -32,27 +32,31 @@ class TwoFactorState:
     required: bool
 
 
-def two_factor_state(user: User) -> TwoFactorState:
+def with_two_factor_state(users):
+    """Annotate ``users`` with what two_factor_state() needs, so loading a user answers it too."""
+    return users.annotate(
+        has_totp_device=Exists(TOTPDevice.objects.filter(user=OuterRef("pk"), confirmed=True)),
+        has_static_device=Exists(StaticDevice.objects.filter(user=OuterRef("pk"), confirmed=True)),
+        stored_two_factor_policy=Subquery(
+            SecurityPolicy.objects.filter(pk=SecurityPolicy.SINGLETON_PK).values("two_factor_required")[:1]
+        ),
+    )
+
+
+def two_factor_state(user: User, *, fresh: bool = True) -> TwoFactorState:
     """Does ``user`` have a confirmed second factor, and does the policy require one?
 
-    One query, because the middleware asks on every request of a session that has not
-    passed the second step.
+    With ``fresh=False`` the annotations loaded with the request's user are used when present
+    (crm.security.backends), so the middleware asks nothing more of the database on each request.
     """
-    row = (
-        User.objects.filter(pk=user.pk)
-        .values(
-            totp=Exists(TOTPDevice.objects.filter(user=OuterRef("pk"), confirmed=True)),
-            static=Exists(StaticDevice.objects.filter(user=OuterRef("pk"), confirmed=True)),
-            stored_policy=Subquery(
-                SecurityPolicy.objects.filter(pk=SecurityPolicy.SINGLETON_PK).values("two_factor_required")[:1]
-            ),
-        )
-        .first()
-    )
-    if row is None:
-        return TwoFactorState(has_device=False, required=False)
-    level = SecurityPolicy.stricter(row["stored_policy"] or TwoFactorPolicy.OFF)
-    return TwoFactorState(has_device=row["totp"] or row["static"], required=SecurityPolicy.covers(level, user))
+    if fresh or not hasattr(user, "has_totp_device"):
+        loaded = with_two_factor_state(User.objects.filter(pk=user.pk)).first()
+        if loaded is None:
+            return TwoFactorState(has_device=False, required=False)
+        user = loaded
+    level = SecurityPolicy.stricter(user.stored_two_factor_policy or TwoFactorPolicy.OFF)
+    has_device = user.has_totp_device or user.has_static_device
+    return TwoFactorState(has_device=has_device, required=SecurityPolicy.covers(level, user))
 
 
 def authenticator_for(user: User) -> TOTPDevice | None:

@@ -10,12 +10,14 @@ from urllib.parse import urlencode
 import pytest
 from django.core.checks import run_checks
 from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django_otp import user_has_device
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_static.models import StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from conftest import PASSWORD
+from conftest import PASSWORD, CRMClient
 from crm.models import SecurityPolicy, TwoFactorPolicy
 from crm.security import services
 from crm.security.forms import WRONG_CODE
@@ -188,6 +190,20 @@ def test_the_admin_site_needs_the_second_step_of_an_admin_with_a_device(client, 
 
     client.post(VERIFY, {"code": totp_code(device)})
     assert client.get("/admin/").status_code == 200
+
+
+def test_checking_for_a_second_step_adds_no_query_to_a_page(member_user, settings):
+    def queries() -> int:
+        client = CRMClient()  # a new client loads the middleware as the settings say now
+        client.force_login(member_user)
+        with CaptureQueriesContext(connection) as ctx:
+            assert client.get("/contacts/").status_code == 200
+        return len(ctx.captured_queries)
+
+    with_check = queries()
+    settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if m != "crm.security.middleware.TwoFactorMiddleware"]
+
+    assert queries() == with_check
 
 
 # --- The policy --------------------------------------------------------------------------
