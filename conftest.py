@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 
 import pytest
+from django.http import HttpRequest
+from django.test import Client
 
 from crm.models import Role, User
 
@@ -23,6 +25,25 @@ def _plain_static_storage(settings):
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+
+
+class CRMClient(Client):
+    """Django's test client, with ``login()`` working beside django-axes.
+
+    Axes refuses to authenticate without a request (the sign-in forms always pass one, and
+    an attempt it cannot attribute is one it cannot throttle); ``Client.login`` passes none.
+    """
+
+    def login(self, **credentials) -> bool:
+        credentials.setdefault("request", HttpRequest())
+        return super().login(**credentials)
+
+
+@pytest.fixture
+def client() -> CRMClient:
+    # Sign-in throttling keeps its attempts in the database (django-axes' database handler),
+    # so they roll back with each test like every other row: no lockout leaks into the next test.
+    return CRMClient()
 
 
 def make_user(username: str, role: str, **extra) -> User:

@@ -1,9 +1,11 @@
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import UserChangeForm, UserCreationForm
+from django.shortcuts import redirect
 from simple_history.admin import SimpleHistoryAdmin
 
-from crm.models import CustomField, ImportRun, SavedMapping, User
+from crm.models import CustomField, ImportRun, SavedMapping, SecurityPolicy, User
 
 
 class CRMUserCreationForm(UserCreationForm):
@@ -70,3 +72,25 @@ class SavedMappingAdmin(admin.ModelAdmin):
     list_display = ("name", "entity", "created_by", "updated_at")
     list_filter = ("entity",)
     search_fields = ("name",)
+
+
+@admin.register(SecurityPolicy)
+class SecurityPolicyAdmin(SimpleHistoryAdmin):
+    """One row: the list page opens it straight away, and it can be neither added twice nor deleted."""
+
+    fields = ("two_factor_required", "server_setting", "updated_at")
+    readonly_fields = ("server_setting", "updated_at")
+
+    @admin.display(description="Server setting (CRM_2FA_REQUIRED)")
+    def server_setting(self, obj: SecurityPolicy) -> str:
+        return f"{settings.CRM_2FA_REQUIRED} — in force now: {SecurityPolicy.stricter(obj.two_factor_required)}"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        policy = SecurityPolicy.load()
+        return redirect("admin:crm_securitypolicy_change", policy.pk)

@@ -64,3 +64,26 @@ def files_open_to_others(data_dir: Path, backup_dir: Path, databases: dict) -> l
         )
         for path, mode in open_paths([data_dir, backup_dir], files)
     ]
+
+
+@register(Tags.security, deploy=True)
+def admins_have_a_second_factor(app_configs, **kwargs):
+    """Warn while an active admin can sign in (and reach the Django admin) with a password alone."""
+    from crm.security.services import admins_without_second_factor
+
+    try:
+        usernames = list(admins_without_second_factor().values_list("username", flat=True))
+    except DatabaseError:
+        return []
+    if not usernames:
+        return []
+    return [
+        Warning(
+            f"These admins have no second factor: {', '.join(usernames)}.",
+            hint=(
+                "Each should add an authenticator app in Settings → Two-factor authentication; "
+                "CRM_2FA_REQUIRED=staff (or the admin's Security policy) makes it compulsory."
+            ),
+            id="crm.W002",
+        )
+    ]

@@ -3,9 +3,10 @@ from django.contrib.auth.forms import AuthenticationForm
 
 from crm.lib.text import EMAIL_MAX, LengthLimitsMixin, collapse_spaces, normalize_email
 from crm.models import EMAIL_UNAVAILABLE, User
+from crm.security.forms import LockoutMessageMixin
 
 
-class SignInForm(AuthenticationForm):
+class SignInForm(LockoutMessageMixin, AuthenticationForm):
     error_messages = {
         **AuthenticationForm.error_messages,
         "invalid_login": "That username and password don't match an active account. Both are case-sensitive.",

@@ -488,3 +488,71 @@ class SavedMapping(TimeStampedModel):
 
     def __str__(self) -> str:
         return self.name
+
+
+class TwoFactorPolicy(models.TextChoices):
+    OFF = "off", "Nobody (anyone may still add a second factor)"
+    STAFF = "staff", "Admins and managers"
+    EVERYONE = "everyone", "Everyone"
+
+
+# A stricter policy ranks higher; the server's CRM_2FA_REQUIRED and the admin's switch
+# combine by taking the stricter one.
+TWO_FACTOR_POLICY_RANK = {TwoFactorPolicy.OFF: 0, TwoFactorPolicy.STAFF: 1, TwoFactorPolicy.EVERYONE: 2}
+
+
+class SecurityPolicy(models.Model):
+    """The team's security switches: one row, edited by admins in the Django admin.
+
+    The server's environment (CRM_2FA_REQUIRED) sets a floor: this switch can make the
+    policy stricter but never weaker, so a hijacked admin session cannot turn 2FA off on an
+    install whose operator required it.
+    """
+
+    SINGLETON_PK = 1
+
+    two_factor_required = models.CharField(
+        "two-factor authentication required for",
+        max_length=16,
+        choices=TwoFactorPolicy.choices,
+        default=TwoFactorPolicy.OFF,
+        help_text=(
+            "Who must sign in with a code from an authenticator app. People without one are sent to set it up "
+            "right after their password. The server's CRM_2FA_REQUIRED setting can make this stricter."
+        ),
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = "security policy"
+        verbose_name_plural = "security policy"
+
+    def __str__(self) -> str:
+        return "Security policy"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.pk = self.SINGLETON_PK
+        super().save(*args, **kwargs)
+
+    @classmethod
+    def load(cls) -> SecurityPolicy:
+        policy, _ = cls.objects.get_or_create(pk=cls.SINGLETON_PK)
+        return policy
+
+    @staticmethod
+    def stricter(stored: str) -> str:
+        """The policy in force: the stricter of the server's CRM_2FA_REQUIRED and ``stored``."""
+        return max((settings.CRM_2FA_REQUIRED, stored), key=lambda level: TWO_FACTOR_POLICY_RANK[level])
+
+    @staticmethod
+    def covers(level: str, user: User) -> bool:
+        """Must ``user`` have a second factor under policy ``level``?"""
+        if level == TwoFactorPolicy.EVERYONE:
+            return user.is_active
+        if level == TwoFactorPolicy.STAFF:
+            return user.has_role(Role.MANAGER)
+        return False
+
+    def two_factor_required_for(self, user: User) -> bool:
+        return self.covers(self.stricter(self.two_factor_required), user)

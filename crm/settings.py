@@ -6,6 +6,7 @@ kept beside the database.
 
 from __future__ import annotations
 
+import datetime
 import socket
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import dj_database_url
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
-from crm.lib.env import env_bool, env_int, env_list, env_str, persistent_secret_key
+from crm.lib.env import env_bool, env_choice, env_int, env_list, env_str, persistent_secret_key
 from crm.lib.private_files import PrivateFileConnection
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -47,6 +48,10 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "csp",
     "django_filters",
     "django_htmx",
@@ -67,15 +72,22 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): has this session passed the second step of sign-in?
+    "django_otp.middleware.OTPMiddleware",
     # Every view needs a signed-in user unless it is marked @login_not_required
     # (sign-in, /health/); static files never reach it (WhiteNoise answers first).
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    # A signed-in user who owes a code, or must enrol first, sees nothing else (crm/security).
+    "crm.security.middleware.TwoFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    # Late, as django-axes asks: it turns a lockout flagged during sign-in into the response.
+    "axes.middleware.AxesMiddleware",
     # Last, so the whole view (and nothing before it) is one transaction per writing request.
+    # (Axes has no process_view, so it is not skipped when this one answers.)
     "crm.middleware.AtomicWritesMiddleware",
 ]
 
@@ -144,6 +156,13 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
+# django-axes first: it refuses a locked-out sign-in before any password is checked. Then
+# Django's ModelBackend, which also loads the signed-in user's two-factor state (crm/security).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "crm.security.backends.TwoFactorAwareModelBackend",
+]
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
@@ -204,6 +223,27 @@ CONTENT_SECURITY_POLICY = {
         "form-action": [SELF],
     },
 }
+
+# --- Sign-in throttling (django-axes) and two-factor authentication (django-otp) -------
+# After CRM_LOGIN_FAILURES failed sign-ins for one username, or from one address, further
+# attempts are refused until CRM_LOGIN_COOLOFF_MINUTES have passed since the last failure.
+# Attempts live in the database (AccessAttempt in the admin), so every gunicorn worker sees them.
+AXES_FAILURE_LIMIT = env_int("CRM_LOGIN_FAILURES", 5, minimum=1, maximum=1000)
+AXES_COOLOFF_TIME = datetime.timedelta(minutes=env_int("CRM_LOGIN_COOLOFF_MINUTES", 15, minimum=1, maximum=7 * 24 * 60))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# The sign-in forms show the lockout message themselves (crm/security/throttle.py).
+AXES_LOCKOUT_CALLABLE = "crm.security.throttle.lockout_response"
+AXES_HTTP_RESPONSE_CODE = 429
+# The client's address: REMOTE_ADDR, unless CRM_TRUSTED_PROXIES says how many proxies in
+# front append to X-Forwarded-For (then the address the outermost of them saw).
+CRM_TRUSTED_PROXIES = env_int("CRM_TRUSTED_PROXIES", 0, minimum=0, maximum=10)
+AXES_CLIENT_IP_CALLABLE = "crm.security.throttle.client_ip"
+AXES_VERBOSE = False  # no start-up banner in every manage.py command's output
+
+# Who must have a second factor: off, staff (admins and managers) or everyone. An admin can
+# raise it in the admin ("Security policy"); the stricter of the two applies.
+CRM_2FA_REQUIRED = env_choice("CRM_2FA_REQUIRED", "off", ("off", "staff", "everyone"))
+OTP_TOTP_ISSUER = "Venture CRM"
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("CRM_MAX_UPLOAD_MB", 20, minimum=1, maximum=1024) * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE

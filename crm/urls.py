@@ -9,12 +9,16 @@ from django.views.generic import RedirectView
 from contacts.views import tags
 from crm import views
 from crm.forms import SignInForm
+from crm.security import views as two_factor
+from crm.security.forms import AdminSignInForm
 
 static_lazy = lazy(static, str)
 
 admin.site.site_header = "Venture CRM administration"
 admin.site.site_title = "Venture CRM admin"
 admin.site.index_title = "Users, custom fields, funds and stages"
+# The admin's sign-in shows django-axes' lockout message like ours does.
+admin.site.login_form = AdminSignInForm
 
 urlpatterns = [
     path("health/", views.health, name="health"),
@@ -25,6 +29,7 @@ urlpatterns = [
         auth_views.LoginView.as_view(authentication_form=SignInForm, redirect_authenticated_user=True),
         name="login",
     ),
+    path("login/verify/", two_factor.verify, name="two_factor_verify"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("password/", auth_views.PasswordChangeView.as_view(), name="password_change"),
     path("password/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
@@ -32,6 +37,9 @@ urlpatterns = [
     path("settings/", views.settings_page, name="settings"),
     path("settings/profile/", views.settings_profile, name="settings_profile"),
     path("settings/password/", views.settings_password, name="settings_password"),
+    path("settings/two-factor/add/", two_factor.enrol, name="two_factor_enrol"),
+    path("settings/two-factor/recovery-codes/", two_factor.recovery_codes, name="two_factor_recovery_codes"),
+    path("settings/two-factor/remove/", two_factor.remove, name="two_factor_remove"),
     path("settings/tags/", tags.tag_list, name="tag_list"),
     path("settings/tags/new/", tags.tag_create, name="tag_create"),
     path("settings/tags/<int:pk>/edit/", tags.tag_edit, name="tag_edit"),

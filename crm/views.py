@@ -23,6 +23,7 @@ from crm.lib.htmx import is_fragment_request, render_page_or_fragment
 from crm.lib.text import PASSWORD_MAX, LengthLimit
 from crm.models import EMAIL_UNAVAILABLE, User
 from crm.search import DROPDOWN_LIMIT, PAGE_LIMIT, search
+from crm.security import services as two_factor
 
 SETTINGS_TEMPLATE = "crm/settings.html"
 
@@ -79,6 +80,9 @@ def settings_context(request: HttpRequest, **overrides: Any) -> dict[str, Any]:
         "tag_form": TagForm(auto_id=NEW_TAG_ID),
         "tags": tags_with_usage(request.user),
         "colours": TagColour.choices,
+        "authenticator": two_factor.authenticator_for(request.user),
+        "recovery_codes_left": two_factor.recovery_codes_left(request.user),
+        "two_factor_required": two_factor.two_factor_state(request.user).required,
     }
     context.update(overrides)
     return context

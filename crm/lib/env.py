@@ -59,6 +59,15 @@ def env_int(
     return value
 
 
+def env_choice(name: str, default: str, choices: tuple[str, ...], environ: Mapping[str, str] | None = None) -> str:
+    """One word out of ``choices`` (case-insensitive); anything else stops start-up."""
+    environ = os.environ if environ is None else environ
+    word = environ.get(name, "").strip().lower() or default
+    if word not in choices:
+        raise ImproperlyConfigured(f"{name}={environ[name]!r} is not one of {', '.join(choices)}.")
+    return word
+
+
 def env_list(name: str, default: list[str], environ: Mapping[str, str] | None = None) -> list[str]:
     """A comma-separated list; empty items are dropped, so a trailing comma is harmless."""
     environ = os.environ if environ is None else environ

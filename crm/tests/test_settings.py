@@ -12,7 +12,7 @@ import pytest
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from crm.lib.env import env_bool, env_int, env_list, env_str, persistent_secret_key
+from crm.lib.env import env_bool, env_choice, env_int, env_list, env_str, persistent_secret_key
 
 PROJECT_ROOT = Path(settings.BASE_DIR)
 
@@ -101,6 +101,18 @@ def test_env_list_set_but_empty_means_an_empty_list():
     assert env_list("CRM_ALLOWED_HOSTS", ["localhost"], environ={"CRM_ALLOWED_HOSTS": ""}) == []
 
 
+def test_env_choice_reads_one_of_its_words_ignoring_case_and_defaults_when_blank():
+    choices = ("off", "staff", "everyone")
+    assert env_choice("X", "off", choices, environ={"X": " Everyone "}) == "everyone"
+    assert env_choice("X", "off", choices, environ={"X": ""}) == "off"
+    assert env_choice("X", "off", choices, environ={}) == "off"
+
+
+def test_env_choice_refuses_another_word_and_names_the_variable():
+    with pytest.raises(ImproperlyConfigured, match=r"X='sometimes' is not one of off, staff, everyone"):
+        env_choice("X", "off", ("off", "staff", "everyone"), environ={"X": "sometimes"})
+
+
 def test_env_str_is_trimmed():
     assert env_str("CRM_TIME_ZONE", "UTC", environ={"CRM_TIME_ZONE": " Europe/London\n"}) == "Europe/London"
 
@@ -160,3 +172,26 @@ def test_a_postgres_database_url_selects_the_postgresql_engine(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "django.db.backends.postgresql"
+
+
+def test_start_up_fails_on_an_unknown_two_factor_policy(tmp_path):
+    result = run(["manage.py", "check"], clean_environ(tmp_path, CRM_2FA_REQUIRED="admins"))
+    assert result.returncode != 0
+    assert "CRM_2FA_REQUIRED='admins' is not one of off, staff, everyone." in result.stderr
+
+
+def test_start_up_fails_on_a_failure_limit_of_zero(tmp_path):
+    result = run(["manage.py", "check"], clean_environ(tmp_path, CRM_LOGIN_FAILURES="0"))
+    assert result.returncode != 0
+    assert "CRM_LOGIN_FAILURES=0 is below the minimum of 1." in result.stderr
+
+
+def test_sign_in_throttling_and_the_two_factor_policy_read_the_environment(tmp_path):
+    script = (
+        "from django.conf import settings; "
+        "print(settings.AXES_FAILURE_LIMIT, settings.AXES_COOLOFF_TIME.total_seconds(), settings.CRM_2FA_REQUIRED)"
+    )
+    environ = clean_environ(tmp_path, CRM_LOGIN_FAILURES="8", CRM_LOGIN_COOLOFF_MINUTES="60", CRM_2FA_REQUIRED="Staff")
+    result = run(["-c", f"import django; django.setup(); {script}"], environ)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["8", "3600.0", "staff"]

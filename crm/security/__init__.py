@@ -1,0 +1,1 @@
+"""Sign-in throttling (django-axes) and two-factor authentication (django-otp)."""

@@ -1,0 +1,117 @@
+"""The second step of sign-in, and setting up or removing two-factor authentication."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+import django_otp
+from django.conf import settings
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render, resolve_url
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods
+from django_otp.plugins.otp_static.models import StaticDevice
+
+from crm.security import services
+from crm.security.forms import ConfirmAuthenticatorForm, RemoveSecondFactorForm, SecondStepForm
+
+# Recovery codes are shown once: the view that makes them leaves them here for the next page.
+NEW_CODES_SESSION_KEY = "crm_new_recovery_codes"
+SETTINGS_SECTION = "two-factor"
+
+
+def _next_url(request: HttpRequest) -> str:
+    """Where to go after the step: the page asked for, if it is on this site."""
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        return target
+    return resolve_url(settings.LOGIN_REDIRECT_URL)
+
+
+def _settings_url() -> str:
+    return reverse("settings") + f"#{SETTINGS_SECTION}"
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def verify(request: HttpRequest) -> HttpResponse:
+    """Second step of sign-in: a code from the authenticator app or a recovery code."""
+    if request.user.is_verified() or not services.two_factor_state(request.user).has_device:
+        return redirect(_next_url(request))
+    form = SecondStepForm(request.user, request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        django_otp.login(request, form.result.device)
+        request.session.cycle_key()  # a new session id for the now fully signed-in session
+        if isinstance(form.result.device, StaticDevice):
+            left = services.recovery_codes_left(request.user)
+            messages.warning(
+                request,
+                f"You used a recovery code; {left} left. Each works once: make new ones in Settings when few are left.",
+            )
+        return redirect(_next_url(request))
+    return render(request, "crm/two_factor_verify.html", {"form": form, "next": _next_url(request)})
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def enrol(request: HttpRequest) -> HttpResponse:
+    """Add an authenticator app: scan the QR code (or type the key), confirm with its first code."""
+    user = request.user
+    if services.authenticator_for(user) is not None:
+        messages.info(request, "You already have an authenticator app. Remove it first to set up another one.")
+        return redirect(_settings_url())
+    device = services.pending_authenticator(user, create=True)
+    form = ConfirmAuthenticatorForm(device, request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        codes = services.confirm_authenticator(user, device)
+        django_otp.login(request, device)
+        request.session[NEW_CODES_SESSION_KEY] = codes
+        messages.success(request, "Two-factor authentication is on. Sign-ins now ask for a code from your app.")
+        return redirect(f"{reverse('two_factor_recovery_codes')}?{urlencode({'next': _next_url(request)})}")
+    context = {
+        "form": form,
+        "qr_code": services.qr_code_data_uri(device),
+        "secret": services.secret_for_display(device),
+        "required": services.two_factor_state(user).required,
+        "next": _next_url(request),
+    }
+    return render(request, "crm/two_factor_enrol.html", context)
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def recovery_codes(request: HttpRequest) -> HttpResponse:
+    """Show new recovery codes once (GET right after they were made), or make new ones (POST)."""
+    user = request.user
+    if services.authenticator_for(user) is None:
+        messages.info(request, "Recovery codes come with an authenticator app: set that up first.")
+        return redirect(_settings_url())
+    if request.method == "POST":
+        request.session[NEW_CODES_SESSION_KEY] = services.new_recovery_codes(user)
+        messages.success(request, "Made new recovery codes. The old ones no longer work.")
+        return redirect("two_factor_recovery_codes")
+    codes = request.session.pop(NEW_CODES_SESSION_KEY, None)
+    context = {"codes": codes, "codes_left": services.recovery_codes_left(user), "next": _next_url(request)}
+    return render(request, "crm/two_factor_recovery_codes.html", context)
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def remove(request: HttpRequest) -> HttpResponse:
+    """Turn two-factor authentication off for oneself, after the password or a code again."""
+    device = services.authenticator_for(request.user)
+    if device is None:
+        messages.info(request, "Two-factor authentication is already off for your account.")
+        return redirect(_settings_url())
+    form = RemoveSecondFactorForm(request.user, request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        services.remove_second_factors(request.user)
+        if services.two_factor_state(request.user).required:
+            messages.warning(request, "Removed your authenticator. Your team requires one: set up the new one now.")
+            return redirect("two_factor_enrol")
+        messages.success(request, "Removed your authenticator app and recovery codes. Sign-in needs the password only.")
+        return redirect(_settings_url())
+    return render(request, "crm/two_factor_remove.html", {"form": form, "device": device})
