@@ -145,14 +145,6 @@ class ContactFilter(django_filters.FilterSet):
                 queryset = self.filters[name].filter(queryset, value)
         return queryset
 
-    @property
-    def active_filters(self) -> list[str]:
-        """Names of the filters in use besides search, type and sort: the toolbar shows "Clear"."""
-        if not self.is_bound:
-            return []
-        data = self.form.cleaned_data if self.form.is_valid() else {}
-        return [n for n, v in data.items() if n not in ("q", "type", "o") and v not in EMPTY_VALUES]
-
 
 # --- Communications (issue 5) -----------------------------------------------------------
 

@@ -9,9 +9,10 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Count, DecimalField, F, IntegerField, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, Lower
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from simple_history.models import HistoricalRecords
 
+from crm.lib.scoping import ScopedQuerySet
 from crm.lib.text import (
     ADDRESS_MAX,
     AFFIX_MAX,
@@ -28,27 +29,6 @@ from crm.lib.text import (
     normalize_email,
 )
 from crm.models import CustomFieldEntity, CustomFieldsModel, TimeStampedModel
-
-
-class ScopedQuerySet(models.QuerySet):
-    """Every query that serves a user starts from ``visible_to(user)``.
-
-    The team shares one book of relationships today, so an active user sees every record;
-    the method is the single place where row-level scoping goes when that changes.
-    """
-
-    def visible_to(self, user: Any) -> ScopedQuerySet:
-        if not getattr(user, "is_authenticated", False) or not user.is_active:
-            return self.none()
-        return self.all()
-
-
-def url_or_none(name: str, pk: int) -> str | None:
-    """The record's page, or None while the page for it does not exist yet."""
-    try:
-        return reverse(name, args=[pk])
-    except NoReverseMatch:
-        return None
 
 
 class TagColour(models.TextChoices):
@@ -168,8 +148,8 @@ class Organization(CustomFieldsModel, TimeStampedModel):
         self.email = normalize_email(self.email)
         super().save(*args, **kwargs)
 
-    def get_absolute_url(self) -> str | None:
-        return url_or_none("organization_detail", self.pk)
+    def get_absolute_url(self) -> str:
+        return reverse("organization_detail", args=[self.pk])
 
 
 class ContactType(models.TextChoices):
@@ -352,8 +332,8 @@ class Contact(CustomFieldsModel, TimeStampedModel):
     def short_name(self) -> str:
         return " ".join(part for part in (self.first_name, self.last_name) if part)
 
-    def get_absolute_url(self) -> str | None:
-        return url_or_none("contact_detail", self.pk)
+    def get_absolute_url(self) -> str:
+        return reverse("contact_detail", args=[self.pk])
 
 
 class CommunicationType(models.TextChoices):

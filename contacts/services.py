@@ -1,4 +1,4 @@
-"""Contact operations that touch many records at once: bulk edits, merging, their history.
+"""Contact operations that touch many records at once: bulk edits, merging, deleting a tag.
 
 Views call these after checking the role and resolving records through
 ``Contact.objects.visible_to(user)``; everything here runs in one transaction and writes a
@@ -7,15 +7,18 @@ history row, with the acting user, for every contact it changes.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import models, transaction
+from django.db.models import Count, IntegerField, OuterRef, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from simple_history.utils import bulk_update_with_history, get_history_manager_for_model
 
-from contacts.models import Communication, Contact, ContactType, Tag
+from contacts.models import Communication, Contact, ContactType, Organization, Tag
 from crm.lib.history import HistoryEntry, history_entries
 from crm.permissions import GuardedModel, require_write
 
@@ -459,3 +462,73 @@ def linked_summary(contact: Contact) -> str:
         commitments = Commitment.objects.filter(lp__contact=contact).count()
         parts.append(f"LP, {commitments} commitment{'s' if commitments != 1 else ''}")
     return " · ".join(parts)
+
+
+# --- tags ------------------------------------------------------------------------------
+
+
+def tags_with_usage(user: Any) -> models.QuerySet[Tag]:
+    """Tags with ``contact_count`` and ``organization_count``, as subqueries: one query.
+
+    Subqueries rather than two joined Counts, which would multiply each other's rows.
+    """
+
+    def usage(model: type[models.Model]) -> Coalesce:
+        counted = (
+            model.objects.visible_to(user)
+            .filter(tags=OuterRef("pk"))
+            .order_by()
+            .values("tags")
+            .annotate(n=Count("pk"))
+            .values("n")
+        )
+        return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
+
+    return Tag.objects.visible_to(user).annotate(contact_count=usage(Contact), organization_count=usage(Organization))
+
+
+def _untag_all(model: type[models.Model], tag: Tag, user: Any, reason: str) -> int:
+    """Take ``tag`` off every ``model`` record in a fixed number of queries, with history.
+
+    ``record.tags.remove(tag)`` per record would write the history row through the m2m
+    signal, at five queries a record: minutes for a tag on 10,000 contacts. This writes
+    what that signal writes (a "changed" history row per record plus its snapshot of the
+    tags left), in bulk.
+    """
+    carrying = model.objects.filter(tags=tag)  # every record: a deleted tag is gone for all
+    records = list(carrying)
+    if not records:
+        return 0
+    through = model.tags.through
+    owner = model._meta.model_name  # the through table's column for the record: contact / organization
+    # The tags each record keeps, read through a subquery rather than a list of ids, which
+    # could pass SQLite's limit on parameters for a tag on tens of thousands of records.
+    left_by_record: dict[int, list] = defaultdict(list)
+    for row in through.objects.filter(**{f"{owner}__in": carrying.values("pk")}).exclude(tag=tag).order_by("pk"):
+        left_by_record[getattr(row, f"{owner}_id")].append(row)
+    through.objects.filter(tag=tag).delete()
+    history_rows = model.history.bulk_history_create(
+        records, update=True, default_user=user, default_change_reason=reason, default_date=timezone.now()
+    )
+    snapshot_model = model.history.model.tags.model
+    snapshot_model.objects.bulk_create(
+        [
+            snapshot_model(history=history_row, id=row.pk, tag_id=row.tag_id, **{f"{owner}_id": history_row.id})
+            for history_row in history_rows
+            for row in left_by_record[history_row.id]
+        ]
+    )
+    return len(records)
+
+
+def delete_tag(tag: Tag, user: Any) -> tuple[int, int]:
+    """Delete ``tag``, first taking it off every contact and organization with history.
+
+    Returns how many contacts and organizations carried it.
+    """
+    reason = f"Tag “{tag.name}” deleted"
+    with transaction.atomic():
+        contacts = _untag_all(Contact, tag, user, reason)
+        organizations = _untag_all(Organization, tag, user, reason)
+        tag.delete()
+    return contacts, organizations

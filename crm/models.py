@@ -16,6 +16,7 @@ from django.db.models.functions import Lower
 from django.utils.text import slugify
 from simple_history.models import HistoricalRecords
 
+from crm.lib.scoping import ScopedQuerySet
 from crm.lib.text import (
     CUSTOM_LONG_TEXT_MAX,
     CUSTOM_TEXT_MAX,
@@ -372,12 +373,8 @@ class ImportStatus(models.TextChoices):
     PARTLY_UNDONE = "partly_undone", "Partly undone"
 
 
-class ImportRunQuerySet(models.QuerySet):
-    def visible_to(self, user: Any) -> ImportRunQuerySet:
-        """Imports are team-wide: every signed-in user may see them (views still require a manager)."""
-        if not getattr(user, "is_authenticated", False) or not user.is_active:
-            return self.none()
-        return self.all()
+class ImportRunQuerySet(ScopedQuerySet):
+    """Imports are team-wide: every signed-in user may see them (views still require a manager)."""
 
     def finished(self) -> ImportRunQuerySet:
         return self.exclude(status=ImportStatus.DRAFT)

@@ -29,7 +29,6 @@ def role_required(role: str) -> Callable:
 
 
 manager_required = role_required(Role.MANAGER)
-admin_required = role_required(Role.ADMIN)
 
 
 def capability_required(capability: Capability) -> Callable:

@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
@@ -92,11 +92,8 @@ def snippet(text: Any, terms: Iterable[str], length: int = SNIPPET_LENGTH) -> st
     return ("…" if start else "") + text[start:end] + ("…" if end < len(text) else "")
 
 
-def _url(name: str, *args: Any, query: str | None = None) -> str | None:
-    try:
-        url = reverse(name, args=args)
-    except NoReverseMatch:
-        return None
+def _url(name: str, *args: Any, query: str | None = None) -> str:
+    url = reverse(name, args=args)
     return f"{url}?{urlencode({'q': query})}" if query is not None else url
 
 
@@ -118,7 +115,7 @@ def _starts_with_rank(term: str, fields: tuple[str, ...]) -> Case:
 class SearchHit:
     title: SafeString
     meta: list[SafeString]
-    url: str | None
+    url: str
     badge: str = ""
     badge_class: str = "badge"  # CSS classes of the chip beside the title
     excerpt: SafeString | None = None
@@ -156,18 +153,12 @@ def _meta(terms: list[str], *values: Any) -> list[SafeString]:
     return [highlight(value, terms) for value in values if value]
 
 
-def _contact_url(contact: Contact) -> str | None:
-    """The contact's panel, or its organization's while the contact panel is unbuilt."""
-    organization = contact.organization
-    return contact.get_absolute_url() or (organization.get_absolute_url() if organization else None)
-
-
 def _contact_hits(contacts: Iterable[Contact], terms: list[str]) -> list[SearchHit]:
     return [
         SearchHit(
             title=highlight(contact.full_name, terms),
             meta=_meta(terms, contact.title, contact.organization.name if contact.organization else "", contact.email),
-            url=_contact_url(contact),
+            url=contact.get_absolute_url(),
             badge=contact.get_contact_type_display(),
             badge_class=f"badge search-badge--{contact.contact_type}",
         )
@@ -195,12 +186,6 @@ def _opportunity_hits(opportunities: Iterable[Opportunity], terms: list[str]) ->
     hits = []
     for opportunity in opportunities:
         organization = opportunity.organization or opportunity.contact.organization
-        # The nearest page that exists while the opportunity's own panel is unbuilt.
-        url = (
-            opportunity.get_absolute_url()
-            or opportunity.contact.get_absolute_url()
-            or (organization.get_absolute_url() if organization else None)
-        )
         hits.append(
             SearchHit(
                 title=highlight(opportunity.name, terms),
@@ -210,7 +195,7 @@ def _opportunity_hits(opportunities: Iterable[Opportunity], terms: list[str]) ->
                     organization.name if organization else "",
                     opportunity.fund.name,
                 ),
-                url=url,
+                url=opportunity.get_absolute_url(),
                 badge=opportunity.stage.name,
                 badge_class=f"badge search-badge--{opportunity.stage.outcome}",
             )
@@ -227,7 +212,7 @@ def _communication_hits(communications: Iterable[Communication], terms: list[str
             SearchHit(
                 title=highlight(communication.subject or f"{communication.get_type_display()} with {contact}", terms),
                 meta=_meta(terms, contact.full_name, f"{date:%b} {date.day}, {date.year}" if date else ""),
-                url=_contact_url(contact),
+                url=contact.get_absolute_url(),
                 badge=communication.get_type_display(),
                 badge_class=f"pill pill--{communication.type}",
                 excerpt=highlight(snippet(communication.body, terms), terms) if communication.body else None,

@@ -6,7 +6,6 @@ from django.urls import include, path
 from django.utils.functional import lazy
 from django.views.generic import RedirectView
 
-from contacts.views import tags
 from crm import views
 from crm.forms import SignInForm
 from crm.security import views as two_factor
@@ -40,10 +39,10 @@ urlpatterns = [
     path("settings/two-factor/add/", two_factor.enrol, name="two_factor_enrol"),
     path("settings/two-factor/recovery-codes/", two_factor.recovery_codes, name="two_factor_recovery_codes"),
     path("settings/two-factor/remove/", two_factor.remove, name="two_factor_remove"),
-    path("settings/tags/", tags.tag_list, name="tag_list"),
-    path("settings/tags/new/", tags.tag_create, name="tag_create"),
-    path("settings/tags/<int:pk>/edit/", tags.tag_edit, name="tag_edit"),
-    path("settings/tags/<int:pk>/delete/", tags.tag_delete, name="tag_delete"),
+    path("settings/tags/", views.tag_list, name="tag_list"),
+    path("settings/tags/new/", views.tag_create, name="tag_create"),
+    path("settings/tags/<int:pk>/edit/", views.tag_edit, name="tag_edit"),
+    path("settings/tags/<int:pk>/delete/", views.tag_delete, name="tag_delete"),
     path("admin/", admin.site.urls),
     path("import/", include("crm.imports.urls")),
     path("", include("contacts.urls")),

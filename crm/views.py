@@ -9,23 +9,29 @@ from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.forms import PasswordChangeForm
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
-from django_htmx.http import HttpResponseClientRefresh
+from django_htmx.http import HttpResponseClientRefresh, trigger_client_event
 
 from contacts.forms import TagForm
 from contacts.models import TagColour
-from contacts.views.tags import NEW_TAG_ID, tags_with_usage
+from contacts.services import delete_tag, tags_with_usage
 from crm.forms import ProfileForm
-from crm.lib.htmx import is_fragment_request, render_page_or_fragment
+from crm.lib.htmx import close_dialog, empty_fragment, is_fragment_request, render_page_or_fragment
 from crm.lib.text import PASSWORD_MAX, LengthLimit
 from crm.models import EMAIL_UNAVAILABLE, User
+from crm.roles import manager_required
 from crm.search import DROPDOWN_LIMIT, PAGE_LIMIT, search
 from crm.security import services as two_factor
 
 SETTINGS_TEMPLATE = "crm/settings.html"
+TAG_FORM_TEMPLATE = "crm/settings_tag_form.html"
+TAG_DELETE_TEMPLATE = "crm/settings_tag_delete.html"
+TAGS_CHANGED_EVENT = "tagsChanged"
+# The create form sits on the Settings page while the edit form opens over it: distinct ids.
+NEW_TAG_ID = "new-tag-%s"
 
 
 @require_GET
@@ -132,3 +138,85 @@ def settings_password(request: HttpRequest) -> HttpResponse:
     return render_page_or_fragment(
         request, SETTINGS_TEMPLATE, "password-form", settings_context(request, password_form=form)
     )
+
+
+# --- tags, under Settings: list with usage counts, create, rename, recolour, delete ----------
+# Everyone who may edit records may create, rename and recolour tags; deleting one takes a
+# tag off every record that carries it, so it is for managers and admins.
+
+
+def _settings_url() -> str:
+    return reverse("settings") + "#tags"
+
+
+@require_GET
+def tag_list(request: HttpRequest) -> HttpResponse:
+    """The tag table: its own fragment for refreshes; the whole Settings page otherwise."""
+    return render_page_or_fragment(request, SETTINGS_TEMPLATE, "tag-table", settings_context(request))
+
+
+@require_http_methods(["GET", "POST"])
+def tag_create(request: HttpRequest) -> HttpResponse:
+    form = TagForm(_posted(request), auto_id=NEW_TAG_ID)
+    if request.method == "POST" and form.is_valid():
+        try:
+            with transaction.atomic():
+                tag = form.save()
+        except IntegrityError:  # created by someone else since the form was checked
+            form.add_error("name", "A tag with this name was just added. Use that one or pick another name.")
+        else:
+            messages.success(request, f"Added the tag “{tag.name}”.")
+            if not is_fragment_request(request):
+                return redirect(_settings_url())
+            response = render_page_or_fragment(
+                request,
+                SETTINGS_TEMPLATE,
+                "tag-create",
+                settings_context(request, tag_form=TagForm(auto_id=NEW_TAG_ID)),
+            )
+            return trigger_client_event(response, TAGS_CHANGED_EVENT)
+    return render_page_or_fragment(request, SETTINGS_TEMPLATE, "tag-create", settings_context(request, tag_form=form))
+
+
+@require_http_methods(["GET", "POST"])
+def tag_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    tag = get_object_or_404(tags_with_usage(request.user), pk=pk)
+    old_name = tag.name
+    form = TagForm(_posted(request), instance=tag, auto_id="edit-tag-%s")
+    if request.method == "POST" and form.is_valid():
+        try:
+            with transaction.atomic():
+                tag = form.save()
+        except IntegrityError:
+            form.add_error("name", "A tag with this name was just added. Pick another name.")
+        else:
+            renamed = f"Renamed “{old_name}” to “{tag.name}”." if tag.name != old_name else f"Saved “{tag.name}”."
+            messages.success(request, renamed)
+            if not is_fragment_request(request):
+                return redirect(_settings_url())
+            return close_dialog(empty_fragment(request), TAGS_CHANGED_EVENT)
+    return render_page_or_fragment(request, TAG_FORM_TEMPLATE, "tag-form", {"form": form, "tag": tag})
+
+
+@require_http_methods(["GET", "POST"])
+@manager_required
+def tag_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    tag = get_object_or_404(tags_with_usage(request.user), pk=pk)
+    if request.method == "POST":
+        name = tag.name
+        contacts, organizations = delete_tag(tag, request.user)
+        used = _usage_phrase(contacts, organizations)
+        messages.success(request, f"Deleted the tag “{name}”" + (f" and took it off {used}." if used else "."))
+        if is_fragment_request(request):
+            return close_dialog(empty_fragment(request), TAGS_CHANGED_EVENT)
+        return redirect(_settings_url())
+    return render_page_or_fragment(request, TAG_DELETE_TEMPLATE, "tag-delete", {"tag": tag})
+
+
+def _usage_phrase(contacts: int, organizations: int) -> str:
+    parts = []
+    if contacts:
+        parts.append(f"{contacts} contact{'s' if contacts != 1 else ''}")
+    if organizations:
+        parts.append(f"{organizations} organization{'s' if organizations != 1 else ''}")
+    return " and ".join(parts)

@@ -9,13 +9,15 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models, transaction
 from django.db.models import Q, Sum
+from django.urls import reverse
 from simple_history.models import HistoricalRecords
 
-from contacts.models import ContactType, ScopedQuerySet, url_or_none
+from contacts.models import ContactType
+from crm.lib.money import MONEY
+from crm.lib.scoping import ScopedQuerySet
 from crm.lib.text import NAME_MAX, NOTE_MAX, SHORT_NAME_MAX, LengthLimit
 from crm.models import CustomFieldEntity, CustomFieldsModel, TimeStampedModel
 from crm.permissions import ANY_FIELD, OPEN, Capability, GuardedModel
-from pipeline.models import MONEY
 
 
 class InvestorType(models.TextChoices):
@@ -87,8 +89,8 @@ class LPProfile(GuardedModel, CustomFieldsModel, TimeStampedModel):
                     contact._history_user = self._history_user
                 contact.save(update_fields=["contact_type", "updated_at"])
 
-    def get_absolute_url(self) -> str | None:
-        return url_or_none("lp_detail", self.pk)
+    def get_absolute_url(self) -> str:
+        return reverse("lp_detail", args=[self.pk])
 
 
 class CommitmentStatus(models.TextChoices):

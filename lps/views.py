@@ -15,10 +15,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import trigger_client_event
 
 from contacts.models import Communication, Contact
-from contacts.views.communications import safe_next
 from crm.lib.export import export_response
 from crm.lib.history import history_entries
-from crm.lib.htmx import close_dialog, empty_fragment, is_fragment_request, render_page_or_fragment
+from crm.lib.htmx import close_dialog, empty_fragment, is_fragment_request, render_page_or_fragment, safe_next
 from crm.lib.listing import export_format, paginate
 from crm.permissions import Capability, can
 from crm.roles import capability_required

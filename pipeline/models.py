@@ -8,15 +8,15 @@ from typing import Any
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.urls import reverse
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
-from contacts.models import ScopedQuerySet, url_or_none
+from crm.lib.money import MONEY
+from crm.lib.scoping import ScopedQuerySet
 from crm.lib.text import LABEL_MAX, LINE_MAX, NAME_MAX, NOTE_MAX, SHORT_NAME_MAX, LengthLimit
 from crm.models import CustomFieldEntity, CustomFieldsModel, TimeStampedModel
 from crm.permissions import ANY_FIELD, Capability, GuardedModel
-
-MONEY = {"max_digits": 15, "decimal_places": 2}
 
 
 class FundStatus(models.TextChoices):
@@ -172,5 +172,5 @@ class Opportunity(CustomFieldsModel, TimeStampedModel):
     def weighted_amount(self) -> Decimal:
         return (self.expected_amount or Decimal("0")) * Decimal(self.probability or 0) / 100
 
-    def get_absolute_url(self) -> str | None:
-        return url_or_none("opportunity_detail", self.pk)
+    def get_absolute_url(self) -> str:
+        return reverse("opportunity_detail", args=[self.pk])

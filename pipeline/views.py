@@ -28,14 +28,13 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import reswap, retarget, trigger_client_event
 
 from contacts.models import Communication
 from crm.lib.export import export_response
 from crm.lib.history import history_entries
-from crm.lib.htmx import close_dialog, empty_fragment, is_fragment_request, render_page_or_fragment
+from crm.lib.htmx import close_dialog, empty_fragment, is_fragment_request, render_page_or_fragment, safe_next
 from crm.lib.listing import export_format, paginate
 from crm.roles import manager_required
 from lps.models import Commitment
@@ -72,12 +71,6 @@ def _annotated(queryset: QuerySet) -> QuerySet:
 
 def _days(duration: datetime.timedelta | None) -> int:
     return max(duration.days, 0) if duration is not None else 0
-
-
-def _safe_next(request: HttpRequest, value: str | None) -> str | None:
-    if value and url_has_allowed_host_and_scheme(value, {request.get_host()}, request.is_secure()):
-        return value
-    return None
 
 
 # --- the board ---------------------------------------------------------------------------
@@ -590,7 +583,7 @@ def opportunity_move(request: HttpRequest, pk: int) -> HttpResponse:
                 messages.success(request, f"Moved {opportunity.contact} to {stage.name}.")
                 if is_fragment_request(request):
                     return _dialog_closed(request)
-                target = _safe_next(request, form.cleaned_data["next"])
+                target = safe_next(request, form.cleaned_data["next"])
                 return HttpResponseRedirect(target or f"{reverse('pipeline_board')}?fund={opportunity.fund_id}")
         target = form.cleaned_data.get("stage") if hasattr(form, "cleaned_data") else None
         return render_page_or_fragment(
@@ -600,7 +593,7 @@ def opportunity_move(request: HttpRequest, pk: int) -> HttpResponse:
     initial = {
         "stage": stage or opportunity.stage,
         "order": request.GET.get("order", ""),
-        "next": _safe_next(request, request.GET.get("next")) or "",
+        "next": safe_next(request, request.GET.get("next")) or "",
     }
     form = MoveForm(initial=initial, opportunity=opportunity, user=request.user)
     if stage is not None and stage != opportunity.stage:

@@ -8,11 +8,11 @@ from decimal import Decimal
 
 from django.db.models import Count, F, Q, Sum, Window
 from django.db.models.functions import Lag
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
 
-from contacts.models import Communication, Contact, ContactType, url_or_none
+from contacts.models import Communication, Contact, ContactType
 from contacts.views.communications import dashboard_actions
 from lps.models import COMMITTED_STATUSES, Commitment, CommitmentStatus, InvestorType, LPProfile
 from pipeline.models import Fund, Opportunity, Stage, StageOutcome
@@ -23,12 +23,9 @@ UPCOMING_ACTIONS = 8
 STAGE_CHANGES = 8
 
 
-def soft_url(name: str, *args, **query) -> str | None:
-    """The URL of a page built by another part of the app, or None while it does not exist."""
-    try:
-        url = reverse(name, args=args)
-    except NoReverseMatch:
-        return None
+def soft_url(name: str, *args, **query) -> str:
+    """The URL of a page with a query string, leaving out blank values."""
+    url = reverse(name, args=args)
     query = {key: value for key, value in query.items() if value not in (None, "")}
     return f"{url}?{urlencode(query)}" if query else url
 
@@ -48,7 +45,7 @@ class FundFigures:
         return int(self.committed / self.fund.target_size * 100)
 
     @property
-    def url(self) -> str | None:
+    def url(self) -> str:
         return soft_url("lp_list", fund=self.fund.pk)
 
 
@@ -173,7 +170,7 @@ def recent_stage_changes(user, limit: int = STAGE_CHANGES) -> list[StageChange]:
             when=row.history_date,
             who=row.history_user,
             name=row.name,
-            url=url_or_none("opportunity_detail", row.id),
+            url=reverse("opportunity_detail", args=[row.id]),
             from_stage=row.previous_stage_name or "—",
             to_stage=row.stage.name if row.stage else "—",
             to_outcome=row.stage.outcome if row.stage else StageOutcome.OPEN,

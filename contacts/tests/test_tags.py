@@ -7,7 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from contacts.models import Contact, Organization, Tag, TagColour
-from contacts.views.tags import delete_tag, tags_with_usage
+from contacts.services import delete_tag, tags_with_usage
 from crm.lib.history import history_entries
 
 HX = {"HX-Request": "true"}

@@ -1,1 +1,1 @@
-# Views by topic: organizations, contacts, communications, tags. URLs in contacts/urls.py.
+# Views by topic: organizations, contacts, communications. Tags are managed under Settings (crm.views).

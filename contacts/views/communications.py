@@ -14,7 +14,6 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
 
@@ -24,7 +23,7 @@ from contacts.models import Communication, Contact, Organization
 from contacts.pickers import DOM_ID, EVENT_NAME, MAX_RESULTS, ContactPicker, search_contacts
 from crm.lib.export import export_response
 from crm.lib.history import history_entries
-from crm.lib.htmx import close_dialog, empty_fragment, is_fragment_request, render_page_or_fragment
+from crm.lib.htmx import close_dialog, empty_fragment, is_fragment_request, render_page_or_fragment, safe_next
 from crm.lib.listing import export_format, paginate
 from crm.roles import manager_required
 from pipeline.models import Opportunity
@@ -51,14 +50,6 @@ def communications_for(user) -> QuerySet[Communication]:
     return Communication.objects.visible_to(user).select_related(
         "contact", "contact__organization", "created_by", "opportunity", "next_action_done_by"
     )
-
-
-def safe_next(request: HttpRequest) -> str | None:
-    """``next`` from the query or form when it is a local URL, else None."""
-    target = request.POST.get("next") or request.GET.get("next")
-    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=False):
-        return target
-    return None
 
 
 def overdue_count(user) -> int:

@@ -7,7 +7,6 @@ told apart by the lookup e-mail columns.
 
 from __future__ import annotations
 
-import datetime
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -279,8 +278,3 @@ class ImportContext:
             self.unknown_collaborators[name] += 1
             self.warn(f"{show(name)} is not a team member here, so it was left empty", column, name)
         return user
-
-
-def local_date_range(values: list[datetime.datetime], tz: ZoneInfo) -> tuple[str, str]:
-    local = sorted(v.astimezone(tz).replace(tzinfo=None) for v in values)
-    return (local[0].isoformat(), local[-1].isoformat()) if local else ("", "")

@@ -24,10 +24,6 @@ class Target:
     required: bool = False
     help: str = ""
 
-    @property
-    def is_choice(self) -> bool:
-        return self.kind == "choice"
-
 
 @dataclass(frozen=True)
 class Entity:

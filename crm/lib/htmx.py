@@ -9,6 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.utils.cache import patch_vary_headers
+from django.utils.http import url_has_allowed_host_and_scheme
 from django_htmx.http import trigger_client_event
 
 
@@ -63,3 +64,13 @@ def close_dialog(response: HttpResponse, *events: str) -> HttpResponse:
     for event in events:
         trigger_client_event(response, event)
     return response
+
+
+def safe_next(request: HttpRequest, value: str | None = None) -> str | None:
+    """``value`` (default: ``next`` from the form or query) when it is a URL of this site, else None."""
+    target = value if value is not None else (request.POST.get("next") or request.GET.get("next"))
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return None

@@ -33,3 +33,7 @@ def money_exact(value: Decimal | int | None, currency: str = "USD") -> str:
     amount = abs(amount)
     text = f"{amount:,.2f}".removesuffix(".00")
     return f"{sign}{_symbol(currency)}{text}"
+
+
+# Every money column: up to 9,999,999,999,999.99 in the fund's currency.
+MONEY = {"max_digits": 15, "decimal_places": 2}

@@ -251,26 +251,6 @@ def test_each_result_opens_the_nearest_existing_panel(book, member_client):
         assert f'href="{url}" hx-get="{url}"' in html
 
 
-def test_results_fall_back_to_the_nearest_page_while_a_panel_is_unbuilt(book, member_client, monkeypatch):
-    monkeypatch.setattr(Contact, "get_absolute_url", lambda self: None)
-    monkeypatch.setattr(Opportunity, "get_absolute_url", lambda self: None)
-    html = member_client.get(URL, {"q": "halberd"}, headers=HX).content.decode()
-    halberd = reverse("organization_detail", args=[book["halberd"].pk])
-    atlas = reverse("organization_detail", args=[book["atlas"].pk])
-    # Ada (contact) and her opportunity open Halberd's panel; Ben's communication opens Atlas's.
-    assert html.count(f'href="{halberd}" hx-get="{halberd}"') == 3
-    assert html.count(f'href="{atlas}" hx-get="{atlas}"') == 1
-
-
-def test_a_result_with_no_page_anywhere_is_shown_without_a_link(db, member_client, monkeypatch):
-    monkeypatch.setattr(Contact, "get_absolute_url", lambda self: None)
-    Contact.objects.create(first_name="Solo", last_name="Nobody")
-    html = member_client.get(URL, {"q": "nobody"}, headers=HX).content.decode()
-    assert '<div class="search-hit search-hit--plain" role="option"' in html
-    assert 'aria-disabled="true"' in html
-    assert "hx-get" not in html
-
-
 @pytest.mark.parametrize("headers", [{}, HX], ids=["page", "htmx"])
 def test_an_empty_query_renders_nothing(db, member_client, headers):
     response = member_client.get(URL, {"q": "   "}, headers=headers)
