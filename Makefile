@@ -65,9 +65,10 @@ dev: $(VENV)/.dev ## Development server with auto-reload on 127.0.0.1:8000 (DEBU
 	$(PY) manage.py seed_demo --if-empty
 	CRM_DEBUG=1 $(PY) manage.py runserver 127.0.0.1:8000
 
-lint: $(VENV)/.dev ## ruff lint and format check, and no model change without a migration
+lint: $(VENV)/.dev ## ruff lint and format check, the layer contracts, no model change without a migration
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 	$(PY) manage.py makemigrations --check --dry-run
 
 format: $(VENV)/.dev ## Format and auto-fix with ruff
