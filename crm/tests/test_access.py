@@ -62,6 +62,7 @@ ROUTE_ROLES: dict[str, str] = {
     "contact_delete": Role.MANAGER,
     "pipeline_board": Role.MEMBER,
     "pipeline_reorder": Role.MEMBER,
+    "pipeline_board_cards": Role.MEMBER,
     "opportunity_list": Role.MEMBER,
     "opportunity_create": Role.MEMBER,
     "opportunity_export": Role.MANAGER,
