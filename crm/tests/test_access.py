@@ -83,6 +83,7 @@ ROUTE_ROLES: dict[str, str] = {
     "communication_create": Role.MEMBER,
     "communication_export": Role.MANAGER,
     "contact_picker": Role.MEMBER,
+    "organization_picker": Role.MEMBER,
     "communication_opportunity_options": Role.MEMBER,
     "communication_detail": Role.MEMBER,
     "communication_edit": Role.MEMBER,
