@@ -183,20 +183,18 @@ class CardUrls:
         self.move = pk_url("opportunity_move")
         self.next = urlencode_filter(board_url)
 
-    def apply(self, card: Opportunity, today: datetime.date) -> Opportunity:
+    def apply(self, card: Opportunity, now: datetime.datetime) -> Opportunity:
         card.detail_url = self.detail(card.pk)
         card.move_url = self.move(card.pk)
-        card.days_in_stage = _days(card.time_in_stage)
-        card.is_overdue = bool(card.next_step_date and card.next_step_date < today)
+        # In Python, not SQL: on SQLite the subtraction is a Python function the window
+        # query would call for every card of the fund, drawn or not.
+        card.days_in_stage = _days(now - card.stage_changed_at if card.stage_changed_at else None)
+        card.is_overdue = bool(card.next_step_date and card.next_step_date < timezone.localdate(now))
         return card
 
 
 def _card_queryset(filtered: QuerySet) -> QuerySet:
-    return (
-        filtered.exclude(stage__outcome=StageOutcome.LOST)
-        .select_related("contact", "organization", "owner")
-        .annotate(time_in_stage=TIME_IN_STAGE)
-    )
+    return filtered.exclude(stage__outcome=StageOutcome.LOST).select_related("contact", "organization", "owner")
 
 
 def board_columns(
@@ -229,21 +227,26 @@ def board_columns(
             default=Value(BOARD_PAGE),
             output_field=IntegerField(),
         )
-    cards = (
-        _card_queryset(filtered)
+    # Ranking needs only ids: the rows themselves (with their joins) are read for the
+    # drawn cards alone.
+    drawn = (
+        filtered.exclude(stage__outcome=StageOutcome.LOST)
         .filter(**({"stage_id__in": card_stage_ids} if card_stage_ids is not None else {}))
         .annotate(
             rank=Window(RowNumber(), partition_by=[F("stage_id")], order_by=[F("position").asc(), F("pk").asc()]),
             shown_limit=limit,
         )
         .filter(rank__lte=F("shown_limit"))
-        .order_by("stage__order", "stage_id", "position", "pk")
+        .values("pk")
+    )
+    cards = _card_queryset(Opportunity.objects.filter(pk__in=drawn)).order_by(
+        "stage__order", "stage_id", "position", "pk"
     )
     columns = {stage.pk: Column(stage, accepts_cards=services.may_enter(stage, request.user)) for stage in stages}
     urls = urls or CardUrls(reverse("pipeline_board"))
-    today = timezone.localdate()
+    now = timezone.now()
     for card in cards:
-        columns[card.stage_id].cards.append(urls.apply(card, today))
+        columns[card.stage_id].cards.append(urls.apply(card, now))
     for stage_id, row in sums.items():
         column = columns.get(stage_id)
         if column is not None:
@@ -328,9 +331,9 @@ def pipeline_board_cards(request: HttpRequest) -> HttpResponse:
     urls = CardUrls(f"{reverse('pipeline_board')}?{query}")
     end = min(offset + BOARD_PAGE, BOARD_MAX_SHOWN)
     column_cards = _card_queryset(filterset.qs).filter(stage=stage)
-    today = timezone.localdate()
+    now = timezone.now()
     page = column_cards.order_by("position", "pk")[offset:end]
-    column = Column(stage, cards=[urls.apply(card, today) for card in page], offset=offset)
+    column = Column(stage, cards=[urls.apply(card, now) for card in page], offset=offset)
     column.count = column_cards.count()
     context = {
         "fund": fund,
