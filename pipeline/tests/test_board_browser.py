@@ -10,6 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from conftest import sign_in
+from contacts.models import Organization
 from pipeline.models import Opportunity
 
 pytestmark = pytest.mark.browser
@@ -157,4 +158,32 @@ def test_load_more_then_drop_into_the_partly_loaded_column(
     )
     assert sorted(ids) == sorted([*meeting_cards, card.pk]) and len(set(ids)) == 61
     assert [pk for pk in ids if pk != card.pk] == meeting_cards, "the other cards keep their order"
+    browser_problems.assert_clean()
+
+
+def test_a_new_opportunity_picks_its_contact_and_organization_as_you_type(
+    page, live_server, browser_problems, member_user, fund, stages, make_contact
+):
+    ada = make_contact("Ada", "Okafor", organization=None)
+    make_contact("Ben", "Stone")
+    harbor = Organization.objects.create(name="Blue Harbor Foundation")
+    sign_in(page, live_server, member_user)
+    page.goto(f"{live_server.url}/pipeline/")
+    page.get_by_role("link", name="New opportunity").click()
+    form = page.locator("#opportunity-form")
+    expect(form).to_be_visible()
+
+    form.locator("#id_contact_search").press_sequentially("okafor", delay=30)
+    form.locator(".picker-option", has_text="Ada Okafor").click()
+    expect(form.locator("#id_contact-picker")).to_contain_text("Ada Okafor")
+    form.locator("#id_organization_search").press_sequentially("blue har", delay=30)
+    form.locator(".picker-option", has_text="Blue Harbor Foundation").click()
+    expect(form.locator("#id_organization-picker")).to_contain_text("Blue Harbor Foundation")
+    form.get_by_label("Expected amount").fill("2500000")
+    form.get_by_role("button", name="Add opportunity").click()
+
+    lead = page.locator(f"#column-{stages['Lead'].pk}")
+    expect(lead.locator(".board-card", has_text="Ada Okafor")).to_be_visible()
+    created = Opportunity.objects.get(contact=ada)
+    assert created.organization == harbor
     browser_problems.assert_clean()
