@@ -19,7 +19,7 @@ from contacts.models import (
     OrganizationType,
     Tag,
 )
-from contacts.pickers import ContactPicker, ContactPickerField
+from contacts.pickers import ContactPicker, ContactPickerField, OrganizationPicker, OrganizationPickerField
 from crm.lib.filters import every_word_matches
 from crm.models import User
 
@@ -155,6 +155,12 @@ class ContactPickerFilter(django_filters.ModelChoiceFilter):
     field_class = ContactPickerField
 
 
+class OrganizationPickerFilter(django_filters.ModelChoiceFilter):
+    """An organization filter chosen with the picker: a select would list every organization."""
+
+    field_class = OrganizationPickerField
+
+
 OPEN_ACTION_CHOICES = (("yes", "Open next action"), ("no", "No open next action"))
 
 
@@ -166,10 +172,12 @@ class CommunicationFilter(django_filters.FilterSet):
         widget=ContactPicker(event="filterContactPicked", placeholder="Any contact", attrs={"id": "filter-contact"}),
         label="Contact",
     )
-    organization = django_filters.ModelChoiceFilter(
+    organization = OrganizationPickerFilter(
         field_name="contact__organization",
-        queryset=lambda request: Organization.objects.visible_to(request.user).only("pk", "name"),
-        empty_label="All organizations",
+        queryset=lambda request: Organization.objects.visible_to(request.user),
+        widget=OrganizationPicker(
+            event="filterOrganizationPicked", placeholder="Any organization", attrs={"id": "filter-organization"}
+        ),
         label="Organization",
     )
     logged_by = django_filters.ModelChoiceFilter(
@@ -210,4 +218,4 @@ class CommunicationFilter(django_filters.FilterSet):
     @property
     def is_filtered(self) -> bool:
         data = self.form.data if self.is_bound else {}
-        return any(data.get(name) for name in [*self.filters, "contact_search"])
+        return any(data.get(name) for name in [*self.filters, "contact_search", "organization_search"])

@@ -3,6 +3,9 @@
 With htmx, typing asks ``contact_picker`` for matches and a click on one re-renders the picker
 with the contact chosen (a hidden input carries its id). Without JavaScript the visible search
 box is posted as text and resolved here: one match is taken, several come back as a choice.
+
+The organization picker (``organization_picker``) is the same widget over organizations,
+for filters where a select would list thousands of them.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.http import urlencode
 
-from contacts.models import Contact
+from contacts.models import Contact, Organization
 
 MAX_RESULTS = 10
 # Names of client events a picker may fire after a pick: plain words only, never markup.
@@ -53,6 +56,24 @@ def resolve_contacts(queryset: QuerySet, text: str) -> list[Contact]:
     return exact if len(exact) == 1 else matches
 
 
+def search_organizations(queryset: QuerySet, text: str) -> QuerySet:
+    """Organizations whose name (or city) contains every word of ``text``."""
+    words = text.split()[:6]
+    if not words:
+        return queryset.none()
+    for word in words:
+        queryset = queryset.filter(Q(name__icontains=word) | Q(city__icontains=word))
+    return queryset.order_by("name", "pk")
+
+
+def resolve_organizations(queryset: QuerySet, text: str) -> list[Organization]:
+    """The organizations typed ``text`` most plausibly means: an exact name first."""
+    text = " ".join(text.split())
+    matches = list(search_organizations(queryset, text)[: MAX_RESULTS + 1])
+    exact = [o for o in matches if o.name.casefold() == text.casefold()]
+    return exact if len(exact) == 1 else matches
+
+
 class PickerSearch(str):
     """Text typed into the picker's search box and posted without a chosen contact."""
 
@@ -62,6 +83,9 @@ class ContactPicker(forms.Widget):
     template engine, which the default form renderer does not search)."""
 
     template = "contacts/communication_contact_picker.html"
+    url_name = "contact_picker"
+    model = Contact
+    resolve = staticmethod(resolve_contacts)
 
     SCOPES = ("", "no_lp")  # "no_lp": only contacts without an LP profile yet
 
@@ -103,7 +127,10 @@ class ContactPicker(forms.Widget):
             params["event"] = self.event
         if self.scope:
             params["scope"] = self.scope
-        return f"{reverse('contact_picker')}?{urlencode(params)}"
+        return f"{reverse(self.url_name)}?{urlencode(params)}"
+
+    def chosen(self, queryset: QuerySet, ids: list[int]) -> QuerySet:
+        return queryset.filter(pk__in=ids).select_related("organization")
 
     def selected_contacts(self, value: Any) -> tuple[list[Contact], str]:
         """(chosen contacts, leftover search text) for a value from data or initial."""
@@ -118,15 +145,15 @@ class ContactPicker(forms.Widget):
             pk = getattr(item, "pk", item)
             if str(pk).isdigit():
                 ids.append(int(pk))
-        queryset = self.queryset if self.queryset is not None else Contact.objects.all()
+        queryset = self.queryset if self.queryset is not None else self.model.objects.all()
         if not ids:
             if text and not self.multiple and not self.matches:
                 # Typed without JavaScript and unambiguous: show it chosen, as the save will.
-                matches = resolve_contacts(queryset, text)
+                matches = self.resolve(queryset, text)
                 if len(matches) == 1:
                     return matches, ""
             return [], text
-        found = {c.pk: c for c in queryset.filter(pk__in=ids).select_related("organization")}
+        found = {c.pk: c for c in self.chosen(queryset, ids)}
         return [found[pk] for pk in dict.fromkeys(ids) if pk in found], text
 
     def render(self, name, value, attrs=None, renderer=None):
@@ -150,10 +177,27 @@ class ContactPicker(forms.Widget):
         )
 
 
+class OrganizationPicker(ContactPicker):
+    """The same picker over organizations (one at a time): templates/contacts/organization_picker.html."""
+
+    template = "contacts/organization_picker.html"
+    url_name = "organization_picker"
+    model = Organization
+    resolve = staticmethod(resolve_organizations)
+    SCOPES = ("",)
+
+    def __init__(self, attrs=None, *, event: str = "", placeholder: str = ""):
+        super().__init__(attrs, event=event, placeholder=placeholder or "Type an organization's name…")
+
+    def chosen(self, queryset: QuerySet, ids: list[int]) -> QuerySet:
+        return queryset.filter(pk__in=ids)
+
+
 class ContactPickerField(forms.ModelChoiceField):
     """One contact, chosen in the picker or typed by name."""
 
     widget = ContactPicker
+    noun = "contact"
 
     def __init__(self, queryset=None, **kwargs: Any) -> None:
         super().__init__(queryset if queryset is not None else Contact.objects.none(), **kwargs)
@@ -166,16 +210,25 @@ class ContactPickerField(forms.ModelChoiceField):
 
     def to_python(self, value: Any) -> Contact | None:
         if value is CHANGE:
-            raise ValidationError("Type a name to choose the new contact.", code="change")
+            raise ValidationError(f"Type a name to choose the new {self.noun}.", code="change")
         if isinstance(value, PickerSearch):
-            matches = resolve_contacts(self.queryset, value)
+            matches = self.widget.resolve(self.queryset, value)
             if len(matches) == 1:
                 return matches[0]
             if not matches:
-                raise ValidationError(f"No contact matches “{value}”. Check the spelling or add the contact first.")
+                raise ValidationError(
+                    f"No {self.noun} matches “{value}”. Check the spelling or add the {self.noun} first."
+                )
             self.widget.matches = matches[:MAX_RESULTS]
-            raise ValidationError(f"Several contacts match “{value}”: choose one below.", code="ambiguous")
+            raise ValidationError(f"Several {self.noun}s match “{value}”: choose one below.", code="ambiguous")
         return super().to_python(value)
+
+
+class OrganizationPickerField(ContactPickerField):
+    """One organization, chosen in the picker or typed by name."""
+
+    widget = OrganizationPicker
+    noun = "organization"
 
 
 class ContactMultiPickerField(forms.ModelMultipleChoiceField):

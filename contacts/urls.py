@@ -28,6 +28,7 @@ urlpatterns = [
     path("communications/new/", communications.communication_create, name="communication_create"),
     path("communications/export/", communications.communication_export, name="communication_export"),
     path("communications/contact-picker/", communications.contact_picker, name="contact_picker"),
+    path("communications/organization-picker/", communications.organization_picker, name="organization_picker"),
     path(
         "communications/opportunity-options/",
         communications.communication_opportunity_options,

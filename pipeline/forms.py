@@ -5,6 +5,7 @@ from typing import Any
 from django import forms
 
 from contacts.models import Contact, Organization
+from contacts.pickers import ContactPicker, ContactPickerField, OrganizationPicker, OrganizationPickerField
 from crm.lib.custom_field_forms import CustomFieldsFormMixin
 from crm.lib.text import LINE_MAX, NAME_MAX, LengthLimitsMixin, collapse_spaces
 from crm.models import User
@@ -73,11 +74,6 @@ class StageRadioSelect(StageOptionsMixin, forms.RadioSelect):
     pass
 
 
-class ContactChoiceField(forms.ModelChoiceField):
-    def label_from_instance(self, obj: Contact) -> str:
-        return f"{obj.full_name} · {obj.organization}" if obj.organization_id else obj.full_name
-
-
 class OwnerChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, obj: User) -> str:
         return obj.display_name
@@ -90,8 +86,16 @@ class OpportunityForm(CustomFieldsFormMixin, forms.ModelForm):
     name = forms.CharField(
         max_length=NAME_MAX, required=False, help_text="Blank names it after the organization (or contact) and fund."
     )
-    contact = ContactChoiceField(
-        queryset=Contact.objects.none(), label="LP or prospect", empty_label="Choose a contact…"
+    # Pickers, not selects: the team's contacts and organizations run to tens of thousands.
+    contact = ContactPickerField(
+        label="LP or prospect",
+        widget=ContactPicker(placeholder="Type a name, organization or email…"),
+        error_messages={"required": "Choose a contact."},
+    )
+    organization = OrganizationPickerField(
+        queryset=Organization.objects.none(),
+        required=False,
+        widget=OrganizationPicker(placeholder="Same as the contact's"),
     )
     owner = OwnerChoiceField(queryset=User.objects.none(), required=False, empty_label="Unassigned")
     commitment_action = forms.ChoiceField(
@@ -143,8 +147,6 @@ class OpportunityForm(CustomFieldsFormMixin, forms.ModelForm):
             Contact.objects.visible_to(user).select_related("organization").order_by("last_name", "first_name")
         )
         self.fields["organization"].queryset = Organization.objects.visible_to(user)
-        self.fields["organization"].required = False
-        self.fields["organization"].empty_label = "Same as the contact's"
         self.fields["organization"].help_text = "Blank takes the contact's organization."
         self.fields["fund"].queryset = Fund.objects.visible_to(user)
         self.fields["stage"].queryset = Stage.objects.visible_to(user)

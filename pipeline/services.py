@@ -6,8 +6,10 @@ leaves history rows naming the acting user, whether it runs inside a request or 
 The rules, in one place:
 
 - **Positions.** A column's order is the order its cards were posted in. Cards of the
-  column the user did not post (hidden by a filter) keep their places; cards outside
-  the user's scope or of another fund are never touched.
+  column the user did not post (hidden by a filter, or not loaded yet: the board draws
+  a column's first cards only) keep their places, the unloaded tail after the posted
+  cards in its own order; cards outside the user's scope or of another fund are never
+  touched.
 - **Probability follows the stage** unless someone overrode it: a card whose probability
   is blank or equal to its old stage's default takes the new stage's default.
 - **Lost** (e.g. "Passed") needs a reason: the move does not happen without one.
@@ -419,14 +421,20 @@ def reorder_column(user: Any, fund: Fund, stage: Stage, posted_ids: Sequence[int
     blocked = {move.opportunity.pk for move in result.pending}
     ordered = [pk for pk in ordered if pk not in blocked]
 
-    existing = list(scope.filter(stage=stage).order_by("position", "pk").values_list("pk", flat=True))
-    new_order = merge_order(existing, ordered)
-    current = scope.in_bulk(new_order)  # fresh, complete rows: history copies every field
+    stored = dict(scope.filter(stage=stage).order_by("position", "pk").values_list("pk", "position"))
+    new_order = merge_order(list(stored), ordered)
+    # The board draws a column's first cards only: the rest keep their order after the
+    # posted ones, and only rows whose place changes are loaded (fresh and complete:
+    # history copies every field) and written.
+    moving = [pk for position, pk in enumerate(new_order) if stored.get(pk) != position]
+    current = scope.in_bulk(moving)
     won_stages = list(Stage.objects.filter(outcome=StageOutcome.WON).order_by("order", "pk"))
     now = timezone.now()
     changed: list[Opportunity] = []
     for position, pk in enumerate(new_order):
-        opportunity = current[pk]
+        opportunity = current.get(pk)
+        if opportunity is None:
+            continue  # already in its place
         arriving = opportunity.stage_id != stage.pk
         if not arriving and opportunity.position == position:
             continue

@@ -21,10 +21,12 @@ from django.db.models import (
     Sum,
     Value,
     When,
+    Window,
 )
-from django.db.models.functions import Coalesce, Now
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import get_object_or_404, redirect
+from django.db.models.functions import Coalesce, Now, RowNumber
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import urlencode as urlencode_filter
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -36,6 +38,7 @@ from crm.lib.export import export_response
 from crm.lib.history import history_entries
 from crm.lib.htmx import close_dialog, empty_fragment, is_fragment_request, render_page_or_fragment, safe_next
 from crm.lib.listing import export_format, paginate
+from crm.lib.urls import pk_url
 from crm.roles import manager_required
 from lps.models import Commitment
 from pipeline import services
@@ -52,6 +55,12 @@ DELETE_TEMPLATE = "pipeline/opportunity_delete.html"
 # Lists, the board and open panels refresh themselves on this event.
 CHANGED_EVENT = "pipelineChanged"
 BOARD_FILTERS = ("q", "owner", "priority")
+# Cards drawn per column, by position; "Load more" fetches the next as many. The column's
+# header still counts and sums all of it. A fund's biggest column holds thousands.
+BOARD_PAGE = 50
+# However far "Load more" (or ?shown=) is pushed, one column never draws more than this;
+# the list view pages through the rest.
+BOARD_MAX_SHOWN = 1000
 
 MONEY_FIELD = DecimalField(max_digits=17, decimal_places=2)
 WEIGHTED = ExpressionWrapper(F("expected_amount") * Coalesce(F("probability"), Value(0)) / 100, MONEY_FIELD)
@@ -84,10 +93,20 @@ class Column:
     expected: Decimal = Decimal("0")
     weighted: Decimal = Decimal("0")
     accepts_cards: bool = True  # False: the user may not move deals in (a won stage, for a member)
+    offset: int = 0  # cards drawn before these ("Load more" answers with the next ones only)
 
     @property
     def collapsed(self) -> bool:
         return self.stage.outcome == StageOutcome.LOST
+
+    @property
+    def drawn(self) -> int:
+        return self.offset + len(self.cards)
+
+    @property
+    def remaining(self) -> int:
+        """Cards of the column (as filtered) not drawn yet: what "Load more" would fetch."""
+        return 0 if self.collapsed else max(self.count - self.drawn, 0)
 
 
 @dataclass
@@ -143,12 +162,48 @@ def _resolve_fund(request: HttpRequest, funds: list[Fund], wanted: str | None) -
     return Fund.objects.visible_to(request.user).current() if funds else None
 
 
-def board_columns(
-    request: HttpRequest, fund: Fund, filterset: BoardFilter, card_stage_ids: set[int] | None = None
-) -> list[Column]:
-    """Every stage as a column with its (filtered) cards and totals: three queries in all.
+def _shown(value: Any) -> int:
+    """How many cards a column draws: whole pages, at least one, at most BOARD_MAX_SHOWN."""
+    pages = -(-max(_int(value), BOARD_PAGE) // BOARD_PAGE)
+    return min(pages * BOARD_PAGE, BOARD_MAX_SHOWN)
 
-    ``card_stage_ids`` limits the cards loaded to those columns (a drop re-renders two).
+
+class CardUrls:
+    """The URLs every card needs, each pattern reversed once per response, not per card."""
+
+    def __init__(self, board_url: str):
+        self.detail = pk_url("opportunity_detail")
+        self.move = pk_url("opportunity_move")
+        self.next = urlencode_filter(board_url)
+
+    def apply(self, card: Opportunity, now: datetime.datetime) -> Opportunity:
+        card.detail_url = self.detail(card.pk)
+        card.move_url = self.move(card.pk)
+        # In Python, not SQL: on SQLite the subtraction is a Python function the window
+        # query would call for every card of the fund, drawn or not.
+        card.days_in_stage = _days(now - card.stage_changed_at if card.stage_changed_at else None)
+        card.is_overdue = bool(card.next_step_date and card.next_step_date < timezone.localdate(now))
+        return card
+
+
+def _card_queryset(filtered: QuerySet) -> QuerySet:
+    return filtered.exclude(stage__outcome=StageOutcome.LOST).select_related("contact", "organization", "owner")
+
+
+def board_columns(
+    request: HttpRequest,
+    fund: Fund,
+    filterset: BoardFilter,
+    card_stage_ids: set[int] | None = None,
+    *,
+    shown: dict[int, int] | None = None,
+    urls: CardUrls | None = None,
+) -> list[Column]:
+    """Every stage as a column with its first (filtered) cards and whole-column totals:
+    three queries in all, however big the fund.
+
+    Each column draws its first BOARD_PAGE cards by position, or ``shown[stage_id]`` of
+    them. ``card_stage_ids`` limits the cards loaded to those columns (a drop re-renders two).
     """
     stages = list(Stage.objects.visible_to(request.user))
     filtered = filterset.qs
@@ -158,19 +213,33 @@ def board_columns(
         .values("stage_id")
         .annotate(count=Count("pk"), expected=Sum("expected_amount"), weighted=Sum(WEIGHTED))
     }
-    cards = (
+    limit: Any = Value(BOARD_PAGE)
+    if shown:
+        limit = Case(
+            *(When(stage_id=stage_id, then=Value(count)) for stage_id, count in shown.items()),
+            default=Value(BOARD_PAGE),
+            output_field=IntegerField(),
+        )
+    # Ranking needs only ids: the rows themselves (with their joins) are read for the
+    # drawn cards alone.
+    drawn = (
         filtered.exclude(stage__outcome=StageOutcome.LOST)
         .filter(**({"stage_id__in": card_stage_ids} if card_stage_ids is not None else {}))
-        .select_related("contact", "organization", "owner")
-        .annotate(time_in_stage=TIME_IN_STAGE)
-        .order_by("stage__order", "stage_id", "position", "pk")
+        .annotate(
+            rank=Window(RowNumber(), partition_by=[F("stage_id")], order_by=[F("position").asc(), F("pk").asc()]),
+            shown_limit=limit,
+        )
+        .filter(rank__lte=F("shown_limit"))
+        .values("pk")
+    )
+    cards = _card_queryset(Opportunity.objects.filter(pk__in=drawn)).order_by(
+        "stage__order", "stage_id", "position", "pk"
     )
     columns = {stage.pk: Column(stage, accepts_cards=services.may_enter(stage, request.user)) for stage in stages}
-    today = timezone.localdate()
+    urls = urls or CardUrls(reverse("pipeline_board"))
+    now = timezone.now()
     for card in cards:
-        card.days_in_stage = _days(card.time_in_stage)
-        card.is_overdue = bool(card.next_step_date and card.next_step_date < today)
-        columns[card.stage_id].cards.append(card)
+        columns[card.stage_id].cards.append(urls.apply(card, now))
     for stage_id, row in sums.items():
         column = columns.get(stage_id)
         if column is not None:
@@ -186,7 +255,9 @@ def _board_query(fund: Fund | None, data: Any) -> str:
     return urlencode(params)
 
 
-def _board_context(request: HttpRequest, data: Any, card_stage_ids: set[int] | None = None) -> dict:
+def _board_context(
+    request: HttpRequest, data: Any, card_stage_ids: set[int] | None = None, shown: dict[int, int] | None = None
+) -> dict:
     funds = sorted(
         Fund.objects.visible_to(request.user),
         key=lambda f: (f.status != FundStatus.RAISING, -(f.vintage_year or 0), f.name),
@@ -195,25 +266,79 @@ def _board_context(request: HttpRequest, data: Any, card_stage_ids: set[int] | N
     queryset = Opportunity.objects.visible_to(request.user).filter(fund=fund)
     filterset = BoardFilter(data or None, queryset=queryset, request=request)
     query = _board_query(fund, data)
+    board_url = f"{reverse('pipeline_board')}?{query}"
+    urls = CardUrls(board_url)
     context = {
         "funds": funds,
         "fund": fund,
         "filter": filterset,
         "board_query": query,
-        "board_url": f"{reverse('pipeline_board')}?{query}",
+        "board_url": board_url,
+        "board_next": urls.next,
+        "cards_url": reverse("pipeline_board_cards"),
         "list_url": f"{reverse('opportunity_list')}?{query}",
         "today": timezone.localdate(),
     }
     if fund is not None:
-        context["columns"] = board_columns(request, fund, filterset, card_stage_ids)
+        context["columns"] = board_columns(request, fund, filterset, card_stage_ids, shown=shown, urls=urls)
         context["header"] = fund_header(request.user, fund)
     return context
 
 
 @require_GET
 def pipeline_board(request: HttpRequest) -> HttpResponse:
-    context = _board_context(request, request.GET)
+    """The board; ``?column=<stage>&shown=<n>`` draws more of one column (the no-JS "Load more")."""
+    column = _int(request.GET.get("column"))
+    shown = {column: _shown(request.GET.get("shown"))} if column else None
+    context = _board_context(request, request.GET, shown=shown)
     return render_page_or_fragment(request, BOARD_TEMPLATE, "board-body", context)
+
+
+@require_GET
+def pipeline_board_cards(request: HttpRequest) -> HttpResponse:
+    """ "Load more" in one column: its next BOARD_PAGE cards (``?offset=``), as filtered.
+
+    With htmx the answer is the cards, appended to the column's list, and the column's
+    "Load more" control again out-of-band. Without JavaScript it is the board with that
+    column drawn that far.
+    """
+    fund = Fund.objects.visible_to(request.user).filter(pk=_int(request.GET.get("fund"))).first()
+    stage = (
+        Stage.objects.visible_to(request.user)
+        .exclude(outcome=StageOutcome.LOST)
+        .filter(pk=_int(request.GET.get("stage")))
+        .first()
+    )
+    offset = min(max(_int(request.GET.get("offset")), 0), BOARD_MAX_SHOWN)
+    if not is_fragment_request(request):
+        if fund is None or stage is None:
+            return redirect("pipeline_board")
+        query = _board_query(fund, request.GET)
+        shown = _shown(offset + BOARD_PAGE)
+        return redirect(f"{reverse('pipeline_board')}?{query}&column={stage.pk}&shown={shown}#column-{stage.pk}")
+    if fund is None or stage is None:
+        raise Http404("No such fund or column.")
+    queryset = Opportunity.objects.visible_to(request.user).filter(fund=fund)
+    filterset = BoardFilter(request.GET, queryset=queryset, request=request)
+    query = _board_query(fund, request.GET)
+    urls = CardUrls(f"{reverse('pipeline_board')}?{query}")
+    end = min(offset + BOARD_PAGE, BOARD_MAX_SHOWN)
+    column_cards = _card_queryset(filterset.qs).filter(stage=stage)
+    now = timezone.now()
+    page = column_cards.order_by("position", "pk")[offset:end]
+    column = Column(stage, cards=[urls.apply(card, now) for card in page], offset=offset)
+    column.count = column_cards.count()
+    context = {
+        "fund": fund,
+        "column": column,
+        "board_query": query,
+        "board_next": urls.next,
+        "cards_url": reverse("pipeline_board_cards"),
+        "oob": True,
+    }
+    response = render(request, f"{BOARD_TEMPLATE}#board-more", context)
+    response["Vary"] = "HX-Request"
+    return response
 
 
 def _column_html(request: HttpRequest, context: dict, column: Column, *, oob: bool) -> str:
@@ -251,7 +376,9 @@ def pipeline_reorder(request: HttpRequest) -> HttpResponse:
 
     data = request.POST.copy()
     data["fund"] = str(fund.pk)
-    context = _board_context(request, data, card_stage_ids={stage.pk, *result.source_stage_ids})
+    # The dropped column comes back as far as the user had loaded it (its posted cards).
+    shown = {stage.pk: min(max(len(ids), BOARD_PAGE), BOARD_MAX_SHOWN)}
+    context = _board_context(request, data, card_stage_ids={stage.pk, *result.source_stage_ids}, shown=shown)
     by_stage = {column.stage.pk: column for column in context["columns"]}
     # With a question pending, the dialog is the main content and every column goes out-of-band.
     parts = [_column_html(request, context, by_stage[stage.pk], oob=bool(result.pending))]

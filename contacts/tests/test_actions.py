@@ -253,3 +253,28 @@ def test_badge_costs_one_count_query_and_none_in_fragments(member_client, member
 
     assert len(badge_queries()) == 1
     assert badge_queries(**HX) == []
+
+
+@pytest.mark.django_db
+def test_the_overdue_badge_query_reads_the_partial_index_on_open_dated_actions(member_user):
+    from contacts.views.communications import overdue_count
+
+    person = contact()
+    for days in (-3, -1, 2):
+        action(person, days, by=member_user, next_action="Call back")
+    comm(person)  # no next action: not in the index
+    done = action(person, -2, by=member_user, next_action="Done already")
+    Communication.objects.filter(pk=done.pk).update(next_action_done=True)
+    badge = (
+        Communication.objects.visible_to(member_user)
+        .open_actions()
+        .filter(created_by=member_user, next_action_date__lt=timezone.localdate())
+        .order_by()
+    )
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET LOCAL enable_seqscan = off")  # a tiny table is otherwise read whole
+        plan = badge.explain()
+
+    assert "communication_open_due_idx" in plan
+    assert overdue_count(member_user) == badge.count() == 2

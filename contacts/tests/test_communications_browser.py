@@ -146,3 +146,24 @@ def test_marking_an_overdue_action_done_updates_the_item_and_the_sidebar(
     expect(page.locator(".action-group--overdue")).not_to_contain_text("Send the Q3 letter")
     expect(page.locator("#overdue-badge")).to_be_hidden()
     browser_problems.assert_clean()
+
+
+def test_filter_the_log_by_an_organization_picked_as_you_type(page, live_server, browser_problems, member_user):
+    atlas = org("Atlas Family Office")
+    comm_with = contact("Okafor", first_name="Ada", organization=atlas)
+    other = contact("Brown", first_name="Bob", organization=org("Blue Harbor"))
+    Communication.objects.create(contact=comm_with, subject="With Ada", communication_date=timezone.now())
+    Communication.objects.create(contact=other, subject="With Bob", communication_date=timezone.now())
+    sign_in(page, live_server, member_user)
+    page.goto(f"{live_server.url}/communications/")
+    table = page.locator("#communication-table")
+    expect(table).to_contain_text("With Bob")
+
+    page.locator("#filter-organization_search").press_sequentially("atlas", delay=30)
+    page.locator(".picker-option", has_text="Atlas Family Office").click()
+
+    expect(table).not_to_contain_text("With Bob")
+    expect(table).to_contain_text("With Ada")
+    expect(page.locator("#filter-organization-picker")).to_contain_text("Atlas Family Office")
+    assert f"organization={atlas.pk}" in page.url
+    browser_problems.assert_clean()

@@ -14,13 +14,22 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
 
 from contacts.filters import CommunicationFilter
 from contacts.forms import CommunicationForm, RescheduleForm
 from contacts.models import Communication, Contact, Organization
-from contacts.pickers import DOM_ID, EVENT_NAME, MAX_RESULTS, ContactPicker, search_contacts
+from contacts.pickers import (
+    DOM_ID,
+    EVENT_NAME,
+    MAX_RESULTS,
+    ContactPicker,
+    OrganizationPicker,
+    search_contacts,
+    search_organizations,
+)
 from crm.lib.export import export_response
 from crm.lib.history import history_entries
 from crm.lib.htmx import close_dialog, empty_fragment, is_fragment_request, render_page_or_fragment, safe_next
@@ -101,10 +110,6 @@ def communication_list(request: HttpRequest) -> HttpResponse:
         "page_obj": paginate(request, filterset.qs),
         "filtered_opportunity": opportunity,
         "today": timezone.localdate(),
-        # Only the full page shows the filter bar; a table refresh needs no options.
-        "organization_options": []
-        if is_fragment_request(request)
-        else Organization.objects.visible_to(request.user).order_by("name").values_list("pk", "name"),
     }
     return render_page_or_fragment(request, LIST_TEMPLATE, "communication-table", context)
 
@@ -336,6 +341,55 @@ def contact_picker(request: HttpRequest) -> HttpResponse:
             "url": url,
             "id": dom_id,
             "multiple": multiple,
+        },
+    )
+    response = HttpResponse(html)
+    response["Vary"] = "HX-Request"
+    return response
+
+
+@require_GET
+def organization_picker(request: HttpRequest) -> HttpResponse:
+    """Search-as-you-type for the organization picker: the contact picker's protocol, one at a time.
+
+    ``?name=``, ``?id=``, ``?event=`` as there; ``?<name>_search=`` the typed text (at most
+    MAX_RESULTS matches come back), ``?pick=<pk>`` a choice, neither: the empty picker again.
+    Without htmx it is the organizations list searched for the text.
+    """
+    name = request.GET.get("name", "organization")
+    dom_id = request.GET.get("id", f"id_{name}")
+    event = request.GET.get("event", "")
+    if not FIELD_NAME.match(name) or not DOM_ID.match(dom_id) or (event and not EVENT_NAME.match(event)):
+        return HttpResponse("Bad picker parameters.", status=400)
+    query = " ".join(request.GET.get(f"{name}_search", "").split())[:100]
+    if not is_fragment_request(request):
+        url = reverse("organization_list")
+        response = redirect(f"{url}?{urlencode({'q': query})}" if query else url)
+        response["Vary"] = "HX-Request"
+        return response
+
+    organizations = Organization.objects.visible_to(request.user)
+    widget = OrganizationPicker(event=event)
+    widget.queryset = organizations
+    picked = request.GET.get("pick", "")
+    if f"{name}_search" not in request.GET:
+        # A pick (or "Change"): the whole picker again, in its new state.
+        value = picked if picked.isdigit() and organizations.filter(pk=int(picked)).exists() else None
+        response = HttpResponse(widget.render(name, value, {"id": dom_id}))
+        response["Vary"] = "HX-Request"
+        if event:
+            trigger_client_event(response, event, after="swap")
+        return response
+
+    results = list(search_organizations(organizations, query)[: MAX_RESULTS + 1]) if query else []
+    html = render_to_string(
+        "contacts/organization_picker_results.html",
+        {
+            "query": query,
+            "results": results[:MAX_RESULTS],
+            "more": len(results) > MAX_RESULTS,
+            "url": widget.picker_url(name, dom_id),
+            "id": dom_id,
         },
     )
     response = HttpResponse(html)

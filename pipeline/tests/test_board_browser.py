@@ -3,12 +3,14 @@ card is still where it was dropped after a reload, all under the CSP with a clea
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 import pytest
 from playwright.sync_api import expect
 
 from conftest import sign_in
+from contacts.models import Organization
 from pipeline.models import Opportunity
 
 pytestmark = pytest.mark.browser
@@ -124,4 +126,64 @@ def test_move_to_works_from_the_keyboard_and_a_card_click_opens_its_panel(
 
     expect(page.locator(f"#column-{stages['Due diligence'].pk} [data-id='{card.pk}']")).to_be_visible()
     assert Opportunity.objects.get(pk=card.pk).stage == stages["Due diligence"]
+    browser_problems.assert_clean()
+
+
+def test_load_more_then_drop_into_the_partly_loaded_column(
+    page, live_server, browser_problems, member_user, fund, stages, make_opportunity, make_contact
+):
+    contact = make_contact("Ada", "Okafor")
+    meeting_cards = [make_opportunity("Meeting", contact=contact).pk for _ in range(60)]
+    card = make_opportunity("Lead", contact=make_contact("Ben", "Stone"))
+    sign_in(page, live_server, member_user)
+    page.goto(f"{live_server.url}/pipeline/")
+    meeting = page.locator(f"#column-{stages['Meeting'].pk}")
+    expect(meeting.locator(".board-card")).to_have_count(50)
+    expect(meeting.locator("[data-count]")).to_have_text("60")
+
+    meeting.get_by_role("link", name=re.compile("Load more")).click()
+    expect(meeting.locator(".board-card")).to_have_count(60)
+    expect(meeting.get_by_role("link", name=re.compile("Load more"))).to_have_count(0)
+
+    lead = page.locator(f"#column-{stages['Lead'].pk}")
+    with page.expect_response(lambda r: r.url.endswith("/pipeline/reorder/") and r.status == 200):
+        drag(
+            page, lead.locator(f'.board-card[data-id="{card.pk}"]'), meeting.locator(f'[data-id="{meeting_cards[0]}"]')
+        )
+
+    expect(meeting.locator("[data-count]")).to_have_text("61")
+    expect(meeting.locator(".board-card")).to_have_count(61)
+    ids = list(
+        Opportunity.objects.filter(stage=stages["Meeting"]).order_by("position", "pk").values_list("pk", flat=True)
+    )
+    assert sorted(ids) == sorted([*meeting_cards, card.pk]) and len(set(ids)) == 61
+    assert [pk for pk in ids if pk != card.pk] == meeting_cards, "the other cards keep their order"
+    browser_problems.assert_clean()
+
+
+def test_a_new_opportunity_picks_its_contact_and_organization_as_you_type(
+    page, live_server, browser_problems, member_user, fund, stages, make_contact
+):
+    ada = make_contact("Ada", "Okafor", organization=None)
+    make_contact("Ben", "Stone")
+    harbor = Organization.objects.create(name="Blue Harbor Foundation")
+    sign_in(page, live_server, member_user)
+    page.goto(f"{live_server.url}/pipeline/")
+    page.get_by_role("link", name="New opportunity").click()
+    form = page.locator("#opportunity-form")
+    expect(form).to_be_visible()
+
+    form.locator("#id_contact_search").press_sequentially("okafor", delay=30)
+    form.locator(".picker-option", has_text="Ada Okafor").click()
+    expect(form.locator("#id_contact-picker")).to_contain_text("Ada Okafor")
+    form.locator("#id_organization_search").press_sequentially("blue har", delay=30)
+    form.locator(".picker-option", has_text="Blue Harbor Foundation").click()
+    expect(form.locator("#id_organization-picker")).to_contain_text("Blue Harbor Foundation")
+    form.get_by_label("Expected amount").fill("2500000")
+    form.get_by_role("button", name="Add opportunity").click()
+
+    lead = page.locator(f"#column-{stages['Lead'].pk}")
+    expect(lead.locator(".board-card", has_text="Ada Okafor")).to_be_visible()
+    created = Opportunity.objects.get(contact=ada)
+    assert created.organization == harbor
     browser_problems.assert_clean()

@@ -10,7 +10,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from contacts.models import Communication
+from contacts.models import Communication, Contact, Organization
 from crm.models import CustomField, CustomFieldEntity, CustomFieldType
 from lps.models import Commitment, CommitmentStatus
 from pipeline.models import Opportunity
@@ -140,8 +140,32 @@ def test_new_form_prefills_fund_stage_owner_and_contact(member_client, member_us
     assert re.search(rf'<option value="{fund.pk}" selected>Fund II</option>', html)
     assert f'<option value="{stages["Meeting"].pk}" selected data-outcome="open" data-probability="40">' in html
     assert re.search(rf'<option value="{member_user.pk}" selected>', html)
-    assert re.search(rf'<option value="{contact.pk}" selected>Ada Okafor', html)
+    assert f'<input type="hidden" name="contact" value="{contact.pk}" id="id_contact">' in html
+    assert "<strong>Ada Okafor</strong>" in html
     assert 'placeholder="40 (stage default)"' in html  # blank probability takes the stage default
+
+
+def test_the_new_form_lists_no_contacts_or_organizations_however_many_there_are(member_client, fund, make_contact):
+    make_contact("Ada", "Okafor", organization="Atlas Family Office")
+    few = len(member_client.get(NEW, headers=HX).content)
+    Organization.objects.bulk_create(Organization(name=f"Harbor Capital {n:04d}") for n in range(1000))
+    Contact.objects.bulk_create(Contact(first_name="Pat", last_name=f"Investor {n:04d}") for n in range(2000))
+    html = member_client.get(NEW, headers=HX).content.decode()
+
+    assert len(html) <= few + 100
+    assert "Investor 0001" not in html and "Harbor Capital 0001" not in html
+    assert 'id="id_contact_search"' in html and 'id="id_organization_search"' in html
+
+
+def test_an_opportunity_can_name_an_organization_through_its_picker(member_client, fund, stages, make_contact):
+    contact = make_contact("Ada", "Okafor", organization=None)
+    other = Organization.objects.create(name="Blue Harbor Foundation")
+    response = member_client.post(NEW, _form(contact, fund, stages["Lead"], organization_search="blue harbor"))
+
+    assert response.status_code == 302
+    assert Opportunity.objects.get(contact=contact).organization == other
+    edit = member_client.get(f"/pipeline/opportunities/{Opportunity.objects.get(contact=contact).pk}/edit/")
+    assert "<strong>Blue Harbor Foundation</strong>" in edit.content.decode()
 
 
 def _form(contact, fund, stage, **extra):

@@ -43,6 +43,7 @@ PAGES = (
     ("Organizations", "organization_list", ""),
     ("Pipeline board", "pipeline_board", ""),
     ("Opportunities", "opportunity_list", ""),
+    ("New opportunity", "opportunity_create", ""),
     ("Communications", "communication_list", ""),
     ("LPs", "lp_list", ""),
     ("Next actions", "actions", ""),
