@@ -37,11 +37,11 @@ from crm.lib.history import history_entries
 from crm.lib.htmx import close_dialog, empty_fragment, is_fragment_request, render_page_or_fragment, safe_next
 from crm.lib.listing import export_format, paginate
 from crm.roles import manager_required
-from lps.models import Commitment
+from lps.models import Commitment, Fund, FundStatus
 from pipeline import services
 from pipeline.filters import BoardFilter, OpportunityFilter
 from pipeline.forms import MoveForm, OpportunityForm
-from pipeline.models import Fund, FundStatus, Opportunity, Priority, Stage, StageOutcome
+from pipeline.models import Opportunity, Priority, Stage, StageOutcome
 
 BOARD_TEMPLATE = "pipeline/board.html"
 LIST_TEMPLATE = "pipeline/opportunity_list.html"
