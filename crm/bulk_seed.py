@@ -41,8 +41,8 @@ from contacts.models import (
 from crm import demo
 from crm.models import Role, User
 from crm.permissions import as_system
-from lps.models import Commitment, CommitmentStatus, InvestorType, LPProfile
-from pipeline.models import Fund, FundStatus, Opportunity, Priority, Stage, StageOutcome
+from lps.models import Commitment, CommitmentStatus, Fund, FundStatus, InvestorType, LPProfile
+from pipeline.models import Opportunity, Priority, Stage, StageOutcome
 
 BATCH_SIZE = 1000
 MAX_SCALE = 100_000

@@ -30,8 +30,8 @@ from contacts.models import (
 )
 from crm.models import Role, User
 from crm.permissions import as_system
-from lps.models import Commitment, CommitmentStatus, InvestorType, LPProfile
-from pipeline.models import Fund, FundStatus, Opportunity, Priority, Stage, StageOutcome
+from lps.models import Commitment, CommitmentStatus, Fund, FundStatus, InvestorType, LPProfile
+from pipeline.models import Opportunity, Priority, Stage, StageOutcome
 
 TEAM_DOMAIN = "fund.example"
 

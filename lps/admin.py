@@ -1,7 +1,14 @@
 from django.contrib import admin
 
 from crm.lib.admin import CRMRecordAdmin
-from lps.models import Commitment, LPProfile
+from lps.models import Commitment, Fund, LPProfile
+
+
+@admin.register(Fund)
+class FundAdmin(CRMRecordAdmin):
+    list_display = ("name", "vintage_year", "status", "target_size", "hard_cap", "currency")
+    list_filter = ("status",)
+    search_fields = ("name",)
 
 
 class CommitmentInline(admin.TabularInline):

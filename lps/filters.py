@@ -6,8 +6,7 @@ import django_filters
 from django.db.models import Q
 
 from crm.lib.filters import every_word_matches
-from lps.models import Commitment, CommitmentStatus, InvestorType
-from pipeline.models import Fund
+from lps.models import Commitment, CommitmentStatus, Fund, InvestorType
 
 MISSING_CHOICES = (
     ("docs", "Legal docs not signed"),

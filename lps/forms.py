@@ -9,8 +9,7 @@ from contacts.pickers import ContactPicker, ContactPickerField
 from crm.lib.custom_field_forms import CustomFieldsFormMixin
 from crm.lib.text import LengthLimitsMixin
 from crm.permissions import can
-from lps.models import Commitment, CommitmentStatus, LPProfile
-from pipeline.models import Fund
+from lps.models import Commitment, CommitmentStatus, Fund, LPProfile
 
 DATE_WIDGET = {"type": "date"}
 DATE_ERRORS = {"invalid": "Enter a date like 2025-03-14."}

@@ -37,8 +37,7 @@ from crm.imports.resources import ROW, AttachmentsWidget, CRMField, CRMResource,
 from crm.imports.schema import Target
 from crm.lib.money import money_exact
 from crm.lib.text import collapse_spaces, normalize_email
-from lps.models import COMMITTED_STATUSES, Commitment, LPProfile
-from pipeline.models import Fund
+from lps.models import COMMITTED_STATUSES, Commitment, Fund, LPProfile
 
 PROFILE_TARGETS = ("investor_type", "qualified_purchaser", "accredited")
 ENTITY_LENGTH = Commitment._meta.get_field("investing_entity").max_length

@@ -24,7 +24,6 @@ from crm.roles import capability_required
 from lps.filters import CommitmentFilter
 from lps.forms import CommitmentForm, LPProfileForm
 from lps.models import COMMITTED_STATUSES, Commitment, CommitmentStatus, LPProfile
-from pipeline.models import Opportunity
 
 LIST_TEMPLATE = "lps/lp_list.html"
 DETAIL_TEMPLATE = "lps/lp_detail.html"
@@ -267,8 +266,9 @@ def _detail_context(request: HttpRequest, profile: LPProfile) -> dict:
         .filter(contact=profile.contact)
         .select_related("created_by")
         .order_by("-communication_date", "-pk")[:TIMELINE_LENGTH],
-        "opportunities": Opportunity.objects.visible_to(user)
-        .filter(contact=profile.contact)
+        # Through the contact, so lps reads the layer above without importing it (the
+        # related manager is the pipeline's own queryset, scoping included).
+        "opportunities": profile.contact.opportunities.visible_to(user)
         .open()
         .select_related("fund", "stage", "owner")
         .order_by("-fund__vintage_year", "stage__order"),

@@ -1,14 +1,7 @@
 from django.contrib import admin
 
 from crm.lib.admin import CRMRecordAdmin
-from pipeline.models import Fund, Opportunity, Stage
-
-
-@admin.register(Fund)
-class FundAdmin(CRMRecordAdmin):
-    list_display = ("name", "vintage_year", "status", "target_size", "hard_cap", "currency")
-    list_filter = ("status",)
-    search_fields = ("name",)
+from pipeline.models import Opportunity, Stage
 
 
 @admin.register(Stage)

@@ -6,7 +6,8 @@ import django_filters
 
 from crm.lib.filters import every_word_matches
 from crm.models import User
-from pipeline.models import Fund, Opportunity, Priority, Stage, StageOutcome
+from lps.models import Fund
+from pipeline.models import Opportunity, Priority, Stage, StageOutcome
 
 SEARCH_FIELDS = (
     "name",

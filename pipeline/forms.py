@@ -9,7 +9,8 @@ from contacts.pickers import ContactPicker, ContactPickerField, OrganizationPick
 from crm.lib.custom_field_forms import CustomFieldsFormMixin
 from crm.lib.text import LINE_MAX, NAME_MAX, LengthLimitsMixin, collapse_spaces
 from crm.models import User
-from pipeline.models import Fund, Opportunity, Stage, StageOutcome
+from lps.models import Fund
+from pipeline.models import Opportunity, Stage, StageOutcome
 from pipeline.services import (
     COMMITMENT_ACTIONS,
     DELETE,

@@ -17,42 +17,7 @@ from crm.lib.scoping import ScopedQuerySet
 from crm.lib.text import LABEL_MAX, LINE_MAX, NAME_MAX, NOTE_MAX, SHORT_NAME_MAX, LengthLimit
 from crm.models import CustomFieldEntity, CustomFieldsModel, TimeStampedModel
 from crm.permissions import ANY_FIELD, Capability, GuardedModel
-
-
-class FundStatus(models.TextChoices):
-    RAISING = "raising", "Raising"
-    CLOSED = "closed", "Closed"
-
-
-class FundQuerySet(ScopedQuerySet):
-    def current(self) -> Fund | None:
-        """The fund being raised (the newest raising fund), else the newest fund."""
-        return self.order_by(
-            models.Case(models.When(status=FundStatus.RAISING, then=0), default=1), "-vintage_year", "-pk"
-        ).first()
-
-
-class Fund(GuardedModel, TimeStampedModel):
-    # The fund set-up (names, targets, closes) frames every commitment and total.
-    WRITE_RULES = {ANY_FIELD: Capability.CONFIGURE_FUNDS}
-
-    name = models.CharField(max_length=SHORT_NAME_MAX, unique=True)
-    vintage_year = models.PositiveSmallIntegerField(null=True, blank=True)
-    target_size = models.DecimalField(**MONEY, null=True, blank=True)
-    hard_cap = models.DecimalField(**MONEY, null=True, blank=True)
-    currency = models.CharField(max_length=3, default="USD")
-    first_close_date = models.DateField(null=True, blank=True)
-    final_close_date = models.DateField(null=True, blank=True)
-    status = models.CharField(max_length=10, choices=FundStatus.choices, default=FundStatus.RAISING)
-
-    objects = FundQuerySet.as_manager()
-    history = HistoricalRecords()
-
-    class Meta:
-        ordering = ["-vintage_year", "name"]
-
-    def __str__(self) -> str:
-        return self.name
+from lps.models import Fund
 
 
 class StageOutcome(models.TextChoices):

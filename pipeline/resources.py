@@ -12,7 +12,8 @@ from crm.imports.parsers import ParseError, fold, show
 from crm.imports.resources import CRMField, CRMResource, FundWidget, StageWidget, link_names
 from crm.imports.schema import Target
 from crm.lib.text import collapse_spaces
-from pipeline.models import Fund, Opportunity
+from lps.models import Fund
+from pipeline.models import Opportunity
 
 
 class OpportunityResource(CRMResource):

@@ -60,8 +60,8 @@ from django.utils import timezone
 from simple_history.utils import bulk_update_with_history
 
 from crm.permissions import Capability, can
-from lps.models import Commitment, CommitmentStatus, InvestorType, LPProfile
-from pipeline.models import Fund, Opportunity, Stage, StageOutcome
+from lps.models import Commitment, CommitmentStatus, Fund, InvestorType, LPProfile
+from pipeline.models import Opportunity, Stage, StageOutcome
 
 KEEP = "keep"
 DELETE = "delete"

@@ -40,11 +40,11 @@ from crm.lib.htmx import close_dialog, empty_fragment, is_fragment_request, rend
 from crm.lib.listing import export_format, paginate
 from crm.lib.urls import pk_url
 from crm.roles import manager_required
-from lps.models import Commitment
+from lps.models import Commitment, Fund, FundStatus
 from pipeline import services
 from pipeline.filters import BoardFilter, OpportunityFilter
 from pipeline.forms import MoveForm, OpportunityForm
-from pipeline.models import Fund, FundStatus, Opportunity, Priority, Stage, StageOutcome
+from pipeline.models import Opportunity, Priority, Stage, StageOutcome
 
 BOARD_TEMPLATE = "pipeline/board.html"
 LIST_TEMPLATE = "pipeline/opportunity_list.html"

@@ -21,8 +21,8 @@ from django.utils import timezone
 from contacts.models import Communication, CommunicationType
 from crm.lib.money import money_short
 from crm.models import User
-from lps.models import COMMITTED_STATUSES, Commitment, CommitmentStatus, InvestorType, LPProfile
-from pipeline.models import Fund, Opportunity, Stage, StageOutcome
+from lps.models import COMMITTED_STATUSES, Commitment, CommitmentStatus, Fund, InvestorType, LPProfile
+from pipeline.models import Opportunity, Stage, StageOutcome
 from reports.charts import Column, ColumnChart, ReferenceLine, Segment, StepChart, StepSeries, month_label
 from reports.dashboard import soft_url
 

@@ -14,8 +14,8 @@ from django.utils.http import urlencode
 
 from contacts.models import Communication, Contact, ContactType
 from contacts.views.communications import dashboard_actions
-from lps.models import COMMITTED_STATUSES, Commitment, CommitmentStatus, InvestorType, LPProfile
-from pipeline.models import Fund, Opportunity, Stage, StageOutcome
+from lps.models import COMMITTED_STATUSES, Commitment, CommitmentStatus, Fund, InvestorType, LPProfile
+from pipeline.models import Opportunity, Stage, StageOutcome
 from reports.charts import Bar, BarChart
 
 RECENT_COMMUNICATIONS = 8

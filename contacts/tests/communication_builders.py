@@ -9,8 +9,8 @@ from itertools import count
 from django.utils import timezone
 
 from contacts.models import Communication, Contact, Organization
-from lps.models import Commitment, CommitmentStatus, LPProfile
-from pipeline.models import Fund, Opportunity, Stage
+from lps.models import Commitment, CommitmentStatus, Fund, LPProfile
+from pipeline.models import Opportunity, Stage
 
 HX = {"HX-Request": "true"}
 HX_DIALOG = {"HX-Request": "true", "HX-Target": "dialog-body"}

@@ -10,8 +10,8 @@ import pytest
 from django.utils import timezone
 
 from contacts.models import Communication, Contact, Organization, Tag
-from lps.models import Commitment, CommitmentStatus, LPProfile
-from pipeline.models import Fund, Opportunity, Stage
+from lps.models import Commitment, CommitmentStatus, Fund, LPProfile
+from pipeline.models import Opportunity, Stage
 
 _serial = count(1)
 

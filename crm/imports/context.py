@@ -220,7 +220,7 @@ class ImportContext:
 
     def fund(self, choice: Any) -> Any:
         """A fund by name, or created when the mapping says {"create": name}."""
-        from pipeline.models import Fund, FundStatus
+        from lps.models import Fund, FundStatus
 
         if self._funds is None:
             self._funds = {fund.name.casefold(): fund for fund in Fund.objects.visible_to(self.user)}

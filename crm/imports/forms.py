@@ -232,7 +232,7 @@ class MappingEditor:
         return groups
 
     def fund_choices(self) -> list[tuple[str, str]]:
-        from pipeline.models import Fund
+        from lps.models import Fund
 
         if self.entity.key not in ("commitments", "opportunities"):
             return []

@@ -92,8 +92,8 @@ class _Rollback(Exception):
 
 def tracked_models() -> list:
     from contacts.models import Communication, Contact, Organization, Tag
-    from lps.models import Commitment, LPProfile
-    from pipeline.models import Fund, Opportunity, Stage
+    from lps.models import Commitment, Fund, LPProfile
+    from pipeline.models import Opportunity, Stage
 
     # Deletion order for undo: what links to others first.
     return [Communication, Opportunity, Commitment, LPProfile, Contact, Organization, Tag, Stage, Fund]
@@ -140,8 +140,7 @@ def history_marks(models: list) -> dict:
 def fund_totals() -> list[dict[str, Any]]:
     """Per fund: rows, committed (hard circle and beyond), soft-circled, funded and withdrawn (which
     counts toward none of the others), from the database."""
-    from lps.models import Commitment
-    from pipeline.models import Fund
+    from lps.models import Commitment, Fund
 
     totals = []
     for fund in Fund.objects.order_by("vintage_year", "name"):

@@ -525,7 +525,7 @@ def _stages() -> ChoiceSpec:
 
 
 def _funds() -> ChoiceSpec:
-    from pipeline.models import Fund
+    from lps.models import Fund
 
     return ChoiceSpec(
         [(fund.name, fund.name) for fund in Fund.objects.order_by("-vintage_year", "name")],

@@ -20,8 +20,8 @@ from django.db.models import Q
 from contacts.models import Communication, CommunicationType, Contact, Organization, phone_digits
 from crm.imports.parsers import person_key_from_text
 from crm.tests.importing import expected, sample_rows
-from lps.models import Commitment, CommitmentStatus, LPProfile
-from pipeline.models import Fund, Opportunity, Stage
+from lps.models import Commitment, CommitmentStatus, Fund, LPProfile
+from pipeline.models import Opportunity, Stage
 
 LA = ZoneInfo("America/Los_Angeles")
 

@@ -42,8 +42,8 @@ from crm.models import (
     SecurityPolicy,
 )
 from crm.roles import manager_required
-from lps.models import Commitment, CommitmentStatus, LPProfile
-from pipeline.models import Fund, Opportunity, Stage
+from lps.models import Commitment, CommitmentStatus, Fund, LPProfile
+from pipeline.models import Opportunity, Stage
 
 # The lowest role that may use each named URL (admin-site URLs are covered below: Django's
 # admin is open to staff, and staff means the admin role). A name missing here fails

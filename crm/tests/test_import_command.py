@@ -27,8 +27,8 @@ from crm.tests.importing import (
     sample_rows,
 )
 from crm.tests.sample_facts import use_sample_facts
-from lps.models import Commitment, CommitmentStatus, LPProfile
-from pipeline.models import Fund, Opportunity
+from lps.models import Commitment, CommitmentStatus, Fund, LPProfile
+from pipeline.models import Opportunity
 
 pytestmark = [needs_sample, pytest.mark.django_db]
 use_sample_facts(globals())

@@ -17,8 +17,7 @@ from django.core.management import CommandError, call_command
 
 from contacts.models import Contact, ContactType
 from crm.models import ImportRun, ImportStatus
-from lps.models import Commitment, CommitmentStatus, LPProfile
-from pipeline.models import Fund
+from lps.models import Commitment, CommitmentStatus, Fund, LPProfile
 
 pytestmark = pytest.mark.django_db
 

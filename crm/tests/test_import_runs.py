@@ -14,8 +14,7 @@ from contacts.resources import ContactResource
 from crm.imports import runner
 from crm.imports.undo import UndoError, undo_run
 from crm.models import ImportedRecord, ImportRun, ImportStatus, Role, SavedMapping
-from lps.models import Commitment, LPProfile
-from pipeline.models import Fund
+from lps.models import Commitment, Fund, LPProfile
 
 pytestmark = pytest.mark.django_db
 

@@ -9,8 +9,8 @@ from django.db import IntegrityError, transaction
 
 from contacts.models import Contact, ContactType, Organization, Tag
 from crm.models import Role, User
-from lps.models import Commitment, CommitmentStatus, LPProfile
-from pipeline.models import Fund, Opportunity, Stage, StageOutcome
+from lps.models import Commitment, CommitmentStatus, Fund, LPProfile
+from pipeline.models import Opportunity, Stage, StageOutcome
 
 pytestmark = pytest.mark.django_db
 

@@ -27,10 +27,10 @@ from crm.models import ROLE_RANK, Role
 from crm.permissions import ANY_FIELD, CAPABILITY_ROLES, Capability, GuardedModel, acting_as, can
 from crm.tests.test_access import ROUTE_ROLES
 from lps.forms import CommitmentForm, LPProfileForm
-from lps.models import Commitment, CommitmentStatus, InvestorType, LPProfile
+from lps.models import Commitment, CommitmentStatus, Fund, FundStatus, InvestorType, LPProfile
 from pipeline import services
 from pipeline.forms import MoveForm, OpportunityForm
-from pipeline.models import Fund, FundStatus, Opportunity, Stage
+from pipeline.models import Opportunity, Stage
 
 pytestmark = pytest.mark.django_db
 
@@ -177,8 +177,8 @@ CASES = [
          lambda c, w: c.post(reverse("admin:lps_commitment_change", args=[w.commitment.pk]),
                              {**_commitment_data(w, commitment_amount="2"), "lp": w.profile.pk,
                               "investing_entity": ""})),
-    Case("admin:pipeline_fund_change", "rename a fund in the Django admin", Capability.CONFIGURE_FUNDS,
-         lambda c, w: c.post(reverse("admin:pipeline_fund_change", args=[w.fund.pk]),
+    Case("admin:lps_fund_change", "rename a fund in the Django admin", Capability.CONFIGURE_FUNDS,
+         lambda c, w: c.post(reverse("admin:lps_fund_change", args=[w.fund.pk]),
                              {"name": "Renamed", "currency": "USD", "status": FundStatus.RAISING})),
     Case("admin:pipeline_stage_delete", "delete a stage in the Django admin", Capability.CONFIGURE_FUNDS,
          lambda c, w: c.post(reverse("admin:pipeline_stage_delete", args=[w.stages["Lead"].pk]), {"post": "yes"})),
@@ -239,7 +239,7 @@ def test_every_route_is_classified():
 
 def test_every_field_of_a_guarded_model_has_a_rule():
     guarded = [m for m in apps.get_models() if issubclass(m, GuardedModel)]
-    assert {m._meta.label for m in guarded} >= {"lps.Commitment", "lps.LPProfile", "pipeline.Fund", "pipeline.Stage"}
+    assert {m._meta.label for m in guarded} >= {"lps.Commitment", "lps.LPProfile", "lps.Fund", "pipeline.Stage"}
     for model in guarded:
         rules = model.WRITE_RULES
         if ANY_FIELD in rules:

@@ -16,7 +16,8 @@ from conftest import make_user, sign_in
 from contacts.models import Communication, Contact, Organization, ScopedQuerySet
 from crm.models import Role
 from crm.search import DROPDOWN_LIMIT, MAX_QUERY_LENGTH, MAX_TERMS, highlight, parse_query, search, snippet
-from pipeline.models import Fund, Opportunity, Stage
+from lps.models import Fund
+from pipeline.models import Opportunity, Stage
 
 HX = {"HX-Request": "true"}
 URL = "/search/"

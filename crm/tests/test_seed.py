@@ -12,8 +12,8 @@ from django.db.models import Count, F, Sum
 from contacts.models import Communication, Contact, ContactType, Organization, Tag
 from crm.demo import is_empty_database
 from crm.models import Role, User
-from lps.models import Commitment, LPProfile
-from pipeline.models import Fund, Opportunity, StageOutcome
+from lps.models import Commitment, Fund, LPProfile
+from pipeline.models import Opportunity, StageOutcome
 
 pytestmark = pytest.mark.django_db
 

@@ -10,7 +10,8 @@ import pytest
 from django.utils import timezone
 
 from contacts.models import Contact, Organization, OrganizationType
-from pipeline.models import Fund, FundStatus, Opportunity, Priority, Stage
+from lps.models import Fund, FundStatus
+from pipeline.models import Opportunity, Priority, Stage
 
 _sequence = itertools.count(1)
 

@@ -13,8 +13,8 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from crm.models import Role
-from lps.models import Commitment, CommitmentStatus, LPProfile
-from pipeline.models import Fund, FundStatus, Opportunity, Priority
+from lps.models import Commitment, CommitmentStatus, Fund, FundStatus, LPProfile
+from pipeline.models import Opportunity, Priority
 from pipeline.tests.conftest import HX, days_ago
 
 pytestmark = pytest.mark.django_db
