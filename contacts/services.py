@@ -7,13 +7,14 @@ history row, with the acting user, for every contact it changes.
 
 from __future__ import annotations
 
+import datetime
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import models, transaction
-from django.db.models import Count, IntegerField, OuterRef, Subquery, Value
+from django.db.models import Case, Count, IntegerField, OuterRef, QuerySet, Subquery, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from simple_history.utils import bulk_update_with_history, get_history_manager_for_model
@@ -532,3 +533,36 @@ def delete_tag(tag: Tag, user: Any) -> tuple[int, int]:
         organizations = _untag_all(Organization, tag, user, reason)
         tag.delete()
     return contacts, organizations
+
+
+# --- communications and next actions, as pages, the badge and the dashboard read them ---------
+
+
+def communications_for(user) -> QuerySet[Communication]:
+    """Communications the user may see, with everything a row or an action item shows."""
+    return Communication.objects.visible_to(user).select_related(
+        "contact", "contact__organization", "created_by", "opportunity", "next_action_done_by"
+    )
+
+
+def overdue_count(user) -> int:
+    """The signed-in user's overdue next actions (the sidebar badge): one COUNT query."""
+    if not getattr(user, "is_authenticated", False):
+        return 0
+    return (
+        Communication.objects.visible_to(user)
+        .open_actions()
+        .filter(created_by=user, next_action_date__lt=timezone.localdate())
+        .count()
+    )
+
+
+def dashboard_actions(user, today: datetime.date, limit: int = 8) -> list[Communication]:
+    """Open actions due within two weeks or overdue, the user's own first (one query)."""
+    return list(
+        communications_for(user)
+        .open_actions()
+        .defer("body", "attachment_names")
+        .filter(next_action_date__isnull=False, next_action_date__lte=today + datetime.timedelta(days=14))
+        .order_by(Case(When(created_by=user, then=0), default=1), "next_action_date", "pk")[:limit]
+    )

@@ -4,6 +4,7 @@ from functools import cache
 from django.conf import settings
 from django.http import HttpRequest
 
+from contacts.services import overdue_count
 from crm.navigation import sections_for
 
 
@@ -25,8 +26,6 @@ def _overdue_actions(user) -> Callable[[], int] | int:
 
     @cache
     def count() -> int:
-        from contacts.views.communications import overdue_count
-
         return overdue_count(user)
 
     return count

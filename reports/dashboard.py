@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.utils.http import urlencode
 
 from contacts.models import Communication, Contact, ContactType
-from contacts.views.communications import dashboard_actions
+from contacts.services import dashboard_actions
 from lps.models import COMMITTED_STATUSES, Commitment, CommitmentStatus, Fund, InvestorType, LPProfile
 from pipeline.models import Opportunity, Stage, StageOutcome
 from reports.charts import Bar, BarChart

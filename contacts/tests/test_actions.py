@@ -257,7 +257,7 @@ def test_badge_costs_one_count_query_and_none_in_fragments(member_client, member
 
 @pytest.mark.django_db
 def test_the_overdue_badge_query_reads_the_partial_index_on_open_dated_actions(member_user):
-    from contacts.views.communications import overdue_count
+    from contacts.services import overdue_count
 
     person = contact()
     for days in (-3, -1, 2):

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, field
 
 from django.contrib import messages
-from django.db.models import Case, Count, F, Q, QuerySet, When
+from django.db.models import Count, F, Q, QuerySet
 from django.db.models.functions import Substr
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
@@ -30,6 +30,7 @@ from contacts.pickers import (
     search_contacts,
     search_organizations,
 )
+from contacts.services import communications_for, overdue_count
 from crm.lib.export import export_response
 from crm.lib.history import history_entries
 from crm.lib.htmx import close_dialog, empty_fragment, is_fragment_request, render_page_or_fragment, safe_next
@@ -52,25 +53,6 @@ CHANGED_EVENT = "communicationsChanged"
 # does not, so the item stays in place with its Undo button.
 ACTIONS_EVENT = "actionsChanged"
 FIELD_NAME = re.compile(r"^[a-z][a-z_]{0,40}$")
-
-
-def communications_for(user) -> QuerySet[Communication]:
-    """Communications the user may see, with everything a row or an action item shows."""
-    return Communication.objects.visible_to(user).select_related(
-        "contact", "contact__organization", "created_by", "opportunity", "next_action_done_by"
-    )
-
-
-def overdue_count(user) -> int:
-    """The signed-in user's overdue next actions (the sidebar badge): one COUNT query."""
-    if not getattr(user, "is_authenticated", False):
-        return 0
-    return (
-        Communication.objects.visible_to(user)
-        .open_actions()
-        .filter(created_by=user, next_action_date__lt=timezone.localdate())
-        .count()
-    )
 
 
 def with_badge(request: HttpRequest, response: HttpResponse) -> HttpResponse:
@@ -530,14 +512,3 @@ def action_reschedule(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect(safe_next(request) or "actions")
     context = {"item": communication, "form": form, "next": safe_next(request) or "", "today": timezone.localdate()}
     return render_page_or_fragment(request, RESCHEDULE_TEMPLATE, "action-reschedule", context)
-
-
-def dashboard_actions(user, today: datetime.date, limit: int = 8) -> list[Communication]:
-    """Open actions due within two weeks or overdue, the user's own first (one query)."""
-    return list(
-        communications_for(user)
-        .open_actions()
-        .defer("body", "attachment_names")
-        .filter(next_action_date__isnull=False, next_action_date__lte=today + datetime.timedelta(days=14))
-        .order_by(Case(When(created_by=user, then=0), default=1), "next_action_date", "pk")[:limit]
-    )
