@@ -15,6 +15,8 @@ from crm.models import Role, User
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 PASSWORD = "correct-horse-battery"
+# The header htmx sends: a test asks for the fragment with headers=HX.
+HX = {"HX-Request": "true"}
 
 
 @pytest.fixture(autouse=True)

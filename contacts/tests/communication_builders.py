@@ -12,7 +12,6 @@ from contacts.models import Communication, Contact, Organization
 from lps.models import Commitment, CommitmentStatus, Fund, LPProfile
 from pipeline.models import Opportunity, Stage
 
-HX = {"HX-Request": "true"}
 HX_DIALOG = {"HX-Request": "true", "HX-Target": "dialog-body"}
 
 _serial = count(1)

@@ -15,8 +15,6 @@ from pipeline.models import Opportunity, Stage
 
 _serial = count(1)
 
-HX = {"HX-Request": "true"}
-
 
 def make_org(name: str | None = None, **extra) -> Organization:
     return Organization.objects.create(name=name or f"Org {next(_serial)}", **extra)

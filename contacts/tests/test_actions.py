@@ -11,8 +11,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from conftest import HX
 from contacts.models import Communication
-from contacts.tests.communication_builders import HX, action, comm, contact, org
+from contacts.tests.communication_builders import action, comm, contact, org
 
 ACTIONS = reverse("actions")
 

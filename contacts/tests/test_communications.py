@@ -11,8 +11,9 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from conftest import HX
 from contacts.models import Communication, CommunicationType
-from contacts.tests.communication_builders import HX, HX_DIALOG, comm, contact, fund, opportunity, org
+from contacts.tests.communication_builders import HX_DIALOG, comm, contact, fund, opportunity, org
 from crm.models import Role
 
 LIST = reverse("communication_list")

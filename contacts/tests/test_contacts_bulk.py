@@ -8,8 +8,9 @@ import io
 import pytest
 from django.urls import reverse
 
+from conftest import HX
 from contacts.models import Contact, ContactStatus
-from contacts.tests.conftest import HX, make_contact
+from contacts.tests.conftest import make_contact
 from crm.lib.history import history_entries
 
 URL = reverse("contact_bulk")

@@ -6,9 +6,10 @@ import pytest
 from django.http import HttpResponse
 from django.urls import path, reverse
 
+from conftest import HX
 from contacts.models import ContactType
 from contacts.tests import urls_without_communications
-from contacts.tests.conftest import HX, make_comm, make_contact, make_lp, make_opportunity, make_org
+from contacts.tests.conftest import make_comm, make_contact, make_lp, make_opportunity, make_org
 from crm.models import CustomField, CustomFieldEntity, CustomFieldType
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
+from conftest import HX
 from contacts.models import Contact, Organization
-from contacts.tests.conftest import HX, make_comm, make_contact, make_lp, make_opportunity, make_org
+from contacts.tests.conftest import make_comm, make_contact, make_lp, make_opportunity, make_org
 from crm.models import CustomField, CustomFieldEntity, CustomFieldType
 
 CREATE = reverse("contact_create")

@@ -12,8 +12,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from conftest import HX
 from contacts.models import Contact, ContactStatus, ContactType
-from contacts.tests.conftest import HX, make_comm, make_contact, make_org
+from contacts.tests.conftest import make_comm, make_contact, make_org
 from crm.models import CustomField, CustomFieldEntity, CustomFieldType
 
 URL = reverse("contact_list")

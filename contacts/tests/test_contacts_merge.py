@@ -7,9 +7,10 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
+from conftest import HX
 from contacts.models import Communication, Contact, ContactType
 from contacts.services import MergeRefused, merge_contacts
-from contacts.tests.conftest import HX, make_comm, make_contact, make_lp, make_opportunity, make_org
+from contacts.tests.conftest import make_comm, make_contact, make_lp, make_opportunity, make_org
 from crm.models import CustomField, CustomFieldEntity, CustomFieldType
 from lps.models import Commitment, LPProfile
 from pipeline.models import Opportunity

@@ -6,9 +6,10 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
+from conftest import HX
 from contacts.models import Organization
 from contacts.pickers import MAX_RESULTS
-from contacts.tests.communication_builders import HX, comm, contact, org
+from contacts.tests.communication_builders import comm, contact, org
 
 pytestmark = pytest.mark.django_db
 

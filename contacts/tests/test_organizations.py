@@ -8,8 +8,9 @@ from decimal import Decimal
 
 import pytest
 
+from conftest import HX
 from contacts.models import Organization, OrganizationType, Tag
-from contacts.tests.conftest import HX, make_contact, make_lp, make_org
+from contacts.tests.conftest import make_contact, make_lp, make_org
 from crm.models import CustomField
 
 LIST = "/organizations/"

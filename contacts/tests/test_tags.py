@@ -6,11 +6,10 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from conftest import HX
 from contacts.models import Contact, Organization, Tag, TagColour
 from contacts.services import delete_tag, tags_with_usage
 from crm.lib.history import history_entries
-
-HX = {"HX-Request": "true"}
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from django.core.management import CommandError, call_command
 from django.db import transaction
 from django.urls import reverse
 
-from conftest import make_user
+from conftest import HX, make_user
 from contacts.models import Contact, ContactType, Organization
 from crm.models import ROLE_RANK, Role
 from crm.permissions import ANY_FIELD, CAPABILITY_ROLES, Capability, GuardedModel, acting_as, can
@@ -34,7 +34,6 @@ from pipeline.models import Opportunity, Stage
 
 pytestmark = pytest.mark.django_db
 
-HX = {"HX-Request": "true"}
 ROLES = (Role.ADMIN, Role.MANAGER, Role.MEMBER)
 
 

@@ -12,14 +12,13 @@ from django.urls import reverse
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from conftest import make_user, sign_in
+from conftest import HX, make_user, sign_in
 from contacts.models import Communication, Contact, Organization, ScopedQuerySet
 from crm.models import Role
 from crm.search import DROPDOWN_LIMIT, MAX_QUERY_LENGTH, MAX_TERMS, highlight, parse_query, search, snippet
 from lps.models import Fund
 from pipeline.models import Opportunity, Stage
 
-HX = {"HX-Request": "true"}
 URL = "/search/"
 
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth import SESSION_KEY
 
-from conftest import PASSWORD
+from conftest import HX, PASSWORD
 from crm.forms import ProfileForm
 from crm.lib.text import normalize_email
 from crm.models import EMAIL_UNAVAILABLE, Role, User
 
-HX = {"HX-Request": "true"}
 NEW_PASSWORD = "a-much-longer-passphrase-2025"
 
 

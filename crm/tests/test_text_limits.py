@@ -14,6 +14,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
+from conftest import HX
 from contacts.models import Communication, CommunicationType, Contact, Organization, Tag
 from contacts.tests.communication_builders import contact, fund, stage
 from crm.lib.filters import every_word_matches
@@ -30,8 +31,6 @@ from crm.lib.text import (
 from crm.models import CustomField, CustomFieldEntity, CustomFieldType
 from lps.models import Commitment, CommitmentStatus, LPProfile
 from pipeline.models import Opportunity
-
-HX = {"HX-Request": "true"}
 
 
 @dataclass

@@ -15,8 +15,9 @@ import pytest
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 
+from conftest import HX
 from contacts.models import ContactType
-from contacts.tests.communication_builders import HX, commitment, contact, fund, lp
+from contacts.tests.communication_builders import commitment, contact, fund, lp
 from lps.models import Commitment, CommitmentStatus, LPProfile
 from reports.dashboard import fund_figures
 

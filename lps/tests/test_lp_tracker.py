@@ -13,8 +13,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from conftest import HX
 from contacts.models import ContactType
-from contacts.tests.communication_builders import HX, comm, commitment, contact, fund, lp, opportunity, org, stage
+from contacts.tests.communication_builders import comm, commitment, contact, fund, lp, opportunity, org, stage
 from lps.models import Commitment, CommitmentStatus, InvestorType, LPProfile
 
 LIST = reverse("lp_list")

@@ -88,6 +88,3 @@ def days_ago(days: int) -> datetime.datetime:
     # A minute more, so "N days in stage" cannot read N-1 when the database clock (SQLite
     # keeps milliseconds) trails Python's by a fraction of a second.
     return timezone.now() - datetime.timedelta(days=days, minutes=1)
-
-
-HX = {"HX-Request": "true"}

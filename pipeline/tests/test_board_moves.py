@@ -11,11 +11,12 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
+from conftest import HX
 from contacts.models import ContactType
 from lps.models import Commitment, CommitmentStatus, LPProfile
 from pipeline import services
 from pipeline.models import Opportunity, OpportunityQuerySet
-from pipeline.tests.conftest import HX, column_ids, days_ago
+from pipeline.tests.conftest import column_ids, days_ago
 
 pytestmark = pytest.mark.django_db
 

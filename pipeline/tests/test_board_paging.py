@@ -14,8 +14,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.urls.resolvers import URLResolver
 
+from conftest import HX
 from pipeline.models import Opportunity
-from pipeline.tests.conftest import HX, column_ids
+from pipeline.tests.conftest import column_ids
 from pipeline.views import BOARD_PAGE
 
 pytestmark = pytest.mark.django_db

@@ -12,10 +12,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from conftest import HX
 from crm.models import Role
 from lps.models import Commitment, CommitmentStatus, Fund, FundStatus, LPProfile
 from pipeline.models import Opportunity, Priority
-from pipeline.tests.conftest import HX, days_ago
+from pipeline.tests.conftest import days_ago
 
 pytestmark = pytest.mark.django_db
 

@@ -12,11 +12,10 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
+from conftest import HX
 from contacts.models import ContactType
 from lps.models import Commitment, CommitmentStatus, LPProfile
 from pipeline import services
-
-HX = {"HX-Request": "true"}
 
 
 def post_column(client, fund, stage, ids):

@@ -8,10 +8,11 @@ from decimal import Decimal
 
 import pytest
 
+from conftest import HX
 from lps.models import Commitment, CommitmentStatus, LPProfile
 from pipeline import services
 from pipeline.models import Opportunity
-from pipeline.tests.conftest import HX, column_ids
+from pipeline.tests.conftest import column_ids
 
 pytestmark = pytest.mark.django_db
 

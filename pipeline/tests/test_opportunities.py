@@ -10,11 +10,12 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from conftest import HX
 from contacts.models import Communication, Contact, Organization
 from crm.models import CustomField, CustomFieldEntity, CustomFieldType
 from lps.models import Commitment, CommitmentStatus
 from pipeline.models import Opportunity
-from pipeline.tests.conftest import HX, days_ago
+from pipeline.tests.conftest import days_ago
 
 pytestmark = pytest.mark.django_db
 

@@ -13,8 +13,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from openpyxl import load_workbook
 
+from conftest import HX
 from pipeline.models import Priority
-from pipeline.tests.conftest import HX, days_ago
+from pipeline.tests.conftest import days_ago
 
 pytestmark = pytest.mark.django_db
 

@@ -13,8 +13,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from conftest import HX
 from contacts.models import ContactType
-from contacts.tests.communication_builders import HX, action, comm, commitment, contact, fund, lp, opportunity, stage
+from contacts.tests.communication_builders import action, comm, commitment, contact, fund, lp, opportunity, stage
 from lps.models import CommitmentStatus, InvestorType
 from reports.charts import Bar, BarChart
 from reports.dashboard import month_start, soft_url

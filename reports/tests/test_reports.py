@@ -19,8 +19,9 @@ from django.urls import reverse
 from django.utils import timezone
 from openpyxl import load_workbook
 
+from conftest import HX
 from contacts.models import Communication, CommunicationType
-from contacts.tests.communication_builders import HX, commitment, contact, fund, lp, opportunity, org, stage
+from contacts.tests.communication_builders import commitment, contact, fund, lp, opportunity, org, stage
 from lps.models import CommitmentStatus, InvestorType
 from pipeline.models import Opportunity
 from reports import analytics
