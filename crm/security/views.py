@@ -73,7 +73,10 @@ def verify(request: HttpRequest) -> HttpResponse:
 @never_cache
 @require_http_methods(["GET", "POST"])
 def enrol(request: HttpRequest) -> HttpResponse:
-    """Add an authenticator app: scan the QR code (or type the key), confirm with its first code."""
+    """Add an authenticator app: scan the QR code (or type the key), confirm with its first code.
+
+    The page also offers a passkey instead (crm.security.passkeys), for a user the policy sends here.
+    """
     user = request.user
     if services.authenticator_for(user) is not None:
         messages.info(request, "You already have an authenticator app. Remove it first to set up another one.")
@@ -92,6 +95,7 @@ def enrol(request: HttpRequest) -> HttpResponse:
         "secret": services.secret_for_display(device),
         "required": services.two_factor_state(user).required,
         "next": _next_url(request),
+        "passkey_config": passkeys.script_config(request),
     }
     return render(request, "crm/two_factor_enrol.html", context)
 
