@@ -6,11 +6,16 @@ here the passkeys are rows, which is all the server's rules look at.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import secrets
 from io import StringIO
 from urllib.parse import urlencode
 
+import cbor2
 import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
 from django.core.checks import run_checks
 from django.core.management import call_command
 from django.test import RequestFactory
@@ -18,6 +23,7 @@ from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from django_otp_webauthn.models import WebAuthnCredential
 from webauthn import base64url_to_bytes
+from webauthn.helpers import bytes_to_base64url
 
 from conftest import PASSWORD
 from crm.security import services
@@ -356,3 +362,116 @@ def test_an_admin_removes_a_users_passkey_in_the_admin(admin_client, member_user
 
     assert response.status_code == 302
     assert not WebAuthnCredential.objects.filter(pk=passkey.pk).exists()
+
+
+# --- The ceremonies, signed by a software authenticator ----------------------------------
+
+
+class SoftAuthenticator:
+    """Just enough of a passkey to sign what the server asks: a P-256 key, "none" attestation."""
+
+    def __init__(self, rp_id: str = "testserver"):
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        self.credential_id = secrets.token_bytes(16)
+        self.rp_id = rp_id
+        self.sign_count = 0
+
+    def _client_data(self, kind: str, challenge: str, origin: str) -> bytes:
+        return json.dumps({"type": kind, "challenge": challenge, "origin": origin}).encode()
+
+    def _authenticator_data(self, attested: bytes = b"") -> bytes:
+        self.sign_count += 1
+        flags = 0x01 | 0x04 | (0x40 if attested else 0)  # user present, verified, credential data
+        rp_id_hash = hashlib.sha256(self.rp_id.encode()).digest()
+        return rp_id_hash + bytes([flags]) + self.sign_count.to_bytes(4, "big") + attested
+
+    def register(self, options: dict, origin: str = "http://testserver") -> dict:
+        numbers = self.key.public_key().public_numbers()
+        cose_key = {1: 2, 3: -7, -1: 1, -2: numbers.x.to_bytes(32, "big"), -3: numbers.y.to_bytes(32, "big")}
+        attested = bytes(16) + len(self.credential_id).to_bytes(2, "big") + self.credential_id + cbor2.dumps(cose_key)
+        attestation = cbor2.dumps({"fmt": "none", "attStmt": {}, "authData": self._authenticator_data(attested)})
+        client_data = self._client_data("webauthn.create", options["challenge"], origin)
+        return {
+            "id": bytes_to_base64url(self.credential_id),
+            "rawId": bytes_to_base64url(self.credential_id),
+            "type": "public-key",
+            "response": {
+                "clientDataJSON": bytes_to_base64url(client_data),
+                "attestationObject": bytes_to_base64url(attestation),
+                "transports": ["internal"],
+            },
+            "clientExtensionResults": {"credProps": {"rk": True}},
+        }
+
+    def sign_in(self, options: dict, origin: str = "http://testserver") -> dict:
+        client_data = self._client_data("webauthn.get", options["challenge"], origin)
+        authenticator_data = self._authenticator_data()
+        signed = authenticator_data + hashlib.sha256(client_data).digest()
+        return {
+            "id": bytes_to_base64url(self.credential_id),
+            "rawId": bytes_to_base64url(self.credential_id),
+            "type": "public-key",
+            "response": {
+                "clientDataJSON": bytes_to_base64url(client_data),
+                "authenticatorData": bytes_to_base64url(authenticator_data),
+                "signature": bytes_to_base64url(self.key.sign(signed, ec.ECDSA(hashes.SHA256()))),
+            },
+            "clientExtensionResults": {},
+        }
+
+
+def register_passkey(client, authenticator: SoftAuthenticator) -> WebAuthnCredential:
+    options = post_json(client, REGISTER_BEGIN).json()
+    response = post_json(client, REGISTER_COMPLETE, authenticator.register(options))
+    assert response.status_code == 200, response.content
+    return WebAuthnCredential.objects.get(pk=response.json()["id"])
+
+
+def test_a_registered_passkey_signs_the_second_step_and_a_new_session_id_follows(client, member_user):
+    sign_in(client, member_user)
+    laptop = SoftAuthenticator()
+    passkey = register_passkey(client, laptop)
+    assert passkey.name == "Passkey"
+    assert services.recovery_codes_left(member_user) == 10
+    client.post("/logout/")
+
+    sign_in(client, member_user)
+    session_id = client.session.session_key
+    options = post_json(client, VERIFY_BEGIN).json()
+    response = post_json(client, f"{VERIFY_COMPLETE}?next=/contacts/", laptop.sign_in(options))
+
+    assert response.status_code == 200
+    assert response.json()["redirect_url"] == "/contacts/"
+    assert is_verified(client)
+    assert client.session.session_key != session_id
+    assert client.get("/contacts/").status_code == 200
+
+
+def test_a_passkey_signed_for_another_origin_is_refused(client, member_user):
+    sign_in(client, member_user)
+    laptop = SoftAuthenticator()
+    register_passkey(client, laptop)
+    client.post("/logout/")
+    sign_in(client, member_user)
+
+    options = post_json(client, VERIFY_BEGIN).json()
+    response = post_json(client, VERIFY_COMPLETE, laptop.sign_in(options, origin="https://crm-login.example.net"))
+
+    assert response.status_code == 422
+    assert not is_verified(client)
+
+
+def test_another_users_passkey_does_not_sign_the_second_step(client, member_user, manager_user):
+    sign_in(client, manager_user)
+    theirs = SoftAuthenticator()
+    register_passkey(client, theirs)
+    client.post("/logout/")
+    add_passkey(member_user)
+    sign_in(client, member_user)
+
+    options = post_json(client, VERIFY_BEGIN).json()
+    response = post_json(client, VERIFY_COMPLETE, theirs.sign_in(options))
+
+    assert response.status_code == 403, response.content
+    assert response.json()["code"] == "credential_user_mismatch"
+    assert not is_verified(client)
