@@ -16,13 +16,12 @@ ALWAYS_OPEN = frozenset({"login", "logout", "health", "favicon", "admin:login", 
 # Only the step the session owes is open besides: a session that owes a code must not
 # reach the enrolment pages, or a stolen password could add its own authenticator.
 OPEN_WHILE_OWING_CODE = ALWAYS_OPEN | {"two_factor_verify", "passkey_verify_begin", "passkey_verify_complete"}
-# Enrolling may add a passkey instead of the authenticator (and name it).
+# Enrolling may add a passkey instead of the authenticator (the session has then passed).
 OPEN_WHILE_ENROLLING = ALWAYS_OPEN | {
     "two_factor_enrol",
     "two_factor_recovery_codes",
     "passkey_register_begin",
     "passkey_register_complete",
-    "passkey_rename",
 }
 
 

@@ -163,6 +163,14 @@ def check_code(user: User, code: str) -> CodeCheck:
     return CodeCheck(None, throttled=throttled)
 
 
+def device_exists(device: Device | None) -> bool:
+    return device is not None and type(device).objects.filter(pk=device.pk).exists()
+
+
+def any_second_factor(user: User) -> Device | None:
+    return next(devices_for_user(user, confirmed=True), None)
+
+
 def _delete(devices) -> int:
     count = devices.count()
     devices.delete()

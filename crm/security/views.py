@@ -141,6 +141,10 @@ def remove(request: HttpRequest) -> HttpResponse:
 def _after_removal(request: HttpRequest, what: str) -> HttpResponse:
     state = services.two_factor_state(request.user)
     if state.has_device:
+        # The session passed its second step with a device that may be the one just removed;
+        # django-otp would then hold it at the second step again on the next page. It did pass.
+        if not services.device_exists(request.user.otp_device):
+            django_otp.login(request, services.any_second_factor(request.user))
         messages.success(request, f"Removed {what}.")
         return redirect(_settings_url())
     if state.required:

@@ -287,7 +287,8 @@ def test_removing_a_passkey_needs_the_password_or_a_code(member_client, member_u
 
 def test_removing_one_of_two_passkeys_keeps_the_recovery_codes(member_client, member_user):
     laptop = add_passkey(member_user)
-    passed_second_step(member_client, add_passkey(member_user, "YubiKey", credential_id=b"key"))
+    add_passkey(member_user, "YubiKey", credential_id=b"key")
+    passed_second_step(member_client, laptop)
     services.new_recovery_codes(member_user)
 
     response = member_client.post(f"/settings/passkeys/{laptop.pk}/remove/", {"password": PASSWORD})
@@ -295,11 +296,14 @@ def test_removing_one_of_two_passkeys_keeps_the_recovery_codes(member_client, me
     assert response["Location"] == "/settings/#two-factor"
     assert list(services.passkeys_for(member_user).values_list("name", flat=True)) == ["YubiKey"]
     assert services.recovery_codes_left(member_user) == 10
+    # The session passed its second step with the removed passkey, and stays past it.
+    assert member_client.get("/settings/").status_code == 200
 
 
 def test_removing_the_authenticator_keeps_passkeys_and_recovery_codes(member_client, member_user):
-    TOTPDevice.objects.create(user=member_user, name=services.AUTHENTICATOR_NAME, confirmed=True)
-    passed_second_step(member_client, add_passkey(member_user))
+    authenticator = TOTPDevice.objects.create(user=member_user, name=services.AUTHENTICATOR_NAME, confirmed=True)
+    passed_second_step(member_client, authenticator)
+    add_passkey(member_user)
     services.new_recovery_codes(member_user)
     assert "your passkeys and recovery codes stay" in member_client.get(REMOVE_AUTHENTICATOR).content.decode()
 
@@ -309,6 +313,8 @@ def test_removing_the_authenticator_keeps_passkeys_and_recovery_codes(member_cli
     assert not TOTPDevice.objects.filter(user=member_user).exists()
     assert services.has_passkey(member_user)
     assert services.recovery_codes_left(member_user) == 10
+    # The session passed its second step with the app: it is not asked for a passkey now.
+    assert member_client.get("/settings/").status_code == 200
 
 
 def test_removing_the_last_passkey_under_the_policy_sends_back_to_enrol(manager_client, manager_user, settings):
