@@ -69,3 +69,24 @@ def test_a_user_adds_a_passkey_in_settings_and_signs_in_with_it(
     expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
     assert WebAuthnCredential.objects.get(user=member_user).last_used_at is not None
     browser_problems.assert_clean()
+
+
+def test_a_manager_the_policy_sends_to_enrol_picks_a_passkey_there(
+    page, live_server, browser_problems, authenticator, manager_user, settings
+):
+    settings.CRM_2FA_REQUIRED = "staff"
+    page.goto(f"{live_server.url}/login/")
+    page.get_by_label("Username").fill(manager_user.username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Set up two-factor authentication")).to_be_visible()
+
+    page.get_by_role("region", name="Or add a passkey instead").get_by_role("button", name="Add a passkey").click()
+    expect(page.get_by_role("heading", name="Name your passkey")).to_be_visible()
+    page.get_by_role("button", name="Save the name").click()
+    expect(page.get_by_role("heading", name="Recovery codes")).to_be_visible()
+    page.get_by_role("link", name="I have saved them, continue").click()
+    page.wait_for_url(f"{live_server.url}/")
+    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+    assert WebAuthnCredential.objects.get(user=manager_user).name == "Passkey"
+    browser_problems.assert_clean()
