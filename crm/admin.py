@@ -3,6 +3,8 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import UserChangeForm, UserCreationForm
 from django.shortcuts import redirect
+from django_otp_webauthn.admin import WebAuthnCredentialAdmin
+from django_otp_webauthn.models import WebAuthnCredential
 from simple_history.admin import SimpleHistoryAdmin
 
 from crm.models import CustomField, ImportRun, SavedMapping, SecurityPolicy, User
@@ -94,3 +96,8 @@ class SecurityPolicyAdmin(SimpleHistoryAdmin):
     def changelist_view(self, request, extra_context=None):
         policy = SecurityPolicy.load()
         return redirect("admin:crm_securitypolicy_change", policy.pk)
+
+
+# django-otp-webauthn ships this admin without registering it: registered here, an admin can
+# remove the passkey of a user who lost it, like django-otp's authenticator and recovery codes.
+admin.site.register(WebAuthnCredential, WebAuthnCredentialAdmin)

@@ -81,7 +81,7 @@ def admins_have_a_second_factor(app_configs, **kwargs):
         Warning(
             f"These admins have no second factor: {', '.join(usernames)}.",
             hint=(
-                "Each should add an authenticator app in Settings → Two-factor authentication; "
+                "Each should add an authenticator app or a passkey in Settings → Two-factor authentication; "
                 "CRM_2FA_REQUIRED=staff (or the admin's Security policy) makes it compulsory."
             ),
             id="crm.W002",

@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
+    "django_otp_webauthn",
     "csp",
     "django_filters",
     "django_htmx",
@@ -244,6 +245,21 @@ AXES_VERBOSE = False  # no start-up banner in every manage.py command's output
 # raise it in the admin ("Security policy"); the stricter of the two applies.
 CRM_2FA_REQUIRED = env_choice("CRM_2FA_REQUIRED", "off", ("off", "staff", "everyone"))
 OTP_TOTP_ISSUER = "Venture CRM"
+
+# Passkeys (WebAuthn, django-otp-webauthn) as a second factor, never instead of the password.
+# A passkey belongs to a relying party id, a domain: the host the CRM is reached on unless
+# CRM_WEBAUTHN_RP_ID names a parent domain (e.g. example.com for crm.example.com). Changing
+# it later orphans every registered passkey. The browser signs the page's origin; it must be
+# the request's own (scheme and host as ALLOWED_HOSTS let it in): crm/security/passkeys.py.
+CRM_WEBAUTHN_RP_ID = env_str("CRM_WEBAUTHN_RP_ID")
+OTP_WEBAUTHN_RP_ID_CALLABLE = "crm.security.passkeys.relying_party_id"
+OTP_WEBAUTHN_RP_NAME = env_str("CRM_WEBAUTHN_RP_NAME", "Venture CRM")
+OTP_WEBAUTHN_HELPER_CLASS = "crm.security.passkeys.PasskeyHelper"
+OTP_WEBAUTHN_ALLOW_PASSWORDLESS_LOGIN = False
+# A passkey prompt gives up after two minutes; the user clicks again.
+OTP_WEBAUTHN_TIMEOUT_SECONDS = 120
+# otp_webauthn.E030 wants a fixed list of origins; ours is the request's own (see above).
+SILENCED_SYSTEM_CHECKS = ["otp_webauthn.E030"]
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("CRM_MAX_UPLOAD_MB", 20, minimum=1, maximum=1024) * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE

@@ -8,6 +8,7 @@ from django.views.generic import RedirectView
 
 from crm import views
 from crm.forms import SignInForm
+from crm.security import passkeys
 from crm.security import views as two_factor
 from crm.security.forms import AdminSignInForm
 
@@ -29,6 +30,9 @@ urlpatterns = [
         name="login",
     ),
     path("login/verify/", two_factor.verify, name="two_factor_verify"),
+    # The passkey ceremonies: JSON endpoints the browser script of django-otp-webauthn posts to.
+    path("login/verify/passkey/begin/", passkeys.VerifyBegin.as_view(), name="passkey_verify_begin"),
+    path("login/verify/passkey/complete/", passkeys.VerifyComplete.as_view(), name="passkey_verify_complete"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("password/", auth_views.PasswordChangeView.as_view(), name="password_change"),
     path("password/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
@@ -39,6 +43,10 @@ urlpatterns = [
     path("settings/two-factor/add/", two_factor.enrol, name="two_factor_enrol"),
     path("settings/two-factor/recovery-codes/", two_factor.recovery_codes, name="two_factor_recovery_codes"),
     path("settings/two-factor/remove/", two_factor.remove, name="two_factor_remove"),
+    path("settings/passkeys/add/begin/", passkeys.RegisterBegin.as_view(), name="passkey_register_begin"),
+    path("settings/passkeys/add/complete/", passkeys.RegisterComplete.as_view(), name="passkey_register_complete"),
+    path("settings/passkeys/<int:pk>/name/", two_factor.passkey_rename, name="passkey_rename"),
+    path("settings/passkeys/<int:pk>/remove/", two_factor.passkey_remove, name="passkey_remove"),
     path("settings/tags/", views.tag_list, name="tag_list"),
     path("settings/tags/new/", views.tag_create, name="tag_create"),
     path("settings/tags/<int:pk>/edit/", views.tag_edit, name="tag_edit"),

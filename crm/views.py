@@ -25,6 +25,7 @@ from crm.models import EMAIL_UNAVAILABLE, User
 from crm.roles import manager_required
 from crm.search import DROPDOWN_LIMIT, PAGE_LIMIT, search
 from crm.security import services as two_factor
+from crm.security.passkeys import script_config
 
 SETTINGS_TEMPLATE = "crm/settings.html"
 TAG_FORM_TEMPLATE = "crm/settings_tag_form.html"
@@ -87,6 +88,8 @@ def settings_context(request: HttpRequest, **overrides: Any) -> dict[str, Any]:
         "tags": tags_with_usage(request.user),
         "colours": TagColour.choices,
         "authenticator": two_factor.authenticator_for(request.user),
+        "passkeys": list(two_factor.passkeys_for(request.user)),
+        "passkey_config": script_config(request),
         "recovery_codes_left": two_factor.recovery_codes_left(request.user),
         "two_factor_required": two_factor.two_factor_state(request.user).required,
     }

@@ -4,6 +4,7 @@ from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.core.exceptions import ValidationError
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from django_otp_webauthn.models import WebAuthnCredential
 
 from crm.models import User
 from crm.security.services import CodeCheck, check_code, normalize_code
@@ -48,11 +49,18 @@ class SecondStepForm(forms.Form):
 
     code = code_field()
 
-    def __init__(self, user: User, *args, **kwargs):
+    def __init__(self, user: User, *args, has_authenticator: bool = True, **kwargs):
         super().__init__(*args, **kwargs)
         self.user = user
         self.result: CodeCheck | None = None
-        self.fields["code"].help_text = "Six digits from your authenticator app, or one of your recovery codes."
+        self.fields["code"].help_text = (
+            "Six digits from your authenticator app, or one of your recovery codes."
+            if has_authenticator
+            else "One of your recovery codes, if your passkey is not at hand."
+        )
+        if not has_authenticator:
+            self.fields["code"].label = "Recovery code"
+            self.fields["code"].widget.attrs.pop("autofocus", None)
 
     def clean_code(self) -> str:
         self.result = check_code(self.user, self.cleaned_data["code"])
@@ -118,3 +126,17 @@ class RemoveSecondFactorForm(forms.Form):
         else:
             raise ValidationError("Enter your password, or a code, to confirm.")
         return data
+
+
+class PasskeyNameForm(forms.ModelForm):
+    """A passkey's name, so the user can tell the laptop's from the security key's."""
+
+    class Meta:
+        model = WebAuthnCredential
+        fields = ["name"]
+        labels = {"name": "Name"}
+        help_texts = {"name": "Where this passkey lives, e.g. “Work laptop” or “YubiKey”."}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["name"].widget.attrs.update({"autofocus": True, "autocomplete": "off"})

@@ -15,8 +15,14 @@ from crm.security.services import two_factor_state
 ALWAYS_OPEN = frozenset({"login", "logout", "health", "favicon", "admin:login", "admin:logout"})
 # Only the step the session owes is open besides: a session that owes a code must not
 # reach the enrolment pages, or a stolen password could add its own authenticator.
-OPEN_WHILE_OWING_CODE = ALWAYS_OPEN | {"two_factor_verify"}
-OPEN_WHILE_ENROLLING = ALWAYS_OPEN | {"two_factor_enrol", "two_factor_recovery_codes"}
+OPEN_WHILE_OWING_CODE = ALWAYS_OPEN | {"two_factor_verify", "passkey_verify_begin", "passkey_verify_complete"}
+# Enrolling may add a passkey instead of the authenticator (the session has then passed).
+OPEN_WHILE_ENROLLING = ALWAYS_OPEN | {
+    "two_factor_enrol",
+    "two_factor_recovery_codes",
+    "passkey_register_begin",
+    "passkey_register_complete",
+}
 
 
 class TwoFactorMiddleware:

@@ -1,9 +1,11 @@
-"""Second factors: who owes one, enrolling a TOTP authenticator, recovery codes, removal.
+"""Second factors: who owes one, enrolling a TOTP authenticator, passkeys, recovery codes, removal.
 
 A user's second factors are django-otp devices: at most one TOTP authenticator (the app on
-a phone) and, beside it, one static device holding ten single-use recovery codes. Only
-confirmed devices count; an authenticator stays unconfirmed until the user has typed a code
-from it, so a half-finished enrolment never locks anyone out.
+a phone), any number of passkeys (WebAuthn credentials, crm/security/passkeys.py) and,
+beside them, one static device holding ten single-use recovery codes. Only confirmed devices
+count; an authenticator stays unconfirmed until the user has typed a code from it, so a
+half-finished enrolment never locks anyone out. A passkey is saved only once the browser has
+proved it holds the key, so it is confirmed from the start.
 """
 
 from __future__ import annotations
@@ -18,12 +20,16 @@ from django_otp import devices_for_user
 from django_otp.models import Device
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from django_otp_webauthn.models import WebAuthnCredential
 
 from crm.models import Role, SecurityPolicy, TwoFactorPolicy, User
 
 RECOVERY_CODE_COUNT = 10
 AUTHENTICATOR_NAME = "Authenticator app"
 RECOVERY_CODES_NAME = "Recovery codes"
+PASSKEY_NAME = "Passkey"
+# Recovery codes are shown once: the view that makes them leaves them here for the next page.
+NEW_CODES_SESSION_KEY = "crm_new_recovery_codes"
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,7 @@ def with_two_factor_state(users):
     return users.annotate(
         has_totp_device=Exists(TOTPDevice.objects.filter(user=OuterRef("pk"), confirmed=True)),
         has_static_device=Exists(StaticDevice.objects.filter(user=OuterRef("pk"), confirmed=True)),
+        has_passkey=Exists(WebAuthnCredential.objects.filter(user=OuterRef("pk"), confirmed=True)),
         stored_two_factor_policy=Subquery(
             SecurityPolicy.objects.filter(pk=SecurityPolicy.SINGLETON_PK).values("two_factor_required")[:1]
         ),
@@ -55,12 +62,30 @@ def two_factor_state(user: User, *, fresh: bool = True) -> TwoFactorState:
             return TwoFactorState(has_device=False, required=False)
         user = loaded
     level = SecurityPolicy.stricter(user.stored_two_factor_policy or TwoFactorPolicy.OFF)
-    has_device = user.has_totp_device or user.has_static_device
+    has_device = user.has_totp_device or user.has_static_device or user.has_passkey
     return TwoFactorState(has_device=has_device, required=SecurityPolicy.covers(level, user))
 
 
 def authenticator_for(user: User) -> TOTPDevice | None:
     return TOTPDevice.objects.filter(user=user, confirmed=True).first()
+
+
+def passkeys_for(user: User):
+    return WebAuthnCredential.objects.filter(user=user, confirmed=True).order_by("created_at", "pk")
+
+
+def has_passkey(user: User) -> bool:
+    return passkeys_for(user).exists()
+
+
+def has_recovery_codes(user: User) -> bool:
+    return StaticDevice.objects.filter(user=user, confirmed=True).exists()
+
+
+def default_passkey_name(user: User) -> str:
+    """ "Passkey", then "Passkey 2", "Passkey 3"…: the user renames it right after adding it."""
+    count = WebAuthnCredential.objects.filter(user=user).count()
+    return PASSKEY_NAME if count == 0 else f"{PASSKEY_NAME} {count + 1}"
 
 
 def recovery_codes_left(user: User) -> int:
@@ -138,19 +163,44 @@ def check_code(user: User, code: str) -> CodeCheck:
     return CodeCheck(None, throttled=throttled)
 
 
+def device_exists(device: Device | None) -> bool:
+    return device is not None and type(device).objects.filter(pk=device.pk).exists()
+
+
+def any_second_factor(user: User) -> Device | None:
+    return next(devices_for_user(user, confirmed=True), None)
+
+
+def _delete(devices) -> int:
+    count = devices.count()
+    devices.delete()
+    return count
+
+
+def _drop_lone_recovery_codes(user: User) -> int:
+    """Recovery codes left without an authenticator or a passkey would be a second factor
+    nobody means to keep: they go with the last of them."""
+    if authenticator_for(user) is not None or has_passkey(user):
+        return 0
+    return _delete(StaticDevice.objects.filter(user=user))
+
+
+@transaction.atomic
+def remove_authenticator(user: User) -> int:
+    """Remove the authenticator app (and the recovery codes, if no passkey keeps them)."""
+    return _delete(TOTPDevice.objects.filter(user=user)) + _drop_lone_recovery_codes(user)
+
+
+@transaction.atomic
+def remove_passkey(user: User, passkey: WebAuthnCredential) -> int:
+    """Remove one of the user's passkeys (and the recovery codes, if it was the last factor)."""
+    return _delete(WebAuthnCredential.objects.filter(user=user, pk=passkey.pk)) + _drop_lone_recovery_codes(user)
+
+
 @transaction.atomic
 def remove_second_factors(user: User) -> int:
-    """Remove the authenticator and the recovery codes; returns how many devices went.
-
-    The recovery codes go with the authenticator: alone they would be a second factor
-    nobody means to keep.
-    """
-    removed = 0
-    for model in (TOTPDevice, StaticDevice):
-        devices = model.objects.filter(user=user)
-        removed += devices.count()
-        devices.delete()
-    return removed
+    """Remove every second factor of ``user`` (an admin's reset); returns how many devices went."""
+    return sum(_delete(model.objects.filter(user=user)) for model in (TOTPDevice, WebAuthnCredential, StaticDevice))
 
 
 def admins_without_second_factor():
@@ -158,5 +208,6 @@ def admins_without_second_factor():
     return (
         User.objects.filter(is_active=True, role=Role.ADMIN)
         .exclude(Exists(TOTPDevice.objects.filter(user=OuterRef("pk"), confirmed=True)))
+        .exclude(Exists(WebAuthnCredential.objects.filter(user=OuterRef("pk"), confirmed=True)))
         .order_by("username")
     )

@@ -28,6 +28,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, include, path, re
 from django.utils import timezone
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from django_otp_webauthn.models import WebAuthnCredential
 
 from conftest import make_user
 from contacts.models import Communication, Contact, Organization, Tag
@@ -91,6 +92,12 @@ ROUTE_ROLES: dict[str, str] = {
     "two_factor_enrol": Role.MEMBER,
     "two_factor_recovery_codes": Role.MEMBER,
     "two_factor_remove": Role.MEMBER,
+    "passkey_verify_begin": Role.MEMBER,
+    "passkey_verify_complete": Role.MEMBER,
+    "passkey_register_begin": Role.MEMBER,
+    "passkey_register_complete": Role.MEMBER,
+    "passkey_rename": Role.MEMBER,
+    "passkey_remove": Role.MEMBER,
     "tag_list": Role.MEMBER,
     "tag_create": Role.MEMBER,
     "tag_edit": Role.MEMBER,
@@ -153,7 +160,14 @@ POST_ONLY_URL_NAMES = {
     "import_run",
     "import_discard",
     "import_saved_mapping_delete",
+    # The passkey ceremonies (django-otp-webauthn's views): the browser script posts JSON.
+    "passkey_verify_begin",
+    "passkey_verify_complete",
+    "passkey_register_begin",
+    "passkey_register_complete",
 }
+# Pages of one's own passkey: the walk's id is someone else's (otto's below), so they answer 404.
+OWN_OBJECT_URL_NAMES = {"passkey_rename", "passkey_remove"}
 
 # URLs that refuse a request without these parameters (the admin's autocomplete answers 403).
 QUERY_STRINGS = {"admin:autocomplete": "?app_label=contacts&model_name=contact&field_name=organization&term=At"}
@@ -237,11 +251,15 @@ def records(admin_user) -> dict[str, Model]:
     totp = TOTPDevice.objects.create(user=otto, name="Authenticator app", confirmed=True)
     static = StaticDevice.objects.create(user=otto, name="Recovery codes", confirmed=True)
     static.token_set.create(token="abcd2345")
+    passkey = WebAuthnCredential.objects.create(
+        user=otto, name="Passkey", credential_id=b"otto-credential", public_key=b"key", aaguid=""
+    )
     attempt = {"username": "otto", "ip_address": "127.0.0.1", "user_agent": "test", "http_accept": "*/*"}
     objects += [
         SecurityPolicy.load(),
         totp,
         static,
+        passkey,
         AccessAttempt.objects.create(**attempt, path_info="/login/", get_data="", post_data="", failures_since_start=1),
         AccessLog.objects.create(**attempt, path_info="/login/"),
         AccessFailureLog.objects.create(**attempt, path_info="/login/"),
@@ -357,7 +375,7 @@ def test_each_role_reaches_exactly_the_urls_its_rank_allows(client, records, req
                 problems.append(f"{url}: {role} is below {minimum} but got {response.status_code}, not 403")
             continue
         response = client.get(url)
-        expected = {405} if post_only else {200, 302}
+        expected = {405} if post_only else {404} if route.name in OWN_OBJECT_URL_NAMES else {200, 302}
         if response.status_code not in expected:
             problems.append(f"{url}: {role} may use it but got {response.status_code}, expected one of {expected}")
         elif login_redirect_target(response) and login_redirect_target(response)[0] == resolve_url(settings.LOGIN_URL):
@@ -393,8 +411,9 @@ def test_admin_site_index_is_open_to_admins(admin_client):
 
 # Imports are made through /import/ and import_airtable only; the admin shows them read-only.
 # Sign-in attempts and logs are written by django-axes only; the security policy is one row
-# that always exists.
+# that always exists. A passkey is made by its browser only (Settings).
 ADMIN_CLOSED_BY_DESIGN = {
+    "admin:django_otp_webauthn_webauthncredential_add",
     "admin:crm_importrun_add",
     "admin:axes_accessattempt_add",
     "admin:axes_accesslog_add",

@@ -201,6 +201,8 @@ ROUTES_WITHOUT_GUARDED_WRITES = {
     "report_conversion_export", "report_fundraising_export", "report_team_export", "reports_index", "settings",
     "settings_password", "settings_profile", "tag_create", "tag_delete", "tag_edit", "tag_list",
     "two_factor_verify", "two_factor_enrol", "two_factor_recovery_codes", "two_factor_remove",
+    "passkey_verify_begin", "passkey_verify_complete", "passkey_register_begin", "passkey_register_complete",
+    "passkey_rename", "passkey_remove",
 }  # fmt: skip
 # Imports write commitments and funds through the same models (checked below with the
 # engine itself, as the wizard and import_airtable run it): routes open to managers only.

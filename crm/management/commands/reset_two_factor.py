@@ -6,7 +6,7 @@ from crm.security.services import remove_second_factors
 
 class Command(BaseCommand):
     help = (
-        "Remove the authenticator app and recovery codes of one user who lost them, so they can sign in with "
+        "Remove the authenticator app, passkeys and recovery codes of one user who lost them, so they can sign in with "
         "the password and set up a new one (at once, if the security policy requires it). Changes nothing else."
     )
 
