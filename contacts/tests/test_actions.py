@@ -275,6 +275,12 @@ def test_the_overdue_badge_query_reads_the_partial_index_on_open_dated_actions(m
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute("SET LOCAL enable_seqscan = off")  # a tiny table is otherwise read whole
+            # On a handful of rows PostgreSQL may as well read the wider (done, date) index; it is
+            # dropped inside this test's transaction, so the plan shows whether the partial index
+            # can serve the query at all (its condition must match the query's filters).
+            for index in Communication._meta.indexes:
+                if index.fields == ["next_action_done", "next_action_date"]:
+                    cursor.execute(f'DROP INDEX "{index.name}"')
         plan = badge.explain()
 
     assert "communication_open_due_idx" in plan
