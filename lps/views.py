@@ -11,6 +11,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
 
@@ -212,7 +213,7 @@ def commitment_toggle(request: HttpRequest, pk: int) -> HttpResponse:
     commitment = commitments_for(request.user).get(pk=pk)
     context = {"c": commitment, "field": field, "label": label, "can_edit": True, "next": safe_next(request) or ""}
     response = render(request, CHECK_TEMPLATE, context)
-    response["Vary"] = "HX-Request"
+    patch_vary_headers(response, ("HX-Request",))
     if on_profile:  # the LP's other commitments show the same flag
         trigger_client_event(response, CHANGED_EVENT)
     return response

@@ -30,6 +30,7 @@ from django.template.defaultfilters import urlencode as urlencode_filter
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import reswap, retarget, trigger_client_event
 
@@ -337,7 +338,7 @@ def pipeline_board_cards(request: HttpRequest) -> HttpResponse:
         "oob": True,
     }
     response = render(request, f"{BOARD_TEMPLATE}#board-more", context)
-    response["Vary"] = "HX-Request"
+    patch_vary_headers(response, ("HX-Request",))
     return response
 
 

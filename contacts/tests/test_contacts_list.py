@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-from decimal import Decimal
 
 import openpyxl
 import pytest
@@ -34,7 +33,7 @@ def test_list_renders_the_full_page_without_htmx(member_client):
     body = response.content.decode()
     assert "<html" in body and 'id="contact-filters"' in body and 'id="contact-table"' in body
     assert "Ada Okafor" in body
-    assert response["Vary"] == "HX-Request" or "HX-Request" in response["Vary"]
+    assert "HX-Request" in response["Vary"]
 
 
 def test_htmx_refresh_renders_only_the_table_with_tab_counts_out_of_band(member_client):
@@ -258,4 +257,3 @@ def test_xlsx_export_opens_as_a_workbook(admin_client):
     sheet = workbook.active
     assert sheet.cell(row=1, column=1).value == "Name"
     assert sheet.cell(row=2, column=1).value == "Ada Okafor"
-    assert Decimal("0") == Decimal("0")

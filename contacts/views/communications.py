@@ -14,6 +14,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.cache import patch_vary_headers
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
@@ -294,7 +295,7 @@ def contact_picker(request: HttpRequest) -> HttpResponse:
     if not is_fragment_request(request):
         results = list(search_contacts(contacts, query)[:50]) if query else []
         response = render(request, "contacts/communication_contact_search.html", {"query": query, "results": results})
-        response["Vary"] = "HX-Request"
+        patch_vary_headers(response, ("HX-Request",))
         return response
 
     if picked.isdigit() or (f"{name}_search" not in request.GET and "q" not in request.GET):
@@ -303,7 +304,7 @@ def contact_picker(request: HttpRequest) -> HttpResponse:
             chosen = [*chosen, picked] if multiple else [picked]
         value = chosen if multiple else (chosen[-1] if chosen and picked else None)
         response = HttpResponse(widget.render(name, value, {"id": dom_id}))
-        response["Vary"] = "HX-Request"
+        patch_vary_headers(response, ("HX-Request",))
         if event:
             trigger_client_event(response, event, after="swap")
         return response
@@ -326,7 +327,7 @@ def contact_picker(request: HttpRequest) -> HttpResponse:
         },
     )
     response = HttpResponse(html)
-    response["Vary"] = "HX-Request"
+    patch_vary_headers(response, ("HX-Request",))
     return response
 
 
@@ -347,7 +348,7 @@ def organization_picker(request: HttpRequest) -> HttpResponse:
     if not is_fragment_request(request):
         url = reverse("organization_list")
         response = redirect(f"{url}?{urlencode({'q': query})}" if query else url)
-        response["Vary"] = "HX-Request"
+        patch_vary_headers(response, ("HX-Request",))
         return response
 
     organizations = Organization.objects.visible_to(request.user)
@@ -358,7 +359,7 @@ def organization_picker(request: HttpRequest) -> HttpResponse:
         # A pick (or "Change"): the whole picker again, in its new state.
         value = picked if picked.isdigit() and organizations.filter(pk=int(picked)).exists() else None
         response = HttpResponse(widget.render(name, value, {"id": dom_id}))
-        response["Vary"] = "HX-Request"
+        patch_vary_headers(response, ("HX-Request",))
         if event:
             trigger_client_event(response, event, after="swap")
         return response
@@ -375,7 +376,7 @@ def organization_picker(request: HttpRequest) -> HttpResponse:
         },
     )
     response = HttpResponse(html)
-    response["Vary"] = "HX-Request"
+    patch_vary_headers(response, ("HX-Request",))
     return response
 
 
@@ -459,7 +460,7 @@ def _action_item_response(request: HttpRequest, pk: int) -> HttpResponse:
     item = communications_for(request.user).get(pk=pk)
     context = {"item": item, "today": timezone.localdate(), "next": safe_next(request) or ""}
     response = render(request, ACTION_ITEM_TEMPLATE, context)
-    response["Vary"] = "HX-Request"
+    patch_vary_headers(response, ("HX-Request",))
     return with_badge(request, trigger_client_event(response, ACTIONS_EVENT))
 
 
