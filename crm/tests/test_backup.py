@@ -837,13 +837,14 @@ def test_postgres_password_travels_in_the_environment():
     assert environ["PGSSLMODE"] == "require"
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL (make test-postgres)")
-def test_postgres_backup_and_restore_round_trip_without_the_password_on_the_command_line(tmp_path):
+@contextlib.contextmanager
+def scratch_postgres(prefix: str):
+    """A throwaway database on the test server, dropped afterwards: yields (URL, password)."""
     import psycopg
 
     config = settings.DATABASES["default"]
     password = config.get("PASSWORD") or "unused-by-trust-auth"
-    scratch = f"crm_backup_{uuid.uuid4().hex[:10]}"
+    scratch = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin = psycopg.connect(
         host=config["HOST"],
         port=config["PORT"],
@@ -852,6 +853,16 @@ def test_postgres_backup_and_restore_round_trip_without_the_password_on_the_comm
         dbname=config["NAME"],
         autocommit=True,
     )
+    try:
+        admin.execute(f'CREATE DATABASE "{scratch}"')
+        yield f"postgres://{config['USER']}:{password}@{config['HOST']}:{config['PORT']}/{scratch}", password
+    finally:
+        admin.execute(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
+        admin.close()
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL (make test-postgres)")
+def test_postgres_backup_and_restore_round_trip_without_the_password_on_the_command_line(tmp_path):
     # A shim that records how pg_dump/pg_restore are called, then runs the real one.
     shim = tmp_path / "bin"
     shim.mkdir()
@@ -863,10 +874,8 @@ def test_postgres_backup_and_restore_round_trip_without_the_password_on_the_comm
             f'#!/bin/sh\necho "{tool} $* PGPASSWORD=${{PGPASSWORD:+set}}" >> "{log}"\nexec "{real}" "$@"\n'
         )
         script.chmod(0o755)
-    url = f"postgres://{config['USER']}:{password}@{config['HOST']}:{config['PORT']}/{scratch}"
-    environ = environ_for(tmp_path / "data", DATABASE_URL=url, PATH=f"{shim}:{os.environ['PATH']}")
-    try:
-        admin.execute(f'CREATE DATABASE "{scratch}"')
+    with scratch_postgres("crm_backup") as (url, password):
+        environ = environ_for(tmp_path / "data", DATABASE_URL=url, PATH=f"{shim}:{os.environ['PATH']}")
         for args in (("migrate", "--noinput"), ("seed_demo",)):
             assert manage(*args, environ=environ).returncode == 0
         backed_up = manage("backup", environ=environ)
@@ -896,9 +905,6 @@ def test_postgres_backup_and_restore_round_trip_without_the_password_on_the_comm
         connecting = [line for line in calls.splitlines() if "--snapshot=" in line or "--clean" in line]
         assert len(connecting) == 3  # backup, pre-restore copy, restore
         assert all(line.endswith("PGPASSWORD=set") for line in connecting)
-    finally:
-        admin.execute(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
-        admin.close()
 
 
 # A dump's table of contents as `pg_restore --list` prints it for a migrated database (abridged).
@@ -966,21 +972,8 @@ def test_a_postgres_dump_with_a_function_trigger_or_unknown_table_is_refused_nam
 def test_postgres_restore_refuses_a_dump_with_a_planted_trigger_even_with_force(tmp_path):
     import psycopg
 
-    config = settings.DATABASES["default"]
-    password = config.get("PASSWORD") or "unused-by-trust-auth"
-    scratch = f"crm_planted_{uuid.uuid4().hex[:10]}"
-    admin = psycopg.connect(
-        host=config["HOST"],
-        port=config["PORT"],
-        user=config["USER"],
-        password=config.get("PASSWORD") or None,
-        dbname=config["NAME"],
-        autocommit=True,
-    )
-    url = f"postgres://{config['USER']}:{password}@{config['HOST']}:{config['PORT']}/{scratch}"
-    environ = environ_for(tmp_path / "data", DATABASE_URL=url)
-    try:
-        admin.execute(f'CREATE DATABASE "{scratch}"')
+    with scratch_postgres("crm_planted") as (url, _password):
+        environ = environ_for(tmp_path / "data", DATABASE_URL=url)
         assert manage("migrate", "--noinput", environ=environ).returncode == 0
         with psycopg.connect(url, autocommit=True) as planted:
             planted.execute("CREATE TABLE loot (username text, password text)")
@@ -1003,6 +996,3 @@ def test_postgres_restore_refuses_a_dump_with_a_planted_trigger_even_with_force(
             assert name in restored.stderr
         assert "Nothing was changed" in restored.stderr
         assert list((tmp_path / "backups").glob("pre-restore-*")) == []
-    finally:
-        admin.execute(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
-        admin.close()
