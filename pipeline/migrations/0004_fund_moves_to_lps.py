@@ -4,21 +4,23 @@ import django.db.models.deletion
 from django.db import migrations, models
 
 
-def _move(apps, source: str, target: str) -> None:
+def _move(apps, schema_editor, source: str, target: str) -> None:
     # Content types (and the permissions and import records pointing at them) follow the
-    # model, in place: same ids, so nothing that refers to them needs rewriting.
-    ContentType = apps.get_model("contenttypes", "ContentType")
+    # model, in place: same ids, so nothing that refers to them needs rewriting. On the
+    # database being migrated, which is not always the default one (restore migrates a
+    # scratch copy to learn the expected schema).
+    types = apps.get_model("contenttypes", "ContentType").objects.using(schema_editor.connection.alias)
     for model in ("fund", "historicalfund"):
-        if not ContentType.objects.filter(app_label=target, model=model).exists():
-            ContentType.objects.filter(app_label=source, model=model).update(app_label=target)
+        if not types.filter(app_label=target, model=model).exists():
+            types.filter(app_label=source, model=model).update(app_label=target)
 
 
 def move_content_types(apps, schema_editor) -> None:
-    _move(apps, "pipeline", "lps")
+    _move(apps, schema_editor, "pipeline", "lps")
 
 
 def move_content_types_back(apps, schema_editor) -> None:
-    _move(apps, "lps", "pipeline")
+    _move(apps, schema_editor, "lps", "pipeline")
 
 
 class Migration(migrations.Migration):
