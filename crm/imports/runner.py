@@ -25,6 +25,7 @@ from django.utils.module_loading import import_string
 from crm.imports.context import ImportContext, RowMessage, RowOutcome, TableOutcome
 from crm.imports.mapping import ImportOptions, TableMapping, check
 from crm.imports.parsers import clean, is_formula_error
+from crm.imports.progress import READ, VALIDATED, WRITTEN, Cancelled, NoProgress, Progress
 from crm.imports.resources import EXTRA_NOTES, ROW
 from crm.imports.schema import ENTITIES, IGNORE, NOTES
 from crm.imports.source import SourceTable
@@ -47,7 +48,7 @@ class TableInput:
 
 @dataclass
 class RunOutcome:
-    status: str  # imported, dry_run, blocked (errors, rolled back), failed (an exception), invalid (mapping)
+    status: str  # imported, dry_run, blocked (errors, rolled back), failed (an exception), cancelled, invalid (mapping)
     tables: list[TableOutcome] = field(default_factory=list)
     fund_totals: list[dict[str, Any]] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
@@ -239,12 +240,14 @@ def run_import(
     run: ImportRun | None = None,
     file_name: str = "",
     source: str = ImportSource.WIZARD,
+    progress: Progress | None = None,
 ) -> RunOutcome:
     """Import (or dry-run) the tables; returns what happened. Never leaves a partial import behind."""
     problems = [f"{t.source.name}: {p}" for t in tables for p in check(t.mapping)]
     if problems:
         return RunOutcome("invalid", message=" ".join(problems))
     tables = sorted(tables, key=lambda t: t.entity.order)
+    progress = progress or NoProgress()
     if run is None and not dry_run:
         run = ImportRun.objects.create(
             user=user,
@@ -270,7 +273,9 @@ def run_import(
             )
             for table in tables:
                 table.mapping.name = table.mapping.name or table.source.name
-                _import_table(ctx, table, outcome)
+                if progress.cancelled():
+                    raise Cancelled
+                _import_table(ctx, table, outcome, progress)
             for name in ctx.created_links:
                 outcome.notices.append(f"Created {name}, as the mapping says.")
             outcome.fund_totals = fund_totals()
@@ -287,6 +292,9 @@ def run_import(
             _finish(run, outcome, options, tables, marks, user)
     except _Rollback:
         pass
+    except Cancelled:
+        outcome.status = "cancelled"
+        outcome.message = "The import was cancelled. Nothing was imported."
     except Exception as exc:
         logger.exception("Import %s failed", run.pk if run else "(dry run)")
         outcome.status = "failed"
@@ -296,9 +304,11 @@ def run_import(
     return outcome
 
 
-def _import_table(ctx: ImportContext, table: TableInput, outcome: RunOutcome) -> None:
+def _import_table(ctx: ImportContext, table: TableInput, outcome: RunOutcome, progress: Progress) -> None:
     resource_class = import_string(table.entity.resource)
+    name, total = table.source.name, table.source.data_rows
     dataset, blanks = build_dataset(table)
+    progress.update(name, READ, total, total)
     unknown_before = Counter(ctx.unknown_collaborators)
     attachments_before = ctx.attachment_rows
     resource = resource_class(ctx, table.mapping)
@@ -314,6 +324,8 @@ def _import_table(ctx: ImportContext, table: TableInput, outcome: RunOutcome) ->
         table_outcome.rows.append(RowOutcome(0, "error", "", [RowMessage("error", f"{error.error}")]))
     table_outcome.notices = _table_notices(ctx, table, unknown_before, attachments_before)
     outcome.tables.append(table_outcome)
+    progress.update(name, VALIDATED, total, total)
+    progress.update(name, WRITTEN, total, total)
     if result.base_errors:
         raise RuntimeError(f"{table.source.name}: {result.base_errors[0].error}")
 

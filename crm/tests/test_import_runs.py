@@ -126,6 +126,26 @@ def test_a_crash_after_every_table_ran_still_leaves_nothing_behind(base, existin
     assert "Nothing was imported" in run.message
 
 
+def test_a_run_cancelled_between_tables_keeps_nothing_and_says_so(base, existing, manager_user, monkeypatch):
+    seen: list[tuple[str, str]] = []
+
+    class CancelAfterFirstTable:
+        def update(self, table, phase, done, total):
+            seen.append((table, phase))
+
+        def cancelled(self):
+            return bool(seen)
+
+    monkeypatch.setattr(runner, "NoProgress", CancelAfterFirstTable)
+    before = counts()
+    with pytest.raises(CommandError, match="The import was cancelled. Nothing was imported."):
+        import_base(base, manager_user)
+    assert [phase for _, phase in seen] == ["read", "validated", "written"]
+    assert counts() == before
+    run = ImportRun.objects.latest("pk")
+    assert run.status == ImportStatus.FAILED and not run.records.exists()
+
+
 def test_the_wizard_reports_a_crash_and_writes_nothing(base, existing, manager_client, monkeypatch):
     response = manager_client.post(reverse("import_start"), {"pasted": FILES["People-All.csv"]})
     run = ImportRun.objects.latest("pk")
