@@ -61,3 +61,12 @@ def test_every_custom_property_the_stylesheet_reads_is_defined():
     # var(--x, fallback) may be undefined on purpose; var(--x) may not.
     used = set(re.findall(r"var\(\s*(--[\w-]+)\s*\)", css))
     assert sorted(used - defined) == []
+
+
+def test_the_table_of_contents_lists_the_sections_in_order():
+    css = STYLESHEET.read_text()
+    header = css[: css.index("*/")]
+    contents = re.findall(r"^ \*\s+(\d+)\. (.+)$", header, flags=re.M)
+    sections = re.findall(r"^/\* (\d+)\. (.+?) -+ \*/$", css, flags=re.M)
+    assert len(contents) > 10
+    assert contents == sections
