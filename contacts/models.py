@@ -399,6 +399,12 @@ class Communication(TimeStampedModel):
                 condition=models.Q(next_action_done=False, next_action_date__isnull=False),
                 name="communication_open_due_idx",
             ),
+            # Everyone's open actions by due date: the dashboard's "others" list and next actions.
+            models.Index(
+                fields=["next_action_date"],
+                condition=models.Q(next_action_done=False, next_action_date__isnull=False),
+                name="communication_open_date_idx",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import models, transaction
-from django.db.models import Case, Count, IntegerField, OuterRef, QuerySet, Subquery, Value, When
+from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from simple_history.utils import bulk_update_with_history, get_history_manager_for_model
@@ -558,11 +558,19 @@ def overdue_count(user) -> int:
 
 
 def dashboard_actions(user, today: datetime.date, limit: int = 8) -> list[Communication]:
-    """Open actions due within two weeks or overdue, the user's own first (one query)."""
-    return list(
+    """Open actions due within two weeks or overdue, the user's own first (two queries).
+
+    The user's own come down the (created_by, next_action_date) index and everyone else's
+    down the next_action_date one, each stopping at ``limit``; one query sorting by "is it
+    mine" would have to read and sort every open action.
+    """
+    due = (
         communications_for(user)
         .open_actions()
         .defer("body", "attachment_names")
         .filter(next_action_date__isnull=False, next_action_date__lte=today + datetime.timedelta(days=14))
-        .order_by(Case(When(created_by=user, then=0), default=1), "next_action_date", "pk")[:limit]
+        .order_by("next_action_date", "pk")
     )
+    own = list(due.filter(created_by=user)[:limit])
+    others = list(due.exclude(created_by=user)[:limit])
+    return (own + others)[:limit]
