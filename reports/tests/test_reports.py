@@ -290,6 +290,18 @@ def test_team_activity_counts_each_members_months_and_types(member_user, manager
     assert june.total == 4 and {s.kind: s.count for s in june.segments} == {"call": 1, "email": 2, "note": 1}
 
 
+def test_team_activity_months_begin_at_midnight_in_the_teams_time_zone(member_user, settings):
+    settings.TIME_ZONE = "America/New_York"
+    person = contact()
+    utc = datetime.timezone.utc
+    # 22:30 on May 31st in New York is already June 1st in UTC; 00:30 on June 1st in New York is June.
+    log(person, datetime.datetime(2025, 6, 1, 2, 30, tzinfo=utc), member_user)
+    log(person, datetime.datetime(2025, 6, 1, 4, 30, tzinfo=utc), member_user)
+    report = analytics.team_activity(member_user, months=2, today=datetime.date(2025, 6, 18))
+    by_name = {m.name: m for m in report.members}
+    assert by_name["Max Member"].by_month == [1, 1]
+
+
 def test_the_whole_active_team_is_listed_even_when_quiet(member_user, manager_user, admin_user):
     report = analytics.team_activity(member_user, months=6)
     assert {m.name for m in report.members} == {"Alice Admin", "Mona Manager", "Max Member"}
