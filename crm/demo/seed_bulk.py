@@ -38,7 +38,7 @@ from contacts.models import (
     Tag,
     TagColour,
 )
-from crm import demo
+from crm.demo import seed_demo
 from crm.models import Role, User
 from crm.permissions import as_system
 from lps.models import Commitment, CommitmentStatus, Fund, FundStatus, InvestorType, LPProfile
@@ -56,7 +56,7 @@ def _words(text: str) -> list[str]:
 
 TEAM = [("analyst1", "Jordan Blake"), ("analyst2", "Casey Morgan"), ("analyst3", "Riley Chen")]
 
-TAGS = [name for name, _ in demo.TAGS] + [
+TAGS = [name for name, _ in seed_demo.TAGS] + [
     "Co-invest Interest",
     "ESG Mandate",
     "Emerging Manager Programme",
@@ -323,7 +323,7 @@ class _Seeder:
 
     def plan_organizations(self) -> list[dict[str, Any]]:
         # Names are unique case-insensitively, and must not take the demo set's names either.
-        taken = {demo_name.casefold() for demo_name, *_ in demo.ORGANIZATIONS}
+        taken = {demo_name.casefold() for demo_name, *_ in seed_demo.ORGANIZATIONS}
         kinds = list(ORG_KINDS)
         weights = [kind[3] for kind in ORG_KINDS]
         plan = []
@@ -410,7 +410,7 @@ class _Seeder:
 
     def funds(self) -> dict[str, Fund]:
         funds = {}
-        for spec in demo.FUNDS:
+        for spec in seed_demo.FUNDS:
             fund = Fund.objects.filter(name=spec["name"]).first()
             if fund is None:
                 fund = Fund(**spec)
