@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from conftest import HX
 from contacts.models import ContactType, OrganizationType
-from contacts.tests.communication_builders import comm, commitment, contact, fund, lp, opportunity, org, stage
+from crm.testing.factories import comm, commitment, contact, fund, lp, opportunity, org, stage
 from lps.models import Commitment, CommitmentStatus, LPProfile
 
 LIST = reverse("lp_list")

@@ -15,7 +15,7 @@ from django.urls import reverse
 
 from conftest import HX
 from contacts.models import ContactType, OrganizationType
-from contacts.tests.communication_builders import action, comm, commitment, contact, fund, lp, opportunity, stage
+from crm.testing.factories import action, comm, commitment, contact, fund, lp, opportunity, stage
 from lps.models import CommitmentStatus
 from reports.charts import Bar, BarChart
 from reports.dashboard import month_start, soft_url

@@ -21,7 +21,7 @@ from openpyxl import load_workbook
 
 from conftest import HX
 from contacts.models import Communication, CommunicationType, OrganizationType
-from contacts.tests.communication_builders import commitment, contact, fund, lp, opportunity, org, stage
+from crm.testing.factories import commitment, contact, fund, lp, opportunity, org, stage
 from lps.models import CommitmentStatus
 from pipeline.models import Opportunity
 from reports import analytics

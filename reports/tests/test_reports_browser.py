@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 
 from conftest import sign_in
 from contacts.models import OrganizationType
-from contacts.tests.communication_builders import commitment, contact, fund, lp, opportunity, stage
+from crm.testing.factories import commitment, contact, fund, lp, opportunity, stage
 
 pytestmark = pytest.mark.browser
 
