@@ -65,6 +65,12 @@ class Tag(TimeStampedModel):
 
 
 class OrganizationType(models.TextChoices):
+    """What kind of investor: an organization's type, and an LP profile's investor type (lps), one list.
+
+    One enum so a won deal, an import or a report never has to translate between two spellings
+    of the same twelve values.
+    """
+
     FAMILY_OFFICE = "family_office", "Family office"
     ENDOWMENT = "endowment", "Endowment"
     FOUNDATION = "foundation", "Foundation"

@@ -45,7 +45,7 @@ def files_open_to_others(data_dir: Path, backup_dir: Path, databases: dict) -> l
     On PostgreSQL there is no database file to look at; the folders, the secret key and the
     backup files still are.
     """
-    from crm.backups import BACKUP_NAME
+    from crm.backups.services import BACKUP_NAME
     from crm.lib.private_files import open_paths, sqlite_files, sqlite_path
 
     files = [data_dir / "secret_key"]

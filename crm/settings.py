@@ -279,7 +279,7 @@ SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD = True
 # Demo accounts whose password is still the published one make `check --deploy` warn.
 CRM_DEMO_PASSWORDS = {"admin": "admin123", "grant": "password"}
 
-# `manage.py backup` / `restore` (crm/backups.py): where backups go, and how many days of
+# `manage.py backup` / `restore` (crm/backups/services.py): where backups go, and how many days of
 # daily backups retention keeps (0 keeps everything).
 CRM_BACKUP_DIR = Path(env_str("CRM_BACKUP_DIR") or BASE_DIR / "backups").resolve()
 CRM_BACKUP_KEEP_DAYS = env_int("CRM_BACKUP_KEEP_DAYS", 30, minimum=0, maximum=36500)

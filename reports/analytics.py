@@ -18,10 +18,10 @@ from django.db.models import Case, Count, IntegerField, Q, Sum, Value, When
 from django.db.models.functions import Coalesce, TruncMonth
 from django.utils import timezone
 
-from contacts.models import Communication, CommunicationType
+from contacts.models import Communication, CommunicationType, OrganizationType
 from crm.lib.money import money_short
 from crm.models import User
-from lps.models import COMMITTED_STATUSES, Commitment, CommitmentStatus, Fund, InvestorType, LPProfile
+from lps.models import COMMITTED_STATUSES, Commitment, CommitmentStatus, Fund, LPProfile
 from pipeline.models import Opportunity, Stage, StageOutcome
 from reports.charts import Column, ColumnChart, ReferenceLine, Segment, StepChart, StepSeries, month_label
 from reports.dashboard import soft_url
@@ -874,7 +874,7 @@ def concentration(user, fund: Fund | None) -> ConcentrationReport:
             TopLP(rank, profiles[row["lp_id"]], row["amount"], row["n"], percent(row["amount"], total),
                   percent(running, total))
         )  # fmt: skip
-    labels = dict(InvestorType.choices)
+    labels = dict(OrganizationType.choices)
     by_type = [
         InvestorTypeRow(
             investor_type=row["lp__investor_type"],

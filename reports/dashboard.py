@@ -11,9 +11,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
 
-from contacts.models import Communication, Contact, ContactType
+from contacts.models import Communication, Contact, ContactType, OrganizationType
 from contacts.services import dashboard_actions
-from lps.models import COMMITTED_STATUSES, Commitment, CommitmentStatus, Fund, InvestorType, LPProfile
+from lps.models import COMMITTED_STATUSES, Commitment, CommitmentStatus, Fund, LPProfile
 from pipeline.models import Opportunity, Stage, StageOutcome
 from reports.charts import Bar, BarChart
 
@@ -120,7 +120,7 @@ def investor_type_chart(user) -> BarChart:
         .annotate(total=Sum("commitment_amount"), lps=Count("lp_id", distinct=True))
         .order_by("-total")
     )
-    labels = dict(InvestorType.choices)
+    labels = dict(OrganizationType.choices)
     bars = [
         Bar(
             label=labels.get(row["lp__investor_type"], row["lp__investor_type"]),
