@@ -68,7 +68,7 @@ def contact_list(request: HttpRequest) -> HttpResponse:
         "filter": filterset,
         "page_obj": paginate(request, filterset.qs),
         "tabs": tabs,
-        "bulk_form": ContactBulkForm(),
+        "bulk_form": ContactBulkForm(user=request.user),
         "filter_query": query.urlencode(),
         "fragment": is_fragment_request(request),
         "today": timezone.localdate(),
@@ -383,7 +383,7 @@ def _list_url(form: ContactBulkForm) -> str:
 
 @require_POST
 def contact_bulk(request: HttpRequest) -> HttpResponse:
-    form = ContactBulkForm(request.POST)
+    form = ContactBulkForm(request.POST, user=request.user)
     if not form.is_valid():
         for error in [
             *form.non_field_errors(),
