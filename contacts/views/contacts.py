@@ -25,7 +25,6 @@ from crm.lib.listing import export_format, paginate
 from crm.models import CustomField, CustomFieldEntity
 from crm.roles import manager_required
 from lps.models import Commitment, LPProfile
-from pipeline.models import Opportunity
 
 LIST_TEMPLATE = "contacts/contact_list.html"
 DETAIL_TEMPLATE = "contacts/contact_detail.html"
@@ -203,8 +202,9 @@ def _detail_context(request: HttpRequest, contact: Contact) -> dict:
     return {
         **_timeline(request, contact),
         "custom_fields": contact.custom_field_display(),
-        "opportunities": Opportunity.objects.visible_to(user)
-        .filter(contact=contact)
+        # Through the contact, so contacts reads the pipeline without importing it (the
+        # related manager is the pipeline's own queryset, scoping included).
+        "opportunities": contact.opportunities.visible_to(user)
         .select_related("fund", "stage", "owner")
         .order_by("stage__outcome", "stage__order", "fund__name"),
         "lp_profile": lp_profile,

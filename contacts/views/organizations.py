@@ -14,7 +14,6 @@ from crm.lib.htmx import close_dialog, empty_fragment, is_fragment_request, rend
 from crm.lib.listing import export_format, paginate
 from crm.roles import manager_required
 from lps.models import Commitment
-from pipeline.models import Opportunity
 
 LIST_TEMPLATE = "contacts/organization_list.html"
 DETAIL_TEMPLATE = "contacts/organization_detail.html"
@@ -79,8 +78,9 @@ def _detail_context(request: HttpRequest, organization: Organization) -> dict:
         "organization": organization,
         "custom_fields": organization.custom_field_display(),
         "contacts": organization.contacts.visible_to(user).select_related("owner").order_by("last_name"),
-        "opportunities": Opportunity.objects.visible_to(user)
-        .filter(organization=organization)
+        # Through the organization, so contacts reads the pipeline without importing it (the
+        # related manager is the pipeline's own queryset, scoping included).
+        "opportunities": organization.opportunities.visible_to(user)
         .select_related("fund", "stage", "contact", "owner")
         .order_by("fund__name", "stage__order"),
         "commitments": Commitment.objects.visible_to(user)
