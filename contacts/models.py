@@ -92,6 +92,8 @@ class OrganizationQuerySet(ScopedQuerySet):
         Subqueries rather than joins: joining contacts and commitments at once would
         multiply rows and inflate both figures.
         """
+        # Here, not at the top: lps.models imports this module (an LP profile is a contact's),
+        # so the layer above can only be reached once both are loaded. Known debt (issue 10).
         from lps.models import COMMITTED_STATUSES, Commitment
 
         contacts = (

@@ -22,6 +22,8 @@ from simple_history.utils import bulk_update_with_history, get_history_manager_f
 from contacts.models import Communication, Contact, ContactType, Organization, Tag
 from crm.lib.history import HistoryEntry, history_entries
 from crm.permissions import GuardedModel, require_write
+from lps.models import Commitment, LPProfile
+from pipeline.models import Opportunity
 
 
 class MergeRefused(Exception):
@@ -220,8 +222,6 @@ def commitment_clashes(survivor: Contact, other: Contact) -> list[str]:
     """Commitments both contacts have to the same fund through the same investing entity
     (“Fund II”, or “Fund II (Trust / IRA)”): one LP keeps one commitment per fund and
     entity, so a merge would have to lose or combine one of them."""
-    from lps.models import Commitment
-
     ours = {
         (fund_id, entity.casefold())
         for fund_id, entity in Commitment.objects.filter(lp__contact=survivor).values_list(
@@ -260,9 +260,6 @@ def merge_contacts(
     - Both histories record the merge: "Merged into #S" on the deleted record (whose
       history stays), "Merged from #O" on the survivor.
     """
-    from lps.models import Commitment, LPProfile
-    from pipeline.models import Opportunity
-
     if survivor.pk == other.pk:
         raise MergeRefused("Pick two different contacts to merge.")
     custom_picks = custom_picks or {}
@@ -452,8 +449,6 @@ def _repoint_other_relations(survivor: Contact, other: Contact, user: Any, reaso
 
 def linked_summary(contact: Contact) -> str:
     """ "12 communications · 2 opportunities · LP (3 commitments)": what a merge would move."""
-    from lps.models import Commitment, LPProfile
-
     parts = []
     communications = contact.communications.count()
     opportunities = contact.opportunities.count()

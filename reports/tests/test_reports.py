@@ -293,7 +293,7 @@ def test_team_activity_counts_each_members_months_and_types(member_user, manager
 def test_team_activity_months_begin_at_midnight_in_the_teams_time_zone(member_user, settings):
     settings.TIME_ZONE = "America/New_York"
     person = contact()
-    utc = datetime.timezone.utc
+    utc = datetime.UTC
     # 22:30 on May 31st in New York is already June 1st in UTC; 00:30 on June 1st in New York is June.
     log(person, datetime.datetime(2025, 6, 1, 2, 30, tzinfo=utc), member_user)
     log(person, datetime.datetime(2025, 6, 1, 4, 30, tzinfo=utc), member_user)
