@@ -291,3 +291,22 @@ def test_the_command_in_the_background_queues_the_base_for_the_worker(tmp_path, 
     run.refresh_from_db()
     assert run.status == ImportStatus.IMPORTED and run.created_count == 2 and not jobs.is_active(run)
     assert Contact.objects.count() == 2
+
+
+def test_undo_writes_each_deletion_history_row_in_bulk_with_the_tags_the_record_had(manager_client, manager_user):
+    from crm.imports.undo import undo_run
+
+    run = draft(
+        manager_client, 'Full Name,E-mail,Labels\nAda Okafor,ada@x.example,"LPAC,Re-up"\nBo Chen,bo@x.example,\n'
+    )
+    manager_client.post(reverse("import_preview", args=[run.pk]))
+    manager_client.post(reverse("import_run", args=[run.pk]))
+    run.refresh_from_db()
+    ada = Contact.objects.get(email="ada@x.example")
+    tag_ids = sorted(ada.tags.values_list("pk", flat=True))
+    outcome = undo_run(run, manager_user)
+    assert outcome.complete and not Contact.objects.exists()
+    gone = Contact.history.get(id=ada.pk, history_type="-")
+    assert (gone.history_user, gone.history_change_reason) == (manager_user, f"Undo of import #{run.pk}")
+    assert len(tag_ids) == 2 and sorted(link.tag_id for link in gone.tags.all()) == tag_ids
+    assert gone.first_name == "Ada" and gone.email == "ada@x.example"
