@@ -51,6 +51,7 @@ WORKER_MISSING_AFTER = datetime.timedelta(seconds=10)
 WORKER_COMMAND = "make run (or: python manage.py db_worker)"
 # An undo of more records than this runs in the worker with a progress bar; smaller ones in the request.
 UNDO_IN_BACKGROUND_ABOVE = 500
+ROW_REPORT_MAX_LINES = 500_000
 
 
 # --- the draft's file, mapping and options (shared by the wizard's views and its tasks) ------------
@@ -353,13 +354,24 @@ def recover_interrupted() -> int:
 
 
 def row_report_csv(tables: list) -> str:
-    """Every row of every table with its outcome and messages, one line per message (or per row)."""
+    """Every row of every table with its outcome and messages, one line per message (or per row).
+
+    Kept on the run, replaced by each dry run. It grows with the file, which the import size
+    limit bounds; past ``ROW_REPORT_MAX_LINES`` lines (far beyond a 10 MB file's rows) it stops
+    and says how many lines it left out.
+    """
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["table", "row", "action", "record", "level", "column", "message", "value"])
+    lines = 0
+    left_out = 0
     for table in tables:
         for row in sorted(table.rows, key=lambda r: r.number):
             messages = row.messages or [None]
+            if lines >= ROW_REPORT_MAX_LINES:
+                left_out += len(messages)
+                continue
+            lines += len(messages)
             for message in messages:
                 writer.writerow(
                     [
@@ -373,6 +385,8 @@ def row_report_csv(tables: list) -> str:
                         _safe(message.value[:200]) if message else "",
                     ]
                 )
+    if left_out:
+        writer.writerow(["", "", "", "", "info", "", f"{left_out} more lines left out of this report", ""])
     return out.getvalue()
 
 

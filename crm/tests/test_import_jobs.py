@@ -310,3 +310,51 @@ def test_undo_writes_each_deletion_history_row_in_bulk_with_the_tags_the_record_
     assert (gone.history_user, gone.history_change_reason) == (manager_user, f"Undo of import #{run.pk}")
     assert len(tag_ids) == 2 and sorted(link.tag_id for link in gone.tags.all()) == tag_ids
     assert gone.first_name == "Ada" and gone.email == "ada@x.example"
+
+
+def sixty_thousand_people() -> bytes:
+    lines = ["Full Name,E-mail,Job Title"]
+    lines += [f"Person {n:05d},p{n:05d}@fund.example,Partner" for n in range(60_000)]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def test_a_sixty_thousand_row_file_is_queued_not_run_in_the_request_and_its_preview_pages(manager_client, queue):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from crm.imports.context import RowMessage, RowOutcome, TableOutcome
+    from crm.imports.runner import MAX_REPORTED_ROWS, RunOutcome
+
+    data = sixty_thousand_people()
+    assert 2_200_000 < len(data) < 2_600_000
+    response = manager_client.post(reverse("import_start"), {"file": SimpleUploadedFile("people.csv", data)})
+    manager_client.post(response["Location"], {"entity": "contacts"})
+    run = ImportRun.objects.latest("pk")
+    response = manager_client.post(reverse("import_preview", args=[run.pk]))
+    # The request only queues the dry run: no row was read, nothing waits on the import.
+    assert response["Location"] == reverse("import_progress", args=[run.pk])
+    assert DBTaskResult.objects.get().status == "READY" and not ImportRun.objects.get(pk=run.pk).report
+    # What the worker stores for such a file (its engine is tested elsewhere): 5 errors, the rest created.
+    table = TableOutcome("people.csv", "contacts", rows_read=60_000)
+    for n in range(2, 60_002):
+        bad = n <= 6
+        table.count(
+            RowOutcome(
+                n,
+                "error" if bad else "create",
+                f"Person {n}",
+                [RowMessage("error", "Not an e-mail address", "E-mail", "x")] if bad else [],
+            )
+        )
+    outcome = RunOutcome("dry_run", tables=[table])
+    ImportRun.objects.filter(pk=run.pk).update(report=outcome.report(dry_run=True), previewed_at=timezone.now())
+    jobs.finish(run.pk, None, row_report=jobs.row_report_csv(outcome.tables))
+    run.refresh_from_db()
+    assert len(run.report["tables"][0]["rows"]) == MAX_REPORTED_ROWS  # the stored JSON report is bounded
+
+    page = manager_client.get(reverse("import_preview", args=[run.pk])).content.decode()
+    assert page.count('class="import-report-row') == 5  # the problems first
+    assert ">59995</span>" in page and "Download the full row report (CSV)" in page
+    page = manager_client.get(reverse("import_preview", args=[run.pk]) + "?show=create&page=3").content.decode()
+    assert page.count('class="import-report-row') == 100 and ">207<" in page
+    csv_text = manager_client.get(reverse("import_row_report", args=[run.pk])).content.decode("utf-8-sig")
+    assert len(csv_text.splitlines()) == 60_001 and "\npeople.csv,60001,create,Person 60001," in csv_text
