@@ -16,6 +16,7 @@ import pytest
 from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
+from django_tasks_db.management.commands.db_worker import Worker
 from django_tasks_db.models import DBTaskResult
 
 from conftest import HX, CRMClient
@@ -46,8 +47,24 @@ def draft(client, text: str = PEOPLE) -> ImportRun:
 
 
 def work_the_queue() -> None:
-    """What the worker does: run every queued task, here, then stop."""
-    call_command("db_worker", "--batch", "--no-reload", "--no-startup-delay", "--interval", "0", verbosity=0)
+    """What the worker does, here: claim each queued task and run it with the worker's own code.
+
+    Not ``call_command("db_worker", "--batch")``: its loop closes the connection between tasks,
+    which on PostgreSQL would end the test's transaction.
+    """
+    worker = Worker(
+        queue_names=["default"],
+        interval=0,
+        batch=True,
+        backend_name="default",
+        startup_delay=False,
+        max_tasks=None,
+        worker_id="test-worker",
+        excluded_queue_names=[],
+    )
+    while (result := DBTaskResult.objects.ready().first()) is not None:
+        result.claim(worker.worker_id)
+        worker.run_task(result)
 
 
 def test_the_dry_run_is_queued_and_the_progress_page_watches_it(manager_client, queue):
