@@ -59,6 +59,8 @@ INSTALLED_APPS = [
     "import_export",
     "simple_history",
     "template_partials",
+    "django_tasks",
+    "django_tasks_db",
     "crm",
     "contacts",
     "pipeline",
@@ -142,6 +144,13 @@ else:
             },
         }
     }
+
+# --- Background tasks ------------------------------------------------------------------
+# Dry runs, imports and large undos run in the worker (`manage.py db_worker`, started by
+# `make run` / `make serve` beside gunicorn), queued in this database through django-tasks'
+# database backend: the same API as Django 6's django.tasks. The test suite runs tasks with
+# the immediate backend (conftest.py), except the tests that start a real worker process.
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "crm.User"
