@@ -170,7 +170,12 @@ class RunProgress:
 
     def __init__(self, run_pk: int, *, threaded: bool | None = None) -> None:
         self.run_pk = run_pk
-        self.threaded = (not connection.in_atomic_block) if threaded is None else threaded
+        if threaded is None:
+            # A second connection to an in-memory SQLite database (a test server's) shares its
+            # cache, where locks are per table and ignore the busy timeout: write in line there.
+            in_memory = connection.vendor == "sqlite" and connection.is_in_memory_db()
+            threaded = not connection.in_atomic_block and not in_memory
+        self.threaded = threaded
         self.figures: dict[str, dict[str, int]] = {}
         self._lock = threading.Lock()
         self._cancelled = False
