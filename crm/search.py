@@ -37,6 +37,12 @@ from pipeline.search_index import OPPORTUNITIES
 
 # Every full-text index, for the rebuild command and the trigger repair after migrations.
 INDEXES: tuple[SearchIndex, ...] = (*search_index.INDEXES, *OPPORTUNITIES_INDEXES)
+# The migration creating each group of indexes (the first also creates PostgreSQL's functions):
+# a backup's schema holds the groups whose migration it records.
+INDEX_MIGRATIONS: tuple[tuple[tuple[str, str], tuple[SearchIndex, ...]], ...] = (
+    (("contacts", "0008_search_index"), search_index.INDEXES),
+    (("pipeline", "0005_search_index"), OPPORTUNITIES_INDEXES),
+)
 
 # Longer input is cut, not refused: a pasted paragraph still searches its first words.
 MAX_QUERY_LENGTH = 100
@@ -346,3 +352,31 @@ def repair_indexes(connection) -> list[SearchIndex]:
     for index in broken:
         fulltext.install(connection, index)
     return broken
+
+
+def installed_indexes(migrations: Iterable[tuple[str, str]]) -> tuple[SearchIndex, ...]:
+    """The indexes a database with ``migrations`` applied holds."""
+    applied = {tuple(pair) for pair in migrations}
+    return tuple(index for key, indexes in INDEX_MIGRATIONS if key in applied for index in indexes)
+
+
+def postgres_dump_entries(migrations: Iterable[tuple[str, str]]) -> set[str]:
+    """The search index's functions, triggers, tables and extension a dump of that state holds."""
+    applied = {tuple(pair) for pair in migrations}
+    functions = INDEX_MIGRATIONS[0][0] in applied
+    return fulltext.postgres_dump_entries(installed_indexes(applied), functions=functions)
+
+
+def reinstall_indexes(connection, migrations: Iterable[tuple[str, str]]) -> None:
+    """Re-create the search functions and triggers of that state from this code (after a restore).
+
+    A restore checks a backup's schema by name; re-creating the functions and triggers makes
+    sure their bodies are this code's too. The documents are the backup's, as consistent with
+    its rows as the rows with each other (a backup is one snapshot).
+    """
+    applied = {tuple(pair) for pair in migrations}
+    with transaction.atomic(using=connection.alias):
+        if INDEX_MIGRATIONS[0][0] in applied:
+            fulltext.install_functions(connection)
+        for index in installed_indexes(applied):
+            fulltext.install_triggers(connection, index)

@@ -254,6 +254,19 @@ def _sqlite_drop(index: SearchIndex) -> list[str]:
     ]
 
 
+def postgres_dump_entries(indexes: Iterable[SearchIndex], functions: bool) -> set[str]:
+    """What ``install`` (and ``install_functions``) create, as ``pg_restore --list`` names it, owner left off."""
+    entries = set()
+    if functions:
+        entries |= {"EXTENSION - unaccent", "COMMENT - EXTENSION unaccent", "FUNCTION public crm_search_fold(text)"}
+    for index in indexes:
+        entries.add(f"TABLE public {index.name}")
+        for table in (index.table, *(source.table for source in index.depends_on)):
+            entries.add(f"FUNCTION public {_trigger_name(index, table, 'fn')}()")
+            entries.add(f"TRIGGER public {table} {_trigger_name(index, table, 'sync')}")
+    return entries
+
+
 def install_functions(connection) -> None:
     """PostgreSQL's ``unaccent`` extension and the folding function (nothing on SQLite)."""
     if connection.vendor != "postgresql":
@@ -278,6 +291,17 @@ def install(connection, index: SearchIndex) -> None:
         for statement in statements:
             cursor.execute(statement)
     rebuild(connection, index)
+
+
+def install_triggers(connection, index: SearchIndex) -> None:
+    """Re-create ``index``'s triggers (and their PostgreSQL functions) from this code; documents stay."""
+    if connection.vendor == "postgresql":
+        statements = _postgres_drop(index)[1:] + _postgres_sql(index)[2:]
+    else:
+        statements = _sqlite_drop(index)[1:] + _sqlite_sql(index)[1:]
+    with connection.cursor() as cursor:
+        for statement in statements:
+            cursor.execute(statement)
 
 
 def uninstall(connection, index: SearchIndex) -> None:
