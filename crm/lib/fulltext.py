@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from django.db import connections
@@ -142,8 +142,10 @@ def matching(queryset: QuerySet, index: SearchIndex, value: object, path: str = 
 # --- folding, for highlighting what matched --------------------------------------------
 
 
-def fold(text: str) -> tuple[str, list[int]]:
+def fold(text: str) -> tuple[str, Sequence[int]]:
     """``text`` casefolded without accents, and for each folded character its index in ``text``."""
+    if text.isascii():  # most names and notes: one character for one, no table to build
+        return text.lower(), range(len(text))
     folded: list[str] = []
     origin: list[int] = []
     for i, char in enumerate(text):
