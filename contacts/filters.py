@@ -9,6 +9,7 @@ from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 from django_filters.constants import EMPTY_VALUES
 
+from contacts import search_index
 from contacts.models import (
     Communication,
     CommunicationType,
@@ -20,7 +21,7 @@ from contacts.models import (
     Tag,
 )
 from contacts.pickers import ContactPicker, ContactPickerField, OrganizationPicker, OrganizationPickerField
-from crm.lib.filters import every_word_matches
+from crm.lib import fulltext
 from crm.models import User
 
 
@@ -50,7 +51,7 @@ class OrganizationFilter(django_filters.FilterSet):
         fields = ["q", "type", "tag"]
 
     def search(self, queryset, name, value):
-        return every_word_matches(queryset, value, ("name", "city", "country", "website", "description"))
+        return fulltext.matching(queryset, search_index.ORGANIZATIONS, value)
 
 
 # --- Contacts ----------------------------------------------------------------------------
@@ -138,9 +139,7 @@ class ContactFilter(django_filters.FilterSet):
         return [(s, s) for s in sources[:200]]
 
     def search(self, queryset, name, value):
-        return every_word_matches(
-            queryset, value, ("first_name", "last_name", "email", "organization__name", "title", "notes")
-        )
+        return fulltext.matching(queryset, search_index.CONTACTS, value)
 
     def filter_organization(self, queryset, name, value):
         value = value.strip()
@@ -226,7 +225,7 @@ class CommunicationFilter(django_filters.FilterSet):
             self.form.fields[name].error_messages["invalid"] = "Enter a date like 2025-03-14."
 
     def search(self, queryset, name, value):
-        return every_word_matches(queryset, value, ("subject", "body"))
+        return fulltext.matching(queryset, search_index.COMMUNICATIONS, value)
 
     def filter_open_action(self, queryset, name, value):
         open_ids = Communication.objects.visible_to(getattr(self.request, "user", None)).open_actions().values("pk")

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class CrmConfig(AppConfig):
@@ -20,3 +21,13 @@ class CrmConfig(AppConfig):
         # version is closed (new ones are created private: see DATABASES OPTIONS "factory").
         private_files.secure_at_start(settings.DATA_DIR, settings.DATA_DIR / "secret_key", settings.DATABASES)
         connection_created.connect(private_files.on_connection_created, dispatch_uid="crm.private_files")
+        post_migrate.connect(_repair_search_indexes, sender=self)
+
+
+def _repair_search_indexes(sender, using, **kwargs) -> None:
+    """A migration that rebuilt a table on SQLite dropped its search triggers: put them back."""
+    from django.db import connections
+
+    from crm.search import repair_indexes
+
+    repair_indexes(connections[using])

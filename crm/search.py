@@ -2,11 +2,13 @@
 
 One query per group, each LIMITed and scoped with ``visible_to(user)``, so the header's
 search-as-you-type costs the same four queries whether the book holds 400 contacts or
-40,000. Every word of the query must match somewhere in a record (AND of words, OR of
-fields), so "ada atlas" finds Ada Okafor at Atlas Family Office.
+40,000. Every word of the query must start a word somewhere in a record (AND of words, OR
+of fields), case and accents aside, so "ada atlas" finds Ada Okafor at Atlas Family Office
+and "elodie" finds Élodie: each group reads its full-text index (crm/lib/fulltext.py).
 
 Highlighting escapes the record's text first and only then wraps the matches in <mark>,
-so a name like ``<script>`` is shown, never run.
+so a name like ``<script>`` is shown, never run. It folds case and accents as the search
+does: "elodie" marks "Élodie".
 """
 
 from __future__ import annotations
@@ -15,17 +17,32 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import reduce
-from operator import and_, or_
+from operator import or_
 from typing import Any
 from urllib.parse import urlencode
 
+from django.db import transaction
 from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 from django.urls import reverse
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
+from contacts import search_index
 from contacts.models import Communication, Contact, Organization
+from crm.lib import fulltext
+from crm.lib.fulltext import SearchIndex
 from pipeline.models import Opportunity
+from pipeline.search_index import INDEXES as OPPORTUNITIES_INDEXES
+from pipeline.search_index import OPPORTUNITIES
+
+# Every full-text index, for the rebuild command and the trigger repair after migrations.
+INDEXES: tuple[SearchIndex, ...] = (*search_index.INDEXES, *OPPORTUNITIES_INDEXES)
+# The migration creating each group of indexes (the first also creates PostgreSQL's functions):
+# a backup's schema holds the groups whose migration it records.
+INDEX_MIGRATIONS: tuple[tuple[tuple[str, str], tuple[SearchIndex, ...]], ...] = (
+    (("contacts", "0008_search_index"), search_index.INDEXES),
+    (("pipeline", "0005_search_index"), OPPORTUNITIES_INDEXES),
+)
 
 # Longer input is cut, not refused: a pasted paragraph still searches its first words.
 MAX_QUERY_LENGTH = 100
@@ -50,25 +67,36 @@ def parse_query(raw: Any) -> tuple[str, list[str]]:
 
 
 def _pattern(terms: Iterable[str]) -> re.Pattern | None:
+    """Matches any term in folded text (see ``fulltext.fold``)."""
     # Longest first, so "Okafor" wins over "Oka" where both would match at one place.
-    words = sorted({t for t in terms if t}, key=len, reverse=True)
+    words = sorted({fulltext.fold_word(t) for t in terms if t} - {""}, key=len, reverse=True)
     if not words:
         return None
-    return re.compile("|".join(re.escape(word) for word in words), re.IGNORECASE)
+    return re.compile("|".join(re.escape(word) for word in words))
+
+
+def _matches(text: str, pattern: re.Pattern) -> Iterable[tuple[int, int]]:
+    """(start, end) in ``text`` of each match of ``pattern`` in its folded form."""
+    folded, origin = fulltext.fold(text)
+    for match in pattern.finditer(folded):
+        if match.end() > match.start():
+            yield origin[match.start()], origin[match.end() - 1] + 1
 
 
 def highlight(text: Any, terms: Iterable[str]) -> SafeString:
-    """``text`` escaped, with every match of a term wrapped in <mark>."""
+    """``text`` escaped, with every match of a term (case and accents aside) wrapped in <mark>."""
     text = "" if text is None else str(text)
     pattern = _pattern(terms)
     if pattern is None:
         return escape(text)
     parts: list[str] = []
     last = 0
-    for match in pattern.finditer(text):
-        parts.append(escape(text[last : match.start()]))
-        parts.append(f"<mark>{escape(match.group())}</mark>")
-        last = match.end()
+    for start, end in _matches(text, pattern):
+        if start < last:
+            continue
+        parts.append(escape(text[last:start]))
+        parts.append(f"<mark>{escape(text[start:end])}</mark>")
+        last = end
     parts.append(escape(text[last:]))
     return mark_safe("".join(parts))  # noqa: S308 - every piece above went through escape()
 
@@ -79,10 +107,10 @@ def snippet(text: Any, terms: Iterable[str], length: int = SNIPPET_LENGTH) -> st
     if len(text) <= length:
         return text
     pattern = _pattern(terms)
-    match = pattern.search(text) if pattern else None
+    first = next(iter(_matches(text, pattern)), None) if pattern else None
     start = 0
-    if match is not None and match.start() > length // 3:
-        start = match.start() - length // 3
+    if first is not None and first[0] > length // 3:
+        start = first[0] - length // 3
         space = text.rfind(" ", 0, start)
         start = space + 1 if space != -1 and start - space < 20 else start
     end = min(len(text), start + length)
@@ -95,11 +123,6 @@ def snippet(text: Any, terms: Iterable[str], length: int = SNIPPET_LENGTH) -> st
 def _url(name: str, *args: Any, query: str | None = None) -> str:
     url = reverse(name, args=args)
     return f"{url}?{urlencode({'q': query})}" if query is not None else url
-
-
-def _matching(terms: list[str], fields: tuple[str, ...]) -> Q:
-    """Every term must match at least one of ``fields`` (icontains: case-insensitive)."""
-    return reduce(and_, (reduce(or_, (Q(**{f"{name}__icontains": term}) for name in fields)) for term in terms))
 
 
 def _starts_with_rank(term: str, fields: tuple[str, ...]) -> Case:
@@ -227,7 +250,7 @@ class _GroupSpec:
     label: str
     list_url_name: str
     queryset: Callable[[Any], QuerySet]
-    fields: tuple[str, ...]
+    index: SearchIndex
     rank_fields: tuple[str, ...]
     order: tuple[str, ...]
     hits: Callable[[Iterable[Any], list[str]], list[SearchHit]]
@@ -239,7 +262,7 @@ GROUPS = (
         "Contacts",
         "contact_list",
         lambda user: Contact.objects.visible_to(user).select_related("organization"),
-        ("first_name", "last_name", "email", "organization__name", "title"),
+        search_index.CONTACTS,
         ("first_name", "last_name"),
         ("last_name", "first_name", "pk"),
         _contact_hits,
@@ -249,7 +272,7 @@ GROUPS = (
         "Organizations",
         "organization_list",
         lambda user: Organization.objects.visible_to(user),
-        ("name", "city", "website"),
+        search_index.ORGANIZATIONS,
         ("name",),
         ("name", "pk"),
         _organization_hits,
@@ -261,13 +284,7 @@ GROUPS = (
         lambda user: Opportunity.objects.visible_to(user).select_related(
             "contact__organization", "organization", "stage", "fund"
         ),
-        (
-            "name",
-            "contact__first_name",
-            "contact__last_name",
-            "organization__name",
-            "contact__organization__name",
-        ),
+        OPPORTUNITIES,
         ("name",),
         ("-updated_at", "-pk"),
         _opportunity_hits,
@@ -277,7 +294,7 @@ GROUPS = (
         "Communications",
         "communication_list",
         lambda user: Communication.objects.visible_to(user).select_related("contact__organization"),
-        ("subject", "body"),
+        search_index.COMMUNICATIONS,
         ("subject",),
         ("-communication_date", "-pk"),
         _communication_hits,
@@ -288,21 +305,28 @@ GROUPS = (
 def search(user: Any, raw_query: Any, limit: int = DROPDOWN_LIMIT) -> SearchResults:
     """The records ``user`` may see that match ``raw_query``, grouped, ``limit`` per group.
 
-    Runs one query per group (none for an empty query). Reads ``limit + 1`` rows to know
+    Runs one query per group (none for an empty query, or one of punctuation only). Reads ``limit + 1`` rows to know
     whether a "see all" link is worth showing, without a COUNT per group.
     """
     query, terms = parse_query(raw_query)
     results = SearchResults(query=query, terms=terms)
-    if not terms:
+    if not fulltext.query_words(" ".join(terms)):
         return results
     for spec in GROUPS:
-        queryset = (
-            spec.queryset(user)
-            .filter(_matching(terms, spec.fields))
-            .annotate(search_rank=_starts_with_rank(terms[0], spec.rank_fields))
+        rank = _starts_with_rank(terms[0], spec.rank_fields)
+        # The ranking sorts every match by a few narrow columns and keeps limit + 1 ids; only
+        # those rows are then read whole (sorting thousands of full rows, notes and bodies
+        # included, cost ten times as much at 25k contacts). Still one query: a subquery.
+        top = (
+            fulltext.matching(spec.queryset(user), spec.index, " ".join(terms))
+            .annotate(search_rank=rank)
             .order_by("search_rank", *spec.order)
+            .values("pk")[: limit + 1]
         )
-        rows = list(queryset[: limit + 1])
+        queryset = (
+            spec.queryset(user).filter(pk__in=top).annotate(search_rank=rank).order_by("search_rank", *spec.order)
+        )
+        rows = list(queryset)
         results.groups.append(
             SearchGroup(
                 key=spec.key,
@@ -313,3 +337,46 @@ def search(user: Any, raw_query: Any, limit: int = DROPDOWN_LIMIT) -> SearchResu
             )
         )
     return results
+
+
+def rebuild_indexes(connection) -> dict[str, int]:
+    """Rewrite every search document from the tables (re-creating lost triggers first)."""
+    with transaction.atomic(using=connection.alias):
+        repair_indexes(connection)
+        return {index.name: fulltext.rebuild(connection, index) for index in INDEXES}
+
+
+def repair_indexes(connection) -> list[SearchIndex]:
+    """Re-create (and refill) the SQLite indexes a table rebuild left without triggers."""
+    broken = fulltext.missing_triggers(connection, INDEXES)
+    for index in broken:
+        fulltext.install(connection, index)
+    return broken
+
+
+def installed_indexes(migrations: Iterable[tuple[str, str]]) -> tuple[SearchIndex, ...]:
+    """The indexes a database with ``migrations`` applied holds."""
+    applied = {tuple(pair) for pair in migrations}
+    return tuple(index for key, indexes in INDEX_MIGRATIONS if key in applied for index in indexes)
+
+
+def postgres_dump_entries(migrations: Iterable[tuple[str, str]]) -> set[str]:
+    """The search index's functions, triggers, tables and extension a dump of that state holds."""
+    applied = {tuple(pair) for pair in migrations}
+    functions = INDEX_MIGRATIONS[0][0] in applied
+    return fulltext.postgres_dump_entries(installed_indexes(applied), functions=functions)
+
+
+def reinstall_indexes(connection, migrations: Iterable[tuple[str, str]]) -> None:
+    """Re-create the search functions and triggers of that state from this code (after a restore).
+
+    A restore checks a backup's schema by name; re-creating the functions and triggers makes
+    sure their bodies are this code's too. The documents are the backup's, as consistent with
+    its rows as the rows with each other (a backup is one snapshot).
+    """
+    applied = {tuple(pair) for pair in migrations}
+    with transaction.atomic(using=connection.alias):
+        if INDEX_MIGRATIONS[0][0] in applied:
+            fulltext.install_functions(connection)
+        for index in installed_indexes(applied):
+            fulltext.install_triggers(connection, index)

@@ -4,20 +4,11 @@ from __future__ import annotations
 
 import django_filters
 
-from crm.lib.filters import every_word_matches
+from crm.lib import fulltext
 from crm.models import User
 from lps.models import Fund
 from pipeline.models import Opportunity, Priority, Stage, StageOutcome
-
-SEARCH_FIELDS = (
-    "name",
-    "contact__first_name",
-    "contact__last_name",
-    "contact__email",
-    "organization__name",
-    "next_step",
-    "source",
-)
+from pipeline.search_index import OPPORTUNITIES
 
 
 def _funds(request):
@@ -70,7 +61,7 @@ class OpportunityFilter(django_filters.FilterSet):
         fields = ["q", "fund", "stage", "outcome", "owner", "priority"]
 
     def search(self, queryset, name, value):
-        return every_word_matches(queryset, value, SEARCH_FIELDS)
+        return fulltext.matching(queryset, OPPORTUNITIES, value)
 
     @property
     def is_filtered(self) -> bool:

@@ -996,3 +996,76 @@ def test_postgres_restore_refuses_a_dump_with_a_planted_trigger_even_with_force(
             assert name in restored.stderr
         assert "Nothing was changed" in restored.stderr
         assert list((tmp_path / "backups").glob("pre-restore-*")) == []
+
+
+# --- the search index in backups (crm/lib/fulltext.py) -----------------------------------
+
+
+def test_a_restored_sqlite_database_finds_its_rows_through_triggers_recreated_from_this_code(
+    live_db, backups, tmp_path
+):
+    contact_id, last_name = sqlite3.connect(live_db).execute("SELECT id, last_name FROM contacts_contact").fetchone()
+    # Same name, another body: the schema check compares names, so the restore re-creates ours.
+    execute(
+        live_db,
+        "DROP TRIGGER contacts_contact_search__contacts_contact_insert",
+        "CREATE TRIGGER contacts_contact_search__contacts_contact_insert AFTER INSERT ON contacts_contact "
+        "BEGIN SELECT 1; END",
+    )
+    backup = create_backup(backups, database=Database.sqlite(live_db), keep_days=0).path
+    fresh = tmp_path / "fresh-data" / "crm.sqlite3"
+    with open_backup(backup) as checked:
+        restore_backup(checked, database=Database.sqlite(fresh), directory=backups)
+
+    with contextlib.closing(sqlite3.connect(fresh)) as db:
+        trigger = db.execute(
+            "SELECT sql FROM sqlite_master WHERE name = 'contacts_contact_search__contacts_contact_insert'"
+        ).fetchone()[0]
+        assert "INSERT INTO contacts_contact_search" in trigger
+        found = db.execute(
+            "SELECT rowid FROM contacts_contact_search WHERE contacts_contact_search MATCH ?", [f'"{last_name}"*']
+        ).fetchall()
+        assert (contact_id,) in found
+        columns = [row[1] for row in db.execute("PRAGMA table_info(contacts_contact)") if row[1] != "id"]
+        copied = ", ".join({"last_name": "'Zyzzyva'", "email": "''"}.get(column, column) for column in columns)
+        db.execute(f"INSERT INTO contacts_contact ({', '.join(columns)}) SELECT {copied} FROM contacts_contact LIMIT 1")
+        assert (
+            db.execute(
+                "SELECT count(*) FROM contacts_contact_search WHERE contacts_contact_search MATCH 'zyzzyva'"
+            ).fetchone()[0]
+            == 1
+        )
+
+
+def test_a_postgres_dump_with_the_search_index_passes_and_a_lookalike_function_is_refused(tmp_path, monkeypatch):
+    from crm.search import postgres_dump_entries
+
+    shim = tmp_path / "bin"
+    shim.mkdir()
+    toc = tmp_path / "toc.txt"
+    applied = migration_gap([])[1]
+    migrations = "".join(f"{app}\t{name}\n" for app, name in applied)
+    (tmp_path / "migrations.txt").write_text(
+        f"COPY public.django_migrations (app, name) FROM stdin;\n{migrations}\\.\n"
+    )
+    (shim / "pg_restore").write_text(
+        f'#!/bin/sh\ncase "$1" in --list) cat "{toc}" ;; *) cat "{tmp_path / "migrations.txt"}" ;; esac\n'
+    )
+    (shim / "pg_restore").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{shim}:{os.environ['PATH']}")
+    dump = tmp_path / "crm-20260301-020000.pgdump"
+    dump.write_bytes(b"PGDMP" + b"\0" * 100)
+    search = [
+        f"{400 + n}; 1255 {17000 + n} {entry} crm" for n, entry in enumerate(sorted(postgres_dump_entries(applied)))
+    ]
+    # The extension and its comment have no owner: pg_restore --list ends them with a space.
+    search = [line.removesuffix(" crm") + " " if " - " in line else line for line in search]
+    assert len(search) == 3 + 4 + 2 * 7  # extension, its comment, the fold function; tables; functions, triggers
+    toc.write_text(_toc_lines(CLEAN_TOC + search))
+
+    with open_backup(dump, force=True) as checked:
+        assert checked.engine == "postgresql"
+
+    toc.write_text(_toc_lines([*CLEAN_TOC, *search, "500; 1255 17100 FUNCTION public crm_search_fold2(text) crm"]))
+    with pytest.raises(BackupError, match=r"FUNCTION public crm_search_fold2\(text\)"), open_backup(dump, force=True):
+        pass
