@@ -212,48 +212,42 @@ def fund_totals() -> list[dict[str, Any]]:
     return totals
 
 
-def record_changes(run: ImportRun, marks: dict, user: Any) -> None:
-    """Write down every record this import created or changed, from the history rows it wrote."""
+def record_changes(run: ImportRun, marks: dict, user: Any, written: dict[type, list[tuple[Any, bool]]]) -> None:
+    """Write down every record one write transaction created or changed, with the history rows it wrote.
+
+    ``written``: per model, (record, created) as the writer wrote them. The labels come from
+    the records in memory; the history ids from one query per model.
+    """
     records = []
-    for model in marks:
+    for model, items in written.items():
+        if not items:
+            continue
         history = model.history.model
-        rows = (
+        last_id = dict(
             history.objects.filter(history_id__gt=marks[model], history_user=user)
             .order_by("history_id")
-            .values_list("id", "history_id", "history_type")
+            .values_list("id", "history_id")
         )
-        first_type: dict[int, str] = {}
-        last_id: dict[int, int] = {}
-        for pk, history_id, kind in rows:
-            first_type.setdefault(pk, kind)
-            last_id[pk] = history_id
-        if not last_id:
-            continue
-        before = dict(
-            history.objects.filter(id__in=list(last_id), history_id__lte=marks[model])
-            .values("id")
-            .annotate(last=Max("history_id"))
-            .values_list("id", "last")
-        )
-        queryset = model._base_manager.filter(pk__in=list(last_id))
-        related = {
-            "Communication": ("contact",),
-            "Commitment": ("lp__contact", "fund"),
-            "LPProfile": ("contact",),
-        }.get(model.__name__, ())
-        labels = {obj.pk: str(obj)[:255] for obj in queryset.select_related(*related)}
+        updated = [obj.pk for obj, created in items if not created]
+        before = {}
+        if updated:
+            before = dict(
+                history.objects.filter(id__in=updated, history_id__lte=marks[model])
+                .values("id")
+                .annotate(last=Max("history_id"))
+                .values_list("id", "last")
+            )
         content_type = ContentType.objects.get_for_model(model)
-        for pk, history_id in last_id.items():
-            created = first_type[pk] == "+"
+        for obj, created in items:
             records.append(
                 ImportedRecord(
                     run=run,
                     content_type=content_type,
-                    object_id=pk,
+                    object_id=obj.pk,
                     action=ImportedRecordAction.CREATED if created else ImportedRecordAction.UPDATED,
-                    label=labels.get(pk, f"#{pk}"),
-                    last_history_id=history_id,
-                    before_history_id=None if created else before.get(pk),
+                    label=str(obj)[:255],
+                    last_history_id=last_id.get(obj.pk),
+                    before_history_id=None if created else before.get(obj.pk),
                 )
             )
     ImportedRecord.objects.bulk_create(records, batch_size=500)
@@ -343,8 +337,8 @@ def run_import(
                 raise Cancelled
             writer = PlanWriter(ctx.plan, user=user, change_reason=ctx.change_reason, progress=progress, run=run)
 
-            def on_chunk(marks: dict, last: bool) -> None:
-                record_changes(run, marks, user)
+            def on_chunk(marks: dict, last: bool, written: dict) -> None:
+                record_changes(run, marks, user, written)
                 if last:
                     outcome.fund_totals = fund_totals()
                     _finish(run, outcome, options, tables)

@@ -13,11 +13,12 @@ back (``crm.imports.runner``).
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from django.db.models import Max
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
@@ -27,9 +28,12 @@ from crm.imports.plan import WritePlan, record_key
 from crm.imports.progress import WRITTEN, Cancelled, Progress
 from crm.lib.text import collapse_spaces, normalize_email
 
-# Records per write transaction: about a second of SQLite's write lock on a 2-core machine.
-CHUNK = 4000
+# Records per write transaction: well under a second of SQLite's write lock on a 2-core machine.
+CHUNK = 1500
 BATCH = 500
+# Between two transactions on SQLite, long enough for a writer waiting on the lock to get it:
+# SQLite's busy handler retries at most every 100 ms, and the next chunk would start at once.
+CHUNK_PAUSE = 0.15
 
 
 def write_order() -> list[type[models.Model]]:
@@ -106,7 +110,7 @@ class PlanWriter:
         self.committed = 0
 
     def write(self, on_chunk: Any, table_totals: dict[type, list[tuple[str, int]]]) -> None:
-        """Write every chunk, each in its own transaction; ``on_chunk(marks, last)`` runs inside each one.
+        """Write every chunk, each in its own transaction; ``on_chunk(marks, last, written)`` runs inside each one.
 
         ``committed`` counts the chunks that are in the database, for the caller to take back
         if a later one fails. A plan that fits in one chunk is one transaction, as before.
@@ -118,10 +122,14 @@ class PlanWriter:
             with transaction.atomic():
                 models_here = {step.model for step in group}
                 marks = {model: model.history.aggregate(mark=Max("history_id"))["mark"] or 0 for model in models_here}
+                written: dict[type, list[tuple[Any, bool]]] = defaultdict(list)
                 for step in group:
                     self._step(step, marks[step.model])
-                on_chunk(marks, number == len(groups) - 1)
+                    written[step.model].extend((obj, step.kind == "create") for obj in step.objects)
+                on_chunk(marks, number == len(groups) - 1, written)
             self.committed += 1
+            if number < len(groups) - 1 and connection.vendor == "sqlite":
+                time.sleep(CHUNK_PAUSE)
             for step in group:
                 self.written[step.model] += len(step.objects)
                 model_total = len(self.plan.created[step.model]) + len(self.plan.updated[step.model])

@@ -181,6 +181,10 @@ class Command(BaseCommand):
             self.run_in_throwaway(options)
             return
         self.report(options["repeat"])
+        if options["in_throwaway"]:
+            from crm.imports.benchmark import report_imports
+
+            report_imports(self.stdout, min(options["repeat"], 3))
 
     def run_in_throwaway(self, options) -> None:
         if not 1 <= options["scale"] <= 100_000:
