@@ -120,6 +120,7 @@ class ContactIndex:
         self.by_id: dict[int, Any] = {}
         self.by_email: dict[str, Any] = {}
         self.by_key: dict[str, list[tuple]] = defaultdict(list)
+        self._name_keys: dict[str, str] = {}
         for contact in Contact.objects.visible_to(user):
             plan.loaded(contact)
             if contact.organization_id in orgs.by_pk:
@@ -161,7 +162,10 @@ class ContactIndex:
         return undo
 
     def named(self, name: str) -> list[Any]:
-        return [self.by_pk[key] for key in self.by_key.get(person_key_from_text(name), [])]
+        key = self._name_keys.get(name)
+        if key is None:  # link cells repeat the same names row after row
+            key = self._name_keys[name] = person_key_from_text(name)
+        return [self.by_pk[pk] for pk in self.by_key.get(key, [])]
 
 
 class UserIndex:

@@ -188,9 +188,12 @@ class ChoiceWidget(CRMWidget):
         return self.resolve(choice, value)
 
     def resolve(self, choice: Any, value: str) -> Any:
-        spec = choice_spec(self.resource.table.entity, self.target.key)
-        options = {str(stored).casefold(): stored for stored, _label in spec.options}
-        options.update({str(label).casefold(): stored for stored, label in spec.options})
+        options = self.__dict__.get("_options")
+        if options is None:  # built once per table, not once per row
+            spec = choice_spec(self.resource.table.entity, self.target.key)
+            options = {str(stored).casefold(): stored for stored, _label in spec.options}
+            options.update({str(label).casefold(): stored for stored, label in spec.options})
+            self._options = options
         stored = options.get(str(choice).casefold())
         if stored is None:
             raise ParseError(f"{show(value)} is mapped to {show(str(choice))}, which is not a choice here")

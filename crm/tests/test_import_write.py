@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import io
 import re
+import threading
+import time
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -133,3 +135,40 @@ def test_a_failure_in_the_second_chunk_takes_the_first_back_and_keeps_nothing(tm
         for model in MODELS
     )
     assert deleted == written
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="SQLite has one writer at a time; see test_import_concurrency"
+)
+@pytest.mark.django_db(transaction=True)
+def test_on_postgresql_a_save_during_the_write_phase_returns_at_once(tmp_path, manager_user, monkeypatch):
+    folder = tmp_path / "base"
+    mapping = generate_base(folder, 200)
+    waits: list[float] = []
+    original = writer.PlanWriter._step
+
+    def save_elsewhere() -> None:
+        started = time.monotonic()
+        try:
+            other = Organization(name="Saved while the import writes")
+            other._history_user = manager_user
+            other.save()
+            Contact.objects.filter(pk=colleague.pk).update(title="Partner")
+        finally:
+            connection.close()
+        waits.append(time.monotonic() - started)
+
+    def step_then_let_someone_else_save(self, step, mark):
+        original(self, step, mark)
+        if not waits and step.objects and step.model is Organization:  # the import's transaction is open
+            other = threading.Thread(target=save_elsewhere)
+            other.start()
+            other.join(timeout=10)
+            assert waits, "the other save was still waiting for the import"
+
+    colleague = Contact.objects.create(first_name="Kim", last_name="Colleague")
+    monkeypatch.setattr(writer.PlanWriter, "_step", step_then_let_someone_else_save)
+    import_base(folder, mapping, manager_user)
+    assert ImportRun.objects.latest("pk").status == ImportStatus.IMPORTED
+    assert waits and waits[0] < 1.0
+    assert Organization.objects.filter(name="Saved while the import writes").exists()
