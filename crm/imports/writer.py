@@ -6,9 +6,10 @@ dependency order (a child's foreign key is filled from its parent saved just bef
 Django's bulk_create), with the history rows django-simple-history would have written
 (the importing user and the import as the change reason) and the many-to-many rows with
 their history. On SQLite a write transaction locks out every other writer, so the write
-is cut into transactions of at most ``CHUNK`` records; each one also writes down what it
-wrote (``ImportedRecord``), which is how a failure in a later one takes the earlier ones
-back (``crm.imports.runner``).
+is cut into transactions that commit once they have held the lock for ``LOCK_BUDGET``
+seconds (or reached ``CHUNK`` records); each one also writes down what it wrote
+(``ImportedRecord``), which is how a failure in a later one takes the earlier ones back
+(``crm.imports.runner``).
 """
 
 from __future__ import annotations
@@ -28,8 +29,12 @@ from crm.imports.plan import WritePlan, record_key
 from crm.imports.progress import WRITTEN, Cancelled, Progress
 from crm.lib.text import collapse_spaces, normalize_email
 
-# Records per write transaction: a fraction of a second of SQLite's write lock on a quiet 2-core machine.
-CHUNK = 500
+# Records per bulk statement group, and per write transaction at most.
+SLICE = 100
+CHUNK = 5000
+# On SQLite a write transaction locks out every other writer: it commits once it has run this
+# long (after the slice it is on), so nobody waits much longer, however loaded the machine.
+LOCK_BUDGET = 0.4
 BATCH = 500
 # Between two transactions on SQLite, long enough for a writer waiting on the lock to get it:
 # SQLite's busy handler retries at most every 100 ms, and the next chunk would start at once.
@@ -72,31 +77,17 @@ class Step:
 
 
 def steps(plan: WritePlan) -> list[Step]:
+    """The plan as bulk statements of at most ``SLICE`` records, in dependency order."""
+    size = max(1, min(SLICE, CHUNK))
     result = []
     for model in write_order():
         created, updated = list(plan.created[model].values()), list(plan.updated[model].values())
-        model_steps = [Step(model, "create", created[i : i + CHUNK]) for i in range(0, len(created), CHUNK)]
-        model_steps += [Step(model, "update", updated[i : i + CHUNK]) for i in range(0, len(updated), CHUNK)]
-        has_m2m = any(type(obj) is model for obj, _targets in plan.m2m.values())
-        if not model_steps and has_m2m:
-            model_steps = [Step(model, "update", [])]
+        model_steps = [Step(model, "create", created[i : i + size]) for i in range(0, len(created), size)]
+        model_steps += [Step(model, "update", updated[i : i + size]) for i in range(0, len(updated), size)]
         if model_steps:
             model_steps[-1].last_of_model = True
         result.extend(model_steps)
     return result
-
-
-def chunks(plan: WritePlan) -> list[list[Step]]:
-    """Steps grouped into transactions of about ``CHUNK`` records each."""
-    groups: list[list[Step]] = [[]]
-    size = 0
-    for step in steps(plan):
-        if size and size + len(step.objects) > CHUNK:
-            groups.append([])
-            size = 0
-        groups[-1].append(step)
-        size += len(step.objects)
-    return [group for group in groups if group]
 
 
 class PlanWriter:
@@ -108,36 +99,64 @@ class PlanWriter:
         self.run = run
         self.written: dict[type, int] = defaultdict(int)
         self.committed = 0
+        # record key → [(attribute, targets)]: the many-to-many rows to add for each record.
+        self.m2m: dict[tuple, list[tuple[str, list]]] = defaultdict(list)
+        for (key, attribute), (_obj, targets) in plan.m2m.items():
+            self.m2m[key].append((attribute, targets))
+        # (model, attribute) → record pk → {target pk: through row id}, as written.
+        self.through: dict[tuple[type, str], dict[int, dict[int, int]]] = {}
 
     def write(self, on_chunk: Any, table_totals: dict[type, list[tuple[str, int]]]) -> None:
-        """Write every chunk, each in its own transaction; ``on_chunk(marks, last, written)`` runs inside each one.
+        """Write the plan in transactions; ``on_chunk(marks, last, written)`` runs inside each one.
 
-        ``committed`` counts the chunks that are in the database, for the caller to take back
-        if a later one fails. A plan that fits in one chunk is one transaction, as before.
+        A transaction ends after ``CHUNK`` records, and on SQLite (one writer at a time) also
+        once it has held the write lock for ``LOCK_BUDGET`` seconds, whatever the machine's
+        speed. ``committed`` counts the transactions in the database, for the caller to take
+        back if a later one fails. A small plan is one transaction.
         """
-        groups = chunks(self.plan) or [[]]
-        for number, group in enumerate(groups):
-            if number and self.progress.cancelled():
+        todo = steps(self.plan)
+        sqlite = connection.vendor == "sqlite"
+        position = 0
+        while True:
+            if self.committed and self.progress.cancelled():
                 raise Cancelled
+            done: list[Step] = []
             with transaction.atomic():
-                models_here = {step.model for step in group}
-                marks = {model: model.history.aggregate(mark=Max("history_id"))["mark"] or 0 for model in models_here}
+                started = time.monotonic()
+                marks: dict[type, int] = {}
                 written: dict[type, list[tuple[Any, bool]]] = defaultdict(list)
-                for step in group:
-                    self._step(step, marks[step.model])
+                records = 0
+                while position < len(todo):
+                    step = todo[position]
+                    full = records + len(step.objects) > CHUNK
+                    if records and (full or (sqlite and time.monotonic() - started > LOCK_BUDGET)):
+                        break
+                    if step.model not in marks:
+                        marks[step.model] = step.model.history.aggregate(mark=Max("history_id"))["mark"] or 0
+                    self._step(step)
                     written[step.model].extend((obj, step.kind == "create") for obj in step.objects)
-                on_chunk(marks, number == len(groups) - 1, written)
+                    records += len(step.objects)
+                    done.append(step)
+                    position += 1
+                self._m2m_history(marks, written)
+                last = position >= len(todo)
+                on_chunk(marks, last, written)
             self.committed += 1
-            if number < len(groups) - 1 and connection.vendor == "sqlite":
+            self._report(done, table_totals)
+            if last:
+                return
+            if sqlite:
                 time.sleep(CHUNK_PAUSE)
-            for step in group:
-                self.written[step.model] += len(step.objects)
-                model_total = len(self.plan.created[step.model]) + len(self.plan.updated[step.model])
-                for table, rows in table_totals.get(step.model, []):
-                    done = rows if step.last_of_model else min(rows, self.written[step.model] * rows // model_total)
-                    self.progress.update(table, WRITTEN, done, rows)
 
-    def _step(self, step: Step, mark: int) -> None:
+    def _report(self, done: list[Step], table_totals: dict[type, list[tuple[str, int]]]) -> None:
+        for step in done:
+            self.written[step.model] += len(step.objects)
+            model_total = len(self.plan.created[step.model]) + len(self.plan.updated[step.model])
+            for table, rows in table_totals.get(step.model, []):
+                done_rows = rows if step.last_of_model else min(rows, self.written[step.model] * rows // model_total)
+                self.progress.update(table, WRITTEN, done_rows, rows)
+
+    def _step(self, step: Step) -> None:
         model, now = step.model, timezone.now()
         if step.kind == "create" and step.objects:
             for obj in step.objects:
@@ -161,62 +180,67 @@ class PlanWriter:
                 default_user=self.user,
                 default_change_reason=self.reason,
             )
-        if step.last_of_model:
-            self._m2m(model, mark)
+        self._through_rows(model, step.objects)
 
-    def _m2m(self, model: type, mark: int) -> None:
-        """Add the planned many-to-many rows of ``model``, then what its history keeps of them."""
-        entries = [
-            (obj, attribute, targets)
-            for (key, attribute), (obj, targets) in self.plan.m2m.items()
-            if type(obj) is model
-        ]
-        history = model.history.model
-        tracked = list(getattr(history, "_history_m2m_fields", []))
-        if not entries and not tracked:
-            return
-        through_rows: dict[str, dict[int, dict[int, int]]] = {}
+    def _through_rows(self, model: type, objects: list) -> None:
+        """The many-to-many rows planned for ``objects`` (their targets were written before them)."""
         for m2m_field in model._meta.many_to_many:
             attribute = m2m_field.name
-            mine = [(obj, targets) for obj, a, targets in entries if a == attribute]
-            tracked_here = m2m_field in tracked
-            if not mine and not tracked_here:
-                continue
             through = m2m_field.remote_field.through
             source, target = m2m_field.m2m_field_name(), m2m_field.m2m_reverse_field_name()
-            new_rows = [
-                through(**{f"{source}_id": obj.pk, f"{target}_id": t.pk}) for obj, targets in mine for t in targets
+            rows = [
+                through(**{f"{source}_id": obj.pk, f"{target}_id": t.pk})
+                for obj in objects
+                for a, targets in self.m2m.get(record_key(obj), ())
+                if a == attribute
+                for t in targets
             ]
-            through.objects.bulk_create(new_rows, batch_size=BATCH)
-            if not tracked_here:
-                continue
-            present = self.plan.m2m_present.get((model, attribute))
-            if present is None and self.plan.updated[model]:
-                present = self.plan._load_through(model, attribute)
-            rows: dict[int, dict[int, int]] = defaultdict(dict)
-            for pk, targets in (present or {}).items():
-                rows[pk].update(targets)
-            for row in new_rows:
-                rows[getattr(row, f"{source}_id")][getattr(row, f"{target}_id")] = row.pk
-            through_rows[attribute] = rows
-        if not through_rows:
-            return
-        written = list(
-            history.objects.filter(history_id__gt=mark, history_user=self.user).values_list("history_id", "id")
-        )
-        for m2m_field in tracked:
-            rows = through_rows.get(m2m_field.name)
             if not rows:
                 continue
-            source, target = m2m_field.m2m_field_name(), m2m_field.m2m_reverse_field_name()
-            history_m2m = HistoricalRecords.m2m_models[m2m_field]
-            history_m2m.objects.bulk_create(
-                [
-                    history_m2m(
-                        **{"history_id": history_id, "id": row_id, f"{source}_id": pk, f"{target}_id": target_pk}
-                    )
-                    for history_id, pk in written
-                    for target_pk, row_id in rows.get(pk, {}).items()
-                ],
-                batch_size=BATCH,
+            through.objects.bulk_create(rows, batch_size=BATCH)
+            written = self.through.setdefault((model, attribute), defaultdict(dict))
+            for row in rows:
+                written[getattr(row, f"{source}_id")][getattr(row, f"{target}_id")] = row.pk
+
+    def _m2m_history(self, marks: dict[type, int], written: dict[type, list[tuple[Any, bool]]]) -> None:
+        """What each history row written in this transaction keeps of its record's many-to-many fields.
+
+        As django-simple-history's own save does: every row of the record's through table,
+        not only the ones this import added. One query per model for the history ids.
+        """
+        for model, items in written.items():
+            tracked = list(getattr(model.history.model, "_history_m2m_fields", []))
+            if not tracked or not items:
+                continue
+            history = model.history.model
+            history_ids = dict(
+                history.objects.filter(history_id__gt=marks[model], history_user=self.user).values_list(
+                    "id", "history_id"
+                )
             )
+            has_updates = any(not created for _obj, created in items)
+            for m2m_field in tracked:
+                attribute = m2m_field.name
+                present = self.plan.m2m_present.get((model, attribute))
+                if present is None and has_updates:
+                    present = self.plan._load_through(model, attribute)
+                new = self.through.get((model, attribute), {})
+                if not present and not new:
+                    continue
+                source, target = m2m_field.m2m_field_name(), m2m_field.m2m_reverse_field_name()
+                history_m2m = HistoricalRecords.m2m_models[m2m_field]
+                rows = []
+                for obj, created in items:
+                    targets = dict(new.get(obj.pk, {}))
+                    if not created and present:
+                        targets = {**present.get(obj.pk, {}), **targets}
+                    history_id = history_ids.get(obj.pk)
+                    if history_id is None:
+                        continue
+                    rows.extend(
+                        history_m2m(
+                            **{"history_id": history_id, "id": row_id, f"{source}_id": obj.pk, f"{target}_id": pk}
+                        )
+                        for pk, row_id in targets.items()
+                    )
+                history_m2m.objects.bulk_create(rows, batch_size=BATCH)

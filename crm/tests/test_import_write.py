@@ -17,7 +17,7 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from contacts.models import Communication, Contact, Organization, Tag
-from crm.imports import writer
+from crm.imports import runner, writer
 from crm.imports.benchmark import generate_base
 from crm.models import ImportedRecord, ImportRun, ImportStatus
 from lps.models import Commitment, Fund, LPProfile
@@ -53,6 +53,7 @@ def queries_of_an_import(tmp_path, rows: int, user) -> tuple[int, int]:
 def test_an_import_reads_as_many_times_for_three_times_the_rows(tmp_path, manager_user, monkeypatch):
     # One write transaction for both sizes: each further one adds its own few reads (pinned below).
     monkeypatch.setattr(writer, "CHUNK", 100_000)
+    monkeypatch.setattr(writer, "LOCK_BUDGET", 3600)
     queries_of_an_import(tmp_path, 30, manager_user)  # fills the content type and other per-process caches
     reads, writes = queries_of_an_import(tmp_path, 150, manager_user)
     more_reads, more_writes = queries_of_an_import(tmp_path, 450, manager_user)
@@ -98,14 +99,44 @@ def test_a_large_import_is_written_in_several_short_transactions(tmp_path, manag
     mapping = generate_base(folder, 200)
     before = sum(counts().values())
     sizes = []
-    original = writer.chunks
-    monkeypatch.setattr(writer, "chunks", lambda plan: sizes.extend(original(plan)) or original(plan))
+    original = runner.record_changes
+
+    def record(run, marks, user, written):
+        sizes.append(sum(len(items) for items in written.values()))
+        original(run, marks, user, written)
+
+    monkeypatch.setattr(runner, "record_changes", record)
     import_base(folder, mapping, manager_user)
     run = ImportRun.objects.latest("pk")
     assert run.status == ImportStatus.IMPORTED
     assert len(sizes) > 3
-    assert all(sum(len(step.objects) for step in chunk) <= 60 for chunk in sizes)
-    assert run.records.count() == sum(counts().values()) - before
+    assert max(sizes) <= 60
+    assert run.records.count() == sum(sizes) == sum(counts().values()) - before
+
+
+def test_on_sqlite_a_write_transaction_ends_when_its_time_is_up(tmp_path, manager_user, monkeypatch):
+    monkeypatch.setattr(writer, "LOCK_BUDGET", 0)  # every slice is over the budget: one slice each
+    monkeypatch.setattr(writer, "SLICE", 25)
+    monkeypatch.setattr(writer, "CHUNK_PAUSE", 0)
+    folder = tmp_path / "base"
+    mapping = generate_base(folder, 100)
+    sizes = []
+    original = runner.record_changes
+    monkeypatch.setattr(
+        runner,
+        "record_changes",
+        lambda run, marks, user, written: (
+            sizes.append(sum(map(len, written.values()))),
+            original(run, marks, user, written),
+        ),
+    )
+    import_base(folder, mapping, manager_user)
+    if connection.vendor == "sqlite":
+        assert max(sizes) <= 25 and len(sizes) > 4
+    else:
+        assert len(sizes) == 1  # PostgreSQL never locks other writers out: one transaction
+    contact = Contact.objects.get(email="person0@people.example")
+    assert contact.history.get().tags.count() == contact.tags.count() > 0
 
 
 def test_a_failure_in_the_second_chunk_takes_the_first_back_and_keeps_nothing(tmp_path, manager_user, monkeypatch):
@@ -116,8 +147,8 @@ def test_a_failure_in_the_second_chunk_takes_the_first_back_and_keeps_nothing(tm
     before = counts()
     original = writer.PlanWriter._step
 
-    def fail_in_the_middle_of_the_second_chunk(self, step, mark):
-        original(self, step, mark)
+    def fail_in_the_middle_of_the_second_chunk(self, step):
+        original(self, step)
         if self.committed == 1:  # its first step is written, the transaction not yet committed
             raise OSError("the disk is full")
 
@@ -160,8 +191,8 @@ def test_on_postgresql_a_save_during_the_write_phase_returns_at_once(tmp_path, m
             connection.close()
         waits.append(time.monotonic() - started)
 
-    def step_then_let_someone_else_save(self, step, mark):
-        original(self, step, mark)
+    def step_then_let_someone_else_save(self, step):
+        original(self, step)
         if not waits and step.objects and step.model is Organization:  # the import's transaction is open
             other = threading.Thread(target=save_elsewhere)
             other.start()
