@@ -30,11 +30,11 @@ from crm.imports.progress import WRITTEN, Cancelled, Progress
 from crm.lib.text import collapse_spaces, normalize_email
 
 # Records per bulk statement group, and per write transaction at most.
-SLICE = 100
+SLICE = 50
 CHUNK = 5000
 # On SQLite a write transaction locks out every other writer: it commits once it has run this
 # long (after the slice it is on), so nobody waits much longer, however loaded the machine.
-LOCK_BUDGET = 0.4
+LOCK_BUDGET = 0.25
 BATCH = 500
 # Between two transactions on SQLite, long enough for a writer waiting on the lock to get it:
 # SQLite's busy handler retries at most every 100 ms, and the next chunk would start at once.

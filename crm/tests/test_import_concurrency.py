@@ -131,6 +131,22 @@ def test_a_large_import_never_locks_out_people_signing_in_and_saving(tmp_path):
         warm_up: list = []
         for name in ("ann", "ben", "cat") * 2:  # every worker loads its code before the clock starts
             Client(base, name, warm_up).sign_in_and_save(0)
+        # The same people for a few seconds without the import: what this machine does anyway.
+        baseline: list[tuple[str, int, float, bool]] = []
+        quiet_until = time.monotonic() + 8
+
+        def quiet(username: str) -> None:
+            client, number = Client(base, username, baseline), 100
+            while time.monotonic() < quiet_until:
+                number += 1
+                client.sign_in_and_save(number)
+                time.sleep(THINK)
+
+        quiet_threads = [threading.Thread(target=quiet, args=(name,)) for name in ("ann", "ben", "cat")]
+        for thread in quiet_threads:
+            thread.start()
+        for thread in quiet_threads:
+            thread.join(timeout=120)
         importing = subprocess.Popen(
             [sys.executable, str(ROOT / "manage.py"), "import_airtable", str(tmp_path / "base")]
             + ["--mapping", str(mapping), "--user", "importer"],
@@ -168,4 +184,8 @@ def test_a_large_import_never_locks_out_people_signing_in_and_saving(tmp_path):
     assert [r for r in results if r[3]] == []
     assert "database is locked" not in server_errors
     slowest = sorted(results, key=lambda r: -r[2])[:5]
-    assert slowest[0][2] < MAX_WAIT, f"the slowest of {len(results)} requests: {slowest}"
+    quiet_slowest = max((r[2] for r in baseline), default=0.0)
+    assert slowest[0][2] < MAX_WAIT, (
+        f"the slowest of {len(results)} requests during the import: {slowest}; "
+        f"without the import the slowest of {len(baseline)} took {quiet_slowest:.1f}s"
+    )
