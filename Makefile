@@ -19,6 +19,8 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
 	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null \
 	&& { command -v $$p; break; }; done)
 CHROMIUM ?= /usr/bin/chromium
+# The background worker: runs dry runs, imports and large undos queued in the database.
+WORKER = $(PY) manage.py db_worker --no-reload
 
 .PHONY: help prepare run serve dev test lint format test-postgres seed-bulk backup benchmark clean
 
@@ -54,11 +56,12 @@ run: prepare ## Set up, load the demo data into an empty database, and serve on 
 	@echo "  Change both passwords before anyone else can reach it:"
 	@echo "    $(PY) manage.py changepassword admin; $(PY) manage.py changepassword grant"
 	@echo "$(if $(filter $(LOOPBACK),$(HOST)),  Only this machine can reach it. For the office LAN: make run HOST=0.0.0.0,  WARNING: other machines can reach it now; anyone who knows the demo passwords can sign in.)"
+	@echo "  Imports run in the background worker started beside it (Ctrl-C stops both)."
 	@echo
-	$(BIN)/gunicorn crm.wsgi --bind $(HOST):$(PORT) --workers $(WORKERS) --timeout 120 --access-logfile - --log-level info
+	crm/together.sh $(WORKER) -- $(BIN)/gunicorn crm.wsgi --bind $(HOST):$(PORT) --workers $(WORKERS) --timeout 120 --access-logfile - --log-level info
 
-serve: prepare ## Production: migrate, collect static files, serve with gunicorn on 127.0.0.1 (behind a proxy); no demo data
-	$(BIN)/gunicorn crm.wsgi --bind $(HOST):$(PORT) --workers $(WORKERS) --timeout 120 --access-logfile - --log-level info
+serve: prepare ## Production: migrate, collect static files, serve with gunicorn on 127.0.0.1 (behind a proxy) and the import worker; no demo data
+	crm/together.sh $(WORKER) -- $(BIN)/gunicorn crm.wsgi --bind $(HOST):$(PORT) --workers $(WORKERS) --timeout 120 --access-logfile - --log-level info
 
 dev: $(VENV)/.dev ## Development server with auto-reload on 127.0.0.1:8000 (DEBUG on)
 	$(PY) manage.py migrate --noinput

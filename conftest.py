@@ -29,6 +29,14 @@ def _plain_static_storage(settings):
     }
 
 
+@pytest.fixture(autouse=True)
+def _tasks_run_at_once(settings):
+    # Production queues imports for the worker (settings.TASKS, the database backend). Tests run
+    # each task at once, in the test's own transaction, unless they start a real worker
+    # (crm/tests/test_import_worker.py sets the database backend back).
+    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
+
+
 class CRMClient(Client):
     """Django's test client, with ``login()`` working beside django-axes.
 

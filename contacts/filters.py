@@ -28,7 +28,10 @@ class OrganizationFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(method="search", label="Search")
     type = django_filters.ChoiceFilter(choices=OrganizationType.choices, empty_label="All types")
     tag = django_filters.ModelChoiceFilter(
-        field_name="tags", queryset=Tag.objects.all(), empty_label="All tags", label="Tag"
+        field_name="tags",
+        queryset=lambda request: Tag.objects.visible_to(request.user),
+        empty_label="All tags",
+        label="Tag",
     )
     o = django_filters.OrderingFilter(
         fields=(
@@ -91,7 +94,10 @@ class ContactFilter(django_filters.FilterSet):
     )
     status = django_filters.ChoiceFilter(choices=ContactStatus.choices, empty_label="Any status")
     tag = django_filters.ModelChoiceFilter(
-        field_name="tags", queryset=Tag.objects.all(), empty_label="Any tag", label="Tag"
+        field_name="tags",
+        queryset=lambda request: Tag.objects.visible_to(request.user),
+        empty_label="Any tag",
+        label="Tag",
     )
     owner = django_filters.ModelChoiceFilter(
         queryset=User.objects.team(), empty_label="Any owner", null_label="No owner", label="Owner"
@@ -99,7 +105,8 @@ class ContactFilter(django_filters.FilterSet):
     # A name rather than a picker: thousands of organizations make a select unusable. An id
     # (a link from an organization's page) matches exactly.
     organization = django_filters.CharFilter(method="filter_organization", label="Organization")
-    source = django_filters.ChoiceFilter(choices=lambda: ContactFilter.source_choices(), empty_label="Any source")
+    # The user's sources, set per request in __init__.
+    source = django_filters.ChoiceFilter(choices=[], empty_label="Any source")
     untouched = django_filters.NumberFilter(
         method="filter_untouched",
         label="No touch in (days)",
@@ -113,9 +120,21 @@ class ContactFilter(django_filters.FilterSet):
         model = Contact
         fields = ["q", "type", "status", "tag", "owner", "organization", "source", "untouched"]
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # A plain function (filters are deep-copied; a bound method would copy the request),
+        # called only when the form is drawn or validated.
+        user, choices_for = self.user, self.source_choices
+        self.filters["source"].extra["choices"] = lambda: choices_for(user)
+
+    @property
+    def user(self):
+        return getattr(self.request, "user", None)
+
     @staticmethod
-    def source_choices() -> list[tuple[str, str]]:
-        sources = Contact.objects.exclude(source="").order_by("source").values_list("source", flat=True).distinct()
+    def source_choices(user) -> list[tuple[str, str]]:
+        visible = Contact.objects.visible_to(user)
+        sources = visible.exclude(source="").order_by("source").values_list("source", flat=True).distinct()
         return [(s, s) for s in sources[:200]]
 
     def search(self, queryset, name, value):
@@ -131,7 +150,9 @@ class ContactFilter(django_filters.FilterSet):
 
     def filter_untouched(self, queryset, name, value):
         since = timezone.now() - datetime.timedelta(days=int(value))
-        touched = Communication.objects.filter(contact=OuterRef("pk"), communication_date__gte=since)
+        touched = Communication.objects.visible_to(self.user).filter(
+            contact=OuterRef("pk"), communication_date__gte=since
+        )
         return queryset.filter(~Exists(touched))
 
     def without_type(self):
@@ -208,7 +229,7 @@ class CommunicationFilter(django_filters.FilterSet):
         return every_word_matches(queryset, value, ("subject", "body"))
 
     def filter_open_action(self, queryset, name, value):
-        open_ids = Communication.objects.open_actions().values("pk")
+        open_ids = Communication.objects.visible_to(getattr(self.request, "user", None)).open_actions().values("pk")
         if value == "yes":
             return queryset.filter(pk__in=open_ids)
         if value == "no":

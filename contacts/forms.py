@@ -140,7 +140,7 @@ class ContactForm(CustomFieldsFormMixin, forms.ModelForm):
         self.user = user  # who creates an organization typed here
         self.fields["owner"].queryset = User.objects.team()
         self.fields["owner"].empty_label = "No owner"
-        self.fields["tags"].queryset = Tag.objects.all()
+        self.fields["tags"].queryset = Tag.objects.visible_to(user)
         if self.instance.organization_id and not self.is_bound:
             self.initial["organization_name"] = self.instance.organization.name
         self.new_organization_name = ""
@@ -233,14 +233,15 @@ class ContactBulkForm(forms.Form):
     ids = forms.CharField(required=False, widget=forms.MultipleHiddenInput)
     select_all = forms.BooleanField(required=False)
     query = forms.CharField(required=False, max_length=4000, widget=forms.HiddenInput)
-    tag = forms.ModelChoiceField(queryset=Tag.objects.all(), required=False, empty_label="Tag…")
+    tag = forms.ModelChoiceField(queryset=Tag.objects.none(), required=False, empty_label="Tag…")
     owner = forms.ChoiceField(
         required=False, error_messages={"invalid_choice": "That person is not an active member of the team."}
     )
     status = forms.ChoiceField(choices=[("", "Status…"), *ContactStatus.choices], required=False)
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["tag"].queryset = Tag.objects.visible_to(user)
         self.fields["owner"].choices = [
             ("", "Owner…"),
             (self.NO_OWNER, "No owner"),

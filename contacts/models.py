@@ -65,6 +65,12 @@ class Tag(TimeStampedModel):
 
 
 class OrganizationType(models.TextChoices):
+    """What kind of investor: an organization's type, and an LP profile's investor type (lps), one list.
+
+    One enum so a won deal, an import or a report never has to translate between two spellings
+    of the same twelve values.
+    """
+
     FAMILY_OFFICE = "family_office", "Family office"
     ENDOWMENT = "endowment", "Endowment"
     FOUNDATION = "foundation", "Foundation"
@@ -86,6 +92,8 @@ class OrganizationQuerySet(ScopedQuerySet):
         Subqueries rather than joins: joining contacts and commitments at once would
         multiply rows and inflate both figures.
         """
+        # Here, not at the top: lps.models imports this module (an LP profile is a contact's),
+        # so the layer above can only be reached once both are loaded. Known debt (issue 10).
         from lps.models import COMMITTED_STATUSES, Commitment
 
         contacts = (
@@ -398,6 +406,12 @@ class Communication(TimeStampedModel):
                 fields=["created_by", "next_action_date"],
                 condition=models.Q(next_action_done=False, next_action_date__isnull=False),
                 name="communication_open_due_idx",
+            ),
+            # Everyone's open actions by due date: the dashboard's "others" list and next actions.
+            models.Index(
+                fields=["next_action_date"],
+                condition=models.Q(next_action_done=False, next_action_date__isnull=False),
+                name="communication_open_date_idx",
             ),
         ]
 

@@ -17,7 +17,16 @@ from contacts.models import Communication, Contact, ContactType, Organization
 from crm.imports import parsers
 from crm.imports.parsers import ParseError, show
 from crm.imports.plan import record_key
-from crm.imports.resources import CRMField, CRMResource, CRMWidget, TextWidget, org_key
+from crm.imports.resources import (
+    AttachmentsWidget,
+    BoolWidget,
+    CRMField,
+    CRMResource,
+    CRMWidget,
+    TextWidget,
+    link_names,
+    org_key,
+)
 from crm.imports.schema import Target
 from crm.lib.text import collapse_spaces, normalize_email
 
@@ -197,8 +206,6 @@ class FollowUpField(CRMField):
 
 class OpportunityLinkWidget(CRMWidget):
     def parse(self, value: str, row: dict) -> Any:
-        from crm.imports.resources import link_names
-
         names = link_names(self.resource.table, value)
         if not names:
             return None
@@ -231,12 +238,8 @@ class CommunicationResource(CRMResource):
         if target.key == "contact":
             return _bind(ContactsField(None, target, CRMWidget(self, target)), self)
         if target.key == "attachments":
-            from crm.imports.resources import AttachmentsWidget
-
             return _bind(AttachmentNamesField(None, target, AttachmentsWidget(self, target)), self)
         if target.key == "needs_follow_up":
-            from crm.imports.resources import BoolWidget
-
             return _bind(FollowUpField(None, target, BoolWidget(self, target)), self)
         if target.key == "opportunity":
             return CRMField("opportunity", target, OpportunityLinkWidget(self, target))

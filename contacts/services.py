@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import models, transaction
-from django.db.models import Case, Count, IntegerField, OuterRef, QuerySet, Subquery, Value, When
+from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from simple_history.utils import bulk_update_with_history, get_history_manager_for_model
@@ -22,6 +22,8 @@ from simple_history.utils import bulk_update_with_history, get_history_manager_f
 from contacts.models import Communication, Contact, ContactType, Organization, Tag
 from crm.lib.history import HistoryEntry, history_entries
 from crm.permissions import GuardedModel, require_write
+from lps.models import Commitment, LPProfile
+from pipeline.models import Opportunity
 
 
 class MergeRefused(Exception):
@@ -220,8 +222,6 @@ def commitment_clashes(survivor: Contact, other: Contact) -> list[str]:
     """Commitments both contacts have to the same fund through the same investing entity
     (“Fund II”, or “Fund II (Trust / IRA)”): one LP keeps one commitment per fund and
     entity, so a merge would have to lose or combine one of them."""
-    from lps.models import Commitment
-
     ours = {
         (fund_id, entity.casefold())
         for fund_id, entity in Commitment.objects.filter(lp__contact=survivor).values_list(
@@ -260,9 +260,6 @@ def merge_contacts(
     - Both histories record the merge: "Merged into #S" on the deleted record (whose
       history stays), "Merged from #O" on the survivor.
     """
-    from lps.models import Commitment, LPProfile
-    from pipeline.models import Opportunity
-
     if survivor.pk == other.pk:
         raise MergeRefused("Pick two different contacts to merge.")
     custom_picks = custom_picks or {}
@@ -452,8 +449,6 @@ def _repoint_other_relations(survivor: Contact, other: Contact, user: Any, reaso
 
 def linked_summary(contact: Contact) -> str:
     """ "12 communications · 2 opportunities · LP (3 commitments)": what a merge would move."""
-    from lps.models import Commitment, LPProfile
-
     parts = []
     communications = contact.communications.count()
     opportunities = contact.opportunities.count()
@@ -558,11 +553,19 @@ def overdue_count(user) -> int:
 
 
 def dashboard_actions(user, today: datetime.date, limit: int = 8) -> list[Communication]:
-    """Open actions due within two weeks or overdue, the user's own first (one query)."""
-    return list(
+    """Open actions due within two weeks or overdue, the user's own first (two queries).
+
+    The user's own come down the (created_by, next_action_date) index and everyone else's
+    down the next_action_date one, each stopping at ``limit``; one query sorting by "is it
+    mine" would have to read and sort every open action.
+    """
+    due = (
         communications_for(user)
         .open_actions()
         .defer("body", "attachment_names")
         .filter(next_action_date__isnull=False, next_action_date__lte=today + datetime.timedelta(days=14))
-        .order_by(Case(When(created_by=user, then=0), default=1), "next_action_date", "pk")[:limit]
+        .order_by("next_action_date", "pk")
     )
+    own = list(due.filter(created_by=user)[:limit])
+    others = list(due.exclude(created_by=user)[:limit])
+    return (own + others)[:limit]

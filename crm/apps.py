@@ -6,6 +6,8 @@ class CrmConfig(AppConfig):
     verbose_name = "Venture CRM"
 
     def ready(self) -> None:
+        # Here, not at the top: these reach models and settings, which Django allows only once
+        # the app registry is ready.
         from django.conf import settings
         from django.db.backends.signals import connection_created
 

@@ -9,12 +9,15 @@ from django.conf import settings
 from django.core.checks import Tags, Warning, register
 from django.db import DatabaseError
 
+from crm.backups.services import BACKUP_NAME
+from crm.lib.private_files import open_paths, sqlite_files, sqlite_path
+from crm.models import User
+from crm.security.services import admins_without_second_factor
+
 
 @register(Tags.security, deploy=True)
 def demo_passwords_changed(app_configs, **kwargs):
     """Warn while a demo account can still sign in with its published password."""
-    from crm.models import User
-
     warnings = []
     try:
         users = {u.username: u for u in User.objects.filter(username__in=settings.CRM_DEMO_PASSWORDS, is_active=True)}
@@ -45,9 +48,6 @@ def files_open_to_others(data_dir: Path, backup_dir: Path, databases: dict) -> l
     On PostgreSQL there is no database file to look at; the folders, the secret key and the
     backup files still are.
     """
-    from crm.backups import BACKUP_NAME
-    from crm.lib.private_files import open_paths, sqlite_files, sqlite_path
-
     files = [data_dir / "secret_key"]
     for config in databases.values():
         path = sqlite_path(config)
@@ -69,8 +69,6 @@ def files_open_to_others(data_dir: Path, backup_dir: Path, databases: dict) -> l
 @register(Tags.security, deploy=True)
 def admins_have_a_second_factor(app_configs, **kwargs):
     """Warn while an active admin can sign in (and reach the Django admin) with a password alone."""
-    from crm.security.services import admins_without_second_factor
-
     try:
         usernames = list(admins_without_second_factor().values_list("username", flat=True))
     except DatabaseError:

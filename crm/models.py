@@ -373,6 +373,12 @@ class ImportStatus(models.TextChoices):
     PARTLY_UNDONE = "partly_undone", "Partly undone"
 
 
+class ImportJob(models.TextChoices):
+    DRY_RUN = "dry_run", "Dry run"
+    IMPORT = "import", "Import"
+    UNDO = "undo", "Undo"
+
+
 class ImportRunQuerySet(ScopedQuerySet):
     """Imports are team-wide: every signed-in user may see them (views still require a manager)."""
 
@@ -416,6 +422,21 @@ class ImportRun(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     undo_report = models.JSONField(default=dict, blank=True)
+    # The background worker's job on this run (crm/imports/tasks.py): what it is asked to do,
+    # the task's id in the queue, and how far it has got. ``heartbeat_at`` moves every few
+    # seconds while the job runs; ``worker_host``/``worker_pid`` say which process runs it,
+    # so a run whose worker died is marked failed within a minute (crm/imports/jobs.py).
+    job = models.CharField(max_length=10, choices=ImportJob.choices, blank=True)
+    job_task_id = models.CharField(max_length=64, blank=True)
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    job_finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    worker_host = models.CharField(max_length=255, blank=True)
+    worker_pid = models.PositiveIntegerField(null=True, blank=True)
+    progress = models.JSONField(default=dict, blank=True, help_text="Per table: rows read, validated, written, total.")
+    cancel_requested = models.BooleanField(default=False)
+    row_report = models.TextField(blank=True, help_text="The latest dry run or import's full row report, as CSV.")
 
     objects = ImportRunQuerySet.as_manager()
 
@@ -433,6 +454,25 @@ class ImportRun(models.Model):
     @property
     def can_undo(self) -> bool:
         return self.status == ImportStatus.IMPORTED
+
+    @property
+    def duration(self) -> datetime.timedelta | None:
+        """How long the last background job took, once it finished."""
+        if self.started_at and self.job_finished_at and self.job_finished_at >= self.started_at:
+            return self.job_finished_at - self.started_at
+        return None
+
+    @property
+    def duration_text(self) -> str:
+        """“4.2 s”, “3 min 12 s”: how long the last job took, for the pages; empty when unknown."""
+        duration = self.duration
+        if duration is None:
+            return ""
+        seconds = duration.total_seconds()
+        if seconds < 60:
+            return f"{seconds:.1f} s"
+        minutes, rest = divmod(round(seconds), 60)
+        return f"{minutes} min {rest} s"
 
     @property
     def is_draft(self) -> bool:

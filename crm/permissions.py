@@ -143,6 +143,12 @@ class GuardedModel(models.Model):
     def _guarded_fields(cls) -> list[str]:
         return [name for name, rule in cls.WRITE_RULES.items() if rule is not None and name != ANY_FIELD]
 
+    def refuse_write(self, user: Any) -> None:
+        """Refuse (PermissionDenied) ``user`` changing this record at all: the access helper's
+        ``write=True`` (crm.lib.scoping), checked before a form is shown. Per-field rules are
+        about values and stay with the save."""
+        require_write(type(self), user, None)
+
     def guarded_changes(self) -> set[str]:
         """Fields with a rule whose value this save would change."""
         names = self._guarded_fields()

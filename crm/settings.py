@@ -59,6 +59,8 @@ INSTALLED_APPS = [
     "import_export",
     "simple_history",
     "template_partials",
+    "django_tasks",
+    "django_tasks_db",
     "crm",
     "contacts",
     "pipeline",
@@ -142,6 +144,13 @@ else:
             },
         }
     }
+
+# --- Background tasks ------------------------------------------------------------------
+# Dry runs, imports and large undos run in the worker (`manage.py db_worker`, started by
+# `make run` / `make serve` beside gunicorn), queued in this database through django-tasks'
+# database backend: the same API as Django 6's django.tasks. The test suite runs tasks with
+# the immediate backend (conftest.py), except the tests that start a real worker process.
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "crm.User"
@@ -279,7 +288,7 @@ SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD = True
 # Demo accounts whose password is still the published one make `check --deploy` warn.
 CRM_DEMO_PASSWORDS = {"admin": "admin123", "grant": "password"}
 
-# `manage.py backup` / `restore` (crm/backups.py): where backups go, and how many days of
+# `manage.py backup` / `restore` (crm/backups/services.py): where backups go, and how many days of
 # daily backups retention keeps (0 keeps everything).
 CRM_BACKUP_DIR = Path(env_str("CRM_BACKUP_DIR") or BASE_DIR / "backups").resolve()
 CRM_BACKUP_KEEP_DAYS = env_int("CRM_BACKUP_KEEP_DAYS", 30, minimum=0, maximum=36500)

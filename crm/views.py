@@ -9,17 +9,17 @@ from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.forms import PasswordChangeForm
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
-from django_htmx.http import HttpResponseClientRefresh, trigger_client_event
+from django_htmx.http import HttpResponseClientRefresh
 
 from contacts.forms import TagForm
 from contacts.models import TagColour
 from contacts.services import delete_tag, tags_with_usage
 from crm.forms import ProfileForm
-from crm.lib.htmx import close_dialog, empty_fragment, is_fragment_request, render_page_or_fragment
+from crm.lib.htmx import close_dialog, empty_fragment, is_fragment_request, posted, render_page_or_fragment, saved
 from crm.lib.text import PASSWORD_MAX, LengthLimit
 from crm.models import EMAIL_UNAVAILABLE, User
 from crm.roles import manager_required
@@ -51,11 +51,6 @@ def health(request: HttpRequest) -> HttpResponse:
         {"status": "ok" if database_ok else "error", "database": database_ok, "version": settings.VERSION},
         status=200 if database_ok else 503,
     )
-
-
-def _posted(request: HttpRequest) -> Any:
-    # request.POST or None would leave an empty POST unbound, re-showing the form without errors.
-    return request.POST if request.method == "POST" else None
 
 
 @require_GET
@@ -108,7 +103,7 @@ def settings_profile(request: HttpRequest) -> HttpResponse:
     if request.method == "GET" and not is_fragment_request(request):
         return redirect(reverse("settings") + "#profile-form")
     # A copy of the user: a refused form must not leave its values on request.user (the sidebar).
-    form = ProfileForm(_posted(request), instance=User.objects.get(pk=request.user.pk))
+    form = ProfileForm(posted(request), instance=User.objects.get(pk=request.user.pk))
     if request.method == "POST" and form.is_valid():
         try:
             with transaction.atomic():
@@ -130,7 +125,7 @@ def settings_profile(request: HttpRequest) -> HttpResponse:
 def settings_password(request: HttpRequest) -> HttpResponse:
     if request.method == "GET" and not is_fragment_request(request):
         return redirect(reverse("settings") + "#password-form")
-    form = _password_form(request, _posted(request))
+    form = _password_form(request, posted(request))
     if request.method == "POST" and form.is_valid():
         form.save()
         update_session_auth_hash(request, form.user)  # stay signed in here, signed out elsewhere
@@ -158,9 +153,15 @@ def tag_list(request: HttpRequest) -> HttpResponse:
     return render_page_or_fragment(request, SETTINGS_TEMPLATE, "tag-table", settings_context(request))
 
 
+def _empty_tag_form(request: HttpRequest) -> HttpResponse:
+    """After a tag is added: the create form again, empty, for the next one."""
+    context = settings_context(request, tag_form=TagForm(auto_id=NEW_TAG_ID))
+    return render_page_or_fragment(request, SETTINGS_TEMPLATE, "tag-create", context)
+
+
 @require_http_methods(["GET", "POST"])
 def tag_create(request: HttpRequest) -> HttpResponse:
-    form = TagForm(_posted(request), auto_id=NEW_TAG_ID)
+    form = TagForm(posted(request), auto_id=NEW_TAG_ID)
     if request.method == "POST" and form.is_valid():
         try:
             with transaction.atomic():
@@ -168,24 +169,21 @@ def tag_create(request: HttpRequest) -> HttpResponse:
         except IntegrityError:  # created by someone else since the form was checked
             form.add_error("name", "A tag with this name was just added. Use that one or pick another name.")
         else:
-            messages.success(request, f"Added the tag “{tag.name}”.")
-            if not is_fragment_request(request):
-                return redirect(_settings_url())
-            response = render_page_or_fragment(
+            return saved(
                 request,
-                SETTINGS_TEMPLATE,
-                "tag-create",
-                settings_context(request, tag_form=TagForm(auto_id=NEW_TAG_ID)),
+                f"Added the tag “{tag.name}”.",
+                redirect_to=_settings_url(),
+                panel=lambda: _empty_tag_form(request),
+                event=TAGS_CHANGED_EVENT,
             )
-            return trigger_client_event(response, TAGS_CHANGED_EVENT)
     return render_page_or_fragment(request, SETTINGS_TEMPLATE, "tag-create", settings_context(request, tag_form=form))
 
 
 @require_http_methods(["GET", "POST"])
 def tag_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    tag = get_object_or_404(tags_with_usage(request.user), pk=pk)
+    tag = tags_with_usage(request.user).get_for_user(request.user, pk, write=True)
     old_name = tag.name
-    form = TagForm(_posted(request), instance=tag, auto_id="edit-tag-%s")
+    form = TagForm(posted(request), instance=tag, auto_id="edit-tag-%s")
     if request.method == "POST" and form.is_valid():
         try:
             with transaction.atomic():
@@ -204,7 +202,7 @@ def tag_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @manager_required
 def tag_delete(request: HttpRequest, pk: int) -> HttpResponse:
-    tag = get_object_or_404(tags_with_usage(request.user), pk=pk)
+    tag = tags_with_usage(request.user).get_for_user(request.user, pk, write=True)
     if request.method == "POST":
         name = tag.name
         contacts, organizations = delete_tag(tag, request.user)

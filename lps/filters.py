@@ -5,8 +5,9 @@ from __future__ import annotations
 import django_filters
 from django.db.models import Q
 
+from contacts.models import OrganizationType
 from crm.lib.filters import every_word_matches
-from lps.models import Commitment, CommitmentStatus, Fund, InvestorType
+from lps.models import Commitment, CommitmentStatus, Fund
 
 MISSING_CHOICES = (
     ("docs", "Legal docs not signed"),
@@ -29,7 +30,7 @@ class CommitmentFilter(django_filters.FilterSet):
         empty_label="All funds",
     )
     investor_type = django_filters.ChoiceFilter(
-        field_name="lp__investor_type", choices=InvestorType.choices, empty_label="All investor types"
+        field_name="lp__investor_type", choices=OrganizationType.choices, empty_label="All investor types"
     )
     status = django_filters.ChoiceFilter(choices=CommitmentStatus.choices, empty_label="Any status")
     missing = django_filters.ChoiceFilter(choices=MISSING_CHOICES, method="filter_missing", empty_label="Any paperwork")

@@ -12,7 +12,7 @@ from django.db.models import Q, Sum
 from django.urls import reverse
 from simple_history.models import HistoricalRecords
 
-from contacts.models import ContactType
+from contacts.models import ContactType, OrganizationType
 from crm.lib.money import MONEY
 from crm.lib.scoping import ScopedQuerySet
 from crm.lib.text import NAME_MAX, NOTE_MAX, SHORT_NAME_MAX, LengthLimit
@@ -61,21 +61,6 @@ class Fund(GuardedModel, TimeStampedModel):
         return self.name
 
 
-class InvestorType(models.TextChoices):
-    INDIVIDUAL = "individual", "Individual"
-    FAMILY_OFFICE = "family_office", "Family office"
-    ENDOWMENT = "endowment", "Endowment"
-    FOUNDATION = "foundation", "Foundation"
-    PENSION = "pension", "Pension"
-    FUND_OF_FUNDS = "fund_of_funds", "Fund of funds"
-    CORPORATE = "corporate", "Corporate"
-    WEALTH_MANAGER = "wealth_manager", "RIA / wealth manager"
-    INSURANCE = "insurance", "Insurance"
-    SOVEREIGN_WEALTH = "sovereign_wealth", "Sovereign wealth"
-    BANK = "bank", "Bank"
-    OTHER = "other", "Other"
-
-
 class LPProfile(GuardedModel, CustomFieldsModel, TimeStampedModel):
     """An investor's profile; one per contact. Creating one makes the contact an investor."""
 
@@ -96,7 +81,9 @@ class LPProfile(GuardedModel, CustomFieldsModel, TimeStampedModel):
     CUSTOM_FIELD_ENTITY = CustomFieldEntity.LP_PROFILE
 
     contact = models.OneToOneField("contacts.Contact", on_delete=models.CASCADE, related_name="lp_profile")
-    investor_type = models.CharField(max_length=20, choices=InvestorType.choices, default=InvestorType.INDIVIDUAL)
+    investor_type = models.CharField(
+        max_length=20, choices=OrganizationType.choices, default=OrganizationType.INDIVIDUAL
+    )
     accredited = models.BooleanField("accredited investor", default=False)
     qualified_purchaser = models.BooleanField(default=False)
     preferred_communication = models.CharField(max_length=SHORT_NAME_MAX, blank=True)

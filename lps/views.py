@@ -7,8 +7,8 @@ from decimal import Decimal
 
 from django.contrib import messages
 from django.db.models import Case, Count, DecimalField, ExpressionWrapper, F, Q, QuerySet, Sum, When
-from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
@@ -18,7 +18,7 @@ from django_htmx.http import trigger_client_event
 from contacts.models import Communication, Contact
 from crm.lib.export import export_response
 from crm.lib.history import history_entries
-from crm.lib.htmx import close_dialog, empty_fragment, is_fragment_request, render_page_or_fragment, safe_next
+from crm.lib.htmx import close_dialog, empty_fragment, is_fragment_request, render_page_or_fragment, safe_next, saved
 from crm.lib.listing import export_format, paginate
 from crm.permissions import Capability, can
 from crm.roles import capability_required
@@ -193,7 +193,7 @@ def commitment_export(request: HttpRequest) -> HttpResponse:
 @capability_required(Capability.CHANGE_COMMITMENTS)
 def commitment_toggle(request: HttpRequest, pk: int) -> HttpResponse:
     """Flip one check mark of a commitment (or the LP's accredited flag), with history."""
-    commitment = get_object_or_404(commitments_for(request.user), pk=pk)
+    commitment = commitments_for(request.user).get_for_user(request.user, pk, write=True)
     field = request.POST.get("field", "")
     if field not in CHECKS:
         return HttpResponse("Unknown check.", status=400)
@@ -210,7 +210,7 @@ def commitment_toggle(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(request, f"{label} {state} for {commitment.lp} in {commitment.fund}.")
         return redirect(safe_next(request) or "lp_list")
     # Re-read from the database, so the mark shows what was saved.
-    commitment = commitments_for(request.user).get(pk=pk)
+    commitment = commitments_for(request.user).get_for_user(request.user, pk)
     context = {"c": commitment, "field": field, "label": label, "can_edit": True, "next": safe_next(request) or ""}
     response = render(request, CHECK_TEMPLATE, context)
     patch_vary_headers(response, ("HX-Request",))
@@ -233,7 +233,7 @@ def _commitment_saved(request: HttpRequest, commitment: Commitment, verb: str) -
 @require_http_methods(["GET", "POST"])
 @capability_required(Capability.CHANGE_COMMITMENTS)
 def commitment_create(request: HttpRequest, pk: int) -> HttpResponse:
-    profile = get_object_or_404(LPProfile.objects.visible_to(request.user).select_related("contact"), pk=pk)
+    profile = LPProfile.objects.select_related("contact").get_for_user(request.user, pk, write=True)
     form = CommitmentForm(request.POST or None, instance=Commitment(lp=profile), user=request.user)
     if request.method == "POST" and form.is_valid():
         return _commitment_saved(request, form.save(), "Added")
@@ -244,7 +244,7 @@ def commitment_create(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @capability_required(Capability.CHANGE_COMMITMENTS)
 def commitment_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    commitment = get_object_or_404(commitments_for(request.user), pk=pk)
+    commitment = commitments_for(request.user).get_for_user(request.user, pk, write=True)
     form = CommitmentForm(request.POST or None, instance=commitment, user=request.user)
     if request.method == "POST" and form.is_valid():
         return _commitment_saved(request, form.save(), "Saved")
@@ -281,25 +281,27 @@ def _detail_context(request: HttpRequest, profile: LPProfile) -> dict:
     }
 
 
-def _profile(request: HttpRequest, pk: int) -> LPProfile:
-    return get_object_or_404(
-        LPProfile.objects.visible_to(request.user).select_related("contact__organization", "contact__owner"), pk=pk
-    )
+def _profile(request: HttpRequest, pk: int, *, write: bool = False) -> LPProfile:
+    queryset = LPProfile.objects.select_related("contact__organization", "contact__owner")
+    return queryset.get_for_user(request.user, pk, write=write)
+
+
+def _panel(request: HttpRequest, pk: int) -> HttpResponse:
+    """The LP's panel, read fresh from the database."""
+    profile = _profile(request, pk)
+    return render_page_or_fragment(request, DETAIL_TEMPLATE, "lp-panel", _detail_context(request, profile))
 
 
 @require_GET
 def lp_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    profile = _profile(request, pk)
-    return render_page_or_fragment(request, DETAIL_TEMPLATE, "lp-panel", _detail_context(request, profile))
+    return _panel(request, pk)
 
 
 def _fixed_contact(request: HttpRequest) -> Contact | None:
     raw = request.GET.get("contact")
     if raw in (None, ""):
         return None
-    if not raw.isdigit():
-        raise Http404("No such contact.")
-    return get_object_or_404(Contact.objects.visible_to(request.user).select_related("organization"), pk=int(raw))
+    return Contact.objects.select_related("organization").get_for_user(request.user, raw)
 
 
 @require_http_methods(["GET", "POST"])
@@ -314,29 +316,29 @@ def lp_create(request: HttpRequest) -> HttpResponse:
     form = LPProfileForm(request.POST or None, user=request.user, fixed_contact=contact)
     if request.method == "POST" and form.is_valid():
         profile = form.save()
-        messages.success(request, f"{profile.contact} is now an LP.")
-        if not is_fragment_request(request):
-            return redirect("lp_detail", pk=profile.pk)
-        response = render_page_or_fragment(
-            request, DETAIL_TEMPLATE, "lp-panel", _detail_context(request, _profile(request, profile.pk))
+        return saved(
+            request,
+            f"{profile.contact} is now an LP.",
+            redirect_to=profile,
+            panel=lambda: _panel(request, profile.pk),
+            event=CHANGED_EVENT,
         )
-        return trigger_client_event(response, CHANGED_EVENT)
     context = {"form": form, "action_url": request.get_full_path()}
     return render_page_or_fragment(request, PROFILE_FORM_TEMPLATE, "lp-form", context)
 
 
 @require_http_methods(["GET", "POST"])
 def lp_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    profile = _profile(request, pk)
+    profile = _profile(request, pk, write=True)
     form = LPProfileForm(request.POST or None, instance=profile, user=request.user)
     if request.method == "POST" and form.is_valid():
         profile = form.save()
-        messages.success(request, f"Saved {profile.contact}'s LP profile.")
-        if not is_fragment_request(request):
-            return redirect("lp_detail", pk=profile.pk)
-        response = render_page_or_fragment(
-            request, DETAIL_TEMPLATE, "lp-panel", _detail_context(request, _profile(request, profile.pk))
+        return saved(
+            request,
+            f"Saved {profile.contact}'s LP profile.",
+            redirect_to=profile,
+            panel=lambda: _panel(request, profile.pk),
+            event=CHANGED_EVENT,
         )
-        return trigger_client_event(response, CHANGED_EVENT)
     context = {"form": form, "profile": profile, "action_url": request.get_full_path()}
     return render_page_or_fragment(request, PROFILE_FORM_TEMPLATE, "lp-form", context)

@@ -2,6 +2,8 @@ from django.apps import AppConfig
 from django.apps import apps as global_apps
 from django.db.models.signals import post_migrate
 
+from pipeline.migrations import _stages
+
 
 class PipelineConfig(AppConfig):
     name = "pipeline"
@@ -15,8 +17,6 @@ class PipelineConfig(AppConfig):
 def ensure_default_stages(sender, using="default", apps=global_apps, **kwargs) -> None:
     """Create the standard stages when there are none at all (one that was renamed or
     removed while others remain is left alone)."""
-    from pipeline.migrations import _stages
-
     Stage = apps.get_model("pipeline", "Stage")
     if not Stage.objects.using(using).exists():
         _stages.create_default_stages(Stage, using)

@@ -134,6 +134,21 @@ class Opportunity(CustomFieldsModel, TimeStampedModel):
         super().save(*args, **kwargs)
 
     @property
+    def days_in_stage(self) -> int:
+        """Whole days in the current stage; never negative (a stage date imported from the future).
+
+        In Python, not SQL: on SQLite the date subtraction is a Python function the board's
+        window query would call for every card of the fund, drawn or not.
+        """
+        if self.stage_changed_at is None:
+            return 0
+        return max((timezone.now() - self.stage_changed_at).days, 0)
+
+    @property
+    def is_overdue(self) -> bool:
+        return bool(self.next_step_date and self.next_step_date < timezone.localdate())
+
+    @property
     def weighted_amount(self) -> Decimal:
         return (self.expected_amount or Decimal("0")) * Decimal(self.probability or 0) / 100
 

@@ -59,8 +59,9 @@ from django.db import models, transaction
 from django.utils import timezone
 from simple_history.utils import bulk_update_with_history
 
+from contacts.models import OrganizationType
 from crm.permissions import Capability, can
-from lps.models import Commitment, CommitmentStatus, Fund, InvestorType, LPProfile
+from lps.models import Commitment, CommitmentStatus, Fund, LPProfile
 from pipeline.models import Opportunity, Stage, StageOutcome
 
 KEEP = "keep"
@@ -167,8 +168,8 @@ def won_amount(opportunity: Opportunity, commitment: Commitment | None) -> Decim
 def _investor_type(opportunity: Opportunity) -> str:
     organization = opportunity.organization or opportunity.contact.organization
     if organization is None:
-        return InvestorType.INDIVIDUAL
-    return organization.type if organization.type in InvestorType.values else InvestorType.OTHER
+        return OrganizationType.INDIVIDUAL
+    return organization.type or OrganizationType.OTHER
 
 
 def _column_end(fund_id: int, stage_id: int, user: Any) -> int:

@@ -13,7 +13,6 @@ from django.db.models import (
     Case,
     Count,
     DecimalField,
-    DurationField,
     ExpressionWrapper,
     F,
     IntegerField,
@@ -23,21 +22,29 @@ from django.db.models import (
     When,
     Window,
 )
-from django.db.models.functions import Coalesce, Now, RowNumber
+from django.db.models.functions import Coalesce, RowNumber
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.template.defaultfilters import urlencode as urlencode_filter
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_http_methods
-from django_htmx.http import reswap, retarget, trigger_client_event
+from django_htmx.http import reswap, retarget
 
 from contacts.models import Communication
 from crm.lib.export import export_response
 from crm.lib.history import history_entries
-from crm.lib.htmx import close_dialog, empty_fragment, is_fragment_request, render_page_or_fragment, safe_next
+from crm.lib.htmx import (
+    close_dialog,
+    empty_fragment,
+    is_fragment_request,
+    render_page_or_fragment,
+    safe_next,
+    saved,
+    with_messages,
+)
 from crm.lib.listing import export_format, paginate
 from crm.lib.urls import pk_url
 from crm.roles import manager_required
@@ -65,7 +72,6 @@ BOARD_MAX_SHOWN = 1000
 
 MONEY_FIELD = DecimalField(max_digits=17, decimal_places=2)
 WEIGHTED = ExpressionWrapper(F("expected_amount") * Coalesce(F("probability"), Value(0)) / 100, MONEY_FIELD)
-TIME_IN_STAGE = ExpressionWrapper(Now() - F("stage_changed_at"), output_field=DurationField())
 PRIORITY_RANK = Case(
     When(priority=Priority.HIGH, then=Value(3)),
     When(priority=Priority.MEDIUM, then=Value(2)),
@@ -76,11 +82,7 @@ PRIORITY_RANK = Case(
 
 
 def _annotated(queryset: QuerySet) -> QuerySet:
-    return queryset.annotate(weighted=WEIGHTED, time_in_stage=TIME_IN_STAGE, priority_rank=PRIORITY_RANK)
-
-
-def _days(duration: datetime.timedelta | None) -> int:
-    return max(duration.days, 0) if duration is not None else 0
+    return queryset.annotate(weighted=WEIGHTED, priority_rank=PRIORITY_RANK)
 
 
 # --- the board ---------------------------------------------------------------------------
@@ -177,13 +179,9 @@ class CardUrls:
         self.move = pk_url("opportunity_move")
         self.next = urlencode_filter(board_url)
 
-    def apply(self, card: Opportunity, now: datetime.datetime) -> Opportunity:
+    def apply(self, card: Opportunity) -> Opportunity:
         card.detail_url = self.detail(card.pk)
         card.move_url = self.move(card.pk)
-        # In Python, not SQL: on SQLite the subtraction is a Python function the window
-        # query would call for every card of the fund, drawn or not.
-        card.days_in_stage = _days(now - card.stage_changed_at if card.stage_changed_at else None)
-        card.is_overdue = bool(card.next_step_date and card.next_step_date < timezone.localdate(now))
         return card
 
 
@@ -233,14 +231,13 @@ def board_columns(
         .filter(rank__lte=F("shown_limit"))
         .values("pk")
     )
-    cards = _card_queryset(Opportunity.objects.filter(pk__in=drawn)).order_by(
+    cards = _card_queryset(Opportunity.objects.visible_to(request.user).filter(pk__in=drawn)).order_by(
         "stage__order", "stage_id", "position", "pk"
     )
     columns = {stage.pk: Column(stage, accepts_cards=services.may_enter(stage, request.user)) for stage in stages}
     urls = urls or CardUrls(reverse("pipeline_board"))
-    now = timezone.now()
     for card in cards:
-        columns[card.stage_id].cards.append(urls.apply(card, now))
+        columns[card.stage_id].cards.append(urls.apply(card))
     for stage_id, row in sums.items():
         column = columns.get(stage_id)
         if column is not None:
@@ -325,9 +322,8 @@ def pipeline_board_cards(request: HttpRequest) -> HttpResponse:
     urls = CardUrls(f"{reverse('pipeline_board')}?{query}")
     end = min(offset + BOARD_PAGE, BOARD_MAX_SHOWN)
     column_cards = _card_queryset(filterset.qs).filter(stage=stage)
-    now = timezone.now()
     page = column_cards.order_by("position", "pk")[offset:end]
-    column = Column(stage, cards=[urls.apply(card, now) for card in page], offset=offset)
+    column = Column(stage, cards=[urls.apply(card) for card in page], offset=offset)
     column.count = column_cards.count()
     context = {
         "fund": fund,
@@ -358,8 +354,8 @@ def pipeline_reorder(request: HttpRequest) -> HttpResponse:
     """
     if request.method == "GET":
         return redirect("pipeline_board")
-    fund = get_object_or_404(Fund.objects.visible_to(request.user), pk=_int(request.POST.get("fund")))
-    stage = get_object_or_404(Stage.objects.visible_to(request.user), pk=_int(request.POST.get("stage")))
+    fund = Fund.objects.get_for_user(request.user, request.POST.get("fund"))
+    stage = Stage.objects.get_for_user(request.user, request.POST.get("stage"))
     ids = services.parse_ids(request.POST.getlist("order"))
     result = services.reorder_column(request.user, fund, stage, ids)
     for opportunity in result.moved:
@@ -404,15 +400,9 @@ def pipeline_reorder(request: HttpRequest) -> HttpResponse:
             request=request,
         )
         response = HttpResponse(dialog + "".join(parts))
-        return _with_messages(request, reswap(retarget(response, "#dialog-body"), "innerHTML"))
+        return with_messages(request, reswap(retarget(response, "#dialog-body"), "innerHTML"))
     response = HttpResponse("".join(parts))
-    return _with_messages(request, response)
-
-
-def _with_messages(request: HttpRequest, response: HttpResponse) -> HttpResponse:
-    if list(messages.get_messages(request)):
-        response.content += render_to_string("includes/messages.html", {"oob": True}, request=request).encode()
-    return response
+    return with_messages(request, response)
 
 
 def _dialog_closed(request: HttpRequest) -> HttpResponse:
@@ -450,10 +440,6 @@ def _filtered(request: HttpRequest) -> OpportunityFilter:
 def opportunity_list(request: HttpRequest) -> HttpResponse:
     filterset = _filtered(request)
     page_obj = paginate(request, filterset.qs)
-    today = timezone.localdate()
-    for opportunity in page_obj.object_list:
-        opportunity.days_in_stage = _days(opportunity.time_in_stage)
-        opportunity.is_overdue = bool(opportunity.next_step_date and opportunity.next_step_date < today)
     totals = filterset.qs.order_by().aggregate(
         count=Count("pk"), expected=Sum("expected_amount"), weighted=Sum(WEIGHTED)
     )
@@ -512,7 +498,7 @@ def opportunity_export(request: HttpRequest) -> HttpResponse:
             opp.get_priority_display(),
             opp.next_step,
             opp.next_step_date,
-            _days(opp.time_in_stage),
+            opp.days_in_stage,
             opp.source,
             opp.lost_reason,
             opp.created_at,
@@ -540,7 +526,7 @@ class StageSpan:
         return (self.end or timezone.now()) - self.start
 
 
-def stage_history(opportunity: Opportunity) -> list[StageSpan]:
+def stage_history(opportunity: Opportunity, user: Any) -> list[StageSpan]:
     """When the opportunity entered each stage, who moved it, and how long it stayed (two queries).
 
     Built from django-simple-history; the current stage starts at ``stage_changed_at``,
@@ -551,7 +537,7 @@ def stage_history(opportunity: Opportunity) -> list[StageSpan]:
         .order_by("history_date", "history_id")
         .only("history_date", "stage_id", "history_user", "history_change_reason", "history_type")
     )
-    stages = {stage.pk: stage for stage in Stage.objects.all()}
+    stages = {stage.pk: stage for stage in Stage.objects.visible_to(user)}
     spans: list[StageSpan] = []
     last_stage = None
     for record in records:
@@ -590,8 +576,6 @@ def _detail_queryset(user: Any) -> QuerySet:
 
 def _detail_context(request: HttpRequest, opportunity: Opportunity) -> dict:
     user = request.user
-    opportunity.days_in_stage = _days(opportunity.time_in_stage)
-    opportunity.is_overdue = bool(opportunity.next_step_date and opportunity.next_step_date < timezone.localdate())
     return {
         "opportunity": opportunity,
         "custom_fields": opportunity.custom_field_display(),
@@ -600,25 +584,26 @@ def _detail_context(request: HttpRequest, opportunity: Opportunity) -> dict:
         .select_related("contact", "created_by")
         .order_by("-communication_date", "-pk")[:25],
         "commitment": services.commitment_for(opportunity, user),
-        "stage_history": stage_history(opportunity),
+        "stage_history": stage_history(opportunity, user),
         "history": history_entries(opportunity),
     }
 
 
-@require_GET
-def opportunity_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    opportunity = get_object_or_404(_detail_queryset(request.user), pk=pk)
+def _panel(request: HttpRequest, pk: int) -> HttpResponse:
+    """The opportunity's panel, read fresh from the database."""
+    opportunity = _detail_queryset(request.user).get_for_user(request.user, pk)
     return render_page_or_fragment(request, DETAIL_TEMPLATE, "opportunity-panel", _detail_context(request, opportunity))
 
 
-def _saved_response(request: HttpRequest, opportunity: Opportunity) -> HttpResponse:
-    if not is_fragment_request(request):
-        return redirect("opportunity_detail", pk=opportunity.pk)
-    opportunity = _detail_queryset(request.user).get(pk=opportunity.pk)
-    response = render_page_or_fragment(
-        request, DETAIL_TEMPLATE, "opportunity-panel", _detail_context(request, opportunity)
+@require_GET
+def opportunity_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    return _panel(request, pk)
+
+
+def _saved_response(request: HttpRequest, opportunity: Opportunity, message: str) -> HttpResponse:
+    return saved(
+        request, message, redirect_to=opportunity, panel=lambda: _panel(request, opportunity.pk), event=CHANGED_EVENT
     )
-    return trigger_client_event(response, CHANGED_EVENT)
 
 
 def _initial_from_query(request: HttpRequest) -> dict:
@@ -642,14 +627,13 @@ def opportunity_create(request: HttpRequest) -> HttpResponse:
         opportunity.created_by = request.user
         services.save_with_stage_effects(opportunity, request.user, previous_stage=None)
         form.instance = opportunity
-        messages.success(request, f"Added {opportunity.name} in {opportunity.stage.name}.")
-        return _saved_response(request, opportunity)
+        return _saved_response(request, opportunity, f"Added {opportunity.name} in {opportunity.stage.name}.")
     return render_page_or_fragment(request, FORM_TEMPLATE, "opportunity-form", {"form": form})
 
 
 @require_http_methods(["GET", "POST"])
 def opportunity_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    opportunity = get_object_or_404(Opportunity.objects.visible_to(request.user).select_related("stage"), pk=pk)
+    opportunity = Opportunity.objects.select_related("stage").get_for_user(request.user, pk, write=True)
     form = OpportunityForm(request.POST or None, instance=opportunity, user=request.user)
     if request.method == "POST" and form.is_valid():
         opportunity = form.save(commit=False)
@@ -665,8 +649,7 @@ def opportunity_edit(request: HttpRequest, pk: int) -> HttpResponse:
         except services.MoveRefused as refusal:
             form.add_error(None, str(refusal))
         else:
-            messages.success(request, f"Saved {opportunity.name}.")
-            return _saved_response(request, opportunity)
+            return _saved_response(request, opportunity, f"Saved {opportunity.name}.")
     return render_page_or_fragment(
         request, FORM_TEMPLATE, "opportunity-form", {"form": form, "opportunity": opportunity}
     )
@@ -687,8 +670,8 @@ def _move_context(
 def opportunity_move(request: HttpRequest, pk: int) -> HttpResponse:
     """Move one card to another stage: the keyboard and no-JavaScript path, and the place a
     drag that needs an answer (a lost reason, a commitment decision) is confirmed."""
-    opportunity = get_object_or_404(
-        Opportunity.objects.visible_to(request.user).select_related("stage", "fund", "contact"), pk=pk
+    opportunity = Opportunity.objects.select_related("stage", "fund", "contact").get_for_user(
+        request.user, pk, write=True
     )
     if request.method == "POST":
         form = MoveForm(request.POST, opportunity=opportunity, user=request.user)
@@ -735,8 +718,8 @@ def opportunity_move(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @manager_required
 def opportunity_delete(request: HttpRequest, pk: int) -> HttpResponse:
-    opportunity = get_object_or_404(
-        Opportunity.objects.visible_to(request.user).select_related("fund", "stage", "contact"), pk=pk
+    opportunity = Opportunity.objects.select_related("fund", "stage", "contact").get_for_user(
+        request.user, pk, write=True
     )
     if request.method == "POST":
         name, fund_id = opportunity.name, opportunity.fund_id

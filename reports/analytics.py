@@ -14,14 +14,14 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Case, Count, IntegerField, Q, Sum, Value, When
 from django.db.models.functions import Coalesce, TruncMonth
 from django.utils import timezone
 
-from contacts.models import Communication, CommunicationType
+from contacts.models import Communication, CommunicationType, OrganizationType
 from crm.lib.money import money_short
 from crm.models import User
-from lps.models import COMMITTED_STATUSES, Commitment, CommitmentStatus, Fund, InvestorType, LPProfile
+from lps.models import COMMITTED_STATUSES, Commitment, CommitmentStatus, Fund, LPProfile
 from pipeline.models import Opportunity, Stage, StageOutcome
 from reports.charts import Column, ColumnChart, ReferenceLine, Segment, StepChart, StepSeries, month_label
 from reports.dashboard import soft_url
@@ -655,12 +655,21 @@ def team_activity(user, months: int = DEFAULT_PERIOD, today: datetime.date | Non
     end = datetime.datetime.combine(add_months(current, 1), datetime.time.min, tzinfo=zone)
     types = [(value, CommunicationType(value).label) for value in TYPE_ORDER]
     type_index = {value: index for index, (value, _) in enumerate(types)}
-    month_index = {month: index for index, month in enumerate(span)}
 
     visible = Communication.objects.visible_to(user)
+    # Months are told apart by their first instants in the team's time zone, compared in SQL:
+    # TruncMonth on SQLite calls a Python function for every row.
+    bounds = [datetime.datetime.combine(month, datetime.time.min, tzinfo=zone) for month in span] + [end]
+    month_of = Case(
+        *[
+            When(communication_date__gte=bounds[i], communication_date__lt=bounds[i + 1], then=Value(i))
+            for i in range(len(span))
+        ],
+        output_field=IntegerField(),
+    )
     counts = (
         visible.filter(communication_date__gte=start, communication_date__lt=end)
-        .annotate(month=TruncMonth("communication_date"))
+        .annotate(month=month_of)
         .values("created_by", "month", "type")
         .annotate(n=Count("pk"))
         .order_by()
@@ -680,10 +689,9 @@ def team_activity(user, months: int = DEFAULT_PERIOD, today: datetime.date | Non
 
     by_month_type: Counter[tuple[int, int]] = Counter()
     for row in counts:
-        month = timezone.localtime(row["month"], zone).date() if row["month"] else None
-        if month not in month_index:
+        if row["month"] is None:
             continue
-        i, j = month_index[month], type_index.get(row["type"], len(types) - 1)
+        i, j = row["month"], type_index.get(row["type"], len(types) - 1)
         entry = member(row["created_by"])
         entry.by_month[i] += row["n"]
         entry.by_type[j] += row["n"]
@@ -866,7 +874,7 @@ def concentration(user, fund: Fund | None) -> ConcentrationReport:
             TopLP(rank, profiles[row["lp_id"]], row["amount"], row["n"], percent(row["amount"], total),
                   percent(running, total))
         )  # fmt: skip
-    labels = dict(InvestorType.choices)
+    labels = dict(OrganizationType.choices)
     by_type = [
         InvestorTypeRow(
             investor_type=row["lp__investor_type"],

@@ -6,15 +6,14 @@ import datetime
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import Count, F, Q, Sum, Window
-from django.db.models.functions import Lag
+from django.db.models import Count, Exists, F, OuterRef, Q, Subquery, Sum
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
 
-from contacts.models import Communication, Contact, ContactType
+from contacts.models import Communication, Contact, ContactType, OrganizationType
 from contacts.services import dashboard_actions
-from lps.models import COMMITTED_STATUSES, Commitment, CommitmentStatus, Fund, InvestorType, LPProfile
+from lps.models import COMMITTED_STATUSES, Commitment, CommitmentStatus, Fund, LPProfile
 from pipeline.models import Opportunity, Stage, StageOutcome
 from reports.charts import Bar, BarChart
 
@@ -121,7 +120,7 @@ def investor_type_chart(user) -> BarChart:
         .annotate(total=Sum("commitment_amount"), lps=Count("lp_id", distinct=True))
         .order_by("-total")
     )
-    labels = dict(InvestorType.choices)
+    labels = dict(OrganizationType.choices)
     bars = [
         Bar(
             label=labels.get(row["lp__investor_type"], row["lp__investor_type"]),
@@ -149,16 +148,21 @@ class StageChange:
 def recent_stage_changes(user, limit: int = STAGE_CHANGES) -> list[StageChange]:
     """Who moved which opportunity from which stage to which, newest first: one query.
 
-    Each historical row is compared with the previous row of the same opportunity (a LAG
-    window), so the stage it came from is known without a query per change.
+    History rows are read newest first down the ``history_date`` index, each compared with
+    the opportunity's previous row (a correlated subquery on the ``id`` index), and the scan
+    stops at ``limit`` changes; a window over every history row would grow with all time.
     """
     history = Opportunity.history.model
-    ordering = [F("history_date").asc(), F("history_id").asc()]
+    earlier = history.objects.filter(id=OuterRef("id")).filter(
+        Q(history_date__lt=OuterRef("history_date"))
+        | Q(history_date=OuterRef("history_date"), history_id__lt=OuterRef("history_id"))
+    )
+    previous = earlier.order_by("-history_date", "-history_id")
     rows = (
-        history.objects.filter(id__in=Opportunity.objects.visible_to(user).values("pk"))
+        history.objects.filter(Exists(Opportunity.objects.visible_to(user).filter(pk=OuterRef("id"))))
         .annotate(
-            previous_stage=Window(Lag("stage_id"), partition_by=[F("id")], order_by=ordering),
-            previous_stage_name=Window(Lag("stage__name"), partition_by=[F("id")], order_by=ordering),
+            previous_stage=Subquery(previous.values("stage_id")[:1]),
+            previous_stage_name=Subquery(previous.values("stage__name")[:1]),
         )
         .filter(previous_stage__isnull=False)
         .exclude(previous_stage=F("stage_id"))

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from conftest import HX
 from contacts.models import Communication
-from contacts.tests.communication_builders import action, comm, contact, org
+from crm.testing.factories import action, comm, contact, org
 
 ACTIONS = reverse("actions")
 

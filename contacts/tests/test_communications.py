@@ -13,11 +13,13 @@ from django.utils import timezone
 
 from conftest import HX
 from contacts.models import Communication, CommunicationType
-from contacts.tests.communication_builders import HX_DIALOG, comm, contact, fund, opportunity, org
 from crm.models import Role
+from crm.testing.factories import comm, contact, fund, opportunity, org
 
 LIST = reverse("communication_list")
 CREATE = reverse("communication_create")
+# What htmx sends when a link opens the form in the dialog.
+HX_DIALOG = {**HX, "HX-Target": "dialog-body"}
 
 
 def page_text(response) -> str:

@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 
 from conftest import sign_in
 from contacts.models import Communication
-from contacts.tests.communication_builders import action, commitment, contact, fund, lp, opportunity, org, stage
+from crm.testing.factories import action, commitment, contact, fund, lp, opportunity, org, stage
 
 pytestmark = pytest.mark.browser
 

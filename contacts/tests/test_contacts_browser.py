@@ -9,7 +9,8 @@ from playwright.sync_api import expect
 
 from conftest import sign_in
 from contacts.models import Contact
-from contacts.tests.conftest import make_contact, make_org
+from crm.testing.factories import contact as make_contact
+from crm.testing.factories import org as make_org
 
 pytestmark = pytest.mark.browser
 

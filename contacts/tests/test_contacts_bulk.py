@@ -10,8 +10,8 @@ from django.urls import reverse
 
 from conftest import HX
 from contacts.models import Contact, ContactStatus
-from contacts.tests.conftest import make_contact
 from crm.lib.history import history_entries
+from crm.testing.factories import contact as make_contact
 
 URL = reverse("contact_bulk")
 

@@ -9,8 +9,12 @@ from django.urls import path, reverse
 from conftest import HX
 from contacts.models import ContactType
 from contacts.tests import urls_without_communications
-from contacts.tests.conftest import make_comm, make_contact, make_lp, make_opportunity, make_org
 from crm.models import CustomField, CustomFieldEntity, CustomFieldType
+from crm.testing.factories import comm as make_comm
+from crm.testing.factories import contact as make_contact
+from crm.testing.factories import lp as make_lp
+from crm.testing.factories import opportunity as make_opportunity
+from crm.testing.factories import org as make_org
 
 
 def detail(pk: int) -> str:

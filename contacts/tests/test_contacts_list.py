@@ -13,8 +13,10 @@ from django.urls import reverse
 
 from conftest import HX
 from contacts.models import Contact, ContactStatus, ContactType
-from contacts.tests.conftest import make_comm, make_contact, make_org
 from crm.models import CustomField, CustomFieldEntity, CustomFieldType
+from crm.testing.factories import comm as make_comm
+from crm.testing.factories import contact as make_contact
+from crm.testing.factories import org as make_org
 
 URL = reverse("contact_list")
 

@@ -10,8 +10,12 @@ from django.urls import reverse
 from conftest import HX
 from contacts.models import Communication, Contact, ContactType
 from contacts.services import MergeRefused, merge_contacts
-from contacts.tests.conftest import make_comm, make_contact, make_lp, make_opportunity, make_org
 from crm.models import CustomField, CustomFieldEntity, CustomFieldType
+from crm.testing.factories import comm as make_comm
+from crm.testing.factories import contact as make_contact
+from crm.testing.factories import lp as make_lp
+from crm.testing.factories import opportunity as make_opportunity
+from crm.testing.factories import org as make_org
 from lps.models import Commitment, LPProfile
 from pipeline.models import Opportunity
 

@@ -9,7 +9,7 @@ from django.urls import reverse
 from conftest import HX
 from contacts.models import Organization
 from contacts.pickers import MAX_RESULTS
-from contacts.tests.communication_builders import comm, contact, org
+from crm.testing.factories import comm, contact, org
 
 pytestmark = pytest.mark.django_db
 

@@ -10,8 +10,10 @@ import pytest
 
 from conftest import HX
 from contacts.models import Organization, OrganizationType, Tag
-from contacts.tests.conftest import make_contact, make_lp, make_org
 from crm.models import CustomField
+from crm.testing.factories import contact as make_contact
+from crm.testing.factories import lp as make_lp
+from crm.testing.factories import org as make_org
 
 LIST = "/organizations/"
 

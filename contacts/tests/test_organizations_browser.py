@@ -4,7 +4,7 @@ import pytest
 from playwright.sync_api import expect
 
 from conftest import sign_in
-from contacts.tests.conftest import make_org
+from crm.testing.factories import org as make_org
 
 pytestmark = pytest.mark.browser
 

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from django.contrib import messages
 from django.db.models import Count, F, Q, QuerySet
 from django.db.models.functions import Substr
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -146,9 +146,10 @@ def communication_export(request: HttpRequest) -> HttpResponse:
 
 
 def _render_detail(request: HttpRequest, pk: int, *, fragment: bool | None = None) -> HttpResponse:
-    communication = get_object_or_404(
-        communications_for(request.user).prefetch_related("team_attendees", "contact_attendees__organization"),
-        pk=pk,
+    communication = (
+        communications_for(request.user)
+        .prefetch_related("team_attendees", "contact_attendees__organization")
+        .get_for_user(request.user, pk)
     )
     context = {"item": communication, "history": history_entries(communication), "today": timezone.localdate()}
     return render_page_or_fragment(request, DETAIL_TEMPLATE, "communication-panel", context, fragment=fragment)
@@ -166,12 +167,10 @@ def _fixed_records(request: HttpRequest) -> tuple[Contact | None, Opportunity | 
         raw = request.GET.get(param)
         if raw in (None, ""):
             return None
-        if not raw.isdigit():
-            raise Http404(f"No such {param}.")
-        queryset = model.objects.visible_to(request.user)
+        queryset = model.objects.all()
         if model is Opportunity:
             queryset = queryset.select_related("contact", "fund", "stage")
-        return get_object_or_404(queryset, pk=int(raw))
+        return queryset.get_for_user(request.user, raw)
 
     return pick(Contact, "contact"), pick(Opportunity, "opportunity")
 
@@ -214,7 +213,7 @@ def communication_create(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def communication_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    communication = get_object_or_404(communications_for(request.user), pk=pk)
+    communication = communications_for(request.user).get_for_user(request.user, pk, write=True)
     form = CommunicationForm(request.POST or None, instance=communication, user=request.user)
     if request.method == "POST" and form.is_valid():
         communication = form.save()
@@ -234,7 +233,7 @@ def communication_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @manager_required
 def communication_delete(request: HttpRequest, pk: int) -> HttpResponse:
-    communication = get_object_or_404(communications_for(request.user), pk=pk)
+    communication = communications_for(request.user).get_for_user(request.user, pk, write=True)
     if request.method == "POST":
         label = str(communication)
         communication.delete()
@@ -452,12 +451,12 @@ def actions(request: HttpRequest) -> HttpResponse:
 
 
 def _open_action(request: HttpRequest, pk: int) -> Communication:
-    return get_object_or_404(communications_for(request.user).exclude(next_action=""), pk=pk)
+    return communications_for(request.user).exclude(next_action="").get_for_user(request.user, pk, write=True)
 
 
 def _action_item_response(request: HttpRequest, pk: int) -> HttpResponse:
     # Re-read from the database, so the item shows what was saved.
-    item = communications_for(request.user).get(pk=pk)
+    item = communications_for(request.user).get_for_user(request.user, pk)
     context = {"item": item, "today": timezone.localdate(), "next": safe_next(request) or ""}
     response = render(request, ACTION_ITEM_TEMPLATE, context)
     patch_vary_headers(response, ("HX-Request",))
@@ -490,7 +489,7 @@ def action_done(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def action_reschedule(request: HttpRequest, pk: int) -> HttpResponse:
-    communication = get_object_or_404(communications_for(request.user), pk=pk)
+    communication = communications_for(request.user).get_for_user(request.user, pk, write=True)
     if not communication.next_action:
         messages.info(request, "This communication has no next action yet: add one here.")
         return redirect("communication_edit", pk=communication.pk)

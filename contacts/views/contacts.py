@@ -8,7 +8,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
-from django.shortcuts import get_object_or_404, redirect
+from django.shortcuts import redirect
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -20,12 +20,11 @@ from contacts.filters import ContactFilter
 from contacts.forms import ContactBulkForm, ContactForm, ContactMergeForm
 from contacts.models import Communication, Contact, ContactStatus, ContactType, Organization, format_full_name
 from crm.lib.export import FORMATS, export_response
-from crm.lib.htmx import close_dialog, empty_fragment, is_fragment_request, render_page_or_fragment
+from crm.lib.htmx import close_dialog, empty_fragment, is_fragment_request, render_page_or_fragment, saved
 from crm.lib.listing import export_format, paginate
 from crm.models import CustomField, CustomFieldEntity
 from crm.roles import manager_required
 from lps.models import Commitment, LPProfile
-from pipeline.models import Opportunity
 
 LIST_TEMPLATE = "contacts/contact_list.html"
 DETAIL_TEMPLATE = "contacts/contact_detail.html"
@@ -68,7 +67,7 @@ def contact_list(request: HttpRequest) -> HttpResponse:
         "filter": filterset,
         "page_obj": paginate(request, filterset.qs),
         "tabs": tabs,
-        "bulk_form": ContactBulkForm(),
+        "bulk_form": ContactBulkForm(user=request.user),
         "filter_query": query.urlencode(),
         "fragment": is_fragment_request(request),
         "today": timezone.localdate(),
@@ -203,8 +202,9 @@ def _detail_context(request: HttpRequest, contact: Contact) -> dict:
     return {
         **_timeline(request, contact),
         "custom_fields": contact.custom_field_display(),
-        "opportunities": Opportunity.objects.visible_to(user)
-        .filter(contact=contact)
+        # Through the contact, so contacts reads the pipeline without importing it (the
+        # related manager is the pipeline's own queryset, scoping included).
+        "opportunities": contact.opportunities.visible_to(user)
         .select_related("fund", "stage", "owner")
         .order_by("stage__outcome", "stage__order", "fund__name"),
         "lp_profile": lp_profile,
@@ -227,14 +227,18 @@ def _detail_context(request: HttpRequest, contact: Contact) -> dict:
 
 
 def _get_contact(request: HttpRequest, pk: int) -> Contact:
-    queryset = Contact.objects.visible_to(request.user).for_list().select_related("created_by")
-    return get_object_or_404(queryset, pk=pk)
+    return Contact.objects.for_list().select_related("created_by").get_for_user(request.user, pk)
+
+
+def _panel(request: HttpRequest, pk: int) -> HttpResponse:
+    """The contact's panel, read fresh from the database with its annotations."""
+    contact = _get_contact(request, pk)
+    return render_page_or_fragment(request, DETAIL_TEMPLATE, "contact-panel", _detail_context(request, contact))
 
 
 @require_GET
 def contact_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    contact = _get_contact(request, pk)
-    return render_page_or_fragment(request, DETAIL_TEMPLATE, "contact-panel", _detail_context(request, contact))
+    return _panel(request, pk)
 
 
 @require_GET
@@ -265,12 +269,8 @@ def _saved(request: HttpRequest, form: ContactForm, created: bool) -> HttpRespon
         contact.created_by = request.user
     contact.save()
     form.save_m2m()
-    messages.success(request, f"{'Added' if created else 'Saved'} {contact.full_name}.")
-    if not is_fragment_request(request):
-        return redirect("contact_detail", pk=contact.pk)
-    contact = _get_contact(request, contact.pk)  # fresh from the database, with its annotations
-    response = render_page_or_fragment(request, DETAIL_TEMPLATE, "contact-panel", _detail_context(request, contact))
-    return trigger_client_event(response, CHANGED_EVENT)
+    message = f"{'Added' if created else 'Saved'} {contact.full_name}."
+    return saved(request, message, redirect_to=contact, panel=lambda: _panel(request, contact.pk), event=CHANGED_EVENT)
 
 
 @require_http_methods(["GET", "POST"])
@@ -298,7 +298,7 @@ def contact_create(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def contact_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    contact = get_object_or_404(Contact.objects.visible_to(request.user).select_related("organization"), pk=pk)
+    contact = Contact.objects.select_related("organization").get_for_user(request.user, pk, write=True)
     form = ContactForm(request.POST or None, instance=contact, user=request.user)
     if request.method == "POST" and form.is_valid():
         return _saved(request, form, created=False)
@@ -308,7 +308,7 @@ def contact_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @manager_required
 def contact_delete(request: HttpRequest, pk: int) -> HttpResponse:
-    contact = get_object_or_404(Contact.objects.visible_to(request.user).select_related("organization"), pk=pk)
+    contact = Contact.objects.select_related("organization").get_for_user(request.user, pk, write=True)
     opportunities = contact.opportunities.count()
     if request.method == "POST" and not opportunities:
         name = contact.full_name
@@ -321,8 +321,8 @@ def contact_delete(request: HttpRequest, pk: int) -> HttpResponse:
         "contact": contact,
         "opportunity_count": opportunities,
         "communication_count": contact.communications.count(),
-        "lp_profile": LPProfile.objects.filter(contact=contact).first(),
-        "commitment_count": Commitment.objects.filter(lp__contact=contact).count(),
+        "lp_profile": LPProfile.objects.visible_to(request.user).filter(contact=contact).first(),
+        "commitment_count": Commitment.objects.visible_to(request.user).filter(lp__contact=contact).count(),
     }
     return render_page_or_fragment(request, "contacts/contact_delete.html", "contact-delete", context)
 
@@ -383,7 +383,7 @@ def _list_url(form: ContactBulkForm) -> str:
 
 @require_POST
 def contact_bulk(request: HttpRequest) -> HttpResponse:
-    form = ContactBulkForm(request.POST)
+    form = ContactBulkForm(request.POST, user=request.user)
     if not form.is_valid():
         for error in [
             *form.non_field_errors(),
@@ -461,14 +461,14 @@ def contact_merge(request: HttpRequest) -> HttpResponse:
         except services.MergeRefused as exc:
             error = str(exc)
         else:
-            messages.success(request, result.summary())
-            if not is_fragment_request(request):
-                return redirect("contact_detail", pk=result.survivor.pk)
-            contact = _get_contact(request, result.survivor.pk)
-            response = render_page_or_fragment(
-                request, DETAIL_TEMPLATE, "contact-panel", _detail_context(request, contact)
+            survivor = result.survivor
+            return saved(
+                request,
+                result.summary(),
+                redirect_to=survivor,
+                panel=lambda: _panel(request, survivor.pk),
+                event=CHANGED_EVENT,
             )
-            return trigger_client_event(response, CHANGED_EVENT)
     context = {
         "form": form,
         "a": a,

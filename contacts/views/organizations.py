@@ -2,20 +2,18 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect
+from django.shortcuts import redirect
 from django.views.decorators.http import require_GET, require_http_methods
-from django_htmx.http import trigger_client_event
 
 from contacts.filters import OrganizationFilter
 from contacts.forms import OrganizationForm
 from contacts.models import Organization
 from crm.lib.export import export_response
 from crm.lib.history import history_entries
-from crm.lib.htmx import close_dialog, empty_fragment, is_fragment_request, render_page_or_fragment
+from crm.lib.htmx import close_dialog, empty_fragment, is_fragment_request, render_page_or_fragment, saved
 from crm.lib.listing import export_format, paginate
 from crm.roles import manager_required
 from lps.models import Commitment
-from pipeline.models import Opportunity
 
 LIST_TEMPLATE = "contacts/organization_list.html"
 DETAIL_TEMPLATE = "contacts/organization_detail.html"
@@ -80,8 +78,9 @@ def _detail_context(request: HttpRequest, organization: Organization) -> dict:
         "organization": organization,
         "custom_fields": organization.custom_field_display(),
         "contacts": organization.contacts.visible_to(user).select_related("owner").order_by("last_name"),
-        "opportunities": Opportunity.objects.visible_to(user)
-        .filter(organization=organization)
+        # Through the organization, so contacts reads the pipeline without importing it (the
+        # related manager is the pipeline's own queryset, scoping included).
+        "opportunities": organization.opportunities.visible_to(user)
         .select_related("fund", "stage", "contact", "owner")
         .order_by("fund__name", "stage__order"),
         "commitments": Commitment.objects.visible_to(user)
@@ -92,14 +91,17 @@ def _detail_context(request: HttpRequest, organization: Organization) -> dict:
     }
 
 
-@require_GET
-def organization_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    organization = get_object_or_404(
-        Organization.objects.visible_to(request.user).with_stats().prefetch_related("tags"), pk=pk
-    )
+def _panel(request: HttpRequest, pk: int) -> HttpResponse:
+    """The organization's panel, read fresh from the database with its figures."""
+    organization = Organization.objects.with_stats().prefetch_related("tags").get_for_user(request.user, pk)
     return render_page_or_fragment(
         request, DETAIL_TEMPLATE, "organization-panel", _detail_context(request, organization)
     )
+
+
+@require_GET
+def organization_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    return _panel(request, pk)
 
 
 def _save_and_respond(request: HttpRequest, form: OrganizationForm, created: bool) -> HttpResponse:
@@ -108,15 +110,13 @@ def _save_and_respond(request: HttpRequest, form: OrganizationForm, created: boo
         organization.created_by = request.user
     organization.save()
     form.save_m2m()
-    messages.success(request, f"{'Added' if created else 'Saved'} {organization.name}.")
-    if not is_fragment_request(request):
-        return redirect("organization_detail", pk=organization.pk)
-    # Show the saved record in the dialog, re-read from the database, and let lists refresh.
-    organization = Organization.objects.with_stats().prefetch_related("tags").get(pk=organization.pk)
-    response = render_page_or_fragment(
-        request, DETAIL_TEMPLATE, "organization-panel", _detail_context(request, organization)
+    return saved(
+        request,
+        f"{'Added' if created else 'Saved'} {organization.name}.",
+        redirect_to=organization,
+        panel=lambda: _panel(request, organization.pk),
+        event=CHANGED_EVENT,
     )
-    return trigger_client_event(response, CHANGED_EVENT)
 
 
 @require_http_methods(["GET", "POST"])
@@ -129,7 +129,7 @@ def organization_create(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def organization_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    organization = get_object_or_404(Organization.objects.visible_to(request.user), pk=pk)
+    organization = Organization.objects.get_for_user(request.user, pk, write=True)
     form = OrganizationForm(request.POST or None, instance=organization)
     if request.method == "POST" and form.is_valid():
         return _save_and_respond(request, form, created=False)
@@ -141,7 +141,7 @@ def organization_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @manager_required
 def organization_delete(request: HttpRequest, pk: int) -> HttpResponse:
-    organization = get_object_or_404(Organization.objects.visible_to(request.user).with_stats(), pk=pk)
+    organization = Organization.objects.with_stats().get_for_user(request.user, pk, write=True)
     if request.method == "POST":
         name = organization.name
         organization.delete()

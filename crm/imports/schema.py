@@ -400,7 +400,8 @@ def _syn(text: str) -> tuple[str, ...]:
     return tuple(s.strip() for s in text.split("|") if s.strip())
 
 
-def _org_types() -> ChoiceSpec:
+def _organization_types() -> ChoiceSpec:
+    """An organization's type and an LP profile's investor type: one enum, one synonym table."""
     from contacts.models import OrganizationType
 
     return ChoiceSpec(
@@ -413,38 +414,19 @@ def _org_types() -> ChoiceSpec:
             "fund_of_funds": _syn("fund of funds|fof|funds of funds"),
             "corporate": _syn("corporate|corporation|company|strategic|cvc|corporate venture"),
             "wealth_manager": _syn(
-                "wealth manager|ria|wealth management|registered investment advisor|multi-family advisor"
+                "wealth manager|ria|wealth management|registered investment advisor|multi-family advisor|"
+                "wealth manager (pooled)|pooled vehicle"
             ),
             "insurance": _syn("insurance|insurer|insurance company"),
             "sovereign_wealth": _syn("sovereign wealth|swf|sovereign|sovereign wealth fund"),
             "bank": _syn("bank|private bank|banking"),
-            "individual": _syn("individual|angel|hnwi|hnw|person|high net worth"),
+            "individual": _syn(
+                "individual|angel|hnwi|hnw|person|high net worth|trust / ira|trust|ira|trust/ira|self-directed ira"
+            ),
             "other": _syn(
                 "other|service provider|law firm|legal|audit|audit & tax|accounting|accountant|fund administrator|"
                 "administrator|consultant|placement agent|vendor"
             ),
-        },
-    )
-
-
-def _investor_types() -> ChoiceSpec:
-    from lps.models import InvestorType
-
-    return ChoiceSpec(
-        list(InvestorType.choices),
-        {
-            "individual": _syn("individual|angel|hnwi|hnw|person|trust / ira|trust|ira|trust/ira|self-directed ira"),
-            "family_office": _syn("family office|fo|sfo|mfo"),
-            "endowment": _syn("endowment|university"),
-            "foundation": _syn("foundation"),
-            "pension": _syn("pension|pension fund|retirement system"),
-            "fund_of_funds": _syn("fund of funds|fof"),
-            "corporate": _syn("corporate|corporation|strategic|cvc"),
-            "wealth_manager": _syn("wealth manager|ria|wealth management|wealth manager (pooled)|pooled vehicle"),
-            "insurance": _syn("insurance|insurer"),
-            "sovereign_wealth": _syn("sovereign wealth|swf|sovereign|sovereign wealth fund"),
-            "bank": _syn("bank|private bank"),
-            "other": _syn("other"),
         },
     )
 
@@ -562,12 +544,12 @@ def _communication_types() -> ChoiceSpec:
 
 
 CHOICE_SPECS: dict[tuple[str, str], Callable[[], ChoiceSpec]] = {
-    ("organizations", "type"): _org_types,
+    ("organizations", "type"): _organization_types,
     ("contacts", "contact_type"): _contact_types,
     ("contacts", "status"): _contact_statuses,
     ("commitments", "status"): _commitment_statuses,
     ("commitments", "fund"): _funds,
-    ("commitments", "investor_type"): _investor_types,
+    ("commitments", "investor_type"): _organization_types,
     ("opportunities", "stage"): _stages,
     ("opportunities", "fund"): _funds,
     ("opportunities", "priority"): _priorities,

@@ -17,9 +17,12 @@ from django.db.models import Max
 from django.db.models.deletion import Collector, ProtectedError, RestrictedError
 from django.utils import timezone
 from django.utils.formats import date_format
+from simple_history.utils import get_m2m_field_name
 
+from crm.imports.progress import WRITTEN, Cancelled, NoProgress, Progress
 from crm.imports.runner import tracked_models
 from crm.models import ImportedRecord, ImportedRecordAction, ImportRun, ImportStatus
+from crm.permissions import GuardedModel, require_write
 
 
 @dataclass
@@ -65,8 +68,13 @@ def _describe_change(history_row: Any) -> str:
     return f"changed by {who} on {when} after the import"
 
 
-def undo_run(run: ImportRun, user: Any) -> UndoOutcome:
-    """Undo ``run`` as far as it safely can, in one transaction; the outcome lists what was kept and why."""
+def undo_run(run: ImportRun, user: Any, progress: Progress | None = None) -> UndoOutcome:
+    """Undo ``run`` as far as it safely can, in one transaction; the outcome lists what was kept and why.
+
+    ``progress`` hears one table per kind of record (phase “written”, as records are undone) and
+    may cancel the undo between kinds, which then changes nothing (``Cancelled`` is raised).
+    """
+    progress = progress or NoProgress()
     if run.status != ImportStatus.IMPORTED:
         raise UndoError(
             f"Import #{run.pk} is {run.get_status_display().lower()}; only a finished import can be undone."
@@ -85,11 +93,20 @@ def undo_run(run: ImportRun, user: Any) -> UndoOutcome:
         blocked: set[tuple[type, int]] = set()
         for model, records in by_model.items():
             _check_unchanged(model, records, outcome, blocked)
+        totals = {model: len(records) for model, records in by_model.items()}
+        done: dict[type, int] = defaultdict(int)
         for model, records in by_model.items():
-            for record in records:
-                if record.action == ImportedRecordAction.UPDATED and (model, record.object_id) not in blocked:
-                    _restore(model, record, user, reason, outcome)
+            updated = [
+                r for r in records if r.action == ImportedRecordAction.UPDATED and (model, r.object_id) not in blocked
+            ]
+            befores = _befores(model, updated)
+            for record in updated:
+                _restore(model, record, befores.get(record.before_history_id), user, reason, outcome)
+            done[model] += len(records) - len([r for r in records if r.action == ImportedRecordAction.CREATED])
+            progress.update(_kind_plural(model), WRITTEN, done[model], totals[model])
         for model in tracked_models():
+            if progress.cancelled():
+                raise Cancelled
             created = [
                 r
                 for r in by_model.get(model, [])
@@ -97,8 +114,9 @@ def undo_run(run: ImportRun, user: Any) -> UndoOutcome:
             ]
             found = list(model._base_manager.filter(pk__in=[r.object_id for r in created]))
             outcome.already_gone += len({r.object_id for r in created}) - len(found)
-            for obj in found:
-                _delete(obj, user, reason, outcome)
+            _delete_all(model, found, user, reason, outcome)
+            if model in totals:
+                progress.update(_kind_plural(model), WRITTEN, totals[model], totals[model])
         run.status = ImportStatus.UNDONE if outcome.complete else ImportStatus.PARTLY_UNDONE
         run.undone_at = timezone.now()
         run.undone_by = user
@@ -129,9 +147,20 @@ def _check_unchanged(model: type, records: list[ImportedRecord], outcome: UndoOu
         outcome.kept.append(Kept(record.label, _kind(model), _describe_change(row)))
 
 
-def _restore(model: type, record: ImportedRecord, user: Any, reason: str, outcome: UndoOutcome) -> None:
+def _kind_plural(model: type[models.Model]) -> str:
+    return str(model._meta.verbose_name_plural).capitalize()
+
+
+def _befores(model: type, records: list[ImportedRecord]) -> dict[int, Any]:
+    """The history rows to restore, in one query per kind of record."""
+    ids = [r.before_history_id for r in records if r.before_history_id]
+    if not ids:
+        return {}
+    return {row.history_id: row for row in model.history.model.objects.filter(history_id__in=ids)}
+
+
+def _restore(model: type, record: ImportedRecord, before: Any, user: Any, reason: str, outcome: UndoOutcome) -> None:
     history = model.history.model
-    before = history.objects.filter(history_id=record.before_history_id).first() if record.before_history_id else None
     if before is None:
         outcome.kept.append(
             Kept(record.label, _kind(model), "it has no history from before the import, so there is nothing to restore")
@@ -148,6 +177,95 @@ def _restore(model: type, record: ImportedRecord, user: Any, reason: str, outcom
         if set(manager.values_list("pk", flat=True)) != wanted_ids:
             manager.set(list(wanted_ids))
     outcome.restored += 1
+
+
+def _delete_all(model: type, objs: list[models.Model], user: Any, reason: str, outcome: UndoOutcome) -> None:
+    """Delete ``objs`` together when nothing else links to any of them; else one by one, to say which.
+
+    One collector for the whole kind instead of one per record: the deletes and the cleanup of
+    their tags and links run as a few batched queries. Each object carries who and why, so
+    simple-history's delete signal writes every history row naming them.
+    """
+    if not objs:
+        return
+    collector = Collector(using="default", origin=objs[0])
+    try:
+        collector.collect(objs)
+    except (ProtectedError, RestrictedError):
+        collector = None
+    if collector is not None and not _outside_dependents(collector, model, {obj.pk for obj in objs}):
+        _bulk_delete_with_history(model, objs, collector, user, reason)
+        outcome.deleted += len(objs)
+        return
+    for obj in objs:
+        _delete(obj, user, reason, outcome)
+
+
+def _bulk_delete_with_history(model: type, objs: list, collector: Collector, user: Any, reason: str) -> None:
+    """Delete ``objs`` (nothing else links to them) with their history, in a few queries.
+
+    simple-history writes a deletion's history row (and its tags) with two queries per record
+    from the delete signal; here they are written in bulk, the same rows, each naming who and
+    why, and the records and their own tag links are deleted without the per-record signals.
+    The write check the signal would make is made here, once for the batch.
+    """
+    if issubclass(model, GuardedModel):
+        require_write(model, user, None)
+    history = model.history.model
+    now = timezone.now()
+    rows = history.objects.bulk_create(
+        [
+            history(
+                history_date=now,
+                history_user=user,
+                history_change_reason=reason,
+                history_type="-",
+                **{field.attname: getattr(obj, field.attname) for field in history.tracked_fields},
+            )
+            for obj in objs
+        ],
+        batch_size=500,
+    )
+    row_for = {row.id: row for row in rows}
+    for m2m in getattr(history, "_history_m2m_fields", []):
+        m2m_history = getattr(history, m2m.name).model
+        through = m2m.remote_field.through
+        own = get_m2m_field_name(m2m)
+        names = [f.name for f in through._meta.fields]
+        links = through.objects.filter(**{f"{own}__in": list(row_for)})
+        m2m_history.objects.bulk_create(
+            [
+                m2m_history(history=row_for[getattr(link, f"{own}_id")], **{n: getattr(link, n) for n in names})
+                for link in links.select_related(*[f.name for f in through._meta.fields if f.is_relation])
+            ],
+            batch_size=500,
+        )
+    for queryset in collector.fast_deletes:  # the records' own tag and attendee links
+        queryset._raw_delete(queryset.db)
+    for start in range(0, len(objs), 500):
+        batch = [obj.pk for obj in objs[start : start + 500]]
+        model._base_manager.filter(pk__in=batch)._raw_delete(model._base_manager.db)
+
+
+def _outside_dependents(collector: Collector, model: type, pks: set) -> bool:
+    """Whether deleting the batch would touch anything besides the batch and its own tag/attendee rows."""
+    if any(m is not model for m, items in collector.data.items() if items):
+        return True
+    if any(qs for querysets in collector.field_updates.values() for qs in querysets):
+        return True
+    own_through = {m2m.remote_field.through for m2m in model._meta.many_to_many}
+    for queryset in collector.fast_deletes:
+        through = queryset.model
+        if through in own_through:
+            continue
+        if not through._meta.auto_created:
+            if queryset.exists():
+                return True
+            continue
+        pointing = [f for f in through._meta.fields if f.is_relation and f.related_model is model]
+        if pointing and queryset.exists():
+            return True
+    return False
 
 
 def _delete(obj: models.Model, user: Any, reason: str, outcome: UndoOutcome) -> None:

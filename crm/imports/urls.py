@@ -15,5 +15,8 @@ urlpatterns = [
     path("<int:pk>/preview/", views.import_preview, name="import_preview"),
     path("<int:pk>/run/", views.import_run, name="import_run"),
     path("<int:pk>/discard/", views.import_discard, name="import_discard"),
+    path("<int:pk>/progress/", views.import_progress, name="import_progress"),
+    path("<int:pk>/cancel/", views.import_cancel, name="import_cancel"),
+    path("<int:pk>/rows.csv", views.import_row_report, name="import_row_report"),
     path("<int:pk>/undo/", views.import_undo, name="import_undo"),
 ]

@@ -23,6 +23,7 @@ from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
+from crm.imports import jobs
 from crm.imports.forms import EntityForm, MappingEditor, UploadForm
 from crm.imports.mapping import (
     ImportOptions,
@@ -32,16 +33,14 @@ from crm.imports.mapping import (
     check,
     complete,
     loads,
-    table_from_json,
     unmapped_values,
 )
-from crm.imports.runner import TableInput, run_import
 from crm.imports.schema import ENTITIES
-from crm.imports.source import SourceError, SourceTable, parse_text
+from crm.imports.source import SourceTable
 from crm.imports.suggest import recognise
 from crm.imports.undo import UndoError, undo_run
 from crm.lib.htmx import is_fragment_request, render_page_or_fragment
-from crm.models import ImportRun, ImportStatus, SavedMapping
+from crm.models import ImportJob, ImportRun, ImportStatus, SavedMapping
 from crm.roles import manager_required
 
 DRAFT_DAYS = 7
@@ -52,16 +51,11 @@ ACTIONS = {"error": "Errors", "create": "Create", "update": "Update", "skip": "S
 # --- helpers ----------------------------------------------------------------------------------
 
 
-STALE_RUNNING = datetime.timedelta(hours=2)
-
-
 def _runs(request: HttpRequest):
-    # A run still “running” hours later lost its process (a server restart, a worker timeout);
-    # its transaction was rolled back with it, so say so instead of showing it running forever.
-    ImportRun.objects.filter(status=ImportStatus.RUNNING, updated_at__lt=timezone.now() - STALE_RUNNING).update(
-        status=ImportStatus.FAILED, message="The import was interrupted before it finished. Nothing was imported."
-    )
-    return ImportRun.objects.visible_to(request.user).select_related("user", "undone_by")
+    # A run whose worker died (kill -9, a restart) is marked failed here, on the next look at
+    # any import page, instead of showing it running forever (crm/imports/jobs.py says how).
+    jobs.recover_interrupted()
+    return ImportRun.objects.visible_to(request.user).select_related("user", "undone_by").defer("row_report")
 
 
 def _draft(request: HttpRequest, pk: int) -> ImportRun:
@@ -81,33 +75,9 @@ def _finished_redirect(run: ImportRun) -> HttpResponse:
     return redirect("import_detail", pk=run.pk)
 
 
-def _source(run: ImportRun) -> SourceTable:
-    try:
-        source = parse_text(run.source_text, run.file_name, encoding=run.encoding)
-    except SourceError as exc:  # pragma: no cover - the text parsed at upload
-        raise Http404(str(exc)) from None
-    source.notices = list(run.notices)
-    return source
-
-
-def _options(run: ImportRun) -> ImportOptions:
-    return ImportOptions(run.mapping.get("time_zone", ""), run.mapping.get("date_order", "mdy"))
-
-
-def _table(run: ImportRun, source: SourceTable) -> TableMapping:
-    """The run's mapping, completed with suggestions for anything it does not say yet."""
-    base = None
-    tables = run.mapping.get("tables") or []
-    if tables:
-        try:
-            base = table_from_json(tables[0])
-        except MappingError:
-            base = None
-    if base is not None and base.entity != run.entity:
-        base = None
-    table = complete(source, run.entity, base)
-    table.name = run.file_name
-    return table
+_source = jobs.draft_source
+_options = jobs.draft_options
+_table = jobs.draft_table
 
 
 def _store(run: ImportRun, table: TableMapping, options: ImportOptions) -> None:
@@ -237,7 +207,7 @@ def import_mapping(request: HttpRequest, pk: int) -> HttpResponse:
             if problems:
                 editor.errors = problems
             else:
-                return _dry_run(request, run, source, editor.table, editor.options)
+                return _dry_run(request, run)
     context = _mapping_context(request, run, editor)
     return render_page_or_fragment(request, "imports/mapping.html", "mapping-form", context)
 
@@ -321,12 +291,10 @@ def _json_download(data: dict, filename: str) -> HttpResponse:
 # --- 4. dry run ---------------------------------------------------------------------------------
 
 
-def _dry_run(request: HttpRequest, run: ImportRun, source, table: TableMapping, options: ImportOptions) -> HttpResponse:
-    outcome = run_import([TableInput(source, table)], user=request.user, options=options, dry_run=True, run=run)
-    if outcome.status in ("failed", "invalid"):
-        messages.error(request, outcome.message)
-        return _redirect(request, reverse("import_mapping", args=[run.pk]))
-    return _redirect(request, reverse("import_preview", args=[run.pk]))
+def _dry_run(request: HttpRequest, run: ImportRun) -> HttpResponse:
+    """Queue the dry run (unless one is queued or running already) and show its progress."""
+    jobs.enqueue(run, ImportJob.DRY_RUN, user_pk=request.user.pk)
+    return _redirect(request, reverse("import_progress", args=[run.pk]))
 
 
 @manager_required
@@ -336,11 +304,13 @@ def import_preview(request: HttpRequest, pk: int) -> HttpResponse:
         run = _draft(request, pk)
     except _Finished as finished:
         return _finished_redirect(finished.run)
+    if jobs.is_active(run):
+        # A reload while the dry run is queued or running watches it instead of starting another.
+        return _redirect(request, reverse("import_progress", args=[run.pk]))
     if request.method == "POST" or not run.report:
         if not run.entity:
             return redirect("import_entity", pk=run.pk)
-        source = _source(run)
-        return _dry_run(request, run, source, _table(run, source), _options(run))
+        return _dry_run(request, run)
     report = run.report
     table = (report.get("tables") or [{}])[0]
     rows = table.get("rows", [])
@@ -382,24 +352,86 @@ def import_run(request: HttpRequest, pk: int) -> HttpResponse:
         return _redirect(request, reverse("import_detail", args=[finished.run.pk]))
     if not run.entity:
         return _redirect(request, reverse("import_entity", args=[run.pk]))
-    source = _source(run)
-    outcome = run_import(
-        [TableInput(source, _table(run, source))],
-        user=request.user,
-        options=_options(run),
-        dry_run=False,
-        skip_errors=request.POST.get("skip_errors") == "on",
-        run=run,
-    )
-    if outcome.committed:
-        messages.success(
-            request,
-            f"Imported {run.file_name}: {outcome.total('created')} created, {outcome.total('updated')} updated, "
-            f"{outcome.total('skipped')} skipped.",
-        )
-        return _redirect(request, reverse("import_detail", args=[run.pk]))
-    messages.error(request, outcome.message or "Nothing was imported.")
-    return _redirect(request, reverse("import_preview", args=[run.pk]) + "?show=error")
+    jobs.enqueue(run, ImportJob.IMPORT, user_pk=request.user.pk, skip_errors=request.POST.get("skip_errors") == "on")
+    return _redirect(request, reverse("import_progress", args=[run.pk]))
+
+
+# --- progress of a background job -----------------------------------------------------------------
+
+
+def _job_done_url(request: HttpRequest, run: ImportRun) -> str:
+    """Where the progress page goes once the job ended, with the message saying how it ended."""
+    if run.job == ImportJob.UNDO:
+        if run.message and run.status == ImportStatus.IMPORTED:
+            messages.error(request, run.message)
+        elif run.status != ImportStatus.IMPORTED:
+            report = run.undo_report or {}
+            kept = len(report.get("kept") or [])
+            messages.success(
+                request,
+                f"Undid import #{run.pk}: {report.get('deleted', 0)} records removed, {report.get('restored', 0)} "
+                f"restored" + (f", {kept} kept because they changed since (listed below)." if kept else "."),
+            )
+        return reverse("import_detail", args=[run.pk])
+    if run.status == ImportStatus.IMPORTED:
+        if run.job == ImportJob.IMPORT:
+            messages.success(
+                request,
+                f"Imported {run.file_name}: {run.created_count} created, {run.updated_count} updated, "
+                f"{run.skipped_count} skipped.",
+            )
+        return reverse("import_detail", args=[run.pk])
+    if not run.is_draft:
+        return reverse("import_detail", args=[run.pk])
+    report_status = (run.report or {}).get("status")
+    if run.job == ImportJob.DRY_RUN:
+        if report_status == "dry_run" and run.previewed_at and run.previewed_at >= (run.started_at or run.previewed_at):
+            return reverse("import_preview", args=[run.pk])
+        messages.error(request, run.message or "The dry run did not finish. Run it again.")
+        return reverse("import_mapping", args=[run.pk])
+    messages.error(request, run.message or "Nothing was imported.")
+    return reverse("import_preview", args=[run.pk]) + "?show=error"
+
+
+@manager_required
+@require_GET
+def import_progress(request: HttpRequest, pk: int) -> HttpResponse:
+    run = get_object_or_404(_runs(request).defer("source_text", "report"), pk=pk)
+    if not jobs.is_active(run):
+        url = _job_done_url(request, run)
+        if is_fragment_request(request):
+            return HttpResponseClientRedirect(url)
+        return redirect(url)
+    context = {
+        "run": run,
+        "bars": jobs.bars(run),
+        "worker_missing": jobs.worker_missing(run),
+        "worker_command": jobs.WORKER_COMMAND,
+        "steps": _steps("import" if run.job == ImportJob.IMPORT else "preview") if run.source == "wizard" else None,
+        "label": ImportJob(run.job).label,
+    }
+    return render_page_or_fragment(request, "imports/progress.html", "job-progress", context)
+
+
+@manager_required
+@require_POST
+def import_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    run = get_object_or_404(_runs(request).defer("source_text", "report"), pk=pk)
+    if jobs.is_active(run):
+        jobs.cancel(run)
+        messages.info(request, "Asked the import to stop. Nothing it did so far is kept.")
+    return _redirect(request, reverse("import_progress", args=[run.pk]))
+
+
+@manager_required
+@require_GET
+def import_row_report(request: HttpRequest, pk: int) -> HttpResponse:
+    run = get_object_or_404(ImportRun.objects.visible_to(request.user), pk=pk)
+    # Runs checked before the full report was kept have only the stored rows of the JSON report.
+    text = run.row_report or jobs.rows_csv_from_report(run.report or {})
+    response = HttpResponse("\ufeff" + text, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="rows-{slugify(run.file_name) or run.pk}.csv"'
+    return response
 
 
 @manager_required
@@ -422,6 +454,8 @@ def import_discard(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
     run = get_object_or_404(_runs(request), pk=pk)
+    if jobs.is_active(run):
+        return redirect("import_progress", pk=run.pk)
     if run.is_draft and run.status == ImportStatus.DRAFT:
         step = "import_preview" if run.report else "import_mapping" if run.entity else "import_entity"
         return redirect(step, pk=run.pk)
@@ -449,16 +483,26 @@ def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @manager_required
 @require_GET
 def import_history(request: HttpRequest) -> HttpResponse:
-    runs = _runs(request).finished()
+    runs = _runs(request).finished().defer("source_text", "report")
     page = Paginator(runs, 50).get_page(request.GET.get("page"))
-    return render_page_or_fragment(request, "imports/history.html", "history-table", {"page_obj": page})
+    active = [
+        (run, jobs.bars(run))
+        for run in _runs(request).filter(job_finished_at__isnull=True).exclude(job="").defer("source_text", "report")
+    ]
+    context = {"page_obj": page, "active": active}
+    return render_page_or_fragment(request, "imports/history.html", "history-table", context)
 
 
 @manager_required
 @require_http_methods(["GET", "POST"])
 def import_undo(request: HttpRequest, pk: int) -> HttpResponse:
     run = get_object_or_404(_runs(request), pk=pk)
+    if jobs.is_active(run):
+        return _redirect(request, reverse("import_progress", args=[run.pk]))
     if request.method == "POST":
+        if run.can_undo and run.records.count() > jobs.UNDO_IN_BACKGROUND_ABOVE:
+            jobs.enqueue(run, ImportJob.UNDO, user_pk=request.user.pk)
+            return _redirect(request, reverse("import_progress", args=[run.pk]))
         try:
             outcome = undo_run(run, request.user)
         except UndoError as exc:

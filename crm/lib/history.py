@@ -8,6 +8,8 @@ from typing import Any
 
 from django.db import models
 
+from crm.models import CustomField
+
 HISTORY_TYPES = {"+": "created", "~": "changed", "-": "deleted"}
 # Bookkeeping columns nobody needs to read about.
 IGNORED_FIELDS = {"updated_at", "created_at", "position", "stage_changed_at"}
@@ -116,8 +118,6 @@ def history_entries(obj: models.Model, limit: int = 50) -> list[HistoryEntry]:
 
     custom_names = {}
     if any(change.field == "custom_fields" for _record, changes in pairs for change in changes):
-        from crm.models import CustomField
-
         entity = getattr(model, "CUSTOM_FIELD_ENTITY", "")
         custom_names = dict(CustomField.objects.filter(entity=entity).values_list("key", "name"))
 

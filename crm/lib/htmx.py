@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.http import HttpRequest, HttpResponse, QueryDict
+from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.utils.cache import patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -36,26 +37,43 @@ def render_page_or_fragment(
     name = f"{template}#{partial}" if fragment else template
     response = render(request, name, context, status=status)
     if fragment:
-        _append_messages(request, response)
+        with_messages(request, response)
     patch_vary_headers(response, ("HX-Request",))
     return response
 
 
-def _append_messages(request: HttpRequest, response: HttpResponse) -> None:
+def with_messages(request: HttpRequest, response: HttpResponse) -> HttpResponse:
     """Flash messages ride along out-of-band, so a fragment response shows them at once
     instead of on the next full page load."""
-    if not list(messages.get_messages(request)):
-        return
-    html = render_to_string("includes/messages.html", {"oob": True}, request=request)
-    response.content = response.content + html.encode()
+    if list(messages.get_messages(request)):
+        html = render_to_string("includes/messages.html", {"oob": True}, request=request)
+        response.content = response.content + html.encode()
+    return response
 
 
 def empty_fragment(request: HttpRequest) -> HttpResponse:
     """An empty swap (e.g. after a delete) that still carries flash messages."""
-    response = HttpResponse("")
-    _append_messages(request, response)
+    response = with_messages(request, HttpResponse(""))
     patch_vary_headers(response, ("HX-Request",))
     return response
+
+
+def saved(
+    request: HttpRequest, message: str, *, redirect_to: Any, panel: Callable[[], HttpResponse], event: str
+) -> HttpResponse:
+    """The answer to a form that saved a record: the flash message, then without htmx a
+    redirect (``redirect_to``: a record or a URL), with htmx ``panel()`` — the record's
+    panel, re-read from the database — and ``event`` so the lists showing it refresh."""
+    messages.success(request, message)
+    if not is_fragment_request(request):
+        return redirect(redirect_to)
+    return trigger_client_event(panel(), event)
+
+
+def posted(request: HttpRequest) -> QueryDict | None:
+    """The data to bind a form to: ``request.POST or None`` would leave an empty POST
+    unbound, re-showing the form without its errors."""
+    return request.POST if request.method == "POST" else None
 
 
 def close_dialog(response: HttpResponse, *events: str) -> HttpResponse:

@@ -10,11 +10,11 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render, resolve_url
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 from django_otp.plugins.otp_static.models import StaticDevice
 
+from crm.lib.htmx import posted, safe_next
 from crm.security import passkeys, services
 from crm.security.forms import ConfirmAuthenticatorForm, PasskeyNameForm, RemoveSecondFactorForm, SecondStepForm
 
@@ -24,10 +24,7 @@ SETTINGS_SECTION = "two-factor"
 
 def _next_url(request: HttpRequest) -> str:
     """Where to go after the step: the page asked for, if it is on this site."""
-    target = request.POST.get("next") or request.GET.get("next") or ""
-    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
-        return target
-    return resolve_url(settings.LOGIN_REDIRECT_URL)
+    return safe_next(request) or resolve_url(settings.LOGIN_REDIRECT_URL)
 
 
 def _settings_url() -> str:
@@ -45,9 +42,7 @@ def verify(request: HttpRequest) -> HttpResponse:
     if request.user.is_verified() or not services.two_factor_state(request.user).has_device:
         return redirect(_next_url(request))
     has_authenticator = services.authenticator_for(request.user) is not None
-    form = SecondStepForm(
-        request.user, request.POST if request.method == "POST" else None, has_authenticator=has_authenticator
-    )
+    form = SecondStepForm(request.user, posted(request), has_authenticator=has_authenticator)
     if request.method == "POST" and form.is_valid():
         django_otp.login(request, form.result.device)
         request.session.cycle_key()  # a new session id for the now fully signed-in session
@@ -82,7 +77,7 @@ def enrol(request: HttpRequest) -> HttpResponse:
         messages.info(request, "You already have an authenticator app. Remove it first to set up another one.")
         return redirect(_settings_url())
     device = services.pending_authenticator(user, create=True)
-    form = ConfirmAuthenticatorForm(device, request.POST if request.method == "POST" else None)
+    form = ConfirmAuthenticatorForm(device, posted(request))
     if request.method == "POST" and form.is_valid():
         codes = services.confirm_authenticator(user, device)
         django_otp.login(request, device)
@@ -129,7 +124,7 @@ def remove(request: HttpRequest) -> HttpResponse:
         messages.info(request, "You have no authenticator app to remove.")
         return redirect(_settings_url())
     keeps_passkeys = services.has_passkey(request.user)
-    form = RemoveSecondFactorForm(request.user, request.POST if request.method == "POST" else None)
+    form = RemoveSecondFactorForm(request.user, posted(request))
     if request.method == "POST" and form.is_valid():
         services.remove_authenticator(request.user)
         return _after_removal(request, "your authenticator app")
@@ -164,7 +159,7 @@ def _passkey_for(request: HttpRequest, pk: int):
 def passkey_rename(request: HttpRequest, pk: int) -> HttpResponse:
     """Name a passkey: right after adding it (the page's script comes here), or later."""
     passkey = _passkey_for(request, pk)
-    form = PasskeyNameForm(request.POST if request.method == "POST" else None, instance=passkey)
+    form = PasskeyNameForm(posted(request), instance=passkey)
     if request.method == "POST" and form.is_valid():
         form.save()
         if NEW_CODES_SESSION_KEY in request.session:
@@ -181,7 +176,7 @@ def passkey_remove(request: HttpRequest, pk: int) -> HttpResponse:
     """Remove one of one's passkeys, after the password or a code again."""
     passkey = _passkey_for(request, pk)
     last_factor = services.authenticator_for(request.user) is None and services.passkeys_for(request.user).count() == 1
-    form = RemoveSecondFactorForm(request.user, request.POST if request.method == "POST" else None)
+    form = RemoveSecondFactorForm(request.user, posted(request))
     if request.method == "POST" and form.is_valid():
         services.remove_passkey(request.user, passkey)
         return _after_removal(request, f"the passkey “{passkey.name}”")

@@ -101,7 +101,9 @@ def module_data(django_db_blocker) -> Iterator[None]:
     }
     # The root conftest's per-test fixture serves static files unhashed; a module fixture
     # runs before it, so it does the same for the pages it renders.
-    with django_db_blocker.unblock(), override_settings(STORAGES=storages):
+    # Likewise the tasks: run at once, as the root conftest has every test run them.
+    tasks = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
+    with django_db_blocker.unblock(), override_settings(STORAGES=storages, TASKS=tasks):
         atomic = transaction.atomic()
         atomic.__enter__()
         try:

@@ -29,6 +29,7 @@ from django.utils import timezone
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from django_otp_webauthn.models import WebAuthnCredential
+from django_tasks_db.models import DBTaskResult
 
 from conftest import make_user
 from contacts.models import Communication, Contact, Organization, Tag
@@ -138,6 +139,9 @@ ROUTE_ROLES: dict[str, str] = {
     "import_run": Role.MANAGER,
     "import_discard": Role.MANAGER,
     "import_undo": Role.MANAGER,
+    "import_progress": Role.MANAGER,
+    "import_cancel": Role.MANAGER,
+    "import_row_report": Role.MANAGER,
     # Reports: everyone reads them; exports need the manager role.
     "reports_index": Role.MEMBER,
     "report_fundraising_export": Role.MANAGER,
@@ -146,7 +150,14 @@ ROUTE_ROLES: dict[str, str] = {
     "report_concentration_export": Role.MANAGER,
 }
 
+
 # Answer without signing in. Everything else sends the anonymous visitor to sign in.
+@pytest.fixture(autouse=True)
+def _tasks_queued_as_in_production(settings):
+    # The admin lists the queue's tasks through the database backend; the walk queues, never runs.
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+
+
 PUBLIC_URL_NAMES = {"login", "health", "admin:login"}
 # Public redirects into the static files (which are public too).
 PUBLIC_STATIC_REDIRECTS = {"favicon"}
@@ -159,6 +170,7 @@ POST_ONLY_URL_NAMES = {
     "commitment_toggle",
     "import_run",
     "import_discard",
+    "import_cancel",
     "import_saved_mapping_delete",
     # The passkey ceremonies (django-otp-webauthn's views): the browser script posts JSON.
     "passkey_verify_begin",
@@ -263,6 +275,13 @@ def records(admin_user) -> dict[str, Model]:
         AccessAttempt.objects.create(**attempt, path_info="/login/", get_data="", post_data="", failures_since_start=1),
         AccessLog.objects.create(**attempt, path_info="/login/"),
         AccessFailureLog.objects.create(**attempt, path_info="/login/"),
+        # A queued background task (the worker's queue, shown read-only in the admin).
+        DBTaskResult.objects.create(
+            task_path="crm.imports.tasks.dry_run",
+            args_kwargs={"args": [1, 1], "kwargs": {}},
+            backend_name="default",
+            run_after=timezone.now(),
+        ),
     ]
     return {obj._meta.label_lower: obj for obj in objects}
 
@@ -420,6 +439,9 @@ ADMIN_CLOSED_BY_DESIGN = {
     "admin:axes_accessfailurelog_add",
     "admin:crm_securitypolicy_add",
     "admin:crm_securitypolicy_delete",
+    # The task queue is written by the app and its worker only (django-tasks-db's read-only admin).
+    "admin:django_tasks_database_dbtaskresult_add",
+    "admin:django_tasks_database_dbtaskresult_delete",
 }
 
 

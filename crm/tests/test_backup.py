@@ -30,7 +30,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from crm.backups import (
+from crm.backups.services import (
     BACKUP_NAME,
     BackupError,
     Database,

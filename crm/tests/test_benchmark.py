@@ -20,7 +20,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import NoReverseMatch, reverse
 
-from crm.management.commands.benchmark import PAGES
+from crm.demo.benchmark import PAGES
 from crm.models import User
 
 PROJECT_ROOT = Path(settings.BASE_DIR)

@@ -109,3 +109,27 @@ def test_the_undo_confirmation_and_history_work_in_the_browser(
     expect(page.get_by_text("1 record removed, 0 restored")).to_be_visible()
     assert not Contact.objects.exists()
     browser_problems.assert_clean()
+
+
+def test_the_progress_page_polls_under_the_csp_and_moves_on_when_the_worker_is_done(
+    page, live_server, browser_problems, manager_user, tmp_path, settings
+):
+    from django.core.management import call_command
+
+    # Queued for a worker that is not running yet: the page waits, polling every second.
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    source = tmp_path / "people.csv"
+    source.write_text("Full Name,E-mail\nAda Okafor,ada@atlas.example\n", encoding="utf-8")
+    sign_in(page, live_server, manager_user)
+    page.goto(f"{live_server.url}/import/")
+    page.get_by_label("CSV file", exact=True).set_input_files(str(source))
+    page.get_by_role("button", name="Continue").click()
+    page.get_by_role("button", name="Continue to mapping").click()
+    page.get_by_role("button", name="Run the dry run").click()
+    expect(page.get_by_role("heading", name="Dry run waiting for the background worker")).to_be_visible()
+    run = ImportRun.objects.get()
+    with page.expect_request(lambda r: r.url.endswith(f"/import/{run.pk}/progress/") and r.headers.get("hx-request")):
+        pass  # htmx polls the fragment (no inline script: the CSP would have stopped it)
+    call_command("db_worker", "--batch", "--no-reload", "--no-startup-delay", "--interval", "0", verbosity=0)
+    expect(page.get_by_role("heading", name="Dry run: what the import would do")).to_be_visible(timeout=10_000)
+    browser_problems.assert_clean()

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from contacts.models import OrganizationType
 from crm.imports import parsers
 from crm.imports.parsers import ParseError
 from crm.imports.schema import ENTITIES, NOTES, choice_spec
@@ -191,6 +192,16 @@ def test_tables_are_recognised_by_their_columns_not_their_file_names():
     assert recognise(["Investor", "Commitment ($)", "Paid In", "Status"], "x.csv").entity == "commitments"
     assert recognise(["Deal", "Stage", "Amount", "Probability", "Close Date"], "y.csv").entity == "opportunities"
     assert recognise(["Date", "Type", "Subject", "Notes", "Contact"], "z.csv").entity == "communications"
+
+
+@pytest.mark.django_db
+def test_organization_type_and_investor_type_read_the_same_values_through_one_synonym_table():
+    organizations, investors = choice_spec("organizations", "type"), choice_spec("commitments", "investor_type")
+    assert organizations == investors
+    assert organizations.options == list(OrganizationType.choices)
+    assert suggest_value("Trust / IRA", organizations)[0] == OrganizationType.INDIVIDUAL
+    assert suggest_value("Single family office", investors)[0] == OrganizationType.FAMILY_OFFICE
+    assert suggest_value("Wealth Manager (pooled)", investors)[0] == OrganizationType.WEALTH_MANAGER
 
 
 @pytest.mark.django_db

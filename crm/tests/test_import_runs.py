@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from contacts.models import Communication, Contact, Organization, OrganizationType, Tag
 from contacts.resources import ContactResource
-from crm.imports import runner
+from crm.imports import jobs, runner
 from crm.imports.undo import UndoError, undo_run
 from crm.models import ImportedRecord, ImportRun, ImportStatus, Role, SavedMapping
 from lps.models import Commitment, Fund, LPProfile
@@ -128,15 +128,16 @@ def test_a_crash_after_every_table_ran_still_leaves_nothing_behind(base, existin
 
 def test_a_run_cancelled_between_tables_keeps_nothing_and_says_so(base, existing, manager_user, monkeypatch):
     seen: list[tuple[str, str]] = []
+    update = jobs.RunProgress.update
 
-    class CancelAfterFirstTable:
-        def update(self, table, phase, done, total):
-            seen.append((table, phase))
+    def cancel_after_first_table(self, table, phase, done, total):
+        seen.append((table, phase))
+        update(self, table, phase, done, total)
+        if phase == "validated":  # what the Cancel button does, while the first table finishes
+            ImportRun.objects.filter(pk=self.run_pk).update(cancel_requested=True)
 
-        def cancelled(self):
-            return bool(seen)
-
-    monkeypatch.setattr(runner, "NoProgress", CancelAfterFirstTable)
+    monkeypatch.setattr(jobs.RunProgress, "update", cancel_after_first_table)
+    monkeypatch.setattr(jobs, "HEARTBEAT_EVERY", 0)  # read the flag on every call
     before = counts()
     with pytest.raises(CommandError, match="The import was cancelled. Nothing was imported."):
         import_base(base, manager_user)

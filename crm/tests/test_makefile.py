@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -76,3 +78,65 @@ def test_make_serve_binds_like_make_run(host):
     args = ["serve", host] if host else ["serve"]
     assert bind_address(dry_run(*args)) == bind_address(dry_run("run", *args[1:]))
     assert bind_address(dry_run("serve")) == "127.0.0.1:8080"
+
+
+@pytest.mark.parametrize("target", ["run", "serve"])
+def test_make_run_and_serve_start_the_background_worker_beside_gunicorn(target):
+    (line,) = [line for line in dry_run(target) if GUNICORN_BIND.search(line)]
+    worker, _, server = line.partition(" -- ")
+    assert worker.startswith("crm/together.sh ") and worker.endswith("manage.py db_worker --no-reload")
+    assert server.startswith(".venv/bin/gunicorn crm.wsgi ")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie (exited, not yet reaped by init) counts as gone.
+    state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] if Path(f"/proc/{pid}").exists() else "X"
+    return state not in ("Z", "X")
+
+
+def together(tmp_path: Path, worker: str, server: str) -> subprocess.Popen:
+    """crm/together.sh with two shell commands that write their process ids first."""
+    script = PROJECT_ROOT / "crm" / "together.sh"
+    return subprocess.Popen(
+        [str(script), "bash", "-c", f"echo $$ > {tmp_path}/worker; {worker}", "--", "bash", "-c",
+         f"echo $$ > {tmp_path}/server; {server}"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+
+
+def _pids(tmp_path: Path) -> tuple[int, int]:
+    deadline = time.monotonic() + 10
+    while not ((tmp_path / "worker").exists() and (tmp_path / "server").exists()):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(0.1)
+    return int((tmp_path / "worker").read_text()), int((tmp_path / "server").read_text())
+
+
+def test_when_the_web_server_stops_the_worker_is_stopped_too(tmp_path):
+    wrapper = together(tmp_path, "exec sleep 60", "sleep 0.5; exit 3")
+    worker, _server = _pids(tmp_path)
+    assert wrapper.wait(timeout=20) == 3
+    assert "The web server stopped (exit status 3)" in wrapper.stderr.read()
+    assert not _alive(worker)
+
+
+def test_when_the_worker_dies_the_web_server_is_stopped_too(tmp_path):
+    wrapper = together(tmp_path, "sleep 0.5; exit 1", "exec sleep 60")
+    _worker, server = _pids(tmp_path)
+    assert wrapper.wait(timeout=20) == 1
+    assert "The background worker stopped" in wrapper.stderr.read()
+    assert not _alive(server)
+
+
+def test_stopping_the_pair_stops_both(tmp_path):
+    wrapper = together(tmp_path, "exec sleep 60", "exec sleep 60")
+    worker, server = _pids(tmp_path)
+    wrapper.send_signal(signal.SIGTERM)
+    assert wrapper.wait(timeout=20) == 143
+    assert not _alive(worker) and not _alive(server)

@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 
 from contacts.models import Contact, ContactType, Organization, Tag
 from crm.models import Role, User
+from crm.testing import factories
 from lps.models import Commitment, CommitmentStatus, Fund, LPProfile
 from pipeline.models import Opportunity, Stage, StageOutcome
 
@@ -17,12 +18,12 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def fund() -> Fund:
-    return Fund.objects.create(name="Fund III", vintage_year=2025, target_size=Decimal("150000000.00"))
+    return factories.fund("Fund III", vintage_year=2025, target_size=Decimal("150000000.00"))
 
 
 @pytest.fixture
 def contact() -> Contact:
-    return Contact.objects.create(first_name="Ada", last_name="Okafor", email="ada@atlas.example")
+    return factories.contact("Okafor", first_name="Ada", email="ada@atlas.example")
 
 
 @pytest.fixture
@@ -36,7 +37,7 @@ def stages() -> dict[str, Stage]:
 
 
 def make_lp(last_name: str) -> LPProfile:
-    return LPProfile.objects.create(contact=Contact.objects.create(last_name=last_name))
+    return factories.lp(factories.contact(last_name, first_name=""))
 
 
 # --- Uniqueness -------------------------------------------------------------------------

@@ -22,12 +22,12 @@ from django.db import transaction
 from django.urls import reverse
 
 from conftest import HX, make_user
-from contacts.models import Contact, ContactType, Organization
+from contacts.models import Contact, ContactType, Organization, OrganizationType
 from crm.models import ROLE_RANK, Role
 from crm.permissions import ANY_FIELD, CAPABILITY_ROLES, Capability, GuardedModel, acting_as, can
 from crm.tests.test_access import ROUTE_ROLES
 from lps.forms import CommitmentForm, LPProfileForm
-from lps.models import Commitment, CommitmentStatus, Fund, FundStatus, InvestorType, LPProfile
+from lps.models import Commitment, CommitmentStatus, Fund, FundStatus, LPProfile
 from pipeline import services
 from pipeline.forms import MoveForm, OpportunityForm
 from pipeline.models import Opportunity, Stage
@@ -61,7 +61,7 @@ def world(db) -> World:
     stages = {stage.name: stage for stage in Stage.objects.all()}
     org = Organization.objects.create(name="Okafor Family Office")
     lp_contact = Contact.objects.create(first_name="Ada", last_name="Okafor", organization=org, email="ada@ex.com")
-    profile = LPProfile.objects.create(contact=lp_contact, investor_type=InvestorType.FAMILY_OFFICE)
+    profile = LPProfile.objects.create(contact=lp_contact, investor_type=OrganizationType.FAMILY_OFFICE)
     commitment = Commitment.objects.create(
         lp=profile, fund=fund, status=CommitmentStatus.CLOSED, commitment_amount=Decimal("25000000")
     )
@@ -139,10 +139,10 @@ CASES = [
          lambda c, w: c.post(reverse("commitment_toggle", args=[w.commitment.pk]), {"field": "accredited"})),
     Case("lp_create", "make a prospect an accredited LP", Capability.CHANGE_COMPLIANCE,
          lambda c, w: c.post(f"{reverse('lp_create')}?contact={w.prospect.pk}",
-                             {"investor_type": InvestorType.INDIVIDUAL, **COMPLIANT})),
+                             {"investor_type": OrganizationType.INDIVIDUAL, **COMPLIANT})),
     Case("lp_edit", "mark an LP accredited and qualified", Capability.CHANGE_COMPLIANCE,
          lambda c, w: c.post(reverse("lp_edit", args=[w.profile.pk]),
-                             {"investor_type": InvestorType.FAMILY_OFFICE, **COMPLIANT})),
+                             {"investor_type": OrganizationType.FAMILY_OFFICE, **COMPLIANT})),
     Case("opportunity_create", "add a $1 deal straight into Committed for a $25M LP", Capability.CHANGE_COMMITMENTS,
          lambda c, w: c.post(reverse("opportunity_create"),
                              _opportunity_data(w, w.won, name="Again", stage=w.stages["Committed"].pk,
@@ -191,7 +191,8 @@ ROUTES_WITHOUT_GUARDED_WRITES = {
     "communication_list", "communication_opportunity_options", "contact_bulk", "contact_create",
     "contact_detail", "contact_edit", "contact_export", "contact_list", "contact_organization_options",
     "contact_picker", "contact_timeline", "dashboard", "dashboard_export", "favicon", "global_search", "health",
-    "import_detail", "import_discard", "import_entity", "import_history", "import_mapping",
+    "import_cancel", "import_detail", "import_discard",
+    "import_progress", "import_row_report", "import_entity", "import_history", "import_mapping",
     "import_mapping_download", "import_mappings", "import_preview", "import_saved_mapping_delete",
     "import_saved_mapping_download", "import_start", "login", "logout", "lp_detail", "lp_list",
     "opportunity_delete", "opportunity_detail", "opportunity_export", "opportunity_list", "organization_create",
@@ -398,7 +399,7 @@ def test_a_member_creates_an_lp_profile_without_compliance_flags(member_client, 
     url = f"{reverse('lp_create')}?contact={world.prospect.pk}"
     form = member_client.get(url).content.decode()
     assert 'name="accredited"' not in form and 'name="qualified_purchaser"' not in form
-    member_client.post(url, {"investor_type": InvestorType.INDIVIDUAL, "accredited": "on"})
+    member_client.post(url, {"investor_type": OrganizationType.INDIVIDUAL, "accredited": "on"})
     profile = LPProfile.objects.get(contact=world.prospect)
     assert not profile.accredited
     assert profile.history.get().history_user == member_user

@@ -16,6 +16,7 @@ from conftest import HX, make_user, sign_in
 from contacts.models import Communication, Contact, Organization, ScopedQuerySet
 from crm.models import Role
 from crm.search import DROPDOWN_LIMIT, MAX_QUERY_LENGTH, MAX_TERMS, highlight, parse_query, search, snippet
+from crm.testing import factories
 from lps.models import Fund
 from pipeline.models import Opportunity, Stage
 
@@ -24,7 +25,7 @@ URL = "/search/"
 
 @pytest.fixture
 def fund(db) -> Fund:
-    return Fund.objects.create(name="Fund II", vintage_year=2025, target_size=Decimal("150000000"))
+    return factories.fund("Fund II", vintage_year=2025, target_size=Decimal("150000000"))
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from django.core.management import CommandError, call_command
 from django.db.models import Count, F, Sum
 
 from contacts.models import Communication, Contact, ContactType, Organization, Tag
-from crm.demo import is_empty_database
+from crm.demo.seed_demo import is_empty_database
 from crm.models import Role, User
 from lps.models import Commitment, Fund, LPProfile
 from pipeline.models import Opportunity, StageOutcome

@@ -16,7 +16,6 @@ from django.urls import reverse
 
 from conftest import HX
 from contacts.models import Communication, CommunicationType, Contact, Organization, Tag
-from contacts.tests.communication_builders import contact, fund, stage
 from crm.lib.filters import every_word_matches
 from crm.lib.text import (
     CUSTOM_LONG_TEXT_MAX,
@@ -29,6 +28,7 @@ from crm.lib.text import (
     too_long_message,
 )
 from crm.models import CustomField, CustomFieldEntity, CustomFieldType
+from crm.testing.factories import contact, fund, stage
 from lps.models import Commitment, CommitmentStatus, LPProfile
 from pipeline.models import Opportunity
 

@@ -17,7 +17,7 @@ from django.urls import reverse
 
 from conftest import HX
 from contacts.models import ContactType
-from contacts.tests.communication_builders import commitment, contact, fund, lp
+from crm.testing.factories import commitment, contact, fund, lp
 from lps.models import Commitment, CommitmentStatus, LPProfile
 from reports.dashboard import fund_figures
 
@@ -216,7 +216,7 @@ def test_export_has_the_investing_entity_column(manager_client, ada, fund_two):
 
 
 def test_contact_and_organization_panels_name_the_investing_entity(member_client, fund_two):
-    from contacts.tests.communication_builders import org
+    from crm.testing.factories import org
 
     firm = org("Gillespie Family Office")
     profile = lp(contact("Gillespie", first_name="Ada", organization=firm))

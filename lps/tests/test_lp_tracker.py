@@ -14,9 +14,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from conftest import HX
-from contacts.models import ContactType
-from contacts.tests.communication_builders import comm, commitment, contact, fund, lp, opportunity, org, stage
-from lps.models import Commitment, CommitmentStatus, InvestorType, LPProfile
+from contacts.models import ContactType, OrganizationType
+from crm.testing.factories import comm, commitment, contact, fund, lp, opportunity, org, stage
+from lps.models import Commitment, CommitmentStatus, LPProfile
 
 LIST = reverse("lp_list")
 
@@ -58,9 +58,9 @@ def test_summary_counts_hard_circles_and_beyond_as_committed_and_soft_circles_ap
 
 def test_summary_follows_the_other_filters_too(member_client, funds):
     fund_one, _ = funds
-    commitment(lp(investor_type=InvestorType.PENSION), fund_one, "20000000")
-    commitment(lp(investor_type=InvestorType.ENDOWMENT), fund_one, "5000000")
-    html = text(member_client.get(LIST, {"investor_type": InvestorType.PENSION}, headers=HX))
+    commitment(lp(investor_type=OrganizationType.PENSION), fund_one, "20000000")
+    commitment(lp(investor_type=OrganizationType.ENDOWMENT), fund_one, "5000000")
+    html = text(member_client.get(LIST, {"investor_type": OrganizationType.PENSION}, headers=HX))
     assert kpi(html, "committed") == "$20M" and kpi(html, "lps") == "1"
 
 
@@ -77,7 +77,9 @@ def test_tracker_answers_the_fragment_to_htmx(member_client, funds):
 
 def test_table_shows_the_listed_columns(member_client, funds):
     atlas = org("Atlas Family Office")
-    profile = lp(contact("Vance", first_name="Eleanor", organization=atlas), investor_type=InvestorType.FAMILY_OFFICE)
+    profile = lp(
+        contact("Vance", first_name="Eleanor", organization=atlas), investor_type=OrganizationType.FAMILY_OFFICE
+    )
     commitment(
         profile,
         funds[0],
@@ -293,7 +295,7 @@ def test_creating_an_lp_profile_makes_the_contact_an_investor(manager_client, ma
     url = f"{reverse('lp_create')}?contact={person.pk}"
     form = text(manager_client.get(url, headers=HX))
     assert f"Make {person.full_name} an LP" in form
-    response = manager_client.post(url, {"investor_type": InvestorType.INDIVIDUAL, "accredited": "on"})
+    response = manager_client.post(url, {"investor_type": OrganizationType.INDIVIDUAL, "accredited": "on"})
     profile = LPProfile.objects.get()
     assert response.status_code == 302 and response["Location"] == reverse("lp_detail", args=[profile.pk])
     person.refresh_from_db()
@@ -323,12 +325,12 @@ def test_lp_create_for_a_contact_who_is_already_an_lp_goes_to_the_profile(member
 
 
 def test_member_edits_an_lp_profile(member_client, member_user):
-    profile = lp(investor_type=InvestorType.INDIVIDUAL)
+    profile = lp(investor_type=OrganizationType.INDIVIDUAL)
     url = reverse("lp_edit", args=[profile.pk])
     assert 'name="contact"' not in text(member_client.get(url, headers=HX))
-    member_client.post(url, {"investor_type": InvestorType.FOUNDATION, "notes": "Prefers calls"})
+    member_client.post(url, {"investor_type": OrganizationType.FOUNDATION, "notes": "Prefers calls"})
     profile.refresh_from_db()
-    assert profile.investor_type == InvestorType.FOUNDATION and profile.notes == "Prefers calls"
+    assert profile.investor_type == OrganizationType.FOUNDATION and profile.notes == "Prefers calls"
 
 
 def test_lp_profile_shows_commitments_timeline_and_open_opportunities(member_client, funds):

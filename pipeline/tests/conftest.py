@@ -1,25 +1,27 @@
-"""Pipeline fixtures: a fund being raised, the migration's standard stages, and a card factory."""
+"""Pipeline fixtures: a fund being raised, the migration's standard stages, and a card factory.
+
+The records are built with the shared factories (crm/testing/factories.py); the fixtures add the
+pipeline's defaults: a family office behind each contact, the next position in the column.
+"""
 
 from __future__ import annotations
 
 import datetime
-import itertools
 from decimal import Decimal
 
 import pytest
 from django.utils import timezone
 
 from contacts.models import Contact, Organization, OrganizationType
+from crm.testing import factories
 from lps.models import Fund, FundStatus
 from pipeline.models import Opportunity, Priority, Stage
-
-_sequence = itertools.count(1)
 
 
 @pytest.fixture
 def fund(db) -> Fund:
-    return Fund.objects.create(
-        name="Fund II",
+    return factories.fund(
+        "Fund II",
         vintage_year=2025,
         target_size=Decimal("150000000"),
         hard_cap=Decimal("200000000"),
@@ -29,7 +31,7 @@ def fund(db) -> Fund:
 
 @pytest.fixture
 def other_fund(db) -> Fund:
-    return Fund.objects.create(name="Fund I", vintage_year=2019, status=FundStatus.CLOSED)
+    return factories.fund("Fund I", vintage_year=2019, status=FundStatus.CLOSED)
 
 
 @pytest.fixture
@@ -41,15 +43,15 @@ def stages(db) -> dict[str, Stage]:
 @pytest.fixture
 def make_contact(db):
     def make(first: str = "", last: str = "", organization: str | None = "", **extra) -> Contact:
-        n = next(_sequence)
+        n = factories.serial()
         org = None
         if organization is not None:
-            org, _ = Organization.objects.get_or_create(
-                name=organization or f"Org {n}", defaults={"type": OrganizationType.FAMILY_OFFICE}
+            name = organization or f"Org {n}"
+            # Contacts named with the same organization share it.
+            org = Organization.objects.filter(name=name).first() or factories.org(
+                name, type=OrganizationType.FAMILY_OFFICE
             )
-        return Contact.objects.create(
-            first_name=first or "Pat", last_name=last or f"Investor {n}", organization=org, **extra
-        )
+        return factories.contact(last or f"Investor {n}", first_name=first or "Pat", organization=org, **extra)
 
     return make
 
@@ -62,18 +64,11 @@ def make_opportunity(db, fund, stages, make_contact):
         contact = contact or make_contact()
         if "position" not in extra:
             extra["position"] = Opportunity.objects.filter(fund=the_fund, stage=stage_obj).count()
-        extra.setdefault("expected_amount", Decimal("1000000"))
         extra.setdefault("priority", Priority.MEDIUM)
         if stage_obj.outcome == "lost":
             extra.setdefault("lost_reason", "Not now")
-        return Opportunity.objects.create(
-            name=extra.pop("name", f"{contact.organization or contact.short_name} — {the_fund.name}"),
-            contact=contact,
-            organization=contact.organization,
-            fund=the_fund,
-            stage=stage_obj,
-            **extra,
-        )
+        extra.setdefault("name", f"{contact.organization or contact.short_name} — {the_fund.name}")
+        return factories.opportunity(contact, the_fund, stage_obj, organization=contact.organization, **extra)
 
     return make
 

@@ -12,7 +12,7 @@ import pytest
 from django.urls import reverse
 
 from conftest import HX
-from contacts.models import ContactType
+from contacts.models import ContactType, OrganizationType
 from lps.models import Commitment, CommitmentStatus, LPProfile
 from pipeline import services
 from pipeline.models import Opportunity, OpportunityQuerySet
@@ -228,6 +228,21 @@ def test_dropping_into_committed_creates_the_lp_profile_and_a_hard_circle(
     # The header counts it as committed now.
     header = re.search(r'<section id="board-header".*?</section>', response.content.decode(), re.S).group(0)
     assert re.search(r'data-figure="committed"[^>]*>\$5M<', header)
+
+
+def test_a_won_deal_gives_the_new_lp_its_organizations_type_or_individual_without_one(
+    manager_client, fund, stages, make_opportunity, make_contact
+):
+    pension = make_contact("Daniel", "Okafor", organization="Northeast Pension Fund")
+    pension.organization.type = OrganizationType.PENSION
+    pension.organization.save()
+    angel = make_contact("Sam", "Rivera", organization=None)
+    cards = [make_opportunity("Due diligence", contact=person) for person in (pension, angel)]
+
+    post_column(manager_client, fund, stages["Committed"], [card.pk for card in cards])
+
+    assert LPProfile.objects.get(contact=pension).investor_type == OrganizationType.PENSION
+    assert LPProfile.objects.get(contact=angel).investor_type == OrganizationType.INDIVIDUAL
 
 
 def test_winning_uses_the_opportunitys_commitment_amount_when_set(manager_client, fund, stages, make_opportunity):

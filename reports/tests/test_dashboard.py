@@ -14,9 +14,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from conftest import HX
-from contacts.models import ContactType
-from contacts.tests.communication_builders import action, comm, commitment, contact, fund, lp, opportunity, stage
-from lps.models import CommitmentStatus, InvestorType
+from contacts.models import ContactType, OrganizationType
+from crm.testing.factories import action, comm, commitment, contact, fund, lp, opportunity, stage
+from lps.models import CommitmentStatus
 from reports.charts import Bar, BarChart
 from reports.dashboard import month_start, soft_url
 
@@ -111,7 +111,7 @@ def test_charts_are_svg_with_titles_and_no_style_attributes(member_client):
     person = contact()
     opportunity(person, raising, stage("Lead"), expected_amount=Decimal("2000000"))
     opportunity(person, raising, stage("Meeting"), expected_amount=Decimal("8000000"))
-    commitment(lp(investor_type=InvestorType.PENSION), raising, "4000000")
+    commitment(lp(investor_type=OrganizationType.PENSION), raising, "4000000")
     html = text(member_client.get(DASHBOARD))
     assert html.count('<svg class="chart-svg"') == 2
     assert '<title id="chart-pipeline-title">Fund II pipeline by stage</title>' in html
@@ -139,7 +139,7 @@ def test_bar_lengths_are_proportional_to_the_amounts():
 def test_chart_bars_link_to_the_filtered_lists(member_client):
     raising = fund("Fund II")
     opportunity(contact(), raising, stage("Lead"))
-    commitment(lp(investor_type=InvestorType.ENDOWMENT), raising, "1000000")
+    commitment(lp(investor_type=OrganizationType.ENDOWMENT), raising, "1000000")
     html = text(member_client.get(DASHBOARD))
     assert f'href="{reverse("lp_list")}?investor_type=endowment"' in html
     url = soft_url("opportunity_list")
@@ -214,7 +214,7 @@ def test_dashboard_runs_a_fixed_number_of_queries(member_client, member_user):
             deal._history_user = member_user
             deal.stage = stage("Meeting")
             deal.save()
-            commitment(lp(person, investor_type=InvestorType.PENSION), funds[0], "1000000")
+            commitment(lp(person, investor_type=OrganizationType.PENSION), funds[0], "1000000")
             action(person, i - 2, by=member_user)
         with CaptureQueriesContext(connection) as ctx:
             assert member_client.get(DASHBOARD).status_code == 200
@@ -227,7 +227,7 @@ def test_dashboard_runs_a_fixed_number_of_queries(member_client, member_user):
 
 def test_manager_exports_the_dashboard_figures(manager_client):
     raising = fund("Fund II")
-    commitment(lp(investor_type=InvestorType.PENSION), raising, "3000000")
+    commitment(lp(investor_type=OrganizationType.PENSION), raising, "3000000")
     opportunity(contact(), raising, stage("Lead"), expected_amount=Decimal("2000000"))
     response = manager_client.get(reverse("dashboard_export"))
     lines = b"".join(response.streaming_content).decode("utf-8-sig").strip().splitlines()

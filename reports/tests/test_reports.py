@@ -20,9 +20,9 @@ from django.utils import timezone
 from openpyxl import load_workbook
 
 from conftest import HX
-from contacts.models import Communication, CommunicationType
-from contacts.tests.communication_builders import commitment, contact, fund, lp, opportunity, org, stage
-from lps.models import CommitmentStatus, InvestorType
+from contacts.models import Communication, CommunicationType, OrganizationType
+from crm.testing.factories import commitment, contact, fund, lp, opportunity, org, stage
+from lps.models import CommitmentStatus
 from pipeline.models import Opportunity
 from reports import analytics
 from reports.charts import nice_ceiling
@@ -290,6 +290,18 @@ def test_team_activity_counts_each_members_months_and_types(member_user, manager
     assert june.total == 4 and {s.kind: s.count for s in june.segments} == {"call": 1, "email": 2, "note": 1}
 
 
+def test_team_activity_months_begin_at_midnight_in_the_teams_time_zone(member_user, settings):
+    settings.TIME_ZONE = "America/New_York"
+    person = contact()
+    utc = datetime.UTC
+    # 22:30 on May 31st in New York is already June 1st in UTC; 00:30 on June 1st in New York is June.
+    log(person, datetime.datetime(2025, 6, 1, 2, 30, tzinfo=utc), member_user)
+    log(person, datetime.datetime(2025, 6, 1, 4, 30, tzinfo=utc), member_user)
+    report = analytics.team_activity(member_user, months=2, today=datetime.date(2025, 6, 18))
+    by_name = {m.name: m for m in report.members}
+    assert by_name["Max Member"].by_month == [1, 1]
+
+
 def test_the_whole_active_team_is_listed_even_when_quiet(member_user, manager_user, admin_user):
     report = analytics.team_activity(member_user, months=6)
     assert {m.name for m in report.members} == {"Alice Admin", "Mona Manager", "Max Member"}
@@ -319,12 +331,12 @@ def test_member_cells_link_to_their_communications(member_client, member_user):
 
 
 def test_concentration_ranks_lps_by_committed_amount_with_their_share(member_user, raising):
-    big = lp(contact(organization=org("Atlas Family Office")), investor_type=InvestorType.FAMILY_OFFICE)
+    big = lp(contact(organization=org("Atlas Family Office")), investor_type=OrganizationType.FAMILY_OFFICE)
     commitment(big, raising, "6000000")
     commitment(big, raising, "2000000", investing_entity="Atlas Trust")  # one LP, two vehicles
-    commitment(lp(investor_type=InvestorType.PENSION), raising, "2000000", status=CommitmentStatus.HARD_CIRCLE)
-    commitment(lp(investor_type=InvestorType.PENSION), raising, "30000000", status=CommitmentStatus.SOFT_CIRCLE)
-    commitment(lp(investor_type=InvestorType.ENDOWMENT), fund("Fund I", vintage_year=2019), "50000000")
+    commitment(lp(investor_type=OrganizationType.PENSION), raising, "2000000", status=CommitmentStatus.HARD_CIRCLE)
+    commitment(lp(investor_type=OrganizationType.PENSION), raising, "30000000", status=CommitmentStatus.SOFT_CIRCLE)
+    commitment(lp(investor_type=OrganizationType.ENDOWMENT), fund("Fund I", vintage_year=2019), "50000000")
     report = analytics.concentration(member_user, raising)
     assert (report.committed, report.lp_count) == (Decimal("10000000"), 2)
     assert [(row.rank, row.amount, row.share, row.cumulative_share) for row in report.top] == [
@@ -349,7 +361,7 @@ def test_only_ten_lps_are_ranked(member_user, raising):
 
 
 def test_the_concentration_section_links_to_the_dashboard_chart(member_client, raising):
-    commitment(lp(investor_type=InvestorType.PENSION), raising, "5000000")
+    commitment(lp(investor_type=OrganizationType.PENSION), raising, "5000000")
     page = section(text(member_client.get(REPORTS)), "concentration")
     assert f'href="{reverse("dashboard")}#chart-investors-heading"' in page
     assert f'href="{reverse("lp_list")}?fund={raising.pk}&amp;investor_type=pension"' in page
@@ -502,7 +514,7 @@ def test_team_export_has_the_months_types_and_actions_the_tables_show(manager_cl
 
 def test_concentration_exports_as_xlsx_with_real_numbers(manager_client, raising):
     commitment(
-        lp(contact("Haddad", first_name="Amira"), investor_type=InvestorType.SOVEREIGN_WEALTH), raising, "25000000"
+        lp(contact("Haddad", first_name="Amira"), investor_type=OrganizationType.SOVEREIGN_WEALTH), raising, "25000000"
     )
     commitment(lp(contact("=cmd", first_name="@evil")), raising, "5000000")
     response = manager_client.get(EXPORTS["concentration"], {"fund": raising.pk, "format": "xlsx"})
@@ -531,7 +543,7 @@ def test_the_page_runs_a_fixed_number_of_queries(member_client, member_user, man
             move(deal, "Meeting")
             if i % 3 == 0:
                 move(deal, "Passed", lost_reason=f"Reason {i % 4}")
-            profile = lp(person, investor_type=InvestorType.PENSION if i % 2 else InvestorType.ENDOWMENT)
+            profile = lp(person, investor_type=OrganizationType.PENSION if i % 2 else OrganizationType.ENDOWMENT)
             commitment(profile, funds[1], "1000000", commitment_date=today - datetime.timedelta(days=40 * i))
             commitment(profile, funds[0], "2000000", status=CommitmentStatus.SOFT_CIRCLE)
             log(person, timezone.now() - datetime.timedelta(days=20 * i), [member_user, manager_user][i % 2])

@@ -9,8 +9,8 @@ import pytest
 from playwright.sync_api import expect
 
 from conftest import sign_in
-from contacts.tests.communication_builders import commitment, contact, fund, lp, opportunity, stage
-from lps.models import InvestorType
+from contacts.models import OrganizationType
+from crm.testing.factories import commitment, contact, fund, lp, opportunity, stage
 
 pytestmark = pytest.mark.browser
 
@@ -20,8 +20,12 @@ def test_switch_the_fund_and_the_reports_follow_without_console_errors(
 ):
     closed = fund("Fund I", vintage_year=2019, status="closed", target_size=Decimal("50000000"))
     raising = fund("Fund II", vintage_year=2025, target_size=Decimal("150000000"))
-    commitment(lp(investor_type=InvestorType.PENSION), closed, "30000000", commitment_date=datetime.date(2019, 6, 3))
-    commitment(lp(investor_type=InvestorType.ENDOWMENT), closed, "12000000", commitment_date=datetime.date(2019, 9, 9))
+    commitment(
+        lp(investor_type=OrganizationType.PENSION), closed, "30000000", commitment_date=datetime.date(2019, 6, 3)
+    )
+    commitment(
+        lp(investor_type=OrganizationType.ENDOWMENT), closed, "12000000", commitment_date=datetime.date(2019, 9, 9)
+    )
     opportunity(contact(), raising, stage("Meeting"))
 
     sign_in(page, live_server, member_user)

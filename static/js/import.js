@@ -1,6 +1,6 @@
-// The import wizard's busy state. A dry run or an import of a large file runs in the request
-// and can take a while; the page says what it is doing and for how long, rather than
-// pretending to know a percentage. Hooked on data- attributes (no inline code under the CSP).
+// The import wizard's busy state while a form posts: the dry run and the import are queued
+// for the background worker (the progress page then shows how far they got), so this only
+// covers the moment until that page loads. Hooked on data- attributes (no inline code under the CSP).
 (function () {
   "use strict";
 

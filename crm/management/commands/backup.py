@@ -3,7 +3,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from crm.backups import BackupError, create_backup
+from crm.backups.services import BackupError, create_backup
 
 
 def _days(value: str) -> int:

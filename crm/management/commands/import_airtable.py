@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
+import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.urls import reverse
+from django.utils import timezone
 
+from crm.imports import jobs
 from crm.imports.mapping import (
     ImportOptions,
     MappingError,
@@ -25,7 +30,7 @@ from crm.imports.schema import ENTITIES
 from crm.imports.source import SourceError, read_bytes
 from crm.imports.suggest import recognise
 from crm.lib.money import money_exact
-from crm.models import ImportSource, Role, User
+from crm.models import ImportJob, ImportRun, ImportSource, ImportStatus, Role, User
 
 MIN_RECOGNITION_SCORE = 3.0
 MAX_ERRORS_SHOWN = 15
@@ -59,6 +64,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--skip-errors", action="store_true", help="import the rows without errors and leave the others out"
         )
+        parser.add_argument(
+            "--background",
+            action="store_true",
+            help="queue the import for the background worker (manage.py db_worker) and print its id and page "
+            "instead of running it here",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         directory = Path(options["directory"])
@@ -67,37 +78,59 @@ class Command(BaseCommand):
         files = sorted(p for p in directory.iterdir() if p.suffix.lower() == ".csv" and p.is_file())
         if not files:
             raise CommandError(f"{directory} holds no .csv files.")
-        mapping_file = self._mapping_file(options.get("mapping"))
-        import_options = ImportOptions(
-            options.get("time_zone") or mapping_file.options.time_zone,
-            options.get("date_order") or mapping_file.options.date_order,
-        )
-        try:
-            check_time_zone(import_options.time_zone)
-        except MappingError as exc:
-            raise CommandError(str(exc)) from None
+        mapping_file = read_mapping(options.get("mapping"))
+        chosen = import_options(mapping_file, options.get("time_zone"), options.get("date_order"))
         user = self._user(options.get("user"))
-        tables = self._tables(files, mapping_file)
+        tables = base_tables(directory, mapping_file)
         if options.get("write_mapping"):
-            written = MappingFile(import_options, [t.mapping for t in tables])
+            written = MappingFile(chosen, [t.mapping for t in tables])
             Path(options["write_mapping"]).write_text(written.dumps(), encoding="utf-8")
             self.stdout.write(f"Wrote the mapping to {options['write_mapping']}; edit it and pass it with --mapping.")
         self.stdout.write(
             f"Importing as {user.display_name} ({user.username}); dates without a time zone are read as "
-            f"{import_options.time_zone}.{' Dry run: nothing will be written.' if options['dry_run'] else ''}"
+            f"{chosen.time_zone}.{' Dry run: nothing will be written.' if options['dry_run'] else ''}"
         )
         for table in tables:
             self._describe(table)
-        outcome = run_import(
-            tables,
-            user=user,
-            options=import_options,
-            dry_run=options["dry_run"],
-            skip_errors=options["skip_errors"],
-            file_name=f"{directory.name}/ ({len(tables)} files)",
-            source=ImportSource.COMMAND,
-        )
+        file_name = f"{directory.name}/ ({len(tables)} files)"
+        if options["background"] and not options["dry_run"]:
+            self._enqueue(directory, options, user, file_name)
+            return
+        run = None
+        if not options["dry_run"]:
+            # Created here rather than by the runner so it carries this process's id and heartbeat:
+            # killed, it is marked failed within a minute (crm/imports/jobs.py), not left running.
+            run = ImportRun.objects.create(
+                user=user,
+                source=ImportSource.COMMAND,
+                file_name=file_name,
+                entity=tables[0].mapping.entity if len(tables) == 1 else "",
+                status=ImportStatus.RUNNING,
+                job=ImportJob.IMPORT,
+                enqueued_at=timezone.now(),
+            )
+            run = jobs.start(run.pk, ImportJob.IMPORT)
+        started = time.monotonic()
+        watcher = jobs.RunProgress(run.pk) if run is not None else None
+        with watcher or contextlib.nullcontext():
+            shown = TerminalProgress(self.stdout, watcher)
+            outcome = run_import(
+                tables,
+                user=user,
+                options=chosen,
+                dry_run=options["dry_run"],
+                skip_errors=options["skip_errors"],
+                run=run,
+                file_name=file_name,
+                source=ImportSource.COMMAND,
+                progress=shown,
+            )
+            shown.done()
+        if run is not None:
+            jobs.finish(run.pk, watcher, row_report=jobs.row_report_csv(outcome.tables))
+        took = time.monotonic() - started
         self._report(outcome)
+        self.stdout.write(f"Took {took:.1f} s.")
         if outcome.status == "dry_run" and outcome.has_errors:
             raise CommandError(
                 f"Dry run: {outcome.total('errors')} row(s) have errors (listed above); an import would write nothing "
@@ -117,17 +150,29 @@ class Command(BaseCommand):
         else:
             raise CommandError(outcome.message or "Nothing was imported.")
 
-    # --- input ------------------------------------------------------------------------------
+    def _enqueue(self, directory: Path, options: dict, user: User, file_name: str) -> None:
+        run = ImportRun.objects.create(
+            user=user, source=ImportSource.COMMAND, file_name=file_name, entity="", status=ImportStatus.DRAFT
+        )
+        jobs.enqueue(
+            run,
+            ImportJob.IMPORT,
+            user_pk=user.pk,
+            directory=str(directory.resolve()),
+            mapping=str(Path(options["mapping"]).resolve()) if options.get("mapping") else "",
+            time_zone=options.get("time_zone") or "",
+            date_order=options.get("date_order") or "",
+            skip_errors=options["skip_errors"],
+        )
+        page = reverse("import_progress", args=[run.pk])
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Queued as import #{run.pk} for the background worker; follow it at {page} "
+                "(the worker must be running: make run, or manage.py db_worker)."
+            )
+        )
 
-    def _mapping_file(self, path: str | None) -> MappingFile:
-        if not path:
-            return MappingFile(ImportOptions(), [])
-        try:
-            return loads(Path(path).read_text(encoding="utf-8-sig"))
-        except OSError as exc:
-            raise CommandError(f"Cannot read the mapping file {path}: {exc.strerror}.") from None
-        except MappingError as exc:
-            raise CommandError(f"{path}: {exc}") from None
+    # --- input ------------------------------------------------------------------------------
 
     def _user(self, username: str | None) -> User:
         if username:
@@ -143,33 +188,6 @@ class Command(BaseCommand):
         if len(admins) != 1:
             raise CommandError("Say who imports with --user USERNAME (a manager or admin); the history names them.")
         return admins[0]
-
-    def _tables(self, files: list[Path], mapping_file: MappingFile) -> list[TableInput]:
-        tables = []
-        for path in files:
-            try:
-                source = read_bytes(path.read_bytes(), path.name)
-            except SourceError as exc:
-                raise CommandError(str(exc)) from None
-            base = mapping_file.table_for(path.name, source.headers)
-            if base is None:
-                found = recognise(source.headers, path.name, source.rows)
-                if found.score < MIN_RECOGNITION_SCORE:
-                    raise CommandError(
-                        f"{path.name}: its columns do not look like organizations, contacts, commitments, "
-                        "opportunities or communications. Say what it is in a mapping file (--mapping), or move it "
-                        "out of the folder."
-                    )
-                entity = found.entity
-            else:
-                entity = base.entity
-            mapping = complete(source, entity, base)
-            stem = path.stem.split("-")[0].strip()
-            mapping.name = (base.name if base and base.name else stem) or path.stem
-            if not mapping.files:
-                mapping.files = [f"{glob_escape(stem)}*.csv" if "-" in path.stem else glob_escape(path.name)]
-            tables.append(TableInput(source, mapping))
-        return tables
 
     # --- output -----------------------------------------------------------------------------
 
@@ -239,6 +257,88 @@ class Command(BaseCommand):
                     f"  funded {funded:>16}  soft-circled {money_exact(fund['soft_circled']):>14}"
                     + (f"  withdrawn {money_exact(withdrawn)} (counted nowhere)" if Decimal(withdrawn) else "")
                 )
+
+
+def read_mapping(path: str | None) -> MappingFile:
+    if not path:
+        return MappingFile(ImportOptions(), [])
+    try:
+        return loads(Path(path).read_text(encoding="utf-8-sig"))
+    except OSError as exc:
+        raise CommandError(f"Cannot read the mapping file {path}: {exc.strerror}.") from None
+    except MappingError as exc:
+        raise CommandError(f"{path}: {exc}") from None
+
+
+def import_options(mapping_file: MappingFile, time_zone: str | None, date_order: str | None) -> ImportOptions:
+    options = ImportOptions(time_zone or mapping_file.options.time_zone, date_order or mapping_file.options.date_order)
+    try:
+        check_time_zone(options.time_zone)
+    except MappingError as exc:
+        raise CommandError(str(exc)) from None
+    return options
+
+
+def base_tables(directory: Path, mapping_file: MappingFile) -> list[TableInput]:
+    """Every CSV file in ``directory`` as a table to import, recognised or as the mapping file says."""
+    files = sorted(p for p in directory.iterdir() if p.suffix.lower() == ".csv" and p.is_file())
+    tables = []
+    for path in files:
+        try:
+            source = read_bytes(path.read_bytes(), path.name)
+        except SourceError as exc:
+            raise CommandError(str(exc)) from None
+        base = mapping_file.table_for(path.name, source.headers)
+        if base is None:
+            found = recognise(source.headers, path.name, source.rows)
+            if found.score < MIN_RECOGNITION_SCORE:
+                raise CommandError(
+                    f"{path.name}: its columns do not look like organizations, contacts, commitments, "
+                    "opportunities or communications. Say what it is in a mapping file (--mapping), or move it "
+                    "out of the folder."
+                )
+            entity = found.entity
+        else:
+            entity = base.entity
+        mapping = complete(source, entity, base)
+        stem = path.stem.split("-")[0].strip()
+        mapping.name = (base.name if base and base.name else stem) or path.stem
+        if not mapping.files:
+            mapping.files = [f"{glob_escape(stem)}*.csv" if "-" in path.stem else glob_escape(path.name)]
+        tables.append(TableInput(source, mapping))
+    return tables
+
+
+class TerminalProgress:
+    """The runner's progress as one updating line per table on a terminal; silent otherwise.
+
+    Passes every figure on to the run's ``RunProgress`` (the heartbeat and the wizard's history
+    page) and its cancel flag back to the runner.
+    """
+
+    def __init__(self, stdout, watcher) -> None:
+        self.stdout = stdout
+        self.watcher = watcher
+        self.tty = stdout.isatty()
+        self.current = ""
+
+    def update(self, table: str, phase: str, done: int, total: int) -> None:
+        if self.watcher is not None:
+            self.watcher.update(table, phase, done, total)
+        if not self.tty:
+            return
+        if self.current and table != self.current:
+            self.stdout.write("")  # keep the finished table's line, start the next one
+        self.current = table
+        self.stdout.write(f"\r  {table[:38]:38} {phase:>9} {done:>7} of {total:<7}", ending="")
+        self.stdout.flush()
+
+    def cancelled(self) -> bool:
+        return self.watcher.cancelled() if self.watcher is not None else False
+
+    def done(self) -> None:
+        if self.tty and self.current:
+            self.stdout.write("")
 
 
 def glob_escape(name: str) -> str:

@@ -5,7 +5,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from crm.backups import BackupError, Database, open_backup, restore_backup
+from crm.backups.services import BackupError, Database, open_backup, restore_backup
 
 
 class Command(BaseCommand):

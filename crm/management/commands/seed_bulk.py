@@ -3,7 +3,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from crm.bulk_seed import MAX_SCALE, BulkSeedError, seed_bulk
+from crm.demo.seed_bulk import MAX_SCALE, BulkSeedError, seed_bulk
 
 
 def _date(value: str) -> datetime.date:

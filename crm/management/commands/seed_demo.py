@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from crm.demo import DemoError, is_empty_database, load_demo
+from crm.demo.seed_demo import DemoError, is_empty_database, load_demo
 
 
 class Command(BaseCommand):

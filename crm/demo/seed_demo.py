@@ -30,7 +30,7 @@ from contacts.models import (
 )
 from crm.models import Role, User
 from crm.permissions import as_system
-from lps.models import Commitment, CommitmentStatus, Fund, FundStatus, InvestorType, LPProfile
+from lps.models import Commitment, CommitmentStatus, Fund, FundStatus, LPProfile
 from pipeline.models import Opportunity, Priority, Stage, StageOutcome
 
 TEAM_DOMAIN = "fund.example"
@@ -156,12 +156,12 @@ FUNDS = [
 
 # Fund I: (contact email, investor type, amount, commitment date, wire date). Sum: $83,000,000.
 LP_COMMITMENTS = [
-    ("amira.haddad@sovereignwealth.example", InvestorType.SOVEREIGN_WEALTH, "25000000", (2020, 7, 15), (2020, 10, 9)),
-    ("daniel.okafor@northeastpension.example", InvestorType.PENSION, "20000000", (2020, 8, 3), (2020, 10, 12)),
-    ("priya.raman@redwoodendowment.example", InvestorType.ENDOWMENT, "15000000", (2020, 8, 20), (2020, 10, 14)),
-    ("thomas.lindqvist@pacificcapital.example", InvestorType.FUND_OF_FUNDS, "10000000", (2020, 11, 2), (2021, 1, 20)),
-    ("eleanor.vance@atlasfamily.example", InvestorType.FAMILY_OFFICE, "8000000", (2021, 2, 10), (2021, 4, 6)),
-    ("marcus.chen@summitinsurance.example", InvestorType.INSURANCE, "5000000", (2021, 4, 1), (2021, 6, 18)),
+    ("amira.haddad@sovereignwealth.example", OrganizationType.SOVEREIGN_WEALTH, "25000000", (2020, 7, 15), (2020, 10, 9)),  # noqa: E501
+    ("daniel.okafor@northeastpension.example", OrganizationType.PENSION, "20000000", (2020, 8, 3), (2020, 10, 12)),
+    ("priya.raman@redwoodendowment.example", OrganizationType.ENDOWMENT, "15000000", (2020, 8, 20), (2020, 10, 14)),
+    ("thomas.lindqvist@pacificcapital.example", OrganizationType.FUND_OF_FUNDS, "10000000", (2020, 11, 2), (2021, 1, 20)),  # noqa: E501
+    ("eleanor.vance@atlasfamily.example", OrganizationType.FAMILY_OFFICE, "8000000", (2021, 2, 10), (2021, 4, 6)),
+    ("marcus.chen@summitinsurance.example", OrganizationType.INSURANCE, "5000000", (2021, 4, 1), (2021, 6, 18)),
 ]  # fmt: skip
 
 # Fund II: (contact email, open-stage index, expected amount, priority, owner, next step,

@@ -38,10 +38,10 @@ from contacts.models import (
     Tag,
     TagColour,
 )
-from crm import demo
+from crm.demo import seed_demo
 from crm.models import Role, User
 from crm.permissions import as_system
-from lps.models import Commitment, CommitmentStatus, Fund, FundStatus, InvestorType, LPProfile
+from lps.models import Commitment, CommitmentStatus, Fund, FundStatus, LPProfile
 from pipeline.models import Opportunity, Priority, Stage, StageOutcome
 
 BATCH_SIZE = 1000
@@ -56,7 +56,7 @@ def _words(text: str) -> list[str]:
 
 TEAM = [("analyst1", "Jordan Blake"), ("analyst2", "Casey Morgan"), ("analyst3", "Riley Chen")]
 
-TAGS = [name for name, _ in demo.TAGS] + [
+TAGS = [name for name, _ in seed_demo.TAGS] + [
     "Co-invest Interest",
     "ESG Mandate",
     "Emerging Manager Programme",
@@ -99,38 +99,34 @@ Landing Lane Ledge Mill Park Peak Point Pond Reach Ridge Rock Run Shore Spring S
 View Wood
 """)
 
-# (organization type, name suffixes, matching LP investor type, weight)
+# (organization type, which is also its LPs' investor type; name suffixes; weight)
 ORG_KINDS = [
     (
         OrganizationType.FAMILY_OFFICE,
         ["Family Office", "Family Partners", "Private Office"],
-        InvestorType.FAMILY_OFFICE,
         22,
     ),
-    (OrganizationType.ENDOWMENT, ["Endowment", "University Endowment", "College Endowment"], InvestorType.ENDOWMENT, 8),
+    (OrganizationType.ENDOWMENT, ["Endowment", "University Endowment", "College Endowment"], 8),
     (
         OrganizationType.FOUNDATION,
         ["Foundation", "Charitable Trust", "Community Foundation"],
-        InvestorType.FOUNDATION,
         10,
     ),
-    (OrganizationType.PENSION, ["Pension Fund", "Retirement System", "Pension Trust"], InvestorType.PENSION, 6),
+    (OrganizationType.PENSION, ["Pension Fund", "Retirement System", "Pension Trust"], 6),
     (
         OrganizationType.FUND_OF_FUNDS,
         ["Capital Partners", "Fund Partners", "Investment Partners"],
-        InvestorType.FUND_OF_FUNDS,
         10,
     ),
-    (OrganizationType.CORPORATE, ["Holdings", "Industries", "Group"], InvestorType.CORPORATE, 8),
+    (OrganizationType.CORPORATE, ["Holdings", "Industries", "Group"], 8),
     (
         OrganizationType.WEALTH_MANAGER,
         ["Wealth Management", "Wealth Advisors", "Private Wealth"],
-        InvestorType.WEALTH_MANAGER,
         20,
     ),
-    (OrganizationType.INSURANCE, ["Insurance Group", "Mutual Insurance", "Life Assurance"], InvestorType.INSURANCE, 5),
-    (OrganizationType.BANK, ["Bank", "Trust Company", "Private Bank"], InvestorType.BANK, 4),
-    (OrganizationType.OTHER, ["Ventures", "Capital", "Investment Office"], InvestorType.OTHER, 7),
+    (OrganizationType.INSURANCE, ["Insurance Group", "Mutual Insurance", "Life Assurance"], 5),
+    (OrganizationType.BANK, ["Bank", "Trust Company", "Private Bank"], 4),
+    (OrganizationType.OTHER, ["Ventures", "Capital", "Investment Office"], 7),
 ]
 
 CITIES = [
@@ -323,9 +319,9 @@ class _Seeder:
 
     def plan_organizations(self) -> list[dict[str, Any]]:
         # Names are unique case-insensitively, and must not take the demo set's names either.
-        taken = {demo_name.casefold() for demo_name, *_ in demo.ORGANIZATIONS}
+        taken = {demo_name.casefold() for demo_name, *_ in seed_demo.ORGANIZATIONS}
         kinds = list(ORG_KINDS)
-        weights = [kind[3] for kind in ORG_KINDS]
+        weights = [kind[2] for kind in ORG_KINDS]
         plan = []
         for index in range(self.scale):
             kind = self.rng.choices(kinds, weights)[0]
@@ -410,7 +406,7 @@ class _Seeder:
 
     def funds(self) -> dict[str, Fund]:
         funds = {}
-        for spec in demo.FUNDS:
+        for spec in seed_demo.FUNDS:
             fund = Fund.objects.filter(name=spec["name"]).first()
             if fund is None:
                 fund = Fund(**spec)
@@ -473,7 +469,7 @@ class _Seeder:
     def lps(self, contacts: list[Contact], orgs: list[Organization], funds: dict[str, Fund]) -> None:
         investors = [c for c in contacts if c.contact_type == ContactType.INVESTOR]
         chosen = sorted(self.rng.sample(investors, round(len(investors) * LP_SHARE)), key=lambda c: c.pk)
-        investor_type = {org.pk: _investor_type(org.type) for org in orgs}
+        investor_type = {org.pk: org.type for org in orgs}
         profiles = self.insert(
             LPProfile,
             [
@@ -635,13 +631,6 @@ class _Seeder:
                 )
             )
         self.insert(Communication, objs)
-
-
-def _investor_type(org_type: str) -> str:
-    for kind, _suffixes, investor_type, _weight in ORG_KINDS:
-        if kind == org_type:
-            return investor_type
-    return InvestorType.OTHER
 
 
 def _stage_weights(stages: list[Stage], fund_status: str) -> list[float]:

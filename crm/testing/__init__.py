@@ -1,0 +1,1 @@
+"""Helpers for the test suites (the shared builders in ``factories``); never imported by the app itself."""

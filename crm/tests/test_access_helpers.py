@@ -1,0 +1,232 @@
+"""Every path to one record resolves it through the scoping method and the one access helper.
+
+Scoping lets an active user see every record today (crm/lib/scoping.py), so these tests put
+a rule in for the test: ``hide`` keeps chosen records out of ``visible_to`` for everyone.
+Every URL that takes a record's id is walked; a path that looked its object up by hand, or
+re-read it without the scope, answers 200 or 500 instead of 404 and fails here.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections import defaultdict
+from decimal import Decimal
+
+import pytest
+from django.core.exceptions import PermissionDenied
+from django.db.models import Model
+from django.http import Http404
+from django.urls import reverse
+from django.utils import timezone
+
+from contacts.models import Communication, Contact, Organization, Tag
+from crm.lib.scoping import ScopedQuerySet
+from crm.tests.test_access import ROUTE_ROLES, all_routes
+from lps.models import Commitment, CommitmentStatus, Fund, LPProfile
+from pipeline.models import Opportunity, Stage
+
+# Each URL that takes a record's id, and which record that is.
+OBJECT_ROUTES: dict[str, type[Model]] = {
+    "tag_edit": Tag,
+    "tag_delete": Tag,
+    "organization_detail": Organization,
+    "organization_edit": Organization,
+    "organization_delete": Organization,
+    "contact_detail": Contact,
+    "contact_timeline": Contact,
+    "contact_edit": Contact,
+    "contact_delete": Contact,
+    "communication_detail": Communication,
+    "communication_edit": Communication,
+    "communication_delete": Communication,
+    "action_done": Communication,
+    "action_reschedule": Communication,
+    "opportunity_detail": Opportunity,
+    "opportunity_edit": Opportunity,
+    "opportunity_move": Opportunity,
+    "opportunity_delete": Opportunity,
+    "lp_detail": LPProfile,
+    "lp_edit": LPProfile,
+    "commitment_create": LPProfile,
+    "commitment_edit": Commitment,
+    "commitment_toggle": Commitment,
+}
+# Id-taking URLs of records that are not CRM data: one's own passkeys (checked against the
+# owner), and the import engine's runs and mappings (tested with the imports).
+NOT_CRM_RECORDS = {"passkey_rename", "passkey_remove"}
+IMPORT_PAGES = {name for name in ROUTE_ROLES if name.startswith("import_")}
+POST_ONLY = {"action_done", "commitment_toggle"}
+
+
+@pytest.fixture
+def hide(monkeypatch):
+    """A scoping rule for one test: the records passed to ``hide`` are visible to no one."""
+    hidden: dict[type, set[int]] = defaultdict(set)
+    visible_to = ScopedQuerySet.visible_to
+
+    def scoped(self, user):
+        queryset = visible_to(self, user)
+        return queryset.exclude(pk__in=hidden[self.model]) if hidden.get(self.model) else queryset
+
+    monkeypatch.setattr(ScopedQuerySet, "visible_to", scoped)
+
+    def hide(*records: Model) -> None:
+        for record in records:
+            hidden[type(record)].add(record.pk)
+
+    return hide
+
+
+@pytest.fixture
+def book(db, admin_user) -> dict[type[Model], Model]:
+    """One record of each kind, linked the way the pages expect (a next action included)."""
+    organization = Organization.objects.create(name="Atlas Family Office")
+    contact = Contact.objects.create(first_name="Ada", last_name="Okafor", organization=organization)
+    fund = Fund.objects.create(name="Fund III", vintage_year=2025, target_size=Decimal("150000000"))
+    stage = Stage.objects.create(name="First meeting", order=1, default_probability=10)
+    opportunity = Opportunity.objects.create(
+        name="Atlas into Fund III", contact=contact, fund=fund, stage=stage, expected_amount=Decimal("5000000")
+    )
+    communication = Communication.objects.create(
+        contact=contact,
+        subject="Intro call",
+        communication_date=timezone.now(),
+        opportunity=opportunity,
+        next_action="Send the deck",
+        next_action_date=datetime.date(2025, 3, 1),
+    )
+    lp = LPProfile.objects.create(contact=contact)
+    commitment = Commitment.objects.create(
+        lp=lp, fund=fund, status=CommitmentStatus.SIGNED, commitment_amount=Decimal("2500000")
+    )
+    records = [Tag.objects.create(name="Warm intro"), organization, contact, fund, stage, opportunity]
+    records += [communication, lp, commitment]
+    return {type(record): record for record in records}
+
+
+def _request(client, name: str, record: Model):
+    url = reverse(name, args=[record.pk])
+    return client.post(url) if name in POST_ONLY else client.get(url)
+
+
+def test_every_url_that_takes_a_record_id_is_walked_here():
+    taking_ids = (
+        {route.name for route in all_routes() if not route.is_admin and "pk" in route.converters}
+        - NOT_CRM_RECORDS
+        - IMPORT_PAGES
+    )
+    assert taking_ids == set(OBJECT_ROUTES)
+
+
+@pytest.mark.parametrize("name", sorted(OBJECT_ROUTES))
+def test_a_record_the_scope_hides_answers_404_on_every_path_to_it(admin_client, book, hide, name):
+    record = book[OBJECT_ROUTES[name]]
+    assert _request(admin_client, name, record).status_code != 404  # the path works while visible
+    hide(record)
+    assert _request(admin_client, name, record).status_code == 404
+
+
+@pytest.mark.parametrize("name", sorted(OBJECT_ROUTES))
+def test_an_id_that_names_no_record_answers_404_not_500(admin_client, db, name):
+    url = reverse(name, args=[999999])
+    response = admin_client.post(url) if name in POST_ONLY else admin_client.get(url)
+    assert response.status_code == 404
+
+
+def test_forms_pinned_to_a_hidden_contact_or_opportunity_answer_404(admin_client, book, hide):
+    contact, opportunity = book[Contact], book[Opportunity]
+    assert admin_client.get(reverse("communication_create"), {"contact": contact.pk}).status_code == 200
+    assert admin_client.get(reverse("lp_create"), {"contact": contact.pk}).status_code in (200, 302)
+    hide(contact, opportunity)
+    assert admin_client.get(reverse("communication_create"), {"contact": contact.pk}).status_code == 404
+    assert admin_client.get(reverse("communication_create"), {"opportunity": opportunity.pk}).status_code == 404
+    assert admin_client.get(reverse("lp_create"), {"contact": contact.pk}).status_code == 404
+    assert admin_client.get(reverse("communication_create"), {"contact": "x"}).status_code == 404
+
+
+def test_merge_with_a_hidden_contact_answers_404(admin_client, book, hide):
+    other = Contact.objects.create(first_name="Ada", last_name="Okafor")
+    merge = reverse("contact_merge")
+    assert admin_client.get(merge, {"a": book[Contact].pk, "b": other.pk}).status_code == 200
+    hide(other)
+    assert admin_client.get(merge, {"a": book[Contact].pk, "b": other.pk}).status_code == 404
+
+
+def test_a_board_drop_into_a_hidden_fund_or_stage_answers_404(admin_client, book, hide):
+    opportunity = book[Opportunity]
+    data = {"fund": book[Fund].pk, "stage": book[Stage].pk, "order": [opportunity.pk]}
+    assert admin_client.post(reverse("pipeline_reorder"), data).status_code == 302
+    hide(book[Stage])
+    assert admin_client.post(reverse("pipeline_reorder"), data).status_code == 404
+    assert admin_client.post(reverse("pipeline_reorder"), {**data, "stage": "x"}).status_code == 404
+
+
+def test_bulk_tagging_leaves_a_hidden_contact_untouched(admin_client, book, hide):
+    shown = Contact.objects.create(first_name="Bo", last_name="Lindqvist")
+    hidden, tag = book[Contact], book[Tag]
+    hide(hidden)
+    data = {"action": "add_tag", "tag": tag.pk, "ids": [shown.pk, hidden.pk]}
+    admin_client.post(reverse("contact_bulk"), data)
+    assert list(tag.contacts.all()) == [shown]
+
+
+def test_a_hidden_tag_is_no_choice_in_the_bulk_form_or_the_filters(admin_client, book, hide):
+    hide(book[Tag])
+    response = admin_client.post(
+        reverse("contact_bulk"), {"action": "add_tag", "tag": book[Tag].pk, "ids": [book[Contact].pk]}
+    )
+    assert response.status_code == 302
+    assert not book[Tag].contacts.exists()
+    page = admin_client.get(reverse("contact_list")).content.decode()
+    assert "Warm intro" not in page
+
+
+def test_exports_leave_out_what_the_scope_hides(admin_client, book, hide):
+    Contact.objects.create(first_name="Bo", last_name="Lindqvist")
+    hide(book[Contact])
+    rows = b"".join(admin_client.get(reverse("contact_export"), {"format": "csv"}).streaming_content).decode()
+    assert "Lindqvist" in rows
+    assert "Okafor" not in rows
+
+
+# --- the helper itself --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("pk", ["x", "", None, "1.5", 2**63, -(2**63) - 1])
+def test_get_for_user_answers_404_for_an_id_that_is_not_a_record_id(member_user, book, pk):
+    with pytest.raises(Http404):
+        Contact.objects.get_for_user(member_user, pk)
+
+
+def test_get_for_user_returns_the_record_with_what_the_queryset_chained(member_user, book, django_assert_num_queries):
+    with django_assert_num_queries(1):
+        contact = Contact.objects.select_related("organization").get_for_user(member_user, str(book[Contact].pk))
+        assert contact.organization.name == "Atlas Family Office"
+
+
+def test_get_for_user_hides_every_record_from_a_deactivated_user(member_user, book):
+    member_user.is_active = False
+    with pytest.raises(Http404):
+        Contact.objects.get_for_user(member_user, book[Contact].pk)
+
+
+def test_get_for_user_refuses_a_member_writing_a_commitment_but_lets_them_read_it(member_user, book):
+    commitment = book[Commitment]
+    assert Commitment.objects.get_for_user(member_user, commitment.pk) == commitment
+    with pytest.raises(PermissionDenied):
+        Commitment.objects.get_for_user(member_user, commitment.pk, write=True)
+
+
+def test_get_for_user_lets_a_manager_write_a_commitment(manager_user, book):
+    assert Commitment.objects.get_for_user(manager_user, book[Commitment].pk, write=True) == book[Commitment]
+
+
+def test_get_for_user_lets_a_member_write_the_records_anyone_may_edit(member_user, book):
+    for model in (Contact, Organization, Communication, Opportunity, LPProfile, Tag):
+        assert model.objects.get_for_user(member_user, book[model].pk, write=True) == book[model]
+
+
+def test_get_for_user_refuses_a_member_writing_a_fund_or_stage(member_user, book):
+    for model in (Fund, Stage):
+        with pytest.raises(PermissionDenied):
+            model.objects.get_for_user(member_user, book[model].pk, write=True)
