@@ -366,18 +366,27 @@ def _table_totals(tables: list[TableInput]) -> dict[type, list[tuple[str, int]]]
     return totals
 
 
+def take_back(run: ImportRun, user: Any) -> Any:
+    """Undo what the committed write transactions of an unfinished ``run`` wrote (its ImportedRecords).
+
+    For a run that failed, was cancelled or lost its process after some of its write
+    transactions had committed; returns undo's outcome (``kept`` lists what others changed since).
+    """
+    from crm.imports.undo import undo_run
+
+    with transaction.atomic():
+        # undo_run undoes finished imports; inside this transaction nobody sees the run so.
+        ImportRun.objects.filter(pk=run.pk).update(status=ImportStatus.IMPORTED)
+        run.status = ImportStatus.IMPORTED
+        return undo_run(run, user)
+
+
 def _take_back(run: ImportRun | None, user: Any, writer: PlanWriter | None, outcome: RunOutcome) -> None:
     """A failure after some write transactions committed: undo them through the run's records."""
     if run is None or writer is None or not writer.committed:
         return
-    from crm.imports.undo import undo_run
-
     try:
-        with transaction.atomic():
-            # undo_run undoes finished imports; inside this transaction nobody sees the run so.
-            ImportRun.objects.filter(pk=run.pk).update(status=ImportStatus.IMPORTED)
-            run.status = ImportStatus.IMPORTED
-            undone = undo_run(run, user)
+        undone = take_back(run, user)
     except Exception:
         logger.exception("Taking back the written part of import %s failed", run.pk)
         outcome.message = outcome.message.replace(

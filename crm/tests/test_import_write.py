@@ -205,3 +205,32 @@ def test_on_postgresql_a_save_during_the_write_phase_returns_at_once(tmp_path, m
     assert ImportRun.objects.latest("pk").status == ImportStatus.IMPORTED
     assert waits and waits[0] < 1.0
     assert Organization.objects.filter(name="Saved while the import writes").exists()
+
+
+def test_an_import_killed_between_two_write_transactions_is_taken_back_when_found(tmp_path, manager_user, monkeypatch):
+    from crm.imports import jobs
+
+    monkeypatch.setattr(writer, "CHUNK", 60)
+    monkeypatch.setattr(writer, "CHUNK_PAUSE", 0)
+    folder = tmp_path / "base"
+    mapping = generate_base(folder, 200)
+    before = counts()
+    original = writer.PlanWriter._step
+
+    def die_in_the_second_transaction(self, step):
+        if self.committed == 1:
+            raise KeyboardInterrupt  # as good as kill -9 for the runner: nothing of it runs after this
+        original(self, step)
+
+    monkeypatch.setattr(writer.PlanWriter, "_step", die_in_the_second_transaction)
+    with pytest.raises(KeyboardInterrupt):
+        import_base(folder, mapping, manager_user)
+    run = ImportRun.objects.latest("pk")
+    assert run.status == ImportStatus.RUNNING and run.records.exists()
+    assert counts() != before
+    monkeypatch.setattr(jobs, "_is_dead", lambda run, now: True)
+    assert jobs.recover_interrupted() == 1
+    run.refresh_from_db()
+    assert run.status == ImportStatus.FAILED
+    assert "nothing was kept" in run.message
+    assert counts() == before
