@@ -16,6 +16,7 @@ from import_export.results import RowResult
 from contacts.models import Communication, Contact, ContactType, Organization
 from crm.imports import parsers
 from crm.imports.parsers import ParseError, show
+from crm.imports.plan import record_key
 from crm.imports.resources import (
     AttachmentsWidget,
     BoolWidget,
@@ -24,6 +25,7 @@ from crm.imports.resources import (
     CRMWidget,
     TextWidget,
     link_names,
+    org_key,
 )
 from crm.imports.schema import Target
 from crm.lib.text import collapse_spaces, normalize_email
@@ -98,7 +100,7 @@ class OrganizationResource(CRMResource):
         if parsers.has_markup(name):
             raise ValidationError({"name": f"{self.table.target_label('name')}: {parsers.markup_message(name)}"})
         found = self.ctx.orgs.find(name)
-        return Organization.objects.visible_to(self.ctx.user).get(pk=found.pk) if found else None
+        return self.ctx.edit(found) if found else None
 
     def after_save_instance(self, instance: Organization, row: dict, **kwargs: Any) -> None:
         super().after_save_instance(instance, row, **kwargs)
@@ -139,15 +141,22 @@ class ContactResource(CRMResource):
             candidates = [c for c in index.named(name) if not c.email and self.ctx.first_touch(c) is None]
             if len(candidates) > 1:
                 organization = self.ctx.orgs.find(parsers.clean(row.get("organization")).strip('"'))
-                same_org = [c for c in candidates if organization and c.organization_id == organization.pk]
+                same_org = [c for c in candidates if organization and org_key(c) == record_key(organization)]
                 candidates = same_org or candidates[:1]
             found = candidates[0] if candidates else None
-        return Contact.objects.visible_to(self.ctx.user).get(pk=found.pk) if found else None
+        return self.ctx.edit(found) if found else None
+
+    def unique_errors(self, instance: Contact) -> dict[str, ValidationError]:
+        other = self.ctx.contacts.by_email.get(normalize_email(instance.email)) if instance.email else None
+        if other is not None and other is not instance:
+            return {"__all__": ValidationError("Constraint “contact_email_unique_ci” is violated.")}
+        return {}
 
     def import_extra(self, instance: Contact, row: dict) -> None:
         # An LP stays an investor: the People table may still call them a prospect.
         was_investor = instance.pk and self._snapshot.get("contact_type") == ContactType.INVESTOR
-        if was_investor and instance.contact_type != ContactType.INVESTOR and hasattr(instance, "lp_profile"):
+        has_profile = self.ctx.profile_for(instance) is not None
+        if was_investor and instance.contact_type != ContactType.INVESTOR and has_profile:
             instance.contact_type = ContactType.INVESTOR
             self.ctx.info("kept as an investor: they have an LP profile", self.table.target_label("contact_type"))
 
@@ -159,9 +168,9 @@ class ContactResource(CRMResource):
         result = super().import_row(row, instance_loader, **kwargs)
         instance = result.instance
         typed = "contact_type" in self.table.mapped_targets() and parsers.clean(row.get("contact_type"))
-        if typed and instance is not None and instance.pk and result.import_type in TYPED_OUTCOMES:
+        if typed and self.ctx.is_record(instance) and result.import_type in TYPED_OUTCOMES:
             # The file says what this person is; an LP profile made later in the run keeps it.
-            self.ctx.typed_contacts.add(instance.pk)
+            self.ctx.typed_contacts.add(record_key(instance))
         return result
 
 
@@ -172,9 +181,10 @@ class ContactsField(CRMField):
         people = self.resource.people
         if not people:
             return
-        if instance.contact_id is None:
+        if instance.contact_id is None and "contact" not in instance._state.fields_cache:
             instance.contact = people[0]
-        others = [p for p in people if p.pk != instance.contact_id]
+        main = record_key(instance.contact)
+        others = [p for p in people if record_key(p) != main]
         if others:
             self.resource._m2m_pending["contact_attendees"] = others
 
@@ -203,8 +213,8 @@ class OpportunityLinkWidget(CRMWidget):
         if len(found) == 1:
             return found[0]
         if len(found) > 1:
-            people = {p.pk for p in self.resource.people}
-            same_contact = [o for o in found if o.contact_id in people]
+            people = {record_key(p) for p in self.resource.people}
+            same_contact = [o for o in found if record_key(o.contact) in people]
             if len(same_contact) == 1:
                 return same_contact[0]
         self.ctx.warn(f"no single opportunity is called {show(names[0])}; the link was left empty", self.column, value)
@@ -251,12 +261,12 @@ class CommunicationResource(CRMResource):
                 {"communication_date": f"{self.table.target_label('communication_date')}: a communication needs a date"}
             )
         subject = collapse_spaces(row.get("subject"))
-        return (
-            Communication.objects.visible_to(self.ctx.user)
-            .filter(contact=self.people[0], communication_date=when, subject=subject)
-            .order_by("pk")
-            .first()
-        )
+        found = self.ctx.communication(self.people[0], when, subject)
+        return self.ctx.edit(found) if found else None
+
+    def after_save_instance(self, instance: Communication, row: dict, **kwargs: Any) -> None:
+        super().after_save_instance(instance, row, **kwargs)
+        self.ctx.add_communication(instance)
 
     def init_instance(self, row: dict | None = None) -> Communication:
         instance = super().init_instance(row)

@@ -33,6 +33,7 @@ from import_export import fields
 from contacts.models import ContactType
 from crm.imports import parsers
 from crm.imports.parsers import ParseError, fold, person_key_from_text, show
+from crm.imports.plan import record_key
 from crm.imports.resources import ROW, AttachmentsWidget, CRMField, CRMResource, FundWidget
 from crm.imports.schema import Target
 from crm.lib.money import money_exact
@@ -97,6 +98,7 @@ class CommitmentResource(CRMResource):
 
     def before_import(self, dataset: Any, **kwargs: Any) -> None:
         """Give every row its investing entity, looking at all rows of the file at once."""
+        super().before_import(dataset, **kwargs)
         explicit = "investing_entity" in self.table.mapped_targets()
         groups: dict[tuple[str, str], list[dict]] = {}
         for values in dataset.dict:
@@ -162,14 +164,14 @@ class CommitmentResource(CRMResource):
                 self.fund = FundWidget(self, self.table.entity_def.target("fund")).clean(row["fund"])
             else:
                 self.fund = (
-                    self.ctx.fund(self.table.default_fund) if self.table.default_fund else Fund.objects.current()
+                    self.ctx.fund(self.table.default_fund) if self.table.default_fund else self.ctx.current_fund()
                 )
         except ValueError as exc:
             raise ValidationError({"fund": str(exc)}) from None
         if self.fund is None:
             raise ValidationError({"fund": "no fund: map a fund column, or choose a fund for rows without one"})
         contact = people[0]
-        self.profile = LPProfile.objects.visible_to(self.ctx.user).filter(contact=contact).first()
+        self.profile = self.ctx.profile_for(contact)
         if self.profile is None:
             # Saved with the commitment (before_save_instance), once the row's status is known.
             self.profile = LPProfile(contact=contact)
@@ -177,13 +179,13 @@ class CommitmentResource(CRMResource):
         return self._matching_commitment()
 
     def _matching_commitment(self) -> Commitment | None:
-        existing = list(Commitment.objects.visible_to(self.ctx.user).filter(lp=self.profile, fund=self.fund))
+        existing = self.ctx.commitments_of(self.profile, self.fund)
         same = [c for c in existing if c.investing_entity.casefold() == self.entity.casefold()]
         if same:
-            return same[0]
+            return self.ctx.edit(same[0])
         alone = self._row_number not in self._shared
         if not self.entity and alone and len(existing) == 1:
-            return existing[0]  # their one commitment to the fund, whatever its entity is called here
+            return self.ctx.edit(existing[0])  # their one commitment to the fund, whatever its entity is called here
         if not self.entity and alone and existing:
             names = ", ".join(show(c.investing_entity or "(none)") for c in existing)
             raise ValidationError(
@@ -214,9 +216,9 @@ class CommitmentResource(CRMResource):
 
     def import_row(self, row: dict, instance_loader: Any, **kwargs: Any) -> Any:
         result = super().import_row(row, instance_loader, **kwargs)
-        if self.profile is not None and self.profile.pk:
+        if self.ctx.is_record(self.profile):
             # The first row of an investor sets the profile, on every run alike.
-            self.ctx.profiles_applied.add(self.profile.pk)
+            self.ctx.profiles_applied.add(record_key(self.profile))
         return result
 
     def import_extra(self, instance: Commitment, row: dict) -> None:
@@ -238,7 +240,7 @@ class CommitmentResource(CRMResource):
         so an LP ticked on any row is a qualified purchaser.
         """
         profile = self.profile
-        first_row = profile.pk is None or profile.pk not in self.ctx.profiles_applied
+        first_row = not self.ctx.is_record(profile) or record_key(profile) not in self.ctx.profiles_applied
         return {
             key: value
             for key, value in self.profile_values.items()
@@ -248,14 +250,14 @@ class CommitmentResource(CRMResource):
     def before_save_instance(self, instance: Commitment, row: dict, **kwargs: Any) -> None:
         super().before_save_instance(instance, row, **kwargs)
         profile = self.profile
-        if profile.pk is not None:
+        if self.ctx.is_record(profile):
             return
         # A new profile is saved once, with this row's values, and says whether the contact
         # becomes an investor (see the module docstring).
         for key, value in self._profile_changes().items():
             setattr(profile, key, value)
         contact = profile.contact
-        typed = contact.pk in self.ctx.typed_contacts
+        typed = record_key(contact) in self.ctx.typed_contacts
         keep = typed or instance.status not in COMMITTED_STATUSES
         if keep and contact.contact_type != ContactType.INVESTOR:
             why = (
@@ -266,21 +268,25 @@ class CommitmentResource(CRMResource):
             self.ctx.info(
                 f"{contact} gets an LP profile but stays a {contact.get_contact_type_display().lower()}: {why}"
             )
-        self.ctx.stamp(profile)
-        profile.save(keep_contact_type=keep)
+        # What LPProfile.save(keep_contact_type=keep) does, planned: the contact becomes an investor.
+        self.ctx.save(profile)
+        if not keep and contact.contact_type != ContactType.INVESTOR:
+            self.ctx.edit(contact).contact_type = ContactType.INVESTOR
+            self.ctx.save(contact)
+        self.ctx.add_profile(profile)
         instance.lp = profile
 
     def after_save_instance(self, instance: Commitment, row: dict, **kwargs: Any) -> None:
         super().after_save_instance(instance, row, **kwargs)
+        if not any(c is instance for c in self.ctx.commitments_of(instance.lp, instance.fund)):
+            self.ctx.add_commitment(instance)
         changes = self._profile_changes()
         if changes:
-            profile = LPProfile.objects.visible_to(self.ctx.user).get(pk=self.profile.pk)
+            profile = self.ctx.edit(self.profile)
             for key, value in changes.items():
                 setattr(profile, key, value)
-            self.ctx.stamp(profile)
             # Changing a flag of an existing profile is no reason to change the contact's type.
-            profile.save(keep_contact_type=True)
-            self.profile = profile
+            self.ctx.save(profile)
 
     def describe(self, instance: Commitment) -> str:
         return f"{instance}: {money_exact(instance.commitment_amount)}"

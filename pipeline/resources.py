@@ -9,6 +9,7 @@ from import_export import fields
 
 from crm.imports import parsers
 from crm.imports.parsers import ParseError, fold, show
+from crm.imports.plan import record_key
 from crm.imports.resources import CRMField, CRMResource, FundWidget, StageWidget, link_names
 from crm.imports.schema import Target
 from crm.lib.text import collapse_spaces
@@ -44,7 +45,7 @@ class OpportunityResource(CRMResource):
             return FundWidget(self, target).clean(row["fund"])
         if self.table.default_fund:
             return self.ctx.fund(self.table.default_fund)
-        return Fund.objects.current()
+        return self.ctx.current_fund()
 
     def find_existing(self, row: dict) -> Opportunity | None:
         try:
@@ -67,8 +68,8 @@ class OpportunityResource(CRMResource):
         name = collapse_spaces(row.get("name")) or f"{self.contact} ({self.fund})"
         if parsers.has_markup(name):
             raise ValidationError({"name": f"{self.table.target_label('name')}: {parsers.markup_message(name)}"})
-        found = self.ctx.opportunity_index().get((fold(name), self.fund.pk))
-        return Opportunity.objects.visible_to(self.ctx.user).get(pk=found.pk) if found else None
+        found = self.ctx.opportunity_index().get((fold(name), record_key(self.fund)))
+        return self.ctx.edit(found) if found else None
 
     def init_instance(self, row: dict | None = None) -> Opportunity:
         instance = super().init_instance(row)
@@ -80,13 +81,13 @@ class OpportunityResource(CRMResource):
         return instance
 
     def import_extra(self, instance: Opportunity, row: dict) -> None:
-        if instance.organization_id is None:
+        if instance.organization_id is None and instance._state.fields_cache.get("organization") is None:
             companies = link_names(self.table, row.get("contact_company") or "")
             org = self.ctx.orgs.find(companies[0]) if companies else None
-            instance.organization_id = org.pk if org else self.contact.organization_id
-        if instance.stage_id is None:
+            instance.organization = org if org else self.contact.organization
+        if instance.stage_id is None and instance._state.fields_cache.get("stage") is None:
             raise ValidationError({"stage": f"{self.table.target_label('stage')}: an opportunity needs a stage"})
 
     def after_save_instance(self, instance: Opportunity, row: dict, **kwargs: Any) -> None:
         super().after_save_instance(instance, row, **kwargs)
-        self.ctx.opportunity_index()[(fold(instance.name), instance.fund_id)] = instance
+        self.ctx.add_opportunity(instance, instance.fund)

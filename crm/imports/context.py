@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo
 from django.db import models
 
 from crm.imports.parsers import check_fits, fold, person_key, person_key_from_text, show
+from crm.imports.plan import WritePlan, record_key
+from crm.imports.progress import NoProgress
 from crm.lib.text import collapse_spaces, normalize_email, normalized_name_key
 
 
@@ -83,45 +85,87 @@ class TableOutcome:
 class OrganizationIndex:
     """Organizations by normalised name (trim, collapse spaces, case-fold), loaded once per run."""
 
-    def __init__(self, user: Any) -> None:
+    def __init__(self, user: Any, plan: WritePlan) -> None:
         from contacts.models import Organization
 
+        self.plan = plan
         self.by_key: dict[str, Any] = {}
-        for org in Organization.objects.visible_to(user).only("id", "name"):
+        self.by_pk: dict[int, Any] = {}
+        for org in Organization.objects.visible_to(user):
+            plan.loaded(org)
+            self.by_pk[org.pk] = org
             self.by_key.setdefault(normalized_name_key(org.name), org)
 
     def find(self, name: str) -> Any:
         return self.by_key.get(normalized_name_key(name))
 
     def add(self, org: Any) -> None:
-        self.by_key[normalized_name_key(org.name)] = org
+        key = normalized_name_key(org.name)
+        missing = object()
+        before = self.by_key.get(key, missing)
+        self.by_key[key] = org
+        self.plan.on_discard(
+            lambda: self.by_key.pop(key, None) if before is missing else self.by_key.__setitem__(key, before)
+        )
 
 
 class ContactIndex:
     """Contacts by e-mail and by folded name, plus the names each was exported under in this run."""
 
-    def __init__(self, user: Any) -> None:
+    def __init__(self, user: Any, plan: WritePlan, orgs: OrganizationIndex) -> None:
         from contacts.models import Contact
 
-        self.by_pk: dict[int, Any] = {}
+        self.plan = plan
+        self.by_pk: dict[tuple, Any] = {}
+        self.by_id: dict[int, Any] = {}
         self.by_email: dict[str, Any] = {}
-        self.by_key: dict[str, list[int]] = defaultdict(list)
-        for contact in Contact.objects.visible_to(user).only(
-            "id", "email", "name_prefix", "first_name", "last_name", "name_suffix", "organization_id"
-        ):
-            self.add(contact)
+        self.by_key: dict[str, list[tuple]] = defaultdict(list)
+        self._name_keys: dict[str, str] = {}
+        for contact in Contact.objects.visible_to(user):
+            plan.loaded(contact)
+            if contact.organization_id in orgs.by_pk:
+                # The same organization object the run links to, so nothing asks the database for it.
+                contact._state.fields_cache["organization"] = orgs.by_pk[contact.organization_id]
+            self.by_id[contact.pk] = contact
+            self._add(contact, ())
 
     def add(self, contact: Any, *alias_names: str) -> None:
-        self.by_pk[contact.pk] = contact
-        if contact.email:
-            self.by_email[normalize_email(contact.email)] = contact
+        undo = self._add(contact, alias_names)
+        self.plan.on_discard(undo)
+
+    def _add(self, contact: Any, alias_names: tuple[str, ...]) -> Any:
+        key = record_key(contact)
+        had_pk = key in self.by_pk
+        self.by_pk[key] = contact
+        email = normalize_email(contact.email) if contact.email else ""
+        email_before = self.by_email.get(email) if email else None
+        if email:
+            self.by_email[email] = contact
+        added = []
         keys = {person_key(contact.first_name, contact.last_name)} | {person_key_from_text(n) for n in alias_names}
-        for key in keys:
-            if key and contact.pk not in self.by_key[key]:
-                self.by_key[key].append(contact.pk)
+        for name_key in keys:
+            if name_key and key not in self.by_key[name_key]:
+                self.by_key[name_key].append(key)
+                added.append(name_key)
+
+        def undo() -> None:
+            for name_key in added:
+                self.by_key[name_key].remove(key)
+            if email:
+                if email_before is None:
+                    self.by_email.pop(email, None)
+                else:
+                    self.by_email[email] = email_before
+            if not had_pk:
+                self.by_pk.pop(key, None)
+
+        return undo
 
     def named(self, name: str) -> list[Any]:
-        return [self.by_pk[pk] for pk in self.by_key.get(person_key_from_text(name), [])]
+        key = self._name_keys.get(name)
+        if key is None:  # link cells repeat the same names row after row
+            key = self._name_keys[name] = person_key_from_text(name)
+        return [self.by_pk[pk] for pk in self.by_key.get(key, [])]
 
 
 class UserIndex:
@@ -149,16 +193,25 @@ class ImportContext:
         self.time_zone = time_zone
         self.date_order = date_order
         self.change_reason = change_reason or "Import"
+        self.plan = WritePlan()
+        self.progress: Any = NoProgress()
         # Like every query that serves a user, the import only sees what the importer may see.
-        self.orgs = OrganizationIndex(user)
-        self.contacts = ContactIndex(user)
+        self.orgs = OrganizationIndex(user, self.plan)
+        self.contacts = ContactIndex(user, self.plan, self.orgs)
         self.users = UserIndex()
         self._tags: dict[str, Any] | None = None
         self._funds: dict[str, Any] | None = None
+        self._funds_by_pk: dict[int, Any] = {}
+        self._current_fund: Any = False
         self._stages: dict[str, Any] | None = None
-        self.opportunities: dict[tuple[str, int], Any] | None = None
-        # (model label, pk) → the first row (table, number) that touched the record in this run.
-        self.touched: dict[tuple[str, int], tuple[str, int]] = {}
+        self._planned_stages = 0
+        self.opportunities: dict[tuple, Any] | None = None
+        self._opportunities_by_name: dict[str, list[Any]] = defaultdict(list)
+        self._profiles: dict[tuple, Any] | None = None
+        self._commitments: dict[tuple, list[Any]] | None = None
+        self._communications: dict[tuple, Any] | None = None
+        # record key → the first row (table, number) that touched the record in this run.
+        self.touched: dict[tuple, tuple[str, int]] = {}
         self.table_name = ""
         self.row_number = 0
         self.messages: list[RowMessage] = []
@@ -166,10 +219,10 @@ class ImportContext:
         self.unknown_collaborators: Counter[str] = Counter()
         self.attachment_rows = 0
         self.created_links: Counter[str] = Counter()
-        self.profiles_applied: set[int] = set()
+        self.profiles_applied: set[tuple] = set()
         # Contacts whose type a mapped column of this run gave: an LP profile made for them
         # later in the run leaves that type as the file says (see lps.resources).
-        self.typed_contacts: set[int] = set()
+        self.typed_contacts: set[tuple] = set()
 
     # --- per row ------------------------------------------------------------------------
 
@@ -178,6 +231,11 @@ class ImportContext:
         self.row_number = number
         self.messages = []
         self.row_notes = []
+        self.plan.begin_row()
+
+    def end_row(self, ok: bool) -> None:
+        """Keep what the row planned, or put everything it changed in memory back (see crm.imports.plan)."""
+        self.plan.end_row(ok)
 
     def warn(self, text: str, column: str = "", value: str = "") -> None:
         self.messages.append(RowMessage("warning", text, column, value))
@@ -190,82 +248,224 @@ class ImportContext:
         self.row_notes.append(line)
 
     def stamp(self, instance: models.Model) -> None:
-        """Name the importing user and the import on the history row the next save writes."""
+        """Name the importing user and the import on the history row the write makes."""
         instance._history_user = self.user
         instance._change_reason = self.change_reason
 
+    def save(self, instance: models.Model) -> None:
+        """Plan the save of ``instance`` (checked now, written with the others at the end)."""
+        self.stamp(instance)
+        self.plan.save(instance)
+
+    def edit(self, instance: models.Model) -> models.Model:
+        """A record this row is about to change: put back as it was if the row fails."""
+        return self.plan.guard(instance)
+
+    def is_record(self, instance: models.Model | None) -> bool:
+        """In the CRM already, or made by an earlier row of this run (not a row's unsaved draft)."""
+        return instance is not None and (instance.pk is not None or self.plan.is_planned_new(instance))
+
     def first_touch(self, instance: models.Model) -> tuple[str, int] | None:
-        if instance.pk is None:
+        if not self.is_record(instance):
             return None
-        return self.touched.get((instance._meta.label_lower, instance.pk))
+        return self.touched.get(record_key(instance))
 
     def touch(self, instance: models.Model) -> None:
-        self.touched.setdefault((instance._meta.label_lower, instance.pk), (self.table_name, self.row_number))
+        self.touched.setdefault(record_key(instance), (self.table_name, self.row_number))
 
     # --- tags, funds, stages ------------------------------------------------------------
+
+    def _remember(self, index: dict, key: Any, value: Any) -> None:
+        index[key] = value
+        self.plan.on_discard(lambda: index.pop(key, None))
 
     def tag(self, name: str) -> Any:
         from contacts.models import Tag
 
         if self._tags is None:
-            self._tags = {tag.name.casefold(): tag for tag in Tag.objects.visible_to(self.user)}
+            self._tags = {self.plan.loaded(tag).name.casefold(): tag for tag in Tag.objects.visible_to(self.user)}
         name = check_fits(Tag, "name", collapse_spaces(name))
         tag = self._tags.get(name.casefold())
         if tag is None:
             tag = Tag(name=name)
-            self.stamp(tag)
-            tag.save()
-            self._tags[name.casefold()] = tag
+            self.save(tag)
+            self._remember(self._tags, name.casefold(), tag)
         return tag
+
+    def _fund_index(self) -> dict[str, Any]:
+        from lps.models import Fund
+
+        if self._funds is None:
+            self._funds = {}
+            for fund in Fund.objects.visible_to(self.user):
+                self.plan.loaded(fund)
+                self._funds[fund.name.casefold()] = fund
+                self._funds_by_pk[fund.pk] = fund
+        return self._funds
 
     def fund(self, choice: Any) -> Any:
         """A fund by name, or created when the mapping says {"create": name}."""
         from lps.models import Fund, FundStatus
 
-        if self._funds is None:
-            self._funds = {fund.name.casefold(): fund for fund in Fund.objects.visible_to(self.user)}
+        funds = self._fund_index()
         create = isinstance(choice, dict) and "create" in choice
         name = collapse_spaces(choice["create"] if create else str(choice))
-        fund = self._funds.get(name.casefold())
+        fund = funds.get(name.casefold())
         if fund is None and create:
             fund = Fund(name=check_fits(Fund, "name", name), status=FundStatus.RAISING)
-            self.stamp(fund)
-            fund.save()
-            self._funds[name.casefold()] = fund
+            self.save(fund)
+            self._remember(funds, name.casefold(), fund)
             self.created_links[f"fund “{name}”"] += 1
         return fund
+
+    def fund_by_pk(self, pk: int | None) -> Any:
+        self._fund_index()
+        return self._funds_by_pk.get(pk)
+
+    def current_fund(self) -> Any:
+        """``Fund.objects.current()``, asked once per run."""
+        from lps.models import Fund
+
+        if self._current_fund is False:
+            current = Fund.objects.current()
+            self._current_fund = self.fund_by_pk(current.pk) if current else None
+        return self._current_fund
 
     def stage(self, choice: Any) -> Any:
         from pipeline.models import Stage, StageOutcome
 
         if self._stages is None:
-            self._stages = {stage.name.casefold(): stage for stage in Stage.objects.visible_to(self.user)}
+            self._stages = {
+                self.plan.loaded(stage).name.casefold(): stage for stage in Stage.objects.visible_to(self.user)
+            }
         create = isinstance(choice, dict) and "create" in choice
         name = collapse_spaces(choice["create"] if create else str(choice))
         stage = self._stages.get(name.casefold())
         if stage is None and create:
             # A new stage is open and goes just before the first won stage.
             won = Stage.objects.filter(outcome=StageOutcome.WON).order_by("order").first()
-            order = max((won.order - 1) if won else 0, 0) if won else (Stage.objects.count() + 1) * 10
+            count = Stage.objects.count() + self._planned_stages
+            order = max((won.order - 1) if won else 0, 0) if won else (count + 1) * 10
             stage = Stage(name=check_fits(Stage, "name", name), order=order, outcome=StageOutcome.OPEN)
-            self.stamp(stage)
-            stage.save()
-            self._stages[name.casefold()] = stage
+            self.save(stage)
+            self._planned_stages += 1
+            self._remember(self._stages, name.casefold(), stage)
             self.created_links[f"stage “{name}”"] += 1
         return stage
 
-    def opportunity_index(self) -> dict[tuple[str, int], Any]:
+    def stage_by_pk(self, pk: int | None) -> Any:
+        self.stage("")
+        return next((s for s in self._stages.values() if s.pk == pk), None)
+
+    # --- opportunities, LP profiles, commitments, communications: one query per table ----
+
+    def opportunity_index(self) -> dict[tuple, Any]:
         from pipeline.models import Opportunity
 
         if self.opportunities is None:
             self.opportunities = {}
-            for opp in Opportunity.objects.visible_to(self.user).only("id", "name", "fund_id"):
-                self.opportunities.setdefault((fold(opp.name), opp.fund_id), opp)
+            for opp in Opportunity.objects.visible_to(self.user):
+                self.plan.loaded(opp)
+                fund = self.fund_by_pk(opp.fund_id)
+                if fund is not None:
+                    opp._state.fields_cache["fund"] = fund
+                contact = self.contacts.by_id.get(opp.contact_id)
+                if contact is not None:
+                    opp._state.fields_cache["contact"] = contact
+                if (fold(opp.name), ("lps.fund", opp.fund_id)) not in self.opportunities:
+                    self.opportunities[(fold(opp.name), ("lps.fund", opp.fund_id))] = opp
+                    self._opportunities_by_name[fold(opp.name)].append(opp)
         return self.opportunities
 
+    def add_opportunity(self, opp: Any, fund: Any) -> None:
+        index = self.opportunity_index()
+        key = (fold(opp.name), record_key(fund))
+        missing = object()
+        before = index.get(key, missing)
+        index[key] = opp
+        by_name = self._opportunities_by_name[fold(opp.name)]
+        if before is not missing:
+            by_name.remove(before)
+        by_name.append(opp)
+
+        def undo() -> None:
+            by_name.remove(opp)
+            if before is missing:
+                index.pop(key, None)
+            else:
+                index[key] = before
+                by_name.append(before)
+
+        self.plan.on_discard(undo)
+
     def find_opportunity(self, name: str) -> list[Any]:
-        key = fold(name)
-        return [opp for (opp_key, _fund), opp in self.opportunity_index().items() if opp_key == key]
+        self.opportunity_index()
+        return list(self._opportunities_by_name.get(fold(name), []))
+
+    def _profile_index(self) -> dict[tuple, Any]:
+        from lps.models import LPProfile
+
+        if self._profiles is None:
+            self._profiles = {}
+            for profile in LPProfile.objects.visible_to(self.user):
+                self.plan.loaded(profile)
+                contact = self.contacts.by_id.get(profile.contact_id)
+                if contact is not None:
+                    profile._state.fields_cache["contact"] = contact
+                    contact._state.fields_cache["lp_profile"] = profile
+                self._profiles[("contacts.contact", profile.contact_id)] = profile
+        return self._profiles
+
+    def profile_for(self, contact: Any) -> Any:
+        return self._profile_index().get(record_key(contact))
+
+    def add_profile(self, profile: Any) -> None:
+        self._remember(self._profile_index(), record_key(profile.contact), profile)
+
+    def commitments_of(self, profile: Any, fund: Any) -> list[Any]:
+        from lps.models import Commitment
+
+        if self._commitments is None:
+            self._commitments = defaultdict(list)
+            profiles = {p.pk: p for p in self._profile_index().values() if p.pk}
+            for commitment in Commitment.objects.visible_to(self.user).order_by("pk"):
+                self.plan.loaded(commitment)
+                lp, fund_obj = profiles.get(commitment.lp_id), self.fund_by_pk(commitment.fund_id)
+                if lp is not None:
+                    commitment._state.fields_cache["lp"] = lp
+                if fund_obj is not None:
+                    commitment._state.fields_cache["fund"] = fund_obj
+                self._commitments[(("lps.lpprofile", commitment.lp_id), ("lps.fund", commitment.fund_id))].append(
+                    commitment
+                )
+        return list(self._commitments.get((record_key(profile), record_key(fund)), []))
+
+    def add_commitment(self, commitment: Any) -> None:
+        self.commitments_of(commitment.lp, commitment.fund)
+        items = self._commitments[(record_key(commitment.lp), record_key(commitment.fund))]
+        items.append(commitment)
+        self.plan.on_discard(lambda: items.remove(commitment))
+
+    def communication(self, contact: Any, when: Any, subject: str) -> Any:
+        from contacts.models import Communication
+
+        if self._communications is None:
+            self._communications = {}
+            for comm in Communication.objects.visible_to(self.user).order_by("pk"):
+                self.plan.loaded(comm)
+                contact_obj = self.contacts.by_id.get(comm.contact_id)
+                if contact_obj is not None:
+                    comm._state.fields_cache["contact"] = contact_obj
+                self._communications.setdefault(
+                    (("contacts.contact", comm.contact_id), comm.communication_date, comm.subject), comm
+                )
+        return self._communications.get((record_key(contact), when, subject))
+
+    def add_communication(self, comm: Any) -> None:
+        self.communication(comm.contact, None, "")
+        key = (record_key(comm.contact), comm.communication_date, comm.subject)
+        if key not in self._communications:
+            self._remember(self._communications, key, comm)
 
     # --- collaborators ------------------------------------------------------------------
 

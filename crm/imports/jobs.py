@@ -322,6 +322,17 @@ def nothing_kept(run: ImportRun) -> bool:
     return not any(model.history.filter(history_change_reason=reason).exists() for model in tracked_models())
 
 
+def _took_back(run: ImportRun) -> Any:
+    """Undo's outcome for what an interrupted import's committed write transactions wrote; None if it failed."""
+    from crm.imports.runner import take_back
+
+    try:
+        return take_back(run, run.user)
+    except Exception:
+        logger.exception("Taking back what interrupted import %s wrote failed", run.pk)
+        return None
+
+
 def recover_interrupted() -> int:
     """Mark failed every run whose job (or in-process import) lost its process; returns how many."""
     now = timezone.now()
@@ -343,7 +354,21 @@ def recover_interrupted() -> int:
                 "The import was interrupted before it finished (its worker stopped). Nothing was imported: "
                 "no record and no history entry from it exists."
             )
-        else:  # pragma: no cover - the import's one transaction makes this impossible; say so if it happens
+        elif (undone := _took_back(run)) is not None:
+            # It died between two of its write transactions (crm.imports.writer): the ones that
+            # committed are undone from its records.
+            fields["status"] = ImportStatus.FAILED
+            fields["message"] = (
+                "The import was interrupted before it finished (its worker stopped). What it had written was "
+                + (
+                    "taken back: nothing was kept."
+                    if undone.complete
+                    else "taken back, except records changed since: see the undo report."
+                )
+            )
+            recovered += ImportRun.objects.filter(pk=run.pk).update(**fields)
+            continue
+        else:  # pragma: no cover - someone changed its records since; say so if it happens
             fields["status"] = ImportStatus.FAILED
             fields["message"] = (
                 "The import was interrupted before it finished (its worker stopped), and some of what it wrote "

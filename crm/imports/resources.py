@@ -22,7 +22,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
-from django.db import models, transaction
+from django.db import models
 from django.utils.text import capfirst
 from import_export import fields, resources, widgets
 from import_export.results import RowResult
@@ -31,10 +31,13 @@ from crm.imports import parsers
 from crm.imports.context import ImportContext, RowMessage, RowOutcome
 from crm.imports.mapping import TableMapping
 from crm.imports.parsers import ParseError, check_fits, over_limit_message, show
+from crm.imports.plan import record_key
+from crm.imports.progress import VALIDATED
 from crm.imports.schema import CUSTOM_PREFIX, Target, all_targets, choice_spec
 from crm.lib.text import collapse_spaces, normalize_email
 
 ROW = "__row__"
+PROGRESS_EVERY = 500  # rows between two progress reports
 EXTRA_NOTES = "__extra_notes__"
 EMPTY = (None, "", [], False)
 
@@ -185,9 +188,12 @@ class ChoiceWidget(CRMWidget):
         return self.resolve(choice, value)
 
     def resolve(self, choice: Any, value: str) -> Any:
-        spec = choice_spec(self.resource.table.entity, self.target.key)
-        options = {str(stored).casefold(): stored for stored, _label in spec.options}
-        options.update({str(label).casefold(): stored for stored, label in spec.options})
+        options = self.__dict__.get("_options")
+        if options is None:  # built once per table, not once per row
+            spec = choice_spec(self.resource.table.entity, self.target.key)
+            options = {str(stored).casefold(): stored for stored, _label in spec.options}
+            options.update({str(label).casefold(): stored for stored, label in spec.options})
+            self._options = options
         stored = options.get(str(choice).casefold())
         if stored is None:
             raise ParseError(f"{show(value)} is mapped to {show(str(choice))}, which is not a choice here")
@@ -256,6 +262,14 @@ class OrganizationLinkWidget(CRMWidget):
                 f"links {len(names)} organizations; the first, {show(names[0])}, was used", self.column, value
             )
         return self.resource.find_or_create_organization(names[0], self.column) if names else None
+
+
+def org_key(contact: Any) -> tuple | None:
+    """The record key of a contact's organization (saved or planned), without a query."""
+    org = contact._state.fields_cache.get("organization")
+    if org is not None:
+        return record_key(org)
+    return ("contacts.organization", contact.organization_id) if contact.organization_id else None
 
 
 def link_names(table: TableMapping, value: str) -> list[str]:
@@ -327,25 +341,6 @@ class CustomValueField(CRMField):
 
 
 # --- The base resource ----------------------------------------------------------------------
-
-_RECORDERS: dict[type, Any] = {}
-
-
-def _history_recorder(model: type[models.Model]) -> Any:
-    """The django-simple-history HistoricalRecords that tracks ``model`` (None if it cannot be found)."""
-    if model not in _RECORDERS:
-        from django.db.models.signals import post_save
-        from simple_history.models import HistoricalRecords
-
-        recorder = None
-        for receiver in post_save._live_receivers(model)[0]:
-            owner = getattr(receiver, "__self__", None)
-            if isinstance(owner, HistoricalRecords):
-                recorder = owner
-                break
-        _RECORDERS[model] = recorder
-    return _RECORDERS[model]
-
 
 WIDGETS = {
     "text": TextWidget,
@@ -521,7 +516,7 @@ class CRMResource(resources.ModelResource):
         return self.notes_attribute
 
     def skip_row(self, instance: models.Model, original: Any, row: dict, import_validation_errors: Any = None) -> bool:
-        if import_validation_errors or instance.pk is None:
+        if import_validation_errors or not self.ctx.is_record(instance):
             return False
         if self.snapshot(instance) != self._snapshot:
             return False
@@ -529,8 +524,7 @@ class CRMResource(resources.ModelResource):
 
     def m2m_would_change(self, instance: models.Model) -> bool:
         for attribute, wanted in self._m2m_pending.items():
-            current = {obj.pk for obj in getattr(instance, attribute).all()}
-            if {obj.pk for obj in wanted} - current:
+            if {record_key(obj) for obj in wanted} - self.ctx.plan.present_m2m(instance, attribute):
                 return True
         return False
 
@@ -539,18 +533,25 @@ class CRMResource(resources.ModelResource):
     ) -> None:
         """full_clean without re-checking foreign keys: they hold records this run just found or made.
 
-        Django checks each foreign key with a query; skipping that halves the queries of a
-        communication row. Uniqueness constraints are still checked.
+        Django checks each foreign key, and each uniqueness constraint, with a query per row;
+        here the constraints are checked against the run's in-memory records instead
+        (``unique_errors``), and the database still refuses a duplicate when the plan is written.
         """
         errors = dict(import_validation_errors or {})
         errors.update({name: error for name, error in self.length_errors(instance).items() if name not in errors})
         exclude = set(errors) | {f.name for f in instance._meta.concrete_fields if f.is_relation}
         try:
-            instance.full_clean(exclude=exclude, validate_unique=False, validate_constraints=True)
+            instance.full_clean(exclude=exclude, validate_unique=False, validate_constraints=False)
         except ValidationError as exc:
             errors = exc.update_error_dict(errors)
+        for name, error in self.unique_errors(instance).items():
+            errors.setdefault(name, error)
         if errors:
             raise ValidationError(errors)
+
+    def unique_errors(self, instance: models.Model) -> dict[str, ValidationError]:
+        """A uniqueness constraint this row would break, found in memory (see validate_instance)."""
+        return {}
 
     def length_errors(self, instance: models.Model) -> dict[str, ValidationError]:
         """Every text value longer than its model field's ``max_length``, whichever column it came from.
@@ -574,39 +575,22 @@ class CRMResource(resources.ModelResource):
         self.ctx.stamp(instance)
 
     def do_instance_save(self, instance: models.Model, is_create: bool) -> None:
-        pending = {attribute: wanted for attribute, wanted in self._m2m_pending.items() if wanted}
-        recorder = _history_recorder(type(instance)) if is_create and pending else None
-        if recorder is None:
-            super().do_instance_save(instance, is_create)
-            return
-        # A new record with tags or attendees gets ONE history row holding all of it,
-        # instead of one for the insert and one more per many-to-many field.
-        instance.skip_history_when_saving = True
-        try:
-            super().do_instance_save(instance, is_create)
-            for attribute, wanted in pending.items():
-                manager = getattr(instance, attribute)
-                through = manager.through
-                source, target = manager.source_field_name, manager.target_field_name
-                unique = {obj.pk: obj for obj in wanted}
-                through.objects.bulk_create(
-                    [through(**{f"{source}_id": instance.pk, f"{target}_id": pk}) for pk in unique]
-                )
-        finally:
-            del instance.skip_history_when_saving
-        self._m2m_pending = {}
-        recorder.create_historical_record(instance, "+")
+        # Planned, not written: crm.imports.writer writes the whole plan in bulk. A new
+        # record's tags or attendees are written with it, under its one history row.
+        self.ctx.save(instance)
 
     def save_m2m(self, instance: models.Model, row: dict, **kwargs: Any) -> None:
         for attribute, wanted in self._m2m_pending.items():
             if not wanted:
                 continue
-            manager = getattr(instance, attribute)
-            present = set(manager.values_list("pk", flat=True))
-            missing = [obj for obj in wanted if obj.pk not in present]
+            present = self.ctx.plan.present_m2m(instance, attribute)
+            missing = []
+            for obj in wanted:
+                if record_key(obj) not in present and all(obj is not m for m in missing):
+                    missing.append(obj)
             if missing:
-                self.ctx.stamp(instance)
-                manager.add(*missing)
+                self.ctx.plan.add_m2m(instance, attribute, missing)
+        self._m2m_pending = {}
 
     def after_save_instance(self, instance: models.Model, row: dict, **kwargs: Any) -> None:
         self.ctx.touch(instance)
@@ -634,6 +618,16 @@ class CRMResource(resources.ModelResource):
                     return f"{self.table.target_label(key)} {show(value)} is set to be left out"
         return ""
 
+    def before_import(self, dataset: Any, **kwargs: Any) -> None:
+        self._rows_total = len(dataset)
+
+    def after_import_row(self, row: dict, row_result: Any, **kwargs: Any) -> None:
+        self._rows_done = getattr(self, "_rows_done", 0) + 1
+        if self._rows_done % PROGRESS_EVERY == 0:
+            self.ctx.progress.update(
+                self.table.name, VALIDATED, self._rows_done, max(getattr(self, "_rows_total", 0), self._rows_done)
+            )
+
     def import_row(self, row: dict, instance_loader: Any, **kwargs: Any) -> RowResult:
         number = int(row.get(ROW) or 0)
         self.ctx.begin_row(self.table.name, number)
@@ -647,18 +641,15 @@ class CRMResource(resources.ModelResource):
             result = self.get_row_result_class()()
             result.import_type = RowResult.IMPORT_TYPE_SKIP
             self.ctx.info(reason)
+            self.ctx.end_row(True)
             self._record(number, result, None)
             return result
-        # A savepoint per row: a row that fails half-way leaves nothing behind, even when the
-        # user chooses to import the rows without errors.
-        savepoint = transaction.savepoint()
+        # A row that fails half-way leaves nothing behind in the plan, even when the user
+        # chooses to import the rows without errors (see crm.imports.plan).
         result = super().import_row(row, instance_loader, **kwargs)
-        if result.import_type in (RowResult.IMPORT_TYPE_ERROR, RowResult.IMPORT_TYPE_INVALID):
-            transaction.savepoint_rollback(savepoint)
-        else:
-            transaction.savepoint_commit(savepoint)
+        self.ctx.end_row(result.import_type not in (RowResult.IMPORT_TYPE_ERROR, RowResult.IMPORT_TYPE_INVALID))
         instance = result.instance if self._meta.store_instance else None
-        if instance is not None and instance.pk is not None and result.import_type != RowResult.IMPORT_TYPE_ERROR:
+        if self.ctx.is_record(instance) and result.import_type != RowResult.IMPORT_TYPE_ERROR:
             # Matched rows count as seen even when unchanged, so a duplicate later in the
             # file only fills blanks on this and every later run.
             self.ctx.touch(instance)
@@ -723,8 +714,7 @@ class CRMResource(resources.ModelResource):
         org = self.ctx.orgs.find(name)
         if org is None:
             org = Organization(name=check_fits(Organization, "name", name), created_by=self.ctx.user)
-            self.ctx.stamp(org)
-            org.save()
+            self.ctx.save(org)
             self.ctx.orgs.add(org)
             self.ctx.touch(org)
             self.ctx.info(f"organization {show(name)} was not in the CRM and is created", column, name)
@@ -759,7 +749,7 @@ class CRMResource(resources.ModelResource):
         )
         companies = link_names(self.table, row.get("contact_company") or "") if "contact_company" in mapped else None
         by_email = [index.by_email[e] for e in emails or [] if e in index.by_email]
-        company_orgs = {org.pk for name in companies or [] if (org := self.ctx.orgs.find(name))}
+        company_orgs = {record_key(org) for name in companies or [] if (org := self.ctx.orgs.find(name))}
         chosen: list[Any] = []
         for name in names:
             candidates = [c for c in index.named(name) if c not in chosen]
@@ -769,9 +759,7 @@ class CRMResource(resources.ModelResource):
                 continue
             if len(candidates) > 1 and companies is not None:
                 narrowed = [
-                    c
-                    for c in candidates
-                    if (c.organization_id in company_orgs if company_orgs else c.organization_id is None)
+                    c for c in candidates if (org_key(c) in company_orgs if company_orgs else org_key(c) is None)
                 ]
                 candidates = narrowed or candidates
             if len(candidates) == 1:
@@ -781,8 +769,8 @@ class CRMResource(resources.ModelResource):
                 raise ParseError(
                     f"{len(candidates)} contacts are called {show(name)}; map an e-mail column to tell them apart"
                 )
-            named_elsewhere = {c.pk for n in names for c in index.named(n)}
-            spare = [c for c in by_email if c not in chosen and c.pk not in named_elsewhere]
+            named_elsewhere = {record_key(c) for n in names for c in index.named(n)}
+            spare = [c for c in by_email if c not in chosen and record_key(c) not in named_elsewhere]
             if len(names) == 1 and len(spare) == 1:
                 chosen.append(spare[0])
                 self.ctx.info(f"{show(name)} was found by e-mail as {show(str(spare[0]))}", column, name)
@@ -803,9 +791,11 @@ class CRMResource(resources.ModelResource):
             email=email,
             created_by=self.ctx.user,
         )
-        contact.full_clean()
-        self.ctx.stamp(contact)
-        contact.save()
+        # Its e-mail is one no contact has (resolve_people), so no uniqueness query is needed.
+        contact.full_clean(
+            exclude=["organization", "owner", "created_by"], validate_unique=False, validate_constraints=False
+        )
+        self.ctx.save(contact)
         self.ctx.contacts.add(contact, name)
         self.ctx.touch(contact)
         self.ctx.info(f"{show(name)} was not in the CRM and is created as a contact", column, name)

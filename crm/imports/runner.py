@@ -1,11 +1,14 @@
 """Running an import: one file from the wizard or a whole base from the command, all or nothing.
 
 Tables run in dependency order (organizations, contacts, commitments, opportunities,
-communications) inside ONE transaction, through each app's django-import-export resource.
-A dry run does the real work and then rolls it back, so its per-row report is exactly what
-the import would do. An import with error rows is rolled back too, unless the user chose to
-leave those rows out. What a committed import created and changed is written down
-(``ImportedRecord``) from the history rows it made, which is what undo works from.
+communications) through each app's django-import-export resource, which plans the writes
+in memory (``crm.imports.plan``) without any transaction. A dry run is that plan and its
+per-row report, with nothing written, so it is exactly what the import would do. An import
+with error rows writes nothing either, unless the user chose to leave those rows out. The
+write is a few short transactions of bulk statements (``crm.imports.writer``); what each
+created and changed is written down with it (``ImportedRecord``) from the history rows it
+made, which is what undo works from, and what takes a failed import's earlier
+transactions back, so that a failed import keeps nothing.
 """
 
 from __future__ import annotations
@@ -13,11 +16,12 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import tablib
 from django.contrib.contenttypes.models import ContentType
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -25,10 +29,12 @@ from django.utils.module_loading import import_string
 from crm.imports.context import ImportContext, RowMessage, RowOutcome, TableOutcome
 from crm.imports.mapping import ImportOptions, TableMapping, check
 from crm.imports.parsers import clean, is_formula_error
-from crm.imports.progress import READ, VALIDATED, WRITTEN, Cancelled, NoProgress, Progress
+from crm.imports.plan import record_key
+from crm.imports.progress import READ, VALIDATED, Cancelled, NoProgress, Progress
 from crm.imports.resources import EXTRA_NOTES, ROW
 from crm.imports.schema import ENTITIES, IGNORE, NOTES
 from crm.imports.source import SourceTable
+from crm.imports.writer import PlanWriter
 from crm.models import ImportedRecord, ImportedRecordAction, ImportRun, ImportSource, ImportStatus
 
 logger = logging.getLogger(__name__)
@@ -87,10 +93,6 @@ class RunOutcome:
         }
 
 
-class _Rollback(Exception):
-    """Raised inside the transaction to undo a dry run or a blocked import."""
-
-
 def tracked_models() -> list:
     from contacts.models import Communication, Contact, Organization, Tag
     from lps.models import Commitment, Fund, LPProfile
@@ -138,6 +140,54 @@ def history_marks(models: list) -> dict:
     return {model: model.history.aggregate(mark=Max("history_id"))["mark"] or 0 for model in models}
 
 
+def _money(total: Any) -> str:
+    # As the database's Sum reads back: two decimals, and "0" where nothing (or only zero) adds up.
+    return str(total.quantize(Decimal("0.01"))) if total else "0"
+
+
+def planned_fund_totals(ctx: ImportContext) -> list[dict[str, Any]]:
+    """``fund_totals()`` as it will be once the plan is written: the database's commitments, changed as planned."""
+    from lps.models import COMMITTED_STATUSES, Commitment, CommitmentStatus, Fund
+
+    funds = {("lps.fund", fund.pk): fund for fund in Fund.objects.all()}
+    for fund in ctx.plan.created[Fund].values():
+        funds[record_key(fund)] = fund
+    rows = {
+        ("lps.commitment", pk): (("lps.fund", fund_id), status, amount, funded)
+        for pk, fund_id, status, amount, funded in Commitment.objects.values_list(
+            "pk", "fund_id", "status", "commitment_amount", "funded_amount"
+        )
+    }
+    for planned in (ctx.plan.created[Commitment], ctx.plan.updated[Commitment]):
+        for key, c in planned.items():
+            rows[key] = (record_key(c.fund), c.status, c.commitment_amount, c.funded_amount or Decimal("0"))
+    nulls_last = connection.features.nulls_order_largest
+    ordered = sorted(
+        funds.items(),
+        key=lambda item: (
+            (item[1].vintage_year is None) == nulls_last,
+            item[1].vintage_year or 0,
+            item[1].name,
+        ),
+    )
+    totals = []
+    for key, fund in ordered:
+        mine = [row for row in rows.values() if row[0] == key]
+        by_status = Counter(row[1] for row in mine)
+        totals.append(
+            {
+                "fund": fund.name,
+                "commitments": len(mine),
+                "by_status": dict(by_status),
+                "committed": _money(sum((r[2] for r in mine if r[1] in COMMITTED_STATUSES), Decimal("0"))),
+                "soft_circled": _money(sum((r[2] for r in mine if r[1] == CommitmentStatus.SOFT_CIRCLE), Decimal("0"))),
+                "funded": _money(sum((r[3] for r in mine if r[1] in COMMITTED_STATUSES), Decimal("0"))),
+                "withdrawn": _money(sum((r[2] for r in mine if r[1] == CommitmentStatus.WITHDRAWN), Decimal("0"))),
+            }
+        )
+    return totals
+
+
 def fund_totals() -> list[dict[str, Any]]:
     """Per fund: rows, committed (hard circle and beyond), soft-circled, funded and withdrawn (which
     counts toward none of the others), from the database."""
@@ -162,48 +212,42 @@ def fund_totals() -> list[dict[str, Any]]:
     return totals
 
 
-def record_changes(run: ImportRun, marks: dict, user: Any) -> None:
-    """Write down every record this import created or changed, from the history rows it wrote."""
+def record_changes(run: ImportRun, marks: dict, user: Any, written: dict[type, list[tuple[Any, bool]]]) -> None:
+    """Write down every record one write transaction created or changed, with the history rows it wrote.
+
+    ``written``: per model, (record, created) as the writer wrote them. The labels come from
+    the records in memory; the history ids from one query per model.
+    """
     records = []
-    for model in marks:
+    for model, items in written.items():
+        if not items:
+            continue
         history = model.history.model
-        rows = (
+        last_id = dict(
             history.objects.filter(history_id__gt=marks[model], history_user=user)
             .order_by("history_id")
-            .values_list("id", "history_id", "history_type")
+            .values_list("id", "history_id")
         )
-        first_type: dict[int, str] = {}
-        last_id: dict[int, int] = {}
-        for pk, history_id, kind in rows:
-            first_type.setdefault(pk, kind)
-            last_id[pk] = history_id
-        if not last_id:
-            continue
-        before = dict(
-            history.objects.filter(id__in=list(last_id), history_id__lte=marks[model])
-            .values("id")
-            .annotate(last=Max("history_id"))
-            .values_list("id", "last")
-        )
-        queryset = model._base_manager.filter(pk__in=list(last_id))
-        related = {
-            "Communication": ("contact",),
-            "Commitment": ("lp__contact", "fund"),
-            "LPProfile": ("contact",),
-        }.get(model.__name__, ())
-        labels = {obj.pk: str(obj)[:255] for obj in queryset.select_related(*related)}
+        updated = [obj.pk for obj, created in items if not created]
+        before = {}
+        if updated:
+            before = dict(
+                history.objects.filter(id__in=updated, history_id__lte=marks[model])
+                .values("id")
+                .annotate(last=Max("history_id"))
+                .values_list("id", "last")
+            )
         content_type = ContentType.objects.get_for_model(model)
-        for pk, history_id in last_id.items():
-            created = first_type[pk] == "+"
+        for obj, created in items:
             records.append(
                 ImportedRecord(
                     run=run,
                     content_type=content_type,
-                    object_id=pk,
+                    object_id=obj.pk,
                     action=ImportedRecordAction.CREATED if created else ImportedRecordAction.UPDATED,
-                    label=labels.get(pk, f"#{pk}"),
-                    last_history_id=history_id,
-                    before_history_id=None if created else before.get(pk),
+                    label=str(obj)[:255],
+                    last_history_id=last_id.get(obj.pk),
+                    before_history_id=None if created else before.get(obj.pk),
                 )
             )
     ImportedRecord.objects.bulk_create(records, batch_size=500)
@@ -261,47 +305,99 @@ def run_import(
     outcome = RunOutcome("imported", run=run)
     for table in tables:
         outcome.notices.extend(table.source.notices)
+    writer = None
     try:
-        with transaction.atomic():
-            models = tracked_models()
-            marks = history_marks(models)
-            ctx = ImportContext(
-                user=user,
-                time_zone=options.time_zone,
-                date_order=options.date_order,
-                change_reason=run.change_reason if run and run.pk else "Import",
+        # Reading, converting, linking and validating: no transaction, nothing written.
+        ctx = ImportContext(
+            user=user,
+            time_zone=options.time_zone,
+            date_order=options.date_order,
+            change_reason=run.change_reason if run and run.pk else "Import",
+        )
+        ctx.progress = progress
+        for table in tables:
+            table.mapping.name = table.mapping.name or table.source.name
+            if progress.cancelled():
+                raise Cancelled
+            _import_table(ctx, table, outcome, progress)
+        for name in ctx.created_links:
+            outcome.notices.append(f"Created {name}, as the mapping says.")
+        if dry_run:
+            outcome.status = "dry_run"
+            outcome.fund_totals = planned_fund_totals(ctx)
+        elif outcome.has_errors and not skip_errors:
+            outcome.status = "blocked"
+            outcome.message = (
+                f"{outcome.total('errors')} row(s) have errors, so nothing was imported. Fix them (the mapping "
+                "or the file), or choose to leave those rows out."
             )
-            for table in tables:
-                table.mapping.name = table.mapping.name or table.source.name
-                if progress.cancelled():
-                    raise Cancelled
-                _import_table(ctx, table, outcome, progress)
-            for name in ctx.created_links:
-                outcome.notices.append(f"Created {name}, as the mapping says.")
-            outcome.fund_totals = fund_totals()
-            if dry_run:
-                outcome.status = "dry_run"
-                raise _Rollback
-            if outcome.has_errors and not skip_errors:
-                outcome.status = "blocked"
-                outcome.message = (
-                    f"{outcome.total('errors')} row(s) have errors, so nothing was imported. Fix them (the mapping "
-                    "or the file), or choose to leave those rows out."
-                )
-                raise _Rollback
-            _finish(run, outcome, options, tables, marks, user)
-    except _Rollback:
-        pass
+            outcome.fund_totals = planned_fund_totals(ctx)
+        else:
+            if progress.cancelled():
+                raise Cancelled
+            writer = PlanWriter(ctx.plan, user=user, change_reason=ctx.change_reason, progress=progress, run=run)
+
+            def on_chunk(marks: dict, last: bool, written: dict) -> None:
+                record_changes(run, marks, user, written)
+                if last:
+                    outcome.fund_totals = fund_totals()
+                    _finish(run, outcome, options, tables)
+
+            writer.write(on_chunk, _table_totals(tables))
     except Cancelled:
         outcome.status = "cancelled"
         outcome.message = "The import was cancelled. Nothing was imported."
+        _take_back(run, user, writer, outcome)
     except Exception as exc:
         logger.exception("Import %s failed", run.pk if run else "(dry run)")
         outcome.status = "failed"
         outcome.message = f"The import stopped with an error ({type(exc).__name__}: {exc}). Nothing was imported."
+        _take_back(run, user, writer, outcome)
     if run is not None:
         _save_run_state(run, outcome, dry_run, options, tables)
     return outcome
+
+
+def _table_totals(tables: list[TableInput]) -> dict[type, list[tuple[str, int]]]:
+    totals: dict[type, list[tuple[str, int]]] = {}
+    for table in tables:
+        model = import_string(table.entity.resource)._meta.model
+        totals.setdefault(model, []).append((table.source.name, table.source.data_rows))
+    return totals
+
+
+def take_back(run: ImportRun, user: Any) -> Any:
+    """Undo what the committed write transactions of an unfinished ``run`` wrote (its ImportedRecords).
+
+    For a run that failed, was cancelled or lost its process after some of its write
+    transactions had committed; returns undo's outcome (``kept`` lists what others changed since).
+    """
+    from crm.imports.undo import undo_run
+
+    with transaction.atomic():
+        # undo_run undoes finished imports; inside this transaction nobody sees the run so.
+        ImportRun.objects.filter(pk=run.pk).update(status=ImportStatus.IMPORTED)
+        run.status = ImportStatus.IMPORTED
+        return undo_run(run, user)
+
+
+def _take_back(run: ImportRun | None, user: Any, writer: PlanWriter | None, outcome: RunOutcome) -> None:
+    """A failure after some write transactions committed: undo them through the run's records."""
+    if run is None or writer is None or not writer.committed:
+        return
+    try:
+        undone = take_back(run, user)
+    except Exception:
+        logger.exception("Taking back the written part of import %s failed", run.pk)
+        outcome.message = outcome.message.replace(
+            "Nothing was imported.", "Part of it was written and could not be taken back: see the import history."
+        )
+        return
+    if undone.kept:
+        outcome.message = outcome.message.replace(
+            "Nothing was imported.",
+            f"What it had written was taken back, except {len(undone.kept)} record(s) changed since by someone else.",
+        )
 
 
 def _import_table(ctx: ImportContext, table: TableInput, outcome: RunOutcome, progress: Progress) -> None:
@@ -325,13 +421,11 @@ def _import_table(ctx: ImportContext, table: TableInput, outcome: RunOutcome, pr
     table_outcome.notices = _table_notices(ctx, table, unknown_before, attachments_before)
     outcome.tables.append(table_outcome)
     progress.update(name, VALIDATED, total, total)
-    progress.update(name, WRITTEN, total, total)
     if result.base_errors:
         raise RuntimeError(f"{table.source.name}: {result.base_errors[0].error}")
 
 
-def _finish(run: ImportRun, outcome: RunOutcome, options: ImportOptions, tables: list[TableInput], marks, user) -> None:
-    record_changes(run, marks, user)
+def _finish(run: ImportRun, outcome: RunOutcome, options: ImportOptions, tables: list[TableInput]) -> None:
     run.status = ImportStatus.IMPORTED
     run.finished_at = timezone.now()
     _apply_counts(run, outcome, options, tables)

@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from crm.demo.benchmark import DEFAULT_REPEAT, DEFAULT_SCALE, BenchmarkError, report, run_in_throwaway, seed_throwaway
+from crm.imports.benchmark import report_imports
 
 
 class Command(BaseCommand):
@@ -43,5 +44,7 @@ class Command(BaseCommand):
                 run_in_throwaway(options["scale"], options["repeat"], self.stdout)
                 return
             report(options["repeat"], self.stdout)
+            if options["in_throwaway"]:
+                report_imports(self.stdout, min(options["repeat"], 3))
         except BenchmarkError as exc:
             raise CommandError(str(exc)) from exc
