@@ -129,7 +129,8 @@ def time_zone_choices() -> list[tuple[str, str]]:
 class MappingEditor:
     """The mapping step: one select per column, one per distinct value of a choice column, options."""
 
-    def __init__(self, source: SourceTable, table: TableMapping, options: ImportOptions):
+    def __init__(self, source: SourceTable, table: TableMapping, options: ImportOptions, *, user: Any):
+        self.user = user  # whose funds the fund choices list
         self.source = source
         self.table = table
         self.options = options
@@ -140,7 +141,7 @@ class MappingEditor:
     # --- reading a post -----------------------------------------------------------------
 
     @classmethod
-    def from_post(cls, post: QueryDict, source: SourceTable, base: TableMapping, options: ImportOptions):
+    def from_post(cls, post: QueryDict, source: SourceTable, base: TableMapping, options: ImportOptions, *, user: Any):
         valid = {t.key for t in all_targets(base.entity_def)} | {NOTES, IGNORE}
         columns = {}
         for index, header in enumerate(source.headers):
@@ -166,7 +167,7 @@ class MappingEditor:
         if time_zone not in zoneinfo.available_timezones():
             time_zone = options.time_zone
         date_order = post.get("date_order") if post.get("date_order") in DATE_ORDERS else options.date_order
-        return cls(source, table, ImportOptions(time_zone, date_order))
+        return cls(source, table, ImportOptions(time_zone, date_order), user=user)
 
     # --- what the template shows --------------------------------------------------------
 
@@ -236,9 +237,10 @@ class MappingEditor:
 
         if self.entity.key not in ("commitments", "opportunities"):
             return []
-        current = Fund.objects.current()
+        funds = Fund.objects.visible_to(self.user)
+        current = funds.current()
         label = f"The current fund ({current})" if current else "The current fund"
-        return [("", label)] + [(f.name, f.name) for f in Fund.objects.order_by("-vintage_year", "name")]
+        return [("", label)] + [(f.name, f.name) for f in funds.order_by("-vintage_year", "name")]
 
     def time_zones(self) -> list[tuple[str, str]]:
         return time_zone_choices()

@@ -192,13 +192,13 @@ def import_mapping(request: HttpRequest, pk: int) -> HttpResponse:
     source = _source(run)
     base = _table(run, source)
     options = _options(run)
-    editor = MappingEditor(source, base, options)
+    editor = MappingEditor(source, base, options, user=request.user)
     action = request.POST.get("action", "refresh")
     if request.method == "POST":
         if action == "apply":
             editor = _apply_saved(request, source, base, options) or editor
         else:
-            editor = MappingEditor.from_post(request.POST, source, base, options)
+            editor = MappingEditor.from_post(request.POST, source, base, options, user=request.user)
         _store(run, editor.table, editor.options)
         if action == "save":
             _save_mapping(request, run, editor)
@@ -238,7 +238,7 @@ def _apply_saved(request: HttpRequest, source, base: TableMapping, options: Impo
         return None
     table = complete(source, base.entity, mapping.tables[0] if mapping.tables else None)
     messages.success(request, f"Applied “{saved.name}”. Columns it does not know keep their suggestions.")
-    return MappingEditor(source, table, mapping.options)
+    return MappingEditor(source, table, mapping.options, user=request.user)
 
 
 def _save_mapping(request: HttpRequest, run: ImportRun, editor: MappingEditor) -> None:

@@ -230,3 +230,16 @@ def test_get_for_user_refuses_a_member_writing_a_fund_or_stage(member_user, book
     for model in (Fund, Stage):
         with pytest.raises(PermissionDenied):
             model.objects.get_for_user(member_user, book[model].pk, write=True)
+
+
+def test_a_hidden_fund_is_no_choice_on_the_import_mapping_step(admin_user, book, hide):
+    from crm.imports.forms import MappingEditor
+    from crm.imports.mapping import ImportOptions, complete
+    from crm.imports.source import read_bytes
+
+    source = read_bytes(b"Investor,Fund,Amount\nAda Okafor,Fund III,100\n", "commitments.csv")
+    Fund.objects.create(name="Fund IV", vintage_year=2027)
+    editor = MappingEditor(source, complete(source, "commitments"), ImportOptions("UTC"), user=admin_user)
+    assert [name for name, _ in editor.fund_choices()] == ["", "Fund IV", "Fund III"]
+    hide(book[Fund])
+    assert [name for name, _ in editor.fund_choices()] == ["", "Fund IV"]
