@@ -31,7 +31,7 @@ from django.core.management.base import OutputWrapper
 from django.db import connection
 from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 
 from crm.models import Role, User
 
@@ -74,19 +74,13 @@ class Measurement:
         return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
 
 
-def pages() -> tuple[list[tuple[str, str]], list[str]]:
-    """(label, url) of the pages that exist now, and the labels of those that do not."""
-    found, missing = [], []
-    for label, name, query in PAGES:
-        try:
-            found.append((label, reverse(name) + query))
-        except NoReverseMatch:
-            missing.append(f"{label} ({name})")
-    return found, missing
+def pages() -> list[tuple[str, str]]:
+    """(label, url) of every page measured."""
+    return [(label, reverse(name) + query) for label, name, query in PAGES]
 
 
-def measure(user: User, repeat: int) -> tuple[list[Measurement], list[str]]:
-    found, missing = pages()
+def measure(user: User, repeat: int) -> list[Measurement]:
+    found = pages()
     # Signing in must not write last_login (and a user history row) into a real database.
     user_logged_in.disconnect(update_last_login, dispatch_uid="update_last_login")
     # The test client's host name, and plain static file URLs (no collectstatic manifest needed;
@@ -117,7 +111,7 @@ def measure(user: User, repeat: int) -> tuple[list[Measurement], list[str]]:
             client.logout()  # removes the benchmark's session row again
     finally:
         user_logged_in.connect(update_last_login, dispatch_uid="update_last_login")
-    return results, missing
+    return results
 
 
 def table(results: list[Measurement]) -> str:
@@ -202,12 +196,9 @@ def report(repeat: int, stdout: OutputWrapper) -> None:
         f"Signed in as {user.username}; {vendor} database; one warm-up request (its queries counted), "
         f"then {repeat} timed request(s) per page."
     )
-    results, missing = measure(user, repeat)
+    results = measure(user, repeat)
     stdout.write("")
     stdout.write(table(results))
-    if missing:
-        stdout.write("")
-        stdout.write(f"Not built yet, skipped: {', '.join(missing)}.")
     failed = [m for m in results if m.status != 200]
     if failed:
         raise BenchmarkError(f"Pages that did not answer 200: {', '.join(f'{m.label} ({m.status})' for m in failed)}.")
