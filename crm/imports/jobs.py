@@ -21,6 +21,7 @@ Two things can go wrong that the pages must say plainly:
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime
 import io
@@ -236,8 +237,26 @@ class RunProgress:
 # --- a job's life ------------------------------------------------------------------------------------
 
 
+_LOWERED = False
+BATCH_NICENESS = 10
+
+
+def lower_priority() -> None:
+    """Give the CPU to the web server's requests first: an import is batch work.
+
+    On a small server the import's planning would otherwise take a core from the people
+    signing in and saving while it runs. Once per process, relative to where it started.
+    """
+    global _LOWERED
+    if not _LOWERED:
+        _LOWERED = True
+        with contextlib.suppress(OSError, AttributeError):  # AttributeError: no os.nice here
+            os.nice(BATCH_NICENESS)
+
+
 def start(run_pk: int, kind: str) -> ImportRun | None:
     """Mark the job started by this process; None when the run has no such job (cancelled, discarded)."""
+    lower_priority()
     recover_interrupted()
     now = timezone.now()
     claimed = ImportRun.objects.filter(

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import socket
 import subprocess
+import sys
 
 import pytest
 from django.core.management import call_command
@@ -375,3 +377,14 @@ def test_a_sixty_thousand_row_file_is_queued_not_run_in_the_request_and_its_prev
     assert page.count('class="import-report-row') == 100 and ">207<" in page
     csv_text = manager_client.get(reverse("import_row_report", args=[run.pk])).content.decode("utf-8-sig")
     assert len(csv_text.splitlines()) == 60_001 and "\npeople.csv,60001,create,Person 60001," in csv_text
+
+
+def test_a_job_lowers_its_process_cpu_priority_once_so_requests_come_first():
+    script = (
+        "import os, django; django.setup(); from crm.imports import jobs; before = os.nice(0); "
+        "jobs.lower_priority(); jobs.lower_priority(); print(os.nice(0) - before)"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "crm.settings"}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout.split()[-1]) == min(jobs.BATCH_NICENESS, 19 - os.nice(0))
