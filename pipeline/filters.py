@@ -44,8 +44,8 @@ class OpportunityFilter(django_filters.FilterSet):
             ("fund__name", "fund"),
             ("stage__order", "stage"),
             ("expected_amount", "expected"),
-            ("probability", "probability"),
-            ("weighted", "weighted"),
+            ("forecast_probability", "probability"),
+            ("weighted_x100", "weighted"),
             ("expected_close_date", "close"),
             ("owner__full_name", "owner"),
             ("priority_rank", "priority"),
@@ -62,6 +62,14 @@ class OpportunityFilter(django_filters.FilterSet):
 
     def search(self, queryset, name, value):
         return fulltext.matching(queryset, OPPORTUNITIES, value)
+
+    @property
+    def includes_lost(self) -> bool:
+        """Whether the user asked for passed deals (the Passed outcome or a lost stage): only
+        then do they add to the list's totals. Listed they are either way."""
+        data = self.form.cleaned_data if self.form.is_bound and self.form.is_valid() else {}
+        stage = data.get("stage")
+        return data.get("outcome") == StageOutcome.LOST or (stage is not None and stage.outcome == StageOutcome.LOST)
 
     @property
     def is_filtered(self) -> bool:
