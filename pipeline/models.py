@@ -91,6 +91,10 @@ class OpportunityQuerySet(ScopedQuerySet):
         """Everything not passed on: the open stages plus the won ones."""
         return self.exclude(stage__outcome=StageOutcome.LOST)
 
+    def overdue_close(self) -> OpportunityQuerySet:
+        """Open deals whose expected close date is already past (a deal due today is not)."""
+        return self.open().filter(expected_close_date__lt=timezone.localdate())
+
     def totals(self) -> dict[str, Decimal | int]:
         """count, expected and weighted amounts (won at 100%, lost at 0%) in one query."""
         sums = self.order_by().aggregate(
@@ -167,6 +171,15 @@ class Opportunity(CustomFieldsModel, TimeStampedModel):
     @property
     def is_overdue(self) -> bool:
         return bool(self.next_step_date and self.next_step_date < timezone.localdate())
+
+    @property
+    def is_close_overdue(self) -> bool:
+        """An open deal whose expected close date is before today: the forecast is stale."""
+        return bool(
+            self.expected_close_date
+            and self.expected_close_date < timezone.localdate()
+            and self.stage.outcome == StageOutcome.OPEN
+        )
 
     @property
     def effective_probability(self) -> int:

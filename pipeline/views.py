@@ -245,7 +245,7 @@ def board_columns(
     urls = urls or CardUrls(reverse("pipeline_board"))
     for card in cards:
         column = columns[card.stage_id]
-        card.stage = column.stage  # the column's own: effective_probability reads it, no query
+        card.stage = column.stage  # the column's own: effective_probability, is_close_overdue read it, no query
         column.cards.append(urls.apply(card))
     for stage_id, row in sums.items():
         column = columns.get(stage_id)

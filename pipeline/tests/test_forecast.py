@@ -1,23 +1,34 @@
 """A forecast that means what it says: won deals weigh 100%, lost deals 0% and stay out of the
-list's totals unless the filter asks for them."""
+list's totals unless the filter asks for them, and open deals past their expected close date
+are flagged on the board, the list and the dashboard."""
 
 from __future__ import annotations
 
 import csv
+import datetime
 import io
 import re
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
+from conftest import HX
 from pipeline.models import Opportunity
 from pipeline.tests.test_board_view import column_html
 
 pytestmark = pytest.mark.django_db
 
 BOARD = "/pipeline/"
+CARDS = "/pipeline/cards/"
 LIST = "/pipeline/opportunities/"
 EXPORT = "/pipeline/opportunities/export/"
+
+
+def days_from_today(days: int) -> datetime.date:
+    return timezone.localdate() + datetime.timedelta(days=days)
 
 
 def footer(html: str) -> str:
@@ -115,3 +126,82 @@ def test_the_list_total_leaves_out_passed_deals_unless_the_filter_asks_for_them(
 def test_with_no_passed_deal_the_totals_carry_no_note(member_client, make_opportunity):
     make_opportunity("Meeting", expected_amount=Decimal("1000000"))
     assert "leave out" not in footer(member_client.get(LIST).content.decode())
+
+
+# --- expected close dates already past ------------------------------------------------------
+
+
+def test_an_open_deal_past_its_close_date_is_flagged_on_its_card_and_one_due_today_is_not(
+    member_client, stages, make_opportunity
+):
+    late = make_opportunity("Meeting", expected_close_date=days_from_today(-1))
+    today = make_opportunity("Meeting", expected_close_date=days_from_today(0))
+    won_late = make_opportunity("Committed", expected_close_date=days_from_today(-30))
+    html = member_client.get(BOARD).content.decode()
+
+    def card(opportunity) -> str:
+        start = html.index(f'data-id="{opportunity.pk}"')
+        return html[start : html.index("</li>", start)]
+
+    assert "data-close-overdue" in card(late) and "Close date passed" in card(late)
+    assert "data-close-overdue" not in card(today)
+    assert "data-close-overdue" not in card(won_late)  # a won deal has closed: nothing to chase
+
+
+def test_cards_loaded_later_are_flagged_too(member_client, fund, stages, make_opportunity):
+    for _ in range(51):
+        make_opportunity("Meeting")
+    late = make_opportunity("Meeting", expected_close_date=days_from_today(-3))
+    html = member_client.get(
+        CARDS, {"fund": fund.pk, "stage": stages["Meeting"].pk, "offset": 50}, headers=HX
+    ).content.decode()
+    start = html.index(f'data-id="{late.pk}"')
+    assert "data-close-overdue" in html[start : html.index("</li>", start)]
+
+
+def test_the_list_flags_a_close_date_that_has_passed(member_client, make_opportunity):
+    late = make_opportunity("Meeting", expected_close_date=days_from_today(-1))
+    today = make_opportunity("Meeting", expected_close_date=days_from_today(0))
+    lost_late = make_opportunity("Passed", expected_close_date=days_from_today(-9))
+    html = member_client.get(LIST).content.decode()
+
+    assert "data-close-overdue" in row_of(html, late)
+    assert "data-close-overdue" not in row_of(html, today)
+    assert "data-close-overdue" not in row_of(html, lost_late)
+
+
+def test_the_overdue_close_filter_lists_open_deals_past_their_close_date_only(member_client, make_opportunity):
+    late = make_opportunity("Meeting", expected_close_date=days_from_today(-1))
+    make_opportunity("Meeting", expected_close_date=days_from_today(0))
+    make_opportunity("Meeting")
+    make_opportunity("Committed", expected_close_date=days_from_today(-5))
+    make_opportunity("Passed", expected_close_date=days_from_today(-5))
+
+    html = member_client.get(LIST, {"overdue_close": "on"}).content.decode()
+    assert re.findall(r'<td><a href="/pipeline/opportunities/(\d+)/"', html) == [str(late.pk)]
+    assert re.search(r'<input type="checkbox" name="overdue_close"[^>]* checked', html), "the box stays ticked"
+    assert len(re.findall(r'<td><a href="/pipeline/opportunities/', member_client.get(LIST).content.decode())) == 5
+
+
+def test_flagging_cards_costs_no_query_per_card(member_client, fund, stages, make_contact):
+    def add(count: int) -> None:
+        contact = make_contact()
+        Opportunity.objects.bulk_create(
+            Opportunity(
+                name=f"Deal {i}", contact=contact, fund=fund, stage=stage, position=i,
+                expected_amount=Decimal("1"), probability=10, expected_close_date=days_from_today(-2),
+            )
+            for stage in (stages["Meeting"], stages["Committed"])
+            for i in range(count)
+        )  # fmt: skip
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            html = member_client.get(BOARD).content.decode()
+        assert "data-close-overdue" in html
+        return len(captured)
+
+    add(3)
+    small = queries()
+    add(30)
+    assert queries() == small
