@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import django_filters
+from django import forms
 
 from crm.lib import fulltext
 from crm.models import User
@@ -37,6 +38,11 @@ class OpportunityFilter(django_filters.FilterSet):
         queryset=_owners, empty_label="Any owner", null_label="Unassigned", label="Owner"
     )
     priority = django_filters.ChoiceFilter(choices=Priority.choices, empty_label="Any priority", label="Priority")
+    overdue_close = django_filters.BooleanFilter(
+        method="filter_overdue_close",
+        widget=forms.CheckboxInput,
+        label="Close date passed",
+    )
     o = django_filters.OrderingFilter(
         fields=(
             ("name", "name"),
@@ -44,8 +50,8 @@ class OpportunityFilter(django_filters.FilterSet):
             ("fund__name", "fund"),
             ("stage__order", "stage"),
             ("expected_amount", "expected"),
-            ("probability", "probability"),
-            ("weighted", "weighted"),
+            ("forecast_probability", "probability"),
+            ("weighted_x100", "weighted"),
             ("expected_close_date", "close"),
             ("owner__full_name", "owner"),
             ("priority_rank", "priority"),
@@ -58,16 +64,28 @@ class OpportunityFilter(django_filters.FilterSet):
 
     class Meta:
         model = Opportunity
-        fields = ["q", "fund", "stage", "outcome", "owner", "priority"]
+        fields = ["q", "fund", "stage", "outcome", "owner", "priority", "overdue_close"]
 
     def search(self, queryset, name, value):
         return fulltext.matching(queryset, OPPORTUNITIES, value)
+
+    def filter_overdue_close(self, queryset, name, value):
+        return queryset.overdue_close() if value else queryset
+
+    @property
+    def includes_lost(self) -> bool:
+        """Whether the user asked for passed deals (the Passed outcome or a lost stage): only
+        then do they add to the list's totals. Listed they are either way."""
+        data = self.form.cleaned_data if self.form.is_bound and self.form.is_valid() else {}
+        stage = data.get("stage")
+        return data.get("outcome") == StageOutcome.LOST or (stage is not None and stage.outcome == StageOutcome.LOST)
 
     @property
     def is_filtered(self) -> bool:
         """Whether a filter that hides cards is set (the fund and sort order do not count)."""
         data = self.form.cleaned_data if self.form.is_bound and self.form.is_valid() else {}
-        return any(data.get(name) not in (None, "") for name in ("q", "owner", "priority", "stage", "outcome"))
+        hiding = ("q", "owner", "priority", "stage", "outcome", "overdue_close")
+        return any(data.get(name) not in (None, "", False) for name in hiding)
 
 
 class BoardFilter(OpportunityFilter):
@@ -77,6 +95,7 @@ class BoardFilter(OpportunityFilter):
     fund = None
     stage = None
     outcome = None
+    overdue_close = None
     o = None
 
     class Meta(OpportunityFilter.Meta):

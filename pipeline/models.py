@@ -8,6 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
@@ -55,6 +56,30 @@ class Priority(models.TextChoices):
     HIGH = "high", "High"
 
 
+# What a deal weighs in the forecast, in per cent: the outcome of its stage first. A won deal
+# is in the bag whatever probability it was typed with, a lost one is out; only an open deal
+# weighs its own probability. Every weighted figure (board, list, dashboard, exports) reads
+# these two expressions or ``Opportunity.effective_probability``, so they cannot disagree.
+EFFECTIVE_PROBABILITY = models.Case(
+    models.When(stage__outcome=StageOutcome.WON, then=models.Value(100)),
+    models.When(stage__outcome=StageOutcome.LOST, then=models.Value(0)),
+    default=Coalesce(models.F("probability"), models.Value(0)),
+    output_field=models.IntegerField(),
+)
+# The weighted amount times 100 (amount × per cent), summed in SQL and divided in Python:
+# SQLite keeps whole-dollar amounts as integers and would divide them as integers, dropping
+# the cents ($1,000,001 at 33%). The product orders rows exactly as the weighted amount does.
+WEIGHTED_X100 = models.ExpressionWrapper(
+    models.F("expected_amount") * EFFECTIVE_PROBABILITY,
+    output_field=models.DecimalField(max_digits=19, decimal_places=2),
+)
+
+
+def weighted_from_x100(value: Decimal | int | None) -> Decimal:
+    """A (summed) WEIGHTED_X100 as money: divided by 100, to the cent."""
+    return (Decimal(value or 0) / 100).quantize(Decimal("0.01"))
+
+
 class OpportunityQuerySet(ScopedQuerySet):
     def open(self) -> OpportunityQuerySet:
         return self.filter(stage__outcome=StageOutcome.OPEN)
@@ -66,20 +91,19 @@ class OpportunityQuerySet(ScopedQuerySet):
         """Everything not passed on: the open stages plus the won ones."""
         return self.exclude(stage__outcome=StageOutcome.LOST)
 
+    def overdue_close(self) -> OpportunityQuerySet:
+        """Open deals whose expected close date is already past (a deal due today is not)."""
+        return self.open().filter(expected_close_date__lt=timezone.localdate())
+
     def totals(self) -> dict[str, Decimal | int]:
-        """count, expected and probability-weighted amounts in one query."""
-        sums = self.aggregate(
+        """count, expected and weighted amounts (won at 100%, lost at 0%) in one query."""
+        sums = self.order_by().aggregate(
             count=models.Count("pk"),
             expected=models.Sum("expected_amount"),
-            weighted_cents=models.Sum(
-                models.ExpressionWrapper(
-                    models.F("expected_amount") * models.F("probability"), output_field=models.DecimalField()
-                )
-            ),
+            weighted_x100=models.Sum(WEIGHTED_X100),
         )
         expected = sums["expected"] or Decimal("0")
-        weighted = (Decimal(sums["weighted_cents"] or 0) / 100).quantize(Decimal("0.01"))
-        return {"count": sums["count"], "expected": expected, "weighted": weighted}
+        return {"count": sums["count"], "expected": expected, "weighted": weighted_from_x100(sums["weighted_x100"])}
 
 
 class Opportunity(CustomFieldsModel, TimeStampedModel):
@@ -149,8 +173,27 @@ class Opportunity(CustomFieldsModel, TimeStampedModel):
         return bool(self.next_step_date and self.next_step_date < timezone.localdate())
 
     @property
+    def is_close_overdue(self) -> bool:
+        """An open deal whose expected close date is before today: the forecast is stale."""
+        return bool(
+            self.expected_close_date
+            and self.expected_close_date < timezone.localdate()
+            and self.stage.outcome == StageOutcome.OPEN
+        )
+
+    @property
+    def effective_probability(self) -> int:
+        """EFFECTIVE_PROBABILITY for one loaded row: won 100, lost 0, open its own."""
+        if self.stage.outcome == StageOutcome.WON:
+            return 100
+        if self.stage.outcome == StageOutcome.LOST:
+            return 0
+        return self.probability or 0
+
+    @property
     def weighted_amount(self) -> Decimal:
-        return (self.expected_amount or Decimal("0")) * Decimal(self.probability or 0) / 100
+        """WEIGHTED_X100 for one loaded row, to the cent."""
+        return weighted_from_x100((self.expected_amount or Decimal("0")) * self.effective_probability)
 
     def get_absolute_url(self) -> str:
         return reverse("opportunity_detail", args=[self.pk])

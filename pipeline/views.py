@@ -12,17 +12,16 @@ from django.contrib import messages
 from django.db.models import (
     Case,
     Count,
-    DecimalField,
-    ExpressionWrapper,
     F,
     IntegerField,
+    Q,
     QuerySet,
     Sum,
     Value,
     When,
     Window,
 )
-from django.db.models.functions import Coalesce, RowNumber
+from django.db.models.functions import RowNumber
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.template.defaultfilters import urlencode as urlencode_filter
@@ -52,7 +51,15 @@ from lps.models import Commitment, Fund, FundStatus
 from pipeline import services
 from pipeline.filters import BoardFilter, OpportunityFilter
 from pipeline.forms import MoveForm, OpportunityForm
-from pipeline.models import Opportunity, Priority, Stage, StageOutcome
+from pipeline.models import (
+    EFFECTIVE_PROBABILITY,
+    WEIGHTED_X100,
+    Opportunity,
+    Priority,
+    Stage,
+    StageOutcome,
+    weighted_from_x100,
+)
 
 BOARD_TEMPLATE = "pipeline/board.html"
 LIST_TEMPLATE = "pipeline/opportunity_list.html"
@@ -70,8 +77,6 @@ BOARD_PAGE = 50
 # the list view pages through the rest.
 BOARD_MAX_SHOWN = 1000
 
-MONEY_FIELD = DecimalField(max_digits=17, decimal_places=2)
-WEIGHTED = ExpressionWrapper(F("expected_amount") * Coalesce(F("probability"), Value(0)) / 100, MONEY_FIELD)
 PRIORITY_RANK = Case(
     When(priority=Priority.HIGH, then=Value(3)),
     When(priority=Priority.MEDIUM, then=Value(2)),
@@ -82,7 +87,9 @@ PRIORITY_RANK = Case(
 
 
 def _annotated(queryset: QuerySet) -> QuerySet:
-    return queryset.annotate(weighted=WEIGHTED, priority_rank=PRIORITY_RANK)
+    return queryset.annotate(
+        forecast_probability=EFFECTIVE_PROBABILITY, weighted_x100=WEIGHTED_X100, priority_rank=PRIORITY_RANK
+    )
 
 
 # --- the board ---------------------------------------------------------------------------
@@ -210,7 +217,7 @@ def board_columns(
         row["stage_id"]: row
         for row in filtered.order_by()
         .values("stage_id")
-        .annotate(count=Count("pk"), expected=Sum("expected_amount"), weighted=Sum(WEIGHTED))
+        .annotate(count=Count("pk"), expected=Sum("expected_amount"), weighted_x100=Sum(WEIGHTED_X100))
     }
     limit: Any = Value(BOARD_PAGE)
     if shown:
@@ -237,13 +244,15 @@ def board_columns(
     columns = {stage.pk: Column(stage, accepts_cards=services.may_enter(stage, request.user)) for stage in stages}
     urls = urls or CardUrls(reverse("pipeline_board"))
     for card in cards:
-        columns[card.stage_id].cards.append(urls.apply(card))
+        column = columns[card.stage_id]
+        card.stage = column.stage  # the column's own: effective_probability, is_close_overdue read it, no query
+        column.cards.append(urls.apply(card))
     for stage_id, row in sums.items():
         column = columns.get(stage_id)
         if column is not None:
             column.count = row["count"]
             column.expected = row["expected"] or Decimal("0")
-            column.weighted = (row["weighted"] or Decimal("0")).quantize(Decimal("0.01"))
+            column.weighted = weighted_from_x100(row["weighted_x100"])
     return list(columns.values())
 
 
@@ -322,7 +331,9 @@ def pipeline_board_cards(request: HttpRequest) -> HttpResponse:
     urls = CardUrls(f"{reverse('pipeline_board')}?{query}")
     end = min(offset + BOARD_PAGE, BOARD_MAX_SHOWN)
     column_cards = _card_queryset(filterset.qs).filter(stage=stage)
-    page = column_cards.order_by("position", "pk")[offset:end]
+    page = list(column_cards.order_by("position", "pk")[offset:end])
+    for card in page:
+        card.stage = stage  # as on the board: no query per card for its outcome
     column = Column(stage, cards=[urls.apply(card) for card in page], offset=offset)
     column.count = column_cards.count()
     context = {
@@ -440,11 +451,27 @@ def _filtered(request: HttpRequest) -> OpportunityFilter:
 def opportunity_list(request: HttpRequest) -> HttpResponse:
     filterset = _filtered(request)
     page_obj = paginate(request, filterset.qs)
-    totals = filterset.qs.order_by().aggregate(
-        count=Count("pk"), expected=Sum("expected_amount"), weighted=Sum(WEIGHTED)
-    )
+    totals = list_totals(filterset)
     context = {"filter": filterset, "page_obj": page_obj, "totals": totals, "board_url": _list_board_url(request)}
     return render_page_or_fragment(request, LIST_TEMPLATE, "opportunity-table", context)
+
+
+def list_totals(filterset: OpportunityFilter) -> dict[str, Any]:
+    """The list's footer in one query: every matching row is counted, but passed deals add to
+    the expected and weighted totals only when the filter asks for them (``passed`` says how
+    many were left out)."""
+    lost = Q(stage__outcome=StageOutcome.LOST)
+    counted = None if filterset.includes_lost else ~lost
+    totals = filterset.qs.order_by().aggregate(
+        count=Count("pk"),
+        passed=Count("pk", filter=lost),
+        expected=Sum("expected_amount", filter=counted),
+        weighted_x100=Sum(WEIGHTED_X100, filter=counted),
+    )
+    if filterset.includes_lost:
+        totals["passed"] = 0
+    totals["weighted"] = weighted_from_x100(totals.pop("weighted_x100"))
+    return totals
 
 
 def _list_board_url(request: HttpRequest) -> str:
@@ -491,7 +518,7 @@ def opportunity_export(request: HttpRequest) -> HttpResponse:
             opp.stage.get_outcome_display(),
             opp.expected_amount,
             opp.probability,
-            (opp.weighted or Decimal("0")).quantize(Decimal("0.01")),
+            opp.weighted_amount,
             opp.commitment_amount,
             opp.expected_close_date,
             opp.owner.display_name if opp.owner else "",

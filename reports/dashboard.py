@@ -201,7 +201,15 @@ def dashboard_context(user) -> dict:
     counts = Contact.objects.visible_to(user).aggregate(
         prospects=Count("pk", filter=Q(contact_type=ContactType.PROSPECT)),
     )
-    open_opportunities = Opportunity.objects.visible_to(user).open().count()
+    # One query for both: every open deal, and those whose expected close date is past.
+    open_counts = (
+        Opportunity.objects.visible_to(user)
+        .open()
+        .aggregate(
+            open=Count("pk"),
+            overdue_close=Count("pk", filter=Q(pk__in=Opportunity.objects.overdue_close().values("pk"))),
+        )
+    )
     funds = fund_figures(user)
     return {
         "current_fund": current_fund,
@@ -209,7 +217,8 @@ def dashboard_context(user) -> dict:
         "committed_funds": [row for row in funds if row.committed or row.soft_circled or row.fund == current_fund],
         "lp_count": LPProfile.objects.visible_to(user).count(),
         "pipeline": pipeline,
-        "open_opportunities": open_opportunities,
+        "open_opportunities": open_counts["open"],
+        "overdue_close": open_counts["overdue_close"],
         "prospect_count": counts["prospects"],
         "communications_this_month": Communication.objects.visible_to(user)
         .filter(communication_date__gte=start)
@@ -227,6 +236,7 @@ def dashboard_context(user) -> dict:
             "lps": soft_url("lp_list"),
             "pipeline": soft_url("pipeline_board", fund=current_fund.pk) if current_fund else None,
             "opportunities": soft_url("opportunity_list", outcome=StageOutcome.OPEN),
+            "overdue_close": soft_url("opportunity_list", overdue_close="on"),
             "prospects": soft_url("contact_list", type=ContactType.PROSPECT),
             "communications": soft_url("communication_list", date_from=start.date().isoformat()),
             "actions": soft_url("actions"),
@@ -240,6 +250,7 @@ def export_rows(context: dict) -> list[list]:
     rows: list[list] = [
         ["Overview", "LPs", context["lp_count"], None],
         ["Overview", "Open opportunities (all funds)", context["open_opportunities"], None],
+        ["Overview", "Open opportunities past their expected close", context["overdue_close"], None],
         ["Overview", "Prospects", context["prospect_count"], None],
         [
             "Overview",

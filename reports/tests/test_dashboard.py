@@ -12,6 +12,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from conftest import HX
 from contacts.models import ContactType, OrganizationType
@@ -254,3 +255,24 @@ def test_export_button_only_for_managers(client, member_user, manager_user):
 def test_dashboard_logs_with_the_dialog(member_client):
     html = text(member_client.get(DASHBOARD))
     assert f'hx-get="{reverse("communication_create")}"' in html
+
+
+def test_open_deals_past_their_close_date_are_counted_and_linked_to_the_filtered_list(member_client):
+    raising = fund("Fund II")
+    today = timezone.localdate()
+    for at_stage, close in (
+        ("Meeting", today - datetime.timedelta(days=1)),  # late: counted
+        ("Lead", today - datetime.timedelta(days=40)),  # late: counted
+        ("Meeting", today),  # due today: not late yet
+        ("Meeting", None),
+        ("Committed", today - datetime.timedelta(days=5)),  # won: closed already
+        ("Passed", today - datetime.timedelta(days=5)),  # lost: nothing to chase
+    ):
+        opportunity(contact(), raising, stage(at_stage), expected_close_date=close)
+    html = text(member_client.get(DASHBOARD))
+
+    assert kpi(html, "overdue-close") == "2"
+    link = f"{reverse('opportunity_list')}?overdue_close=on"
+    assert f'href="{link}"' in html
+    listed = text(member_client.get(link))
+    assert len(re.findall(r'<td><a href="/pipeline/opportunities/\d+/"', listed)) == 2
