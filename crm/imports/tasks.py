@@ -28,9 +28,10 @@ def _ended(outcome: RunOutcome) -> dict:
     return {"row_report": jobs.row_report_csv(outcome.tables)}
 
 
-@task()
-def dry_run(run_pk: int, user_pk: int) -> str:
-    run = jobs.start(run_pk, ImportJob.DRY_RUN)
+def _run_draft(run_pk: int, user_pk: int, kind: str, *, skip_errors: bool = False) -> str:
+    """The wizard's dry run or import of its one file, with progress; a crash ends the job with a message."""
+    dry_run = kind == ImportJob.DRY_RUN
+    run = jobs.start(run_pk, kind)
     if run is None:
         return "nothing to do"
     progress = None
@@ -42,46 +43,37 @@ def dry_run(run_pk: int, user_pk: int) -> str:
                 [TableInput(source, table)],
                 user=_user(user_pk),
                 options=jobs.draft_options(run),
-                dry_run=True,
+                dry_run=dry_run,
+                skip_errors=skip_errors,
                 run=run,
                 progress=progress,
             )
         fields = _ended(outcome)
-        if outcome.status == "invalid":
+        if dry_run and outcome.status == "invalid":
             fields["message"] = outcome.message
     except BaseException:
-        jobs.finish(run_pk, progress, message="The dry run stopped with an error. Run it again.")
+        if dry_run:
+            jobs.finish(run_pk, progress, message="The dry run stopped with an error. Run it again.")
+        else:
+            jobs.finish(
+                run_pk,
+                progress,
+                status=ImportStatus.FAILED,
+                message="The import stopped with an error. Nothing was kept.",
+            )
         raise
     jobs.finish(run_pk, progress, **fields)
     return outcome.status
 
 
 @task()
+def dry_run(run_pk: int, user_pk: int) -> str:
+    return _run_draft(run_pk, user_pk, ImportJob.DRY_RUN)
+
+
+@task()
 def import_file(run_pk: int, user_pk: int, skip_errors: bool = False) -> str:
-    run = jobs.start(run_pk, ImportJob.IMPORT)
-    if run is None:
-        return "nothing to do"
-    progress = None
-    try:
-        source = jobs.draft_source(run)
-        table = jobs.draft_table(run, source)
-        with jobs.RunProgress(run.pk) as progress:
-            outcome = run_import(
-                [TableInput(source, table)],
-                user=_user(user_pk),
-                options=jobs.draft_options(run),
-                dry_run=False,
-                skip_errors=skip_errors,
-                run=run,
-                progress=progress,
-            )
-    except BaseException:
-        jobs.finish(
-            run_pk, progress, status=ImportStatus.FAILED, message="The import stopped with an error. Nothing was kept."
-        )
-        raise
-    jobs.finish(run_pk, progress, **_ended(outcome))
-    return outcome.status
+    return _run_draft(run_pk, user_pk, ImportJob.IMPORT, skip_errors=skip_errors)
 
 
 @task()
