@@ -27,6 +27,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from crm.imports.context import ImportContext, RowMessage, RowOutcome, TableOutcome
+from crm.imports.inserts import insert_rows
 from crm.imports.mapping import ImportOptions, TableMapping, check
 from crm.imports.parsers import clean, is_formula_error
 from crm.imports.plan import record_key
@@ -40,6 +41,7 @@ from crm.models import ImportedRecord, ImportedRecordAction, ImportRun, ImportSo
 logger = logging.getLogger(__name__)
 
 MAX_REPORTED_ROWS = 20_000
+RECORD_FIELDS = ("run", "content_type", "object_id", "action", "label", "last_history_id", "before_history_id")
 
 
 @dataclass
@@ -212,22 +214,33 @@ def fund_totals() -> list[dict[str, Any]]:
     return totals
 
 
-def record_changes(run: ImportRun, marks: dict, user: Any, written: dict[type, list[tuple[Any, bool]]]) -> None:
+def record_changes(
+    run: ImportRun,
+    marks: dict,
+    user: Any,
+    written: dict[type, list[tuple[Any, bool]]],
+    history_ids: dict[type, dict[int, int]] | None = None,
+) -> None:
     """Write down every record one write transaction created or changed, with the history rows it wrote.
 
-    ``written``: per model, (record, created) as the writer wrote them. The labels come from
-    the records in memory; the history ids from one query per model.
+    ``written``: per model, (record, created) as the writer wrote them; ``history_ids``: per
+    model, record pk → the history row the writer wrote for it (else one query per model
+    finds them). The labels come from the records in memory; for changed records, the
+    history row before the import from one query per model. Written as multi-row INSERTs.
     """
-    records = []
+    fields = [ImportedRecord._meta.get_field(name) for name in RECORD_FIELDS]
+    rows = []
     for model, items in written.items():
         if not items:
             continue
         history = model.history.model
-        last_id = dict(
-            history.objects.filter(history_id__gt=marks[model], history_user=user)
-            .order_by("history_id")
-            .values_list("id", "history_id")
-        )
+        last_id = (history_ids or {}).get(model)
+        if last_id is None:
+            last_id = dict(
+                history.objects.filter(history_id__gt=marks[model], history_user=user)
+                .order_by("history_id")
+                .values_list("id", "history_id")
+            )
         updated = [obj.pk for obj, created in items if not created]
         before = {}
         if updated:
@@ -237,20 +250,20 @@ def record_changes(run: ImportRun, marks: dict, user: Any, written: dict[type, l
                 .annotate(last=Max("history_id"))
                 .values_list("id", "last")
             )
-        content_type = ContentType.objects.get_for_model(model)
+        content_type = ContentType.objects.get_for_model(model).pk
         for obj, created in items:
-            records.append(
-                ImportedRecord(
-                    run=run,
-                    content_type=content_type,
-                    object_id=obj.pk,
-                    action=ImportedRecordAction.CREATED if created else ImportedRecordAction.UPDATED,
-                    label=str(obj)[:255],
-                    last_history_id=last_id.get(obj.pk),
-                    before_history_id=None if created else before.get(obj.pk),
+            rows.append(
+                (
+                    run.pk,
+                    content_type,
+                    obj.pk,
+                    (ImportedRecordAction.CREATED if created else ImportedRecordAction.UPDATED).value,
+                    str(obj)[:255],
+                    last_id.get(obj.pk),
+                    None if created else before.get(obj.pk),
                 )
             )
-    ImportedRecord.objects.bulk_create(records, batch_size=500)
+    insert_rows(ImportedRecord, fields, rows)
 
 
 def _table_notices(
@@ -338,7 +351,7 @@ def run_import(
             writer = PlanWriter(ctx.plan, user=user, change_reason=ctx.change_reason, progress=progress, run=run)
 
             def on_chunk(marks: dict, last: bool, written: dict) -> None:
-                record_changes(run, marks, user, written)
+                record_changes(run, marks, user, written, history_ids=writer.history_ids)
                 if last:
                     outcome.fund_totals = fund_totals()
                     _finish(run, outcome, options, tables)

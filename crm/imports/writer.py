@@ -25,6 +25,7 @@ from django.utils import timezone
 from simple_history.models import HistoricalRecords
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
+from crm.imports.inserts import insert_fields, insert_rows
 from crm.imports.plan import WritePlan, record_key
 from crm.imports.progress import WRITTEN, Cancelled, Progress
 from crm.lib.text import collapse_spaces, normalize_email
@@ -39,6 +40,10 @@ BATCH = 500
 # Between two transactions on SQLite, long enough for a writer waiting on the lock to get it:
 # SQLite's busy handler retries at most every 100 ms, and the next chunk would start at once.
 CHUNK_PAUSE = 0.12
+# Records and history as multi-row INSERTs (crm.imports.inserts); False writes them through
+# django-simple-history's bulk_create_with_history / bulk_update_with_history, the same rows
+# several times slower (crm/tests/test_import_write.py compares the two).
+FAST = True
 
 
 def write_order() -> list[type[models.Model]]:
@@ -66,6 +71,56 @@ def _prepare(instance: models.Model, now: Any, original: dict | None) -> None:
             instance.stage_changed_at = now
     if original is not None and hasattr(instance, "updated_at"):
         instance.updated_at = now
+
+
+def create_records(model: type[models.Model], objects: list[models.Model]) -> None:
+    """``bulk_create`` for records without a primary key yet: one INSERT ... RETURNING id per batch."""
+    fields = insert_fields(model)
+    # Only fields with their own pre_save (auto_now, auto_now_add) need the field per record.
+    saving = [f for f in fields if type(f).pre_save is not models.Field.pre_save]
+    rows = []
+    for obj in objects:
+        if obj.pk is not None:
+            raise ValueError(f"{model.__name__} to create already has a primary key")
+        obj._prepare_related_fields_for_save(operation_name="bulk_create")
+        for field in saving:
+            setattr(obj, field.attname, field.pre_save(obj, add=True))
+        rows.append(tuple(getattr(obj, f.attname) for f in fields))
+    ids = insert_rows(model, fields, rows, returning=True)
+    for obj, pk in zip(objects, ids, strict=True):
+        obj.pk = pk
+        obj._state.adding = False
+        obj._state.db = connection.alias
+
+
+def history_rows(
+    model: type[models.Model], objects: list[models.Model], history_type: str, *, user: Any, reason: str
+) -> list[int]:
+    """The history rows ``bulk_history_create`` writes for ``objects``, as tuples; returns their ids in order.
+
+    Each record's values as they are now, the acting user (or the record's ``_history_user``),
+    the change reason (or its ``_change_reason``), the time, and the type (``+`` or ``~``).
+    """
+    history = model.history.model
+    fields = insert_fields(history)
+    tracked = {f.attname for f in history.tracked_fields}
+    extra = {f.attname for f in fields} - tracked
+    if extra != {"history_date", "history_change_reason", "history_type", "history_user_id"}:
+        raise ValueError(f"{history.__name__} has history fields this writer does not fill: {sorted(extra)}")
+    now = timezone.now()
+    default_user = user.pk if user is not None else None
+    rows = []
+    for obj in objects:
+        values = obj.__dict__
+        history_user = values.get("_history_user")
+        special = {
+            "history_date": values.get("_history_date", now),
+            "history_change_reason": values.get("_change_reason") or reason,
+            "history_type": history_type,
+            "history_user_id": history_user.pk if history_user is not None else default_user,
+        }
+        rows.append(tuple(values[f.attname] if f.attname in tracked else special[f.attname] for f in fields))
+    return insert_rows(history, fields, rows, returning=True)
 
 
 @dataclass
@@ -105,6 +160,8 @@ class PlanWriter:
             self.m2m[key].append((attribute, targets))
         # (model, attribute) → record pk → {target pk: through row id}, as written.
         self.through: dict[tuple[type, str], dict[int, dict[int, int]]] = {}
+        # model → record pk → the history row this transaction wrote for it (reset per transaction).
+        self.history_ids: dict[type, dict[int, int]] = {}
 
     def write(self, on_chunk: Any, table_totals: dict[type, list[tuple[str, int]]]) -> None:
         """Write the plan in transactions; ``on_chunk(marks, last, written)`` runs inside each one.
@@ -126,6 +183,7 @@ class PlanWriter:
                 marks: dict[type, int] = {}
                 written: dict[type, list[tuple[Any, bool]]] = defaultdict(list)
                 records = 0
+                self.history_ids = {}
                 while position < len(todo):
                     step = todo[position]
                     full = records + len(step.objects) > CHUNK
@@ -138,7 +196,9 @@ class PlanWriter:
                     records += len(step.objects)
                     done.append(step)
                     position += 1
-                self._m2m_history(marks, written)
+                if not FAST:
+                    self._history_ids_from_db(marks, written)
+                self._m2m_history(written)
                 last = position >= len(todo)
                 on_chunk(marks, last, written)
             self.committed += 1
@@ -161,9 +221,13 @@ class PlanWriter:
         if step.kind == "create" and step.objects:
             for obj in step.objects:
                 _prepare(obj, now, None)
-            bulk_create_with_history(
-                step.objects, model, batch_size=BATCH, default_user=self.user, default_change_reason=self.reason
-            )
+            if FAST:
+                create_records(model, step.objects)
+                self._history(model, step.objects, "+")
+            else:
+                bulk_create_with_history(
+                    step.objects, model, batch_size=BATCH, default_user=self.user, default_change_reason=self.reason
+                )
         elif step.kind == "update" and step.objects:
             names: set[str] = set()
             for obj in step.objects:
@@ -172,15 +236,27 @@ class PlanWriter:
                 _prepare(obj, now, original)
                 names.update(self.plan.changed_fields(obj))
             names.discard("id")
-            bulk_update_with_history(
-                step.objects,
-                model,
-                sorted(names),
-                batch_size=BATCH,
-                default_user=self.user,
-                default_change_reason=self.reason,
-            )
+            if FAST:
+                if names:
+                    model._default_manager.bulk_update(step.objects, sorted(names), batch_size=BATCH)
+                self._history(model, step.objects, "~")
+            else:
+                bulk_update_with_history(
+                    step.objects,
+                    model,
+                    sorted(names),
+                    batch_size=BATCH,
+                    default_user=self.user,
+                    default_change_reason=self.reason,
+                )
         self._through_rows(model, step.objects)
+
+    def _history(self, model: type, objects: list, history_type: str) -> None:
+        """The history rows ``bulk_create_with_history`` / ``bulk_update_with_history`` would write."""
+        ids = history_rows(model, objects, history_type, user=self.user, reason=self.reason)
+        mine = self.history_ids.setdefault(model, {})
+        for obj, history_id in zip(objects, ids, strict=True):
+            mine[obj.pk] = history_id
 
     def _through_rows(self, model: type, objects: list) -> None:
         """The many-to-many rows planned for ``objects`` (their targets were written before them)."""
@@ -188,36 +264,46 @@ class PlanWriter:
             attribute = m2m_field.name
             through = m2m_field.remote_field.through
             source, target = m2m_field.m2m_field_name(), m2m_field.m2m_reverse_field_name()
-            rows = [
-                through(**{f"{source}_id": obj.pk, f"{target}_id": t.pk})
+            pairs = [
+                (obj.pk, t.pk)
                 for obj in objects
                 for a, targets in self.m2m.get(record_key(obj), ())
                 if a == attribute
                 for t in targets
             ]
-            if not rows:
+            if not pairs:
                 continue
-            through.objects.bulk_create(rows, batch_size=BATCH)
+            if FAST:
+                ids = insert_rows(
+                    through, [through._meta.get_field(source), through._meta.get_field(target)], pairs, returning=True
+                )
+            else:
+                rows = [through(**{f"{source}_id": s, f"{target}_id": t}) for s, t in pairs]
+                ids = [row.pk for row in through.objects.bulk_create(rows, batch_size=BATCH)]
             written = self.through.setdefault((model, attribute), defaultdict(dict))
-            for row in rows:
-                written[getattr(row, f"{source}_id")][getattr(row, f"{target}_id")] = row.pk
+            for (source_id, target_id), row_id in zip(pairs, ids, strict=True):
+                written[source_id][target_id] = row_id
 
-    def _m2m_history(self, marks: dict[type, int], written: dict[type, list[tuple[Any, bool]]]) -> None:
+    def _history_ids_from_db(self, marks: dict[type, int], written: dict[type, list[tuple[Any, bool]]]) -> None:
+        """The library path's history ids (it does not return them): one query per model."""
+        for model in written:
+            self.history_ids[model] = dict(
+                model.history.model.objects.filter(history_id__gt=marks[model], history_user=self.user).values_list(
+                    "id", "history_id"
+                )
+            )
+
+    def _m2m_history(self, written: dict[type, list[tuple[Any, bool]]]) -> None:
         """What each history row written in this transaction keeps of its record's many-to-many fields.
 
         As django-simple-history's own save does: every row of the record's through table,
-        not only the ones this import added. One query per model for the history ids.
+        not only the ones this import added.
         """
         for model, items in written.items():
             tracked = list(getattr(model.history.model, "_history_m2m_fields", []))
             if not tracked or not items:
                 continue
-            history = model.history.model
-            history_ids = dict(
-                history.objects.filter(history_id__gt=marks[model], history_user=self.user).values_list(
-                    "id", "history_id"
-                )
-            )
+            history_ids = self.history_ids.get(model, {})
             has_updates = any(not created for _obj, created in items)
             for m2m_field in tracked:
                 attribute = m2m_field.name
@@ -229,7 +315,7 @@ class PlanWriter:
                     continue
                 source, target = m2m_field.m2m_field_name(), m2m_field.m2m_reverse_field_name()
                 history_m2m = HistoricalRecords.m2m_models[m2m_field]
-                rows = []
+                rows: list[tuple] = []
                 for obj, created in items:
                     targets = dict(new.get(obj.pk, {}))
                     if not created and present:
@@ -237,10 +323,20 @@ class PlanWriter:
                     history_id = history_ids.get(obj.pk)
                     if history_id is None:
                         continue
-                    rows.extend(
-                        history_m2m(
-                            **{"history_id": history_id, "id": row_id, f"{source}_id": obj.pk, f"{target}_id": pk}
-                        )
-                        for pk, row_id in targets.items()
+                    rows.extend((history_id, row_id, obj.pk, pk) for pk, row_id in targets.items())
+                names = ("history", "id", source, target)
+                if FAST:
+                    insert_rows(history_m2m, [history_m2m._meta.get_field(name) for name in names], rows)
+                else:
+                    history_m2m.objects.bulk_create(
+                        [
+                            history_m2m(
+                                **{
+                                    f"{name}_id" if name != "id" else name: v
+                                    for name, v in zip(names, row, strict=True)
+                                }
+                            )
+                            for row in rows
+                        ],
+                        batch_size=BATCH,
                     )
-                history_m2m.objects.bulk_create(rows, batch_size=BATCH)

@@ -101,9 +101,9 @@ def test_a_large_import_is_written_in_several_short_transactions(tmp_path, manag
     sizes = []
     original = runner.record_changes
 
-    def record(run, marks, user, written):
+    def record(run, marks, user, written, **kwargs):
         sizes.append(sum(len(items) for items in written.values()))
-        original(run, marks, user, written)
+        original(run, marks, user, written, **kwargs)
 
     monkeypatch.setattr(runner, "record_changes", record)
     import_base(folder, mapping, manager_user)
@@ -125,9 +125,9 @@ def test_on_sqlite_a_write_transaction_ends_when_its_time_is_up(tmp_path, manage
     monkeypatch.setattr(
         runner,
         "record_changes",
-        lambda run, marks, user, written: (
+        lambda run, marks, user, written, **kwargs: (
             sizes.append(sum(map(len, written.values()))),
-            original(run, marks, user, written),
+            original(run, marks, user, written, **kwargs),
         ),
     )
     import_base(folder, mapping, manager_user)
