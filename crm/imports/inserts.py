@@ -17,6 +17,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, models
 
 # Rows per statement at most, whatever the variable limit.
@@ -58,9 +59,10 @@ def _converter(field: models.Field) -> Callable[[Any], Any] | None:
         # What the field's get_db_prep_save ends in on SQLite, without the layers before it
         # (their checks and conversions are for values that are not yet of the field's type).
         ops = connection.ops
-        if kind == "DateTimeField":
+        if kind == "DateTimeField" and settings.USE_TZ:
+            zone = connection.timezone
             return lambda value: (
-                ops.adapt_datetimefield_value(value)
+                str(value.astimezone(zone).replace(tzinfo=None))  # ops.adapt_datetimefield_value, inlined
                 if isinstance(value, datetime) and value.tzinfo is not None
                 else convert(value)
             )
