@@ -254,7 +254,8 @@ def _tables() -> list[tuple[type, type | None]]:
 
 def written_rows(since) -> dict[str, list[tuple]]:
     """Every row of every table an import writes, with ids as their rank in their table (ids differ
-    between two runs on PostgreSQL, whose sequences do not roll back) and times the run set as "now"."""
+    between two runs on PostgreSQL, whose sequences do not roll back; so is the run's number in the
+    change reason) and times the run set as "now"."""
     from django.contrib.contenttypes.models import ContentType
 
     tables = _tables()
@@ -278,6 +279,8 @@ def written_rows(since) -> dict[str, list[tuple]]:
             return None if raw is None else rank[table][raw]
         if hasattr(raw, "tzinfo") and raw >= since:
             return "now"
+        if field.attname == "history_change_reason" and raw:
+            return re.sub(r"#\d+", "#<run>", raw)  # the run's pk
         return raw
 
     return {
