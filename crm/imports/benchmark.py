@@ -332,42 +332,71 @@ def _use_database(path: Path) -> None:
     connection.settings_dict["NAME"] = str(path)
 
 
-def measure_imports(bases: list[tuple[str, Path, Path | None]], repeat: int) -> list[ImportMeasurement]:
+def _template(work: Path) -> Path:
+    """A new, migrated database with the importing user, to copy for each run."""
+    from crm.models import Role, User
+
+    template = work / "template.sqlite3"
+    _use_database(template)
+    call_command("migrate", interactive=False, verbosity=0)
+    User.objects.create_user("importer", role=Role.ADMIN, full_name="Benchmark Importer")
+    connection.close()
+    return template
+
+
+def _import(folder: Path, mapping: Path | None) -> float:
+    arguments = [str(folder), "--user", "importer"] + (["--mapping", str(mapping)] if mapping else [])
+    started = time.perf_counter()
+    call_command("import_airtable", *arguments, stdout=io.StringIO())
+    return time.perf_counter() - started
+
+
+def measure_imports(
+    bases: list[tuple[str, Path, Path | None]], repeat: int, undo: tuple[Path, Path] | None = None
+) -> tuple[list[ImportMeasurement], ImportMeasurement | None]:
     """Import each (label, folder, mapping) ``repeat`` times, each time into a copy of one new, empty database.
 
-    Only for a throwaway run: it points the default (SQLite) connection at files of its own.
+    With ``undo`` (folder, mapping): also import that base and time undoing it, ``repeat``
+    times; its measurement counts the records undone. Only for a throwaway run: it points the
+    default (SQLite) connection at files of its own.
     """
-    from crm.models import Role, User
+    from crm.imports.undo import undo_run
+    from crm.models import ImportRun, User
 
     original = connection.settings_dict["NAME"]
     work = Path(tempfile.mkdtemp(prefix="crm-import-benchmark-"))
     try:
-        template = work / "template.sqlite3"
-        _use_database(template)
-        call_command("migrate", interactive=False, verbosity=0)
-        User.objects.create_user("importer", role=Role.ADMIN, full_name="Benchmark Importer")
-        connection.close()
+        template = _template(work)
         results = []
-        for label, folder, mapping in bases:
+        undone = None
+        for label, folder, mapping in [*bases, *([("undo", *undo)] if undo else [])]:
             seconds = []
+            records = 0
             for attempt in range(repeat):
                 copy = work / f"run-{attempt}.sqlite3"
                 shutil.copyfile(template, copy)
                 _use_database(copy)
-                arguments = [str(folder), "--user", "importer"] + (["--mapping", str(mapping)] if mapping else [])
-                started = time.perf_counter()
-                call_command("import_airtable", *arguments, stdout=io.StringIO())
-                seconds.append(time.perf_counter() - started)
+                took = _import(folder, mapping)
+                if label == "undo":
+                    run = ImportRun.objects.latest("pk")
+                    records = run.records.count()
+                    started = time.perf_counter()
+                    undo_run(run, User.objects.get(username="importer"))
+                    took = time.perf_counter() - started
+                seconds.append(took)
                 connection.close()
                 copy.unlink()
-            results.append(ImportMeasurement(label, data_rows(folder), seconds))
-        return results
+            if label == "undo":
+                undone = ImportMeasurement(f"Undo of an import ({records:,} records)", records, seconds)
+            else:
+                results.append(ImportMeasurement(label, data_rows(folder), seconds))
+        return results, undone
     finally:
         _use_database(Path(original))
         shutil.rmtree(work, ignore_errors=True)
 
 
-def report_imports(stdout: Any, repeat: int, rows: int = 20_000) -> None:
+def report_imports(stdout: Any, repeat: int, rows: int = 20_000, undo_rows: int = 1_000) -> None:
     """What ``manage.py benchmark`` prints about imports (SQLite only: it swaps database files)."""
     if connection.vendor != "sqlite":
         stdout.write("Import rates are measured on SQLite only; skipped.")
@@ -396,7 +425,8 @@ def report_imports(stdout: Any, repeat: int, rows: int = 20_000) -> None:
             bases.append(("Airtable sample", sample, sample_mapping))
         generated = work / "generated"
         bases.append((f"Generated base ({rows:,} rows)", generated, generate_base(generated, rows)))
-        results = measure_imports(bases, repeat)
+        small = work / "undo"
+        results, undone = measure_imports(bases, repeat, undo=(small, generate_base(small, undo_rows)))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     stdout.write("")
@@ -405,4 +435,9 @@ def report_imports(stdout: Any, repeat: int, rows: int = 20_000) -> None:
         stdout.write(
             f"  {m.label:32} {m.rows:>7,} rows  {m.median:6.2f} s  {m.rate:8,.0f} rows/s  "
             f"(runs: {', '.join(f'{s:.2f}' for s in m.seconds)})"
+        )
+    if undone is not None:
+        stdout.write(
+            f"  {undone.label:32} {'':12}  {undone.median:6.2f} s  {undone.rate:8,.0f} records/s  "
+            f"(runs: {', '.join(f'{s:.2f}' for s in undone.seconds)}; goal < 2 s)"
         )
