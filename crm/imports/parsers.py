@@ -535,7 +535,10 @@ def split_person_name(value: str) -> tuple[str, str, str, str]:
 
 def fold(value: str) -> str:
     """Case- and accent-insensitive form: “Kasimir Dvořák” and “kasimir dvorak” fold alike."""
-    decomposed = unicodedata.normalize("NFKD", value or "")
+    value = value or ""
+    if value.isascii():  # nothing to decompose or replace: most names, and the quick way for them
+        return collapse_spaces(value).casefold()
+    decomposed = unicodedata.normalize("NFKD", value)
     stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
     return collapse_spaces(stripped.replace("ł", "l").replace("Ł", "L").replace("ß", "ss")).casefold()
 
