@@ -79,10 +79,13 @@ class RunOutcome:
         budget = MAX_REPORTED_ROWS
         for table in self.tables:
             summary = table.summary()
-            rows = sorted(table.rows, key=lambda r: r.number)
-            summary["rows"] = [row.as_dict() for row in rows[:budget]]
-            summary["rows_truncated"] = max(0, len(rows) - budget)
-            budget = max(0, budget - len(rows))
+            # Past the budget, problems are kept before rows without one, so that the preview of
+            # a large file still lists every error (to the budget); the CSV has every row.
+            ranked = sorted(table.rows, key=lambda r: (r.action != "error", not r.messages, r.number))
+            rows = sorted(ranked[:budget], key=lambda r: r.number)
+            summary["rows"] = [row.as_dict() for row in rows]
+            summary["rows_truncated"] = len(ranked) - len(rows)
+            budget -= len(rows)
             tables.append(summary)
         return {
             "dry_run": dry_run,

@@ -343,3 +343,20 @@ def test_custom_fields_are_suggested_and_filled(manager_user):
         [TableInput(source, table)], user=manager_user, options=ImportOptions("UTC"), dry_run=False, skip_errors=True
     )
     assert Organization.objects.get(name="Atlas Partners").custom_fields == {"aum": "32.0", "fit_score": "3"}
+
+
+def test_a_report_longer_than_its_budget_keeps_every_error_and_says_how_many_rows_it_left_out(monkeypatch):
+    from crm.imports.context import RowMessage, RowOutcome, TableOutcome
+
+    monkeypatch.setattr(runner, "MAX_REPORTED_ROWS", 10)
+    table = TableOutcome("people.csv", "contacts", rows_read=100)
+    for number in range(2, 102):
+        if number % 20 == 0:
+            table.count(RowOutcome(number, "error", "", [RowMessage("error", "not an e-mail address")]))
+        else:
+            table.count(RowOutcome(number, "create", f"Person {number}"))
+    report = runner.RunOutcome("dry_run", tables=[table]).report(dry_run=True)
+    rows = report["tables"][0]["rows"]
+    assert [row["n"] for row in rows] == [2, 3, 4, 5, 6, 20, 40, 60, 80, 100]  # in file order
+    assert report["tables"][0]["rows_truncated"] == 90
+    assert report["totals"]["errors"] == 5

@@ -260,3 +260,34 @@ def test_a_worker_killed_mid_import_leaves_the_run_failed_with_nothing_kept(inst
     assert install.query("select count(*) from contacts_contact") == [(0,)]
     assert install.query("select count(*) from contacts_historicalcontact") == [(0,)]
     assert install.query("select count(*) from crm_importedrecord") == [(0,)]
+
+
+@pytest.mark.slow
+def test_a_60000_row_file_dry_runs_and_imports_through_the_worker_with_its_preview_in_pages(install):
+    install.start_worker()
+    lines = people(60_000).splitlines()
+    for n in range(1, 60_001, 10_000):  # six rows with a problem, far apart in the file
+        lines[n] = lines[n].replace("@example.com", "-at-example")
+    text = "\n".join(lines) + "\n"
+    assert 2_000_000 < len(text.encode()) < 10 * 1024 * 1024  # ~2.4 MB: well inside the 10 MB limit
+    pk = to_the_mapping(install, text)
+    status, location = dry_run(install, pk)
+    assert (status, location) == (302, f"/import/{pk}/progress/")
+    assert install.wait_for_redirect(location, seconds=300)[0] == f"/import/{pk}/preview/"
+
+    # The preview opens on the problems, with the counts of the whole file, a page at a time.
+    status, _, preview = install.get(f"/import/{pk}/preview/")
+    assert status == 200 and len(preview.encode()) < 200_000
+    assert re.search(r'import-total-value">59994<.*to create.*import-total-value">6<', preview, re.S)
+    assert preview.count("-at-example") == 6
+    _, _, second = install.get(f"/import/{pk}/preview/?show=&page=2")
+    assert "Person 00100" in second and "Person 00099" not in second and len(second.encode()) < 200_000
+    _, _, report = install.get(f"/import/{pk}/rows.csv")
+    assert len(report.splitlines()) == 60_001
+
+    status, location, _ = install.post(f"/import/{pk}/run/", {"skip_errors": "on"})
+    assert location == f"/import/{pk}/progress/"
+    assert install.wait_for_redirect(location, seconds=300)[0] == f"/import/{pk}/"
+    assert install.query("select count(*) from contacts_contact") == [(59_994,)]
+    assert install.query("select count(*) from contacts_historicalcontact") == [(59_994,)]
+    assert install.query("select status from crm_importrun where id = ?", pk) == [("imported",)]
