@@ -38,6 +38,7 @@ urlpatterns = [
     path("communications/<int:pk>/edit/", communications.communication_edit, name="communication_edit"),
     path("communications/<int:pk>/delete/", communications.communication_delete, name="communication_delete"),
     path("actions/", communications.actions, name="actions"),
+    path("actions/more/", communications.actions_more, name="actions_more"),
     path("actions/<int:pk>/done/", communications.action_done, name="action_done"),
     path("actions/<int:pk>/reschedule/", communications.action_reschedule, name="action_reschedule"),
 ]

@@ -91,17 +91,65 @@ def test_actions_page_runs_a_fixed_number_of_queries(member_client, member_user,
     assert small <= 9
 
 
-def test_a_long_group_shows_its_first_items_and_offers_the_rest(member_client, member_user):
+def test_a_long_group_shows_its_first_ten_and_offers_more(member_client, member_user):
     person = contact()
-    for i in range(35):
+    for i in range(25):
         action(person, -1 - i, by=member_user, next_action=f"Overdue number {i:02d}")
-    html = text(member_client.get(ACTIONS))
-    overdue = group_html(html, "overdue")
-    assert overdue.count('class="action-item') == 30
-    assert "Show all 35" in overdue and "5 more not shown" in overdue
-    assert '<span class="count count--alert">35</span>' in overdue
-    everything = group_html(text(member_client.get(ACTIONS, {"show": "overdue"}, headers=HX)), "overdue")
-    assert everything.count('class="action-item') == 35 and "Show all" not in everything
+    overdue = group_html(text(member_client.get(ACTIONS)), "overdue")
+    assert overdue.count('class="action-item') == 10
+    assert "Show more" in overdue and "15 more not shown" in overdue
+    assert '<span class="count count--alert">25</span>' in overdue
+
+
+def test_show_more_appends_the_next_ten_and_its_control_out_of_band(member_client, member_user):
+    person = contact()
+    for i in range(25):
+        action(person, -1 - i, by=member_user, next_action=f"Overdue number {i:02d}")
+    more = reverse("actions_more")
+    html = text(member_client.get(more, {"group": "overdue", "offset": 10}, headers=HX))
+    assert html.count('class="action-item') == 10 and "<html" not in html
+    # Oldest date first: items 10..19 of the ordered group, none of the first ten again.
+    assert "Overdue number 14" in html and "Overdue number 24" not in html
+    assert '<p id="action-more-overdue" class="action-more" hx-swap-oob="true">' in html
+    assert "offset=20" in html and "5 more not shown" in html
+    last = text(member_client.get(more, {"group": "overdue", "offset": 20}, headers=HX))
+    assert last.count('class="action-item') == 5 and "Show more" not in last
+
+
+def test_show_more_without_htmx_draws_the_page_with_that_group_longer(member_client, member_user):
+    person = contact()
+    for i in range(25):
+        action(person, -1 - i, by=member_user, next_action=f"Overdue number {i:02d}")
+    response = member_client.get(reverse("actions_more"), {"who": "everyone", "group": "overdue", "offset": 10})
+    assert response.status_code == 302
+    assert response["Location"] == f"{ACTIONS}?who=everyone&group=overdue&shown=20#group-overdue"
+    overdue = group_html(text(member_client.get(response["Location"])), "overdue")
+    assert overdue.count('class="action-item') == 20 and "5 more not shown" in overdue
+    assert member_client.get(reverse("actions_more"), {"group": "nonsense"})["Location"] == ACTIONS
+    assert member_client.get(reverse("actions_more"), {"group": "nonsense"}, headers=HX).status_code == 404
+
+
+@pytest.mark.parametrize("who", ["mine", "everyone"])
+def test_actions_page_and_show_more_keep_queries_and_bytes_at_two_scales(member_client, member_user, who):
+    def measure(n: int) -> list[tuple[int, int]]:
+        for i in range(n):
+            action(contact(organization=org()), -1 - i % 40, by=member_user, next_action=f"Action {i:04d}")
+        out = []
+        for url, params, headers in (
+            (ACTIONS, {"who": who}, {}),
+            (reverse("actions_more"), {"who": who, "group": "overdue", "offset": 10}, HX),
+        ):
+            with CaptureQueriesContext(connection) as ctx:
+                response = member_client.get(url, params, headers=headers)
+            assert response.status_code == 200
+            out.append((len(ctx.captured_queries), len(response.content)))
+        return out
+
+    small = measure(30)
+    large = measure(60)  # 90 in all: three times the first scale
+    for (queries_small, bytes_small), (queries_large, bytes_large) in zip(small, large, strict=True):
+        assert queries_small == queries_large
+        assert bytes_large < bytes_small * 1.1  # ten items a page, whatever the number of actions
 
 
 # --- Done / undo ------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from django.contrib import messages
 from django.db.models import Count, F, Q, QuerySet
 from django.db.models.functions import Substr
-from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -382,7 +382,10 @@ def organization_picker(request: HttpRequest) -> HttpResponse:
 # --- Next actions -----------------------------------------------------------------------
 
 
-GROUP_LIMIT = 30  # items shown per group until "Show all" is asked for
+GROUP_PAGE = 10  # items a group draws at first and per "Show more"
+# However far "Show more" (or ?shown=) is pushed, a group never draws more than this; the
+# communications log pages through the rest.
+GROUP_MAX_SHOWN = 500
 
 
 @dataclass
@@ -392,10 +395,19 @@ class ActionGroup:
     condition: Q
     items: list[Communication] = field(default_factory=list)
     total: int = 0
+    offset: int = 0  # items drawn before these ("Show more" answers with the next ones only)
 
     @property
-    def hidden_count(self) -> int:
-        return self.total - len(self.items)
+    def drawn(self) -> int:
+        return self.offset + len(self.items)
+
+    @property
+    def remaining(self) -> int:
+        return max(self.total - self.drawn, 0)
+
+    @property
+    def can_show_more(self) -> bool:
+        return bool(self.remaining) and self.drawn < GROUP_MAX_SHOWN
 
 
 def action_groups(today: datetime.date) -> list[ActionGroup]:
@@ -419,16 +431,30 @@ def open_actions_for(user, *, mine: bool) -> QuerySet[Communication]:
     return queryset.filter(created_by=user) if mine else queryset
 
 
-def fill_action_groups(queryset: QuerySet[Communication], today: datetime.date, show: str = "") -> list[ActionGroup]:
-    """Each group's total in one query, then its first GROUP_LIMIT items (all for ``show``):
-    five queries whatever the number of open actions."""
+def shown_count(value: str | None) -> int:
+    """How many items a group draws: whole pages, at least one, at most GROUP_MAX_SHOWN."""
+    number = int(value) if value and value.isdigit() else 0
+    pages = -(-max(number, GROUP_PAGE) // GROUP_PAGE)
+    return min(pages * GROUP_PAGE, GROUP_MAX_SHOWN)
+
+
+def fill_action_groups(
+    queryset: QuerySet[Communication], today: datetime.date, shown: dict[str, int] | None = None
+) -> list[ActionGroup]:
+    """Each group's total in one query, then its first GROUP_PAGE items (``shown[key]`` of
+    them): five queries whatever the number of open actions."""
     groups = action_groups(today)
     totals = queryset.order_by().aggregate(**{g.key: Count("pk", filter=g.condition) for g in groups})
     for group in groups:
         group.total = totals[group.key]
-        items = queryset.filter(group.condition)
-        group.items = list(items if group.key == show else items[:GROUP_LIMIT])
+        group.items = list(queryset.filter(group.condition)[: (shown or {}).get(group.key, GROUP_PAGE)])
     return groups
+
+
+def _actions_url(who: str, **params) -> str:
+    query = {"who": "everyone"} if who == "everyone" else {}
+    query.update(params)
+    return f"{reverse('actions')}?{urlencode(query)}" if query else reverse("actions")
 
 
 @require_GET
@@ -441,13 +467,54 @@ def actions(request: HttpRequest) -> HttpResponse:
         .aggregate(everyone=Count("pk"), mine=Count("pk", filter=Q(created_by=request.user)))
     )
     queryset = open_actions_for(request.user, mine=who == "mine")
+    group = request.GET.get("group", "")
+    shown = {group: shown_count(request.GET.get("shown"))} if group else None
     context = {
         "who": who,
-        "groups": fill_action_groups(queryset, today, request.GET.get("show", "")),
+        "groups": fill_action_groups(queryset, today, shown),
+        "more_url": reverse("actions_more"),
         "counts": counts,
         "today": today,
     }
     return render_page_or_fragment(request, ACTIONS_TEMPLATE, "action-groups", context)
+
+
+@require_GET
+def actions_more(request: HttpRequest) -> HttpResponse:
+    """ "Show more" in one group: its next GROUP_PAGE items (``?group=&offset=``).
+
+    With htmx the answer is the items, appended to the group's list, and the group's "Show
+    more" control again out-of-band. Without JavaScript it is the actions page with that
+    group drawn that far.
+    """
+    who = "everyone" if request.GET.get("who") == "everyone" else "mine"
+    today = timezone.localdate()
+    group = next((g for g in action_groups(today) if g.key == request.GET.get("group")), None)
+    raw = request.GET.get("offset", "")
+    offset = min(int(raw) if raw.isdigit() else 0, GROUP_MAX_SHOWN)
+    if not is_fragment_request(request):
+        if group is None:
+            return redirect("actions")
+        url = _actions_url(who, group=group.key, shown=shown_count(str(offset + GROUP_PAGE)))
+        return redirect(f"{url}#group-{group.key}")
+    if group is None:
+        raise Http404("No such group of actions.")
+    items = open_actions_for(request.user, mine=who == "mine").filter(group.condition)
+    end = min(offset + GROUP_PAGE, GROUP_MAX_SHOWN)
+    group.items = list(items[offset:end])
+    group.offset = offset
+    group.total = items.order_by().count()
+    context = {
+        "who": who,
+        "group": group,
+        "today": today,
+        "more_url": reverse("actions_more"),
+        "next": _actions_url(who),
+        "oob": True,
+    }
+    response = render(request, f"{ACTIONS_TEMPLATE}#action-more-items", context)
+    patch_vary_headers(response, ("HX-Request",))
+    return response
 
 
 def _open_action(request: HttpRequest, pk: int) -> Communication:

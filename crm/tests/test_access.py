@@ -114,6 +114,7 @@ ROUTE_ROLES: dict[str, str] = {
     "communication_edit": Role.MEMBER,
     "communication_delete": Role.MANAGER,
     "actions": Role.MEMBER,
+    "actions_more": Role.MEMBER,
     "action_done": Role.MEMBER,
     "action_reschedule": Role.MEMBER,
     # LP tracker (issue 5).
