@@ -222,13 +222,14 @@ def record_changes(
     marks: dict,
     user: Any,
     written: dict[type, list[tuple[Any, bool]]],
-    history_ids: dict[type, dict[int, int]] | None = None,
+    *,
+    history_ids: dict[type, dict[int, int]],
 ) -> None:
     """Write down every record one write transaction created or changed, with the history rows it wrote.
 
     ``written``: per model, (record, created) as the writer wrote them; ``history_ids``: per
-    model, record pk → the history row the writer wrote for it (else one query per model
-    finds them). The labels come from the records in memory; for changed records, the
+    model, record pk → the history row the writer wrote for it (``PlanWriter.history_ids``,
+    which both write paths fill). The labels come from the records in memory; for changed records, the
     history row before the import from one query per model. Written as multi-row INSERTs.
     """
     fields = [ImportedRecord._meta.get_field(name) for name in RECORD_FIELDS]
@@ -237,13 +238,7 @@ def record_changes(
         if not items:
             continue
         history = model.history.model
-        last_id = (history_ids or {}).get(model)
-        if last_id is None:
-            last_id = dict(
-                history.objects.filter(history_id__gt=marks[model], history_user=user)
-                .order_by("history_id")
-                .values_list("id", "history_id")
-            )
+        last_id = history_ids.get(model, {})
         updated = [obj.pk for obj, created in items if not created]
         before = {}
         if updated:
