@@ -56,3 +56,21 @@ def test_rescheduling_the_only_overdue_action_clears_the_overdue_tab_count(
     page.goto(f"{live_server.url}/actions/")
     expect(tab).to_be_hidden()
     browser_problems.assert_clean()
+
+
+def test_a_second_change_replaces_the_flash_message_instead_of_piling_up(
+    page, live_server, browser_problems, member_user
+):
+    action(contact("Vance", first_name="Eleanor"), -2, by=member_user, next_action="Send the Q3 letter")
+    sign_in(page, live_server, member_user)
+    page.goto(f"{live_server.url}/actions/")
+    item = page.locator(".action-item", has_text="Send the Q3 letter")
+    for day in ("2031-03-01", "2031-04-01"):
+        item.get_by_role("link", name=re.compile("Reschedule")).click()
+        page.locator("#dialog-host").get_by_label("New date").fill(day)
+        page.locator("#dialog-host").get_by_role("button", name="Reschedule").click()
+        expect(page.locator("#dialog-host")).to_be_hidden()
+
+    expect(page.locator("#messages .message")).to_have_count(1)
+    expect(page.locator("#messages .message")).to_contain_text("Apr 1, 2031")
+    browser_problems.assert_clean()
