@@ -74,3 +74,54 @@ def test_a_second_change_replaces_the_flash_message_instead_of_piling_up(
     expect(page.locator("#messages .message")).to_have_count(1)
     expect(page.locator("#messages .message")).to_contain_text("Apr 1, 2031")
     browser_problems.assert_clean()
+
+
+def test_ticking_a_low_row_keeps_the_rows_still_and_brings_the_bulk_bar_into_view(
+    page, live_server, browser_problems, member_user
+):
+    for n in range(30):
+        contact(f"Row{n:02}")
+    page.set_viewport_size({"width": 1440, "height": 900})
+    sign_in(page, live_server, member_user)
+    page.goto(f"{live_server.url}/contacts/")
+    low = page.locator("#contact-table tbody tr").nth(20)
+    low.scroll_into_view_if_needed()
+    before = low.bounding_box()
+
+    low.locator("[data-bulk-row]").check()
+
+    bar = page.locator(".bulk-bar")
+    expect(bar).to_be_visible()
+    assert low.bounding_box()["y"] == before["y"]
+    box = bar.bounding_box()
+    assert box["y"] >= 0 and box["y"] + box["height"] <= 900
+    # The bar covers neither the ticked row nor, scrolled to the end, the last one.
+    assert box["y"] >= before["y"] + before["height"] or box["y"] + box["height"] <= before["y"]
+    last = page.locator("#contact-table tbody tr").last
+    last.scroll_into_view_if_needed()
+    page.mouse.wheel(0, 5000)
+    expect(last).to_be_in_viewport()
+    assert last.bounding_box()["y"] + last.bounding_box()["height"] <= bar.bounding_box()["y"]
+    browser_problems.assert_clean()
+
+
+def test_on_a_phone_sign_out_in_the_open_menu_is_not_covered_by_the_action_bar(
+    page, live_server, browser_problems, member_user
+):
+    page.set_viewport_size({"width": 390, "height": 844})
+    sign_in(page, live_server, member_user)
+    page.goto(f"{live_server.url}/contacts/")
+    expect(page.locator(".topbar-actions")).to_be_visible()  # this page has a bottom action bar
+
+    page.get_by_role("button", name="Open menu").click()
+    sign_out = page.locator("#sidebar").get_by_role("button", name="Sign out")
+    expect(sign_out).to_be_in_viewport()
+    box = sign_out.bounding_box()
+    on_top = page.evaluate(
+        "([x, y]) => document.elementFromPoint(x, y).closest('button')?.textContent.trim()",
+        [box["x"] + box["width"] / 2, box["y"] + box["height"] / 2],
+    )
+    assert on_top == "Sign out"
+    sign_out.click()
+    page.wait_for_url(re.compile(r"/login/"))
+    browser_problems.assert_clean()
