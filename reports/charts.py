@@ -134,7 +134,8 @@ def nice_ceiling(value: Decimal | int, steps: int = 5, whole: bool = False) -> t
 
 
 def month_label(month, long: bool = False) -> str:
-    return month.strftime("%B %Y" if long else "%b %y")
+    # "Dec 26" read as 26 December: the short label keeps the whole year.
+    return month.strftime("%B %Y" if long else "%b %Y")
 
 
 @dataclass
