@@ -4,12 +4,13 @@ a change made in place, and what covers what on the screen."""
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 
 import pytest
 from playwright.sync_api import expect
 
 from conftest import sign_in
-from crm.testing.factories import action, contact, fund, opportunity, stage
+from crm.testing.factories import action, contact, fund, opportunity, org, stage
 
 pytestmark = pytest.mark.browser
 
@@ -124,4 +125,44 @@ def test_on_a_phone_sign_out_in_the_open_menu_is_not_covered_by_the_action_bar(
     assert on_top == "Sign out"
     sign_out.click()
     page.wait_for_url(re.compile(r"/login/"))
+    browser_problems.assert_clean()
+
+
+def test_the_dashboard_lays_out_its_figures_charts_and_actions_cleanly_at_1440(
+    page, live_server, browser_problems, member_user, manager_user
+):
+    raising = fund("Fund II", status="raising", target_size=Decimal("100000000"))
+    for name, at in (("Sovereign Wealth Holdings Endowment", "Lead"), ("Blue Harbor", "Due diligence")):
+        opportunity(contact(name, organization=org(name)), raising, stage(at), expected_amount=Decimal("12500000"))
+    person = contact("Vance")
+    action(person, 3, by=manager_user, next_action="Team call soon")
+    action(person, 9, by=member_user, next_action="My later call")
+    action(person, 1, by=member_user, next_action="My first call")
+    page.set_viewport_size({"width": 1440, "height": 900})
+    sign_in(page, live_server, member_user)
+
+    cards = page.locator(".dash-kpis > .kpi")
+    expect(cards).to_have_count(7)
+    tops = {round(box["y"]) for box in cards.evaluate_all("cs => cs.map(c => c.getBoundingClientRect())")}
+    assert len(tops) == 1, "the figures wrap, leaving a card alone on a row"
+
+    # No chart label runs into a bar: each label and amount sits wholly above its bar.
+    overlaps = page.locator(".chart-row").evaluate_all(
+        """rows => rows.filter(row => {
+            const bar = row.querySelector('.chart-track').getBoundingClientRect();
+            return [...row.querySelectorAll('text')].some(t => {
+                const r = t.getBoundingClientRect();
+                return r.bottom > bar.top && r.top < bar.bottom && r.right > bar.left && r.left < bar.right;
+            });
+        }).length"""
+    )
+    assert page.locator(".chart-row").count() >= 2 and overlaps == 0
+
+    # Upcoming actions: mine by date, a divider, then the team's.
+    actions = page.locator("#dash-actions")
+    expect(actions.locator(".action-list-heading")).to_have_text(["Mine", "The team’s"])
+    mine = actions.locator("[aria-labelledby=actions-mine] .action-item")
+    expect(mine.nth(0)).to_contain_text("My first call")
+    expect(mine.nth(1)).to_contain_text("My later call")
+    expect(actions.locator("[aria-labelledby=actions-team] .action-item")).to_contain_text(["Team call soon"])
     browser_problems.assert_clean()
