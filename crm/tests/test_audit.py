@@ -99,3 +99,10 @@ def test_a_record_s_history_tab_links_to_its_audit_log_for_managers_only(manager
     assert url in manager_client.get(ada.get_absolute_url()).content.decode()
     manager_client.force_login(member_user)  # the same client, now a member
     assert url not in manager_client.get(ada.get_absolute_url()).content.decode()
+
+
+def test_the_sidebar_shows_the_audit_log_to_managers_only(manager_client, member_user):
+    link = f'href="{AUDIT}"'
+    assert link in manager_client.get(reverse("dashboard")).content.decode()
+    manager_client.force_login(member_user)
+    assert link not in manager_client.get(reverse("dashboard")).content.decode()
