@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from conftest import sign_in
-from crm.testing.factories import action, contact, fund, opportunity, org, stage
+from crm.testing.factories import action, contact, fund, lp, opportunity, org, stage
 
 pytestmark = pytest.mark.browser
 
@@ -165,4 +165,30 @@ def test_the_dashboard_lays_out_its_figures_charts_and_actions_cleanly_at_1440(
     expect(mine.nth(0)).to_contain_text("My first call")
     expect(mine.nth(1)).to_contain_text("My later call")
     expect(actions.locator("[aria-labelledby=actions-team] .action-item")).to_contain_text(["Team call soon"])
+    browser_problems.assert_clean()
+
+
+def test_the_lp_column_stays_put_while_the_tracker_scrolls_sideways_and_unticked_boxes_show_as_boxes(
+    page, live_server, browser_problems, manager_user
+):
+    raising = fund("Fund II", status="raising")
+    for n in range(3):
+        lp(
+            contact(f"Investor{n}", first_name="Pat", organization=org(f"Long Organization Name Holdings {n}")),
+            (raising, "5000000"),
+        )
+    page.set_viewport_size({"width": 900, "height": 800})  # narrow enough for the row to scroll
+    sign_in(page, live_server, manager_user)
+    page.goto(f"{live_server.url}/lps/")
+    wrap = page.locator(".lp-table").locator("xpath=..")
+    first = page.locator(".lp-table tbody tr").first.locator("> :first-child")
+    before = first.bounding_box()["x"]
+    assert wrap.evaluate("w => w.scrollWidth > w.clientWidth")
+
+    wrap.evaluate("w => { w.scrollLeft = w.scrollWidth; }")
+
+    assert first.bounding_box()["x"] == before
+    unticked = page.locator(".lp-table button.mark:not(.is-on)").first
+    assert unticked.evaluate("b => getComputedStyle(b).borderTopWidth") == "2px"
+    assert unticked.locator("[aria-hidden=true]").evaluate("s => getComputedStyle(s).visibility") == "hidden"
     browser_problems.assert_clean()
