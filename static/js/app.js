@@ -98,7 +98,7 @@
     if (!event.detail.target || event.detail.target.id !== "overdue-badge") { return; }
     var badge = document.getElementById("overdue-badge");  // the new one: the target was replaced
     if (!badge) { return; }
-    var count = parseInt(badge.dataset.overdue || "0", 10);
+    var count = parseInt(badge.dataset.overdue || "0", 10);  // the empty badge has none: 0
     document.querySelectorAll("[data-overdue-tab]").forEach(function (tab) {
       tab.textContent = count + " overdue";
       tab.hidden = count === 0;
