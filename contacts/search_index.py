@@ -30,8 +30,9 @@ COMMUNICATIONS = SearchIndex(
     name="contacts_communication_search",
     table="contacts_communication",
     source="contacts_communication m",
-    parts=("m.subject", "m.body"),
-    columns=("subject", "body"),
+    # The outcome and the next step too: "DDQ" finds the call whose next step is sending it.
+    parts=("m.subject", "m.body", "m.outcome", "m.next_action"),
+    columns=("subject", "body", "outcome", "next_action"),
 )
 
 INDEXES = (CONTACTS, ORGANIZATIONS, COMMUNICATIONS)

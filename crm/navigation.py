@@ -28,6 +28,7 @@ SECTIONS = (
     NavItem("LPs", "lp_list", "briefcase"),
     NavItem("Reports", "reports_index", "chart"),
     NavItem("Import", "import_start", "upload", Role.MANAGER),
+    NavItem("Audit log", "audit_log", "clock", Role.MANAGER),
     NavItem("Settings", "settings", "cog"),
     NavItem("Admin", "admin:index", "shield", Role.ADMIN),
 )

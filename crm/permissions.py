@@ -35,6 +35,7 @@ class Capability(StrEnum):
     CHANGE_COMMITMENTS = "create, change or delete commitments (amounts, status, dates, paperwork)"
     CHANGE_COMPLIANCE = "change an LP's compliance status (accredited, qualified purchaser)"
     CONFIGURE_FUNDS = "create, change or delete funds and pipeline stages"
+    VIEW_AUDIT = "see the audit log of every change across the CRM"
 
 
 # The lowest role that has each capability. The README's roles table says the same.
@@ -42,6 +43,7 @@ CAPABILITY_ROLES: dict[Capability, str] = {
     Capability.CHANGE_COMMITMENTS: Role.MANAGER,
     Capability.CHANGE_COMPLIANCE: Role.MANAGER,
     Capability.CONFIGURE_FUNDS: Role.MANAGER,
+    Capability.VIEW_AUDIT: Role.MANAGER,
 }
 
 # In a model's WRITE_RULES: every field, creating and deleting included.

@@ -42,6 +42,8 @@ INDEXES: tuple[SearchIndex, ...] = (*search_index.INDEXES, *OPPORTUNITIES_INDEXE
 INDEX_MIGRATIONS: tuple[tuple[tuple[str, str], tuple[SearchIndex, ...]], ...] = (
     (("contacts", "0008_search_index"), search_index.INDEXES),
     (("pipeline", "0005_search_index"), OPPORTUNITIES_INDEXES),
+    # Re-creates the communications index with outcome and next step (same names, new triggers).
+    (("contacts", "0009_search_outcome_and_next_action"), (search_index.COMMUNICATIONS,)),
 )
 
 # Longer input is cut, not refused: a pasted paragraph still searches its first words.
@@ -226,6 +228,20 @@ def _opportunity_hits(opportunities: Iterable[Opportunity], terms: list[str]) ->
     return hits
 
 
+def _communication_excerpt(communication: Communication, terms: list[str]) -> str | None:
+    """The notes around the match, or the outcome or next step when that is what matched."""
+    pattern = _pattern(terms)
+    labelled = [
+        ("", communication.body),
+        ("Outcome: ", communication.outcome),
+        ("Next step: ", communication.next_action),
+    ]
+    for label, text in labelled:
+        if text and pattern and next(iter(_matches(text, pattern)), None) is not None:
+            return escape(label) + highlight(snippet(text, terms), terms)
+    return highlight(snippet(communication.body, terms), terms) if communication.body else None
+
+
 def _communication_hits(communications: Iterable[Communication], terms: list[str]) -> list[SearchHit]:
     hits = []
     for communication in communications:
@@ -238,7 +254,7 @@ def _communication_hits(communications: Iterable[Communication], terms: list[str
                 url=contact.get_absolute_url(),
                 badge=communication.get_type_display(),
                 badge_class=f"pill pill--{communication.type}",
-                excerpt=highlight(snippet(communication.body, terms), terms) if communication.body else None,
+                excerpt=_communication_excerpt(communication, terms),
             )
         )
     return hits
@@ -357,7 +373,8 @@ def repair_indexes(connection) -> list[SearchIndex]:
 def installed_indexes(migrations: Iterable[tuple[str, str]]) -> tuple[SearchIndex, ...]:
     """The indexes a database with ``migrations`` applied holds."""
     applied = {tuple(pair) for pair in migrations}
-    return tuple(index for key, indexes in INDEX_MIGRATIONS if key in applied for index in indexes)
+    # Once each: a later migration may re-create an index an earlier one made.
+    return tuple(dict.fromkeys(index for key, indexes in INDEX_MIGRATIONS if key in applied for index in indexes))
 
 
 def postgres_dump_entries(migrations: Iterable[tuple[str, str]]) -> set[str]:

@@ -7,6 +7,7 @@ from django.utils.functional import lazy
 from django.views.generic import RedirectView
 
 from crm import views
+from crm.audit import views as audit
 from crm.forms import SignInForm
 from crm.security import passkeys
 from crm.security import views as two_factor
@@ -52,6 +53,8 @@ urlpatterns = [
     path("settings/tags/<int:pk>/edit/", views.tag_edit, name="tag_edit"),
     path("settings/tags/<int:pk>/delete/", views.tag_delete, name="tag_delete"),
     path("admin/", admin.site.urls),
+    path("audit/", audit.audit_log, name="audit_log"),
+    path("audit/export/", audit.audit_export, name="audit_export"),
     path("import/", include("crm.imports.urls")),
     path("", include("contacts.urls")),
     path("pipeline/", include("pipeline.urls")),

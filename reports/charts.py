@@ -13,10 +13,11 @@ from decimal import ROUND_CEILING, Decimal
 from crm.lib.money import money_short
 
 WIDTH = 560
-LABEL_WIDTH = 124
-VALUE_WIDTH = 150
-ROW_HEIGHT = 34
-BAR_HEIGHT = 16
+# Each row: its label (left) and amount (right) on a line of their own, the bar below them,
+# so a long label or caption never runs into a bar however narrow the card is.
+ROW_HEIGHT = 42
+BAR_HEIGHT = 12
+LINE_HEIGHT = 16
 TOP = 4
 
 
@@ -51,12 +52,12 @@ class BarChart:
         biggest = max((bar.value for bar in self.bars), default=Decimal("0"))
         for index, bar in enumerate(self.bars):
             bar.hit_y = TOP + index * ROW_HEIGHT
-            bar.y = bar.hit_y + (ROW_HEIGHT - BAR_HEIGHT) // 2
-            bar.text_y = bar.y + BAR_HEIGHT - 4
+            bar.text_y = bar.hit_y + LINE_HEIGHT - 2
+            bar.y = bar.hit_y + LINE_HEIGHT + 6
             share = float(bar.value / biggest) if biggest else 0.0
             # A visible sliver for non-zero rows, so "small" never reads as "none".
             bar.width = round(max(share * track, 3 if bar.value else 0), 1)
-            bar.value_x = LABEL_WIDTH + round(bar.width) + 8
+            bar.value_x = WIDTH
             noun = self.count_label[0] if bar.count == 1 else self.count_label[1]
             bar.caption = f"{money_short(bar.value, self.currency)} · {bar.count} {noun}"
 
@@ -70,11 +71,11 @@ class BarChart:
 
     @property
     def label_x(self) -> int:
-        return LABEL_WIDTH - 10
+        return 0
 
     @property
     def bar_x(self) -> int:
-        return LABEL_WIDTH
+        return 0
 
     @property
     def bar_height(self) -> int:
@@ -86,7 +87,7 @@ class BarChart:
 
     @property
     def track_width(self) -> int:
-        return WIDTH - LABEL_WIDTH - VALUE_WIDTH - 12
+        return WIDTH
 
     @property
     def is_empty(self) -> bool:
@@ -134,7 +135,8 @@ def nice_ceiling(value: Decimal | int, steps: int = 5, whole: bool = False) -> t
 
 
 def month_label(month, long: bool = False) -> str:
-    return month.strftime("%B %Y" if long else "%b %y")
+    # "Dec 26" read as 26 December: the short label keeps the whole year.
+    return month.strftime("%B %Y" if long else "%b %Y")
 
 
 @dataclass

@@ -227,7 +227,11 @@ def dashboard_context(user) -> dict:
         "recent_communications": Communication.objects.visible_to(user)
         .select_related("contact", "contact__organization", "created_by")
         .order_by("-communication_date", "-pk")[:RECENT_COMMUNICATIONS],
-        "upcoming_actions": dashboard_actions(user, today, UPCOMING_ACTIONS),
+        # Mine, then the team's, each by due date: two labelled lists, so the second run of
+        # dates starting over does not read as an unsorted list.
+        "upcoming_actions": (upcoming := dashboard_actions(user, today, UPCOMING_ACTIONS)),
+        "my_actions": [item for item in upcoming if item.created_by_id == user.pk],
+        "team_actions": [item for item in upcoming if item.created_by_id != user.pk],
         "pipeline_chart": pipeline_chart(user, current_fund),
         "investor_chart": investor_type_chart(user),
         "stage_changes": recent_stage_changes(user),

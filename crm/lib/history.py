@@ -59,7 +59,7 @@ def _plain(value: Any) -> str:
     return str(value)
 
 
-def _names_including_deleted(model: type[models.Model], pks: set) -> dict:
+def names_including_deleted(model: type[models.Model], pks: set) -> dict:
     """{pk: object or "Name (deleted)"}: a record deleted since is named from its own history."""
     found: dict = {item.pk: item for item in model._base_manager.filter(pk__in=pks)}
     missing = set(pks) - set(found)
@@ -71,25 +71,22 @@ def _names_including_deleted(model: type[models.Model], pks: set) -> dict:
     return found
 
 
-def history_entries(obj: models.Model, limit: int = 50) -> list[HistoryEntry]:
-    """The latest ``limit`` changes to ``obj``, newest first, with readable values.
+def raw_changes(record: Any, previous: Any, *, many_to_many: bool = True) -> list:
+    """simple-history's field changes from ``previous`` to ``record``, bookkeeping left out.
+
+    ``many_to_many=False`` leaves out tag-like fields, which cost two queries per record."""
+    if previous is None or record.history_type != "~":
+        return []
+    excluded = [] if many_to_many else [f.name for f in type(record).instance_type._meta.many_to_many]
+    delta = record.diff_against(previous, excluded_fields=excluded, foreign_keys_are_objs=False)
+    return [change for change in delta.changes if change.field not in IGNORED_FIELDS]
+
+
+def readable_changes(model: type[models.Model], pairs: list[tuple[Any, list]]) -> list[list[Change]]:
+    """Each (history record, raw changes) pair's changes with readable values.
 
     Related names are resolved with one query per related model, not one per row.
     """
-    records = list(obj.history.select_related("history_user").order_by("-history_date", "-history_id")[: limit + 1])
-    model = type(obj)
-    pairs = []
-    for index, record in enumerate(records[:limit]):
-        previous = records[index + 1] if index + 1 < len(records) else None
-        changes = []
-        if previous is not None and record.history_type == "~":
-            delta = record.diff_against(previous, foreign_keys_are_objs=False)
-            for change in delta.changes:
-                if change.field in IGNORED_FIELDS:
-                    continue
-                changes.append(change)
-        pairs.append((record, changes))
-
     # Resolve foreign keys named in any change: {model: {pk, ...}} → one query per model.
     wanted: dict[type[models.Model], set] = {}
     m2m_wanted: dict[str, tuple[type[models.Model], set]] = {}
@@ -110,10 +107,10 @@ def history_entries(obj: models.Model, limit: int = 50) -> list[HistoryEntry]:
                     ids.update(row.get(attr) for row in rows)
     related: dict = {}
     for related_model, pks in wanted.items():
-        for pk, item in _names_including_deleted(related_model, pks).items():
+        for pk, item in names_including_deleted(related_model, pks).items():
             related[(related_model, pk)] = item
     for field_name, (target, pks) in m2m_wanted.items():
-        for pk, item in _names_including_deleted(target, pks).items():
+        for pk, item in names_including_deleted(target, pks).items():
             related[("m2m", field_name, pk)] = item
 
     custom_names = {}
@@ -121,8 +118,8 @@ def history_entries(obj: models.Model, limit: int = 50) -> list[HistoryEntry]:
         entity = getattr(model, "CUSTOM_FIELD_ENTITY", "")
         custom_names = dict(CustomField.objects.filter(entity=entity).values_list("key", "name"))
 
-    entries = []
-    for record, changes in pairs:
+    result = []
+    for _record, changes in pairs:
         readable = []
         for change in changes:
             if change.field == "custom_fields":
@@ -150,6 +147,19 @@ def history_entries(obj: models.Model, limit: int = 50) -> list[HistoryEntry]:
                         _display(model, change.field, change.new, related),
                     )
                 )
+        result.append(readable)
+    return result
+
+
+def history_entries(obj: models.Model, limit: int = 50) -> list[HistoryEntry]:
+    """The latest ``limit`` changes to ``obj``, newest first, with readable values."""
+    records = list(obj.history.select_related("history_user").order_by("-history_date", "-history_id")[: limit + 1])
+    pairs = [
+        (record, raw_changes(record, records[index + 1] if index + 1 < len(records) else None))
+        for index, record in enumerate(records[:limit])
+    ]
+    entries = []
+    for (record, _raw), readable in zip(pairs, readable_changes(type(obj), pairs), strict=True):
         if record.history_type == "~" and not readable and not record.history_change_reason:
             continue  # only bookkeeping columns changed, and nobody said why
         entries.append(

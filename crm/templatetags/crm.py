@@ -1,8 +1,11 @@
 from decimal import Decimal
+from urllib.parse import urlencode
 
 from django import template
+from django.urls import reverse
 
 from crm.lib.money import money_exact, money_short
+from crm.permissions import Capability, can
 
 register = template.Library()
 
@@ -38,3 +41,12 @@ def described_widget(bound_field):
     if bound_field.errors:
         ids.append(f"{bound_field.auto_id}_error")
     return bound_field.as_widget(attrs={"aria-describedby": " ".join(ids)} if ids else None)
+
+
+@register.simple_tag(takes_context=True)
+def audit_url(context, record) -> str:
+    """The audit log of ``record`` for a user who may read it, else ""."""
+    user = context.get("user")
+    if record is None or not getattr(user, "is_authenticated", False) or not can(user, Capability.VIEW_AUDIT):
+        return ""
+    return f"{reverse('audit_log')}?{urlencode({'type': record._meta.label_lower, 'record': record.pk})}"

@@ -129,6 +129,8 @@ ROUTE_ROLES: dict[str, str] = {
     # Imports (issue 6a): managers and admins only, every step.
     "import_start": Role.MANAGER,
     "import_history": Role.MANAGER,
+    "audit_log": Role.MANAGER,
+    "audit_export": Role.MANAGER,
     "import_mappings": Role.MANAGER,
     "import_saved_mapping_download": Role.MANAGER,
     "import_saved_mapping_delete": Role.MANAGER,

@@ -175,3 +175,11 @@ def test_sidebar_shows_admin_only_to_admins(client, request, role, sees_admin):
 def test_sidebar_marks_the_current_page(member_client):
     html = member_client.get("/").content.decode()
     assert 'class="nav-link is-active" href="/" aria-current="page"' in html
+
+
+def test_the_django_admin_wears_the_app_colours_and_mark(client, db):
+    html = client.get("/admin/login/").content.decode()
+    assert 'href="/static/css/admin.css"' in html
+    assert '<span class="crm-admin-mark" aria-hidden="true">V</span> Venture CRM administration' in html
+    css = (settings.BASE_DIR / "static" / "css" / "admin.css").read_text()
+    assert "--primary: #4f46e5;" in css and 'html[data-theme="dark"]' in css

@@ -101,6 +101,28 @@ def test_each_searched_field_finds_its_record(book, member_user, query, key, exp
     assert expected in titles(search(member_user, query), key)
 
 
+def test_a_communication_is_found_by_its_outcome_and_next_step_and_shows_what_matched(book, member_user):
+    call = Communication.objects.create(
+        contact=book["ada"],
+        subject="Call with Ada",
+        body="Walked through the track record.",
+        outcome="Keen, wants the data room",
+        next_action="Send the DDQ and the side letter",
+        communication_date=timezone.now(),
+    )
+    hit = group(search(member_user, "ddq"), "communications").hits
+    assert [str(h.title) for h in hit] == ["Call with Ada"]
+    assert str(hit[0].excerpt) == "Next step: Send the <mark>DDQ</mark> and the side letter"
+    assert str(group(search(member_user, "data room"), "communications").hits[0].excerpt).startswith("Outcome: ")
+    # Edited later (the update trigger reads the new columns too): the old step is no longer found.
+    call.next_action = "Book the site visit"
+    call.save()
+    assert titles(search(member_user, "ddq"), "communications") == []
+    assert titles(search(member_user, "site visit"), "communications") == ["Call with Ada"]
+    # A match in the notes still shows the notes.
+    assert "<mark>track</mark>" in str(group(search(member_user, "track record"), "communications").hits[0].excerpt)
+
+
 def test_every_word_must_match_somewhere_in_the_record(book, member_user):
     results = search(member_user, "ada halberd")
     assert titles(results, "contacts") == ["Ada Okafor"]

@@ -187,3 +187,36 @@ def test_a_new_opportunity_picks_its_contact_and_organization_as_you_type(
     created = Opportunity.objects.get(contact=ada)
     assert created.organization == harbor
     browser_problems.assert_clean()
+
+
+def test_at_1440_every_column_fits_and_a_card_drags_from_the_first_column_to_the_last(
+    page, live_server, browser_problems, member_user, stages, make_opportunity, make_contact
+):
+    card = make_opportunity("Lead", contact=make_contact("Ada", "Okafor"), expected_amount=Decimal("2500000"))
+    for name in ("Outreach", "Meeting", "Due diligence", "Committed", "Funded"):
+        make_opportunity(name)
+    page.set_viewport_size({"width": 1440, "height": 900})
+    sign_in(page, live_server, member_user)
+    page.goto(f"{live_server.url}/pipeline/")
+
+    board = page.locator("[data-board]")
+    assert board.evaluate("b => b.scrollWidth <= b.clientWidth"), "the board scrolls sideways at 1440 px"
+    columns = page.locator(".board-column")
+    expect(columns).to_have_count(7)
+    for box in columns.evaluate_all("cs => cs.map(c => c.getBoundingClientRect().toJSON())"):
+        assert box["left"] >= 0 and box["right"] <= 1440
+    # Compact cards keep their content inside them.
+    assert page.locator(".board-card").evaluate_all("cs => cs.filter(c => c.scrollWidth > c.clientWidth).length") == 0
+
+    lead = page.locator(f"#column-{stages['Lead'].pk}")
+    passed = page.locator(f"#column-{stages['Passed'].pk}")
+    drag(page, lead.locator(f'.board-card[data-id="{card.pk}"]'), passed.locator(".board-cards"))
+    dialog = page.locator("#dialog-host")
+    dialog.get_by_label("Why did they pass?").fill("Allocation full")
+    dialog.get_by_role("button", name="Move").click()
+
+    expect(passed.locator("[data-count]")).to_have_text("1")
+    expect(page.locator(f"#column-{stages['Lead'].pk} .board-card")).to_have_count(0)
+    card.refresh_from_db()
+    assert card.stage == stages["Passed"]
+    browser_problems.assert_clean()

@@ -25,7 +25,7 @@ from crm.testing.factories import commitment, contact, fund, lp, opportunity, or
 from lps.models import CommitmentStatus
 from pipeline.models import Opportunity
 from reports import analytics
-from reports.charts import nice_ceiling
+from reports.charts import month_label, nice_ceiling
 
 REPORTS = reverse("reports_index")
 EXPORTS = {
@@ -172,6 +172,15 @@ def test_the_fundraising_section_shows_chart_table_and_figures(member_client, ra
     rows = table_rows(page, "fundraising")
     assert rows[0][:4] == [this_month.strftime("%B %Y"), "1", "$6,000,000", "$6,000,000"]
     assert rows[-1][:3] == ["Total", "1", "$6,000,000"]
+
+
+def test_chart_month_labels_carry_the_whole_year_so_dec_26_is_not_read_as_a_day(member_client, raising):
+    assert month_label(datetime.date(2026, 12, 1)) == "Dec 2026"
+    commitment(lp(), raising, "6000000", commitment_date=datetime.date(2026, 12, 3))
+    fundraising = section(text(member_client.get(REPORTS)), "fundraising")
+    axis = re.findall(r'<text class="chart-axis"[^>]*text-anchor="middle">([^<]+)</text>', fundraising)
+    assert "Dec 2026" in axis
+    assert not [label for label in axis if re.fullmatch(r"[A-Z][a-z]{2} \d\d", label)]
 
 
 # --- 2. Pipeline conversion ------------------------------------------------------------------------

@@ -92,6 +92,19 @@
     }
   });
 
+  // The sidebar badge comes back out-of-band after every change to an action; the
+  // communications tab's "N overdue" count follows it, so it never goes stale.
+  document.addEventListener("htmx:oobAfterSwap", function (event) {
+    if (!event.detail.target || event.detail.target.id !== "overdue-badge") { return; }
+    var badge = document.getElementById("overdue-badge");  // the new one: the target was replaced
+    if (!badge) { return; }
+    var count = parseInt(badge.dataset.overdue || "0", 10);  // the empty badge has none: 0
+    document.querySelectorAll("[data-overdue-tab]").forEach(function (tab) {
+      tab.textContent = count + " overdue";
+      tab.hidden = count === 0;
+    });
+  });
+
   // Export links carry the list's filter. When htmx refreshes a list and pushes its new URL,
   // bring every [data-export-link] in step, so an export is exactly what the list shows.
   function syncExportLinks() {

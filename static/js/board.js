@@ -26,6 +26,12 @@
         forceFallback: true,
         fallbackTolerance: 4,
         fallbackOnBody: true,
+        // Near the board's edge while dragging, the board scrolls (where it is wider than the
+        // screen), so the first column's cards reach the last column.
+        scroll: true,
+        bubbleScroll: true,
+        scrollSensitivity: 40,
+        scrollSpeed: 14,
         ghostClass: "sortable-ghost",
         chosenClass: "sortable-chosen",
         dragClass: "sortable-drag",

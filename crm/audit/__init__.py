@@ -1,0 +1,1 @@
+"""The audit log: every history row of every CRM record, for admins and managers."""
