@@ -7,6 +7,7 @@ from django.utils.functional import lazy
 from django.views.generic import RedirectView
 
 from crm import views
+from crm.api.api import urls as api_urls
 from crm.forms import SignInForm
 from crm.security import passkeys
 from crm.security import views as two_factor
@@ -47,11 +48,14 @@ urlpatterns = [
     path("settings/passkeys/add/complete/", passkeys.RegisterComplete.as_view(), name="passkey_register_complete"),
     path("settings/passkeys/<int:pk>/name/", two_factor.passkey_rename, name="passkey_rename"),
     path("settings/passkeys/<int:pk>/remove/", two_factor.passkey_remove, name="passkey_remove"),
+    path("settings/api-tokens/new/", views.api_token_create, name="api_token_create"),
+    path("settings/api-tokens/<int:pk>/revoke/", views.api_token_revoke, name="api_token_revoke"),
     path("settings/tags/", views.tag_list, name="tag_list"),
     path("settings/tags/new/", views.tag_create, name="tag_create"),
     path("settings/tags/<int:pk>/edit/", views.tag_edit, name="tag_edit"),
     path("settings/tags/<int:pk>/delete/", views.tag_delete, name="tag_delete"),
     path("admin/", admin.site.urls),
+    path("api/v1/", api_urls()),
     path("import/", include("crm.imports.urls")),
     path("", include("contacts.urls")),
     path("pipeline/", include("pipeline.urls")),

@@ -163,6 +163,14 @@ CASES = [
     Case("opportunity_move", "move a won deal out, deleting the commitment", Capability.CHANGE_COMMITMENTS,
          lambda c, w: c.post(reverse("opportunity_move", args=[w.won.pk]),
                              {"stage": w.stages["Meeting"].pk, "commitment_action": "delete"})),
+    Case("api:api_opportunity_move", "move an open deal to Committed through the API", Capability.CHANGE_COMMITMENTS,
+         lambda c, w: c.post(reverse("api:api_opportunity_move", args=[w.open_deal.pk]),
+                             {"stage_id": w.stages["Committed"].pk}, content_type="application/json")),
+    Case("api:api_opportunity_move", "move a won deal out through the API, deleting the commitment",
+         Capability.CHANGE_COMMITMENTS,
+         lambda c, w: c.post(reverse("api:api_opportunity_move", args=[w.won.pk]),
+                             {"stage_id": w.stages["Meeting"].pk, "commitment_action": "delete"},
+                             content_type="application/json")),
     Case("pipeline_reorder", "drop an open card into Committed on the board", Capability.CHANGE_COMMITMENTS,
          lambda c, w: c.post(reverse("pipeline_reorder"),
                              {"fund": w.fund.pk, "stage": w.stages["Committed"].pk,
@@ -203,7 +211,11 @@ ROUTES_WITHOUT_GUARDED_WRITES = {
     "settings_password", "settings_profile", "tag_create", "tag_delete", "tag_edit", "tag_list",
     "two_factor_verify", "two_factor_enrol", "two_factor_recovery_codes", "two_factor_remove",
     "passkey_verify_begin", "passkey_verify_complete", "passkey_register_begin", "passkey_register_complete",
-    "passkey_rename", "passkey_remove",
+    "passkey_rename", "passkey_remove", "api_token_create", "api_token_revoke",
+    "api:api-root", "api:openapi-json", "api:openapi-view", "api:api_contact_list", "api:api_contact_create",
+    "api:api_contact_detail", "api:api_contact_edit", "api:api_organization_list", "api:api_organization_detail",
+    "api:api_tag_list", "api:api_opportunity_list", "api:api_opportunity_detail", "api:api_fund_list",
+    "api:api_stage_list", "api:api_user_list",
 }  # fmt: skip
 # Imports write commitments and funds through the same models (checked below with the
 # engine itself, as the wizard and import_airtable run it): routes open to managers only.

@@ -1,0 +1,45 @@
+"""The API object: who may call it, how it fails, and its routers. Mounted at /api/v1/."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.decorators import login_not_required, login_required
+from django.urls import path
+from django.views.generic import RedirectView
+from ninja import NinjaAPI
+
+from crm.api import contacts, errors, pipeline
+from crm.api.auth import PerTokenThrottle, SessionAuth, TokenAuth
+
+# The docs page and the schema: signed-in sessions only (sign-in redirects as every page does).
+DOCS_URL_NAMES = {"openapi-json", "openapi-view", "api-root"}
+
+api = NinjaAPI(
+    title="Venture CRM API",
+    version="1",
+    description=(
+        "Acts as the user whose personal token (Settings → API tokens) is sent as "
+        "`Authorization: Bearer <token>`, with that user's role; a signed-in browser session "
+        "works too for same-origin calls (send the CSRF token). Errors are RFC 9457 problem details."
+    ),
+    urls_namespace="api",
+    auth=[TokenAuth(), SessionAuth()],
+    throttle=[PerTokenThrottle()],
+    docs_decorator=login_required,
+)
+errors.install(api)
+api.add_router("", contacts.router)
+api.add_router("", pipeline.router)
+
+
+def urls() -> tuple[list[Any], str, str]:
+    """The API's URL patterns. Its endpoints answer 401 themselves (JSON, not a sign-in
+    redirect), so Django's LoginRequiredMiddleware lets them through to the API's own auth."""
+    patterns, app_name, namespace = api.urls
+    for pattern in patterns:
+        if pattern.name not in DOCS_URL_NAMES:
+            login_not_required(pattern.callback)
+    # ninja's root answers 404 (it is only there to be reversed); a person landing on it wants the docs.
+    root = path("", RedirectView.as_view(pattern_name=f"{namespace}:openapi-view"), name="api-root")
+    return [root if pattern.name == "api-root" else pattern for pattern in patterns], app_name, namespace
