@@ -9,7 +9,7 @@ from django.urls import path
 from django.views.generic import RedirectView
 from ninja import NinjaAPI
 
-from crm.api import contacts, errors, pipeline
+from crm.api import communications, contacts, errors, pipeline, reports
 from crm.api.auth import PerTokenThrottle, SessionAuth, TokenAuth
 
 # The docs page and the schema: signed-in sessions only (sign-in redirects as every page does).
@@ -31,6 +31,8 @@ api = NinjaAPI(
 errors.install(api)
 api.add_router("", contacts.router)
 api.add_router("", pipeline.router)
+api.add_router("", communications.router)
+api.add_router("", reports.router)
 
 
 def urls() -> tuple[list[Any], str, str]:

@@ -169,6 +169,10 @@ ROUTE_ROLES: dict[str, str] = {
     "api:api_fund_list": Role.MEMBER,
     "api:api_stage_list": Role.MEMBER,
     "api:api_user_list": Role.MEMBER,
+    "api:api_communication_list": Role.MEMBER,
+    "api:api_communication_create": Role.MEMBER,
+    "api:api_communication_detail": Role.MEMBER,
+    "api:api_dashboard": Role.MEMBER,
 }
 
 

@@ -215,7 +215,8 @@ ROUTES_WITHOUT_GUARDED_WRITES = {
     "api:api-root", "api:openapi-json", "api:openapi-view", "api:api_contact_list", "api:api_contact_create",
     "api:api_contact_detail", "api:api_contact_edit", "api:api_organization_list", "api:api_organization_detail",
     "api:api_tag_list", "api:api_opportunity_list", "api:api_opportunity_detail", "api:api_fund_list",
-    "api:api_stage_list", "api:api_user_list",
+    "api:api_stage_list", "api:api_user_list", "api:api_communication_list", "api:api_communication_create",
+    "api:api_communication_detail", "api:api_dashboard",
 }  # fmt: skip
 # Imports write commitments and funds through the same models (checked below with the
 # engine itself, as the wizard and import_airtable run it): routes open to managers only.
