@@ -4,18 +4,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.decorators import login_not_required, login_required
+from django.contrib.auth.decorators import login_not_required
 from django.urls import path
 from django.views.generic import RedirectView
 from ninja import NinjaAPI
 
 from crm.api import communications, contacts, errors, pipeline, reports
-from crm.api.auth import PerTokenThrottle, SessionAuth, TokenAuth
+from crm.api.auth import PerTokenThrottle, SessionAuth, TokenAuth, signed_in_or_token
 
-# The docs page and the schema: signed-in sessions only (sign-in redirects as every page does).
+# The docs page and the schema: a signed-in session (or a token); see auth.signed_in_or_token.
 DOCS_URL_NAMES = {"openapi-json", "openapi-view", "api-root"}
 
-api = NinjaAPI(
+
+class CRMNinjaAPI(NinjaAPI):
+    def get_openapi_schema(self, *args: Any, **kwargs: Any) -> Any:
+        """The schema, with the problem details every operation may answer (see crm.api.errors)."""
+        return errors.document_problems(super().get_openapi_schema(*args, **kwargs))
+
+
+api = CRMNinjaAPI(
     title="Venture CRM API",
     version="1",
     description=(
@@ -26,7 +33,7 @@ api = NinjaAPI(
     urls_namespace="api",
     auth=[TokenAuth(), SessionAuth()],
     throttle=[PerTokenThrottle()],
-    docs_decorator=login_required,
+    docs_decorator=signed_in_or_token,
 )
 errors.install(api)
 api.add_router("", contacts.router)

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest
+from django.contrib.auth.decorators import login_not_required, login_required
+from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from ninja.security import APIKeyCookie, HttpBearer
 from ninja.throttling import SimpleRateThrottle
 from simple_history.models import HistoricalRecords
 from simple_history.signals import pre_create_historical_record
 
+from crm.api.errors import problem
 from crm.models import ApiToken
 
 VIA_API = "API"
@@ -61,6 +64,25 @@ class PerTokenThrottle(SimpleRateThrottle):
         token = getattr(request, "api_token", None)
         ident = f"token-{token.pk}" if token is not None else f"user-{getattr(request.user, 'pk', None)}"
         return f"crm-api-throttle-{ident}"
+
+
+def signed_in_or_token(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """The docs page and the schema: a signed-in session (else the sign-in page, as everywhere),
+    or a valid token, so tools that read the schema (schemathesis, code generators) can fetch it."""
+    session_view = login_required(view)
+
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        header = request.headers.get("Authorization", "")
+        if not header:
+            return session_view(request, *args, **kwargs)
+        scheme, _, raw = header.partition(" ")
+        token = ApiToken.authenticate(raw.strip(), timezone.now()) if scheme.lower() == "bearer" else None
+        if token is None:
+            return problem(request, 401, "Send a valid API token as “Authorization: Bearer <token>”, or sign in.")
+        request.user = token.user
+        return view(request, *args, **kwargs)
+
+    return login_not_required(wrapped)
 
 
 def _mark_history(sender: Any, history_instance: Any, **kwargs: Any) -> None:

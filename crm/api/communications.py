@@ -12,12 +12,10 @@ from contacts.filters import CommunicationFilter
 from contacts.forms import CommunicationForm
 from contacts.models import Communication
 from contacts.services import communications_for
-from crm.api.common import Page, bound_form, filter_parameters, filtered_page, form_data
+from crm.api.common import Body, Page, PathId, RecordId, bound_form, filter_parameters, filtered_page, form_data
 from crm.lib.text import LINE_MAX, NOTE_MAX
 
 router = Router(tags=["communications"])
-
-PK = Field(..., ge=1, le=2**63 - 1)
 
 
 class CommunicationOut(Schema):
@@ -44,10 +42,10 @@ class CommunicationList(Page):
     items: list[CommunicationOut]
 
 
-class CommunicationIn(Schema):
+class CommunicationIn(Body):
     """Log a call, meeting or email. A subject, notes or an outcome is needed, as on the form."""
 
-    contact_id: int = PK
+    contact_id: RecordId
     type: str = Field("call", max_length=10)
     communication_date: datetime.datetime | None = Field(None, description="Defaults to now.")
     duration_minutes: int | None = Field(None, ge=0, le=7 * 24 * 60)
@@ -56,8 +54,8 @@ class CommunicationIn(Schema):
     outcome: str = Field("", max_length=LINE_MAX)
     next_action: str = Field("", max_length=LINE_MAX)
     next_action_date: datetime.date | None = None
-    opportunity_id: int | None = Field(None, ge=1, le=2**63 - 1)
-    team_attendee_ids: list[int] | None = Field(None, max_length=100, description="Defaults to you.")
+    opportunity_id: RecordId | None = None
+    team_attendee_ids: list[RecordId] | None = Field(None, max_length=100, description="Defaults to you.")
 
 
 def _form_values(payload: CommunicationIn, user: Any) -> dict[str, Any]:
@@ -93,6 +91,6 @@ def communication_create(request: HttpRequest, payload: CommunicationIn) -> Stat
     return Status(201, communications_for(request.user).get(pk=communication.pk))
 
 
-@router.get("/communications/{int:pk}", response=CommunicationDetail, url_name="api_communication_detail")
-def communication_detail(request: HttpRequest, pk: int) -> Communication:
+@router.get("/communications/{pk}", response=CommunicationDetail, url_name="api_communication_detail")
+def communication_detail(request: HttpRequest, pk: PathId) -> Communication:
     return communications_for(request.user).get_for_user(request.user, pk)

@@ -12,7 +12,7 @@ from ninja import Field, Router, Schema, Status
 from contacts.filters import ContactFilter, OrganizationFilter
 from contacts.forms import ContactForm
 from contacts.models import Contact, Organization, Tag
-from crm.api.common import Page, bound_form, filter_parameters, filtered_page, form_data
+from crm.api.common import Body, Page, PathId, RecordId, bound_form, filter_parameters, filtered_page, form_data
 from crm.api.errors import Problem
 from crm.lib.text import (
     AFFIX_MAX,
@@ -97,7 +97,7 @@ class ContactList(Page):
     items: list[ContactOut]
 
 
-class ContactIn(Schema):
+class ContactIn(Body):
     """A contact's fields; on PATCH only those sent change. Values are checked as the form does."""
 
     name_prefix: str | None = Field(None, max_length=AFFIX_MAX)
@@ -112,9 +112,9 @@ class ContactIn(Schema):
     create_organization: bool | None = Field(None, description="Create organization_name if no organization has it.")
     contact_type: str | None = Field(None, max_length=20)
     status: str | None = Field(None, max_length=20)
-    owner_id: int | None = Field(None, ge=1, le=2**63 - 1)
+    owner_id: RecordId | None = None
     source: str | None = Field(None, max_length=SHORT_NAME_MAX)
-    tag_ids: list[int] | None = Field(None, max_length=500)
+    tag_ids: list[RecordId] | None = Field(None, max_length=500)
     location: str | None = Field(None, max_length=TITLE_MAX)
     preferred_contact: str | None = Field(None, max_length=LINE_MAX)
     do_not_email: bool | None = None
@@ -164,13 +164,13 @@ def contact_create(request: HttpRequest, payload: ContactIn) -> Status:
     return Status(201, _save_contact(request, Contact(created_by=request.user), payload))
 
 
-@router.get("/contacts/{int:pk}", response=ContactOut, url_name="api_contact_detail")
-def contact_detail(request: HttpRequest, pk: int) -> Contact:
+@router.get("/contacts/{pk}", response=ContactOut, url_name="api_contact_detail")
+def contact_detail(request: HttpRequest, pk: PathId) -> Contact:
     return _contacts(request.user).get_for_user(request.user, pk)
 
 
-@router.patch("/contacts/{int:pk}", response=ContactOut, url_name="api_contact_edit")
-def contact_edit(request: HttpRequest, pk: int, payload: ContactIn) -> Contact:
+@router.patch("/contacts/{pk}", response=ContactOut, url_name="api_contact_edit")
+def contact_edit(request: HttpRequest, pk: PathId, payload: ContactIn) -> Contact:
     contact = _contacts(request.user).get_for_user(request.user, pk, write=True)
     return _save_contact(request, contact, payload)
 
@@ -183,13 +183,13 @@ def contact_edit(request: HttpRequest, pk: int, payload: ContactIn) -> Contact:
 )
 def organization_list(request: HttpRequest) -> dict:
     """Organizations, filtered as the organizations page is."""
-    queryset = Organization.objects.visible_to(request.user).prefetch_related("tags")
+    queryset = Organization.objects.visible_to(request.user).with_stats().prefetch_related("tags")
     page, items = filtered_page(request, OrganizationFilter, queryset)
     return {**page, "items": items}
 
 
-@router.get("/organizations/{int:pk}", response=OrganizationOut, url_name="api_organization_detail")
-def organization_detail(request: HttpRequest, pk: int) -> Organization:
+@router.get("/organizations/{pk}", response=OrganizationOut, url_name="api_organization_detail")
+def organization_detail(request: HttpRequest, pk: PathId) -> Organization:
     return Organization.objects.prefetch_related("tags").get_for_user(request.user, pk)
 
 

@@ -82,3 +82,40 @@ def install(api: NinjaAPI) -> None:
     api.add_exception_handler(
         RequestDataTooBig, lambda r, e: problem(r, 413, "The request body is larger than this server accepts.")
     )
+
+
+# What any operation may answer besides its own success: documented once, for every operation.
+PROBLEM_STATUSES = {
+    "400": "The request could not be read.",
+    "401": "No valid token or session.",
+    "403": "Your role may not do this (or the CSRF token is missing).",
+    "404": "No such record.",
+    "409": "Conflicts with existing data, e.g. a duplicate email.",
+    "413": "The body is too large.",
+    "422": "Invalid fields; ``errors`` names each with its messages.",
+    "429": "Too many requests with this token.",
+}
+PROBLEM_SCHEMA = {
+    "title": "Problem",
+    "type": "object",
+    "required": ["type", "title", "status"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "errors": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}},
+    },
+}
+
+
+def document_problems(schema: Any) -> Any:
+    schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+    content = {PROBLEM_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            for status, description in PROBLEM_STATUSES.items():
+                responses.setdefault(status, {"description": description, "content": content})
+    return schema

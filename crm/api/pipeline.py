@@ -10,7 +10,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from ninja import Field, Router, Schema
 
-from crm.api.common import Page, bound_form, filter_parameters, filtered_page, form_data
+from crm.api.common import Body, Page, PathId, RecordId, bound_form, filter_parameters, filtered_page, form_data
 from crm.api.errors import Problem
 from crm.lib.text import LINE_MAX
 from crm.models import User
@@ -82,8 +82,8 @@ class OpportunityList(Page):
     items: list[OpportunityOut]
 
 
-class MoveIn(Schema):
-    stage_id: int = Field(..., ge=1, le=2**63 - 1)
+class MoveIn(Body):
+    stage_id: RecordId
     lost_reason: str = Field("", max_length=LINE_MAX, description="Required when the stage is a lost one.")
     commitment_action: str = Field(
         "", max_length=10, description="When a won deal leaves its won stage: keep or delete its commitment."
@@ -103,17 +103,17 @@ def _opportunities(user: Any):
 )
 def opportunity_list(request: HttpRequest) -> dict:
     """Opportunities, filtered as the opportunities page is (fund, stage, owner, q, …)."""
-    page, items = filtered_page(request, OpportunityFilter, _opportunities(request.user))
+    page, items = filtered_page(request, OpportunityFilter, _opportunities(request.user).with_list_figures())
     return {**page, "items": items}
 
 
-@router.get("/opportunities/{int:pk}", response=OpportunityOut, url_name="api_opportunity_detail")
-def opportunity_detail(request: HttpRequest, pk: int) -> Opportunity:
+@router.get("/opportunities/{pk}", response=OpportunityOut, url_name="api_opportunity_detail")
+def opportunity_detail(request: HttpRequest, pk: PathId) -> Opportunity:
     return _opportunities(request.user).get_for_user(request.user, pk)
 
 
-@router.post("/opportunities/{int:pk}/move", response=OpportunityOut, url_name="api_opportunity_move")
-def opportunity_move(request: HttpRequest, pk: int, payload: MoveIn) -> Opportunity:
+@router.post("/opportunities/{pk}/move", response=OpportunityOut, url_name="api_opportunity_move")
+def opportunity_move(request: HttpRequest, pk: PathId, payload: MoveIn) -> Opportunity:
     """Move a deal to another stage by the board's rules: a lost stage needs a reason, a won
     stage records the commitment (managers and admins), leaving a won stage asks what
     becomes of the commitment. The move lands in the deal's history."""
