@@ -173,6 +173,8 @@ ROUTE_ROLES: dict[str, str] = {
     "api:api_communication_create": Role.MEMBER,
     "api:api_communication_detail": Role.MEMBER,
     "api:api_dashboard": Role.MEMBER,
+    "api:api_commitment_list": Role.MEMBER,
+    "api:api_lp_detail": Role.MEMBER,
 }
 
 
