@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Annotated, Any
 
-from django.http import HttpRequest
-from ninja import Router, Schema
+from django.http import Http404, HttpRequest
+from ninja import Field, Path, Query, Router, Schema
 
+from crm.api.errors import Problem
+from reports import analytics
 from reports.dashboard import dashboard_context
+
+# Any other name is "no such report" (404), not invalid input.
+ReportName = Annotated[str, Path(description="One of: " + ", ".join(analytics.REPORTS) + ".")]
 
 router = Router(tags=["reports"])
 
@@ -69,4 +75,36 @@ def dashboard(request: HttpRequest) -> dict:
             }
             for row in context["funds"]
         ],
+    }
+
+
+class ReportQuery(Schema):
+    fund: int | None = Field(None, ge=1, le=2**63 - 1, description="A fund's id; default: the fund being raised.")
+    months: int | None = Field(None, description=f"The team report's period: one of {list(analytics.PERIODS)}.")
+
+
+class ReportOut(Schema):
+    report: str
+    fund_id: int | None
+    months: int
+    headers: list[str]
+    rows: list[list[Any]]
+
+
+@router.get("/reports/{report}", response=ReportOut, url_name="api_report")
+def report(request: HttpRequest, report: ReportName, query: Query[ReportQuery]) -> dict:
+    """One report's table — the very rows the Reports page shows and its export writes."""
+    if report not in analytics.REPORTS:
+        raise Http404("No such report.")
+    given = {name: str(value) for name, value in query.dict().items() if value is not None}
+    filters = analytics.report_filters(request.user, given)
+    if filters.problems:
+        raise Problem(422, " ".join(filters.problems), {"": filters.problems})
+    data = analytics.REPORTS[report](request.user, filters)
+    return {
+        "report": report,
+        "fund_id": filters.fund.pk if filters.fund else None,
+        "months": filters.months,
+        "headers": [str(header) for header in data.headers],
+        "rows": [list(row) for row in data.table()],
     }

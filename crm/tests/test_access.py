@@ -175,6 +175,7 @@ ROUTE_ROLES: dict[str, str] = {
     "api:api_dashboard": Role.MEMBER,
     "api:api_commitment_list": Role.MEMBER,
     "api:api_lp_detail": Role.MEMBER,
+    "api:api_report": Role.MEMBER,
 }
 
 

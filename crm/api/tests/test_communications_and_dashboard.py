@@ -65,3 +65,22 @@ def test_the_dashboard_figures_are_the_dashboard_pages(member_api, admin_client)
     assert Decimal(figures["committed"]) == Decimal("2500000")
     page = admin_client.get("/").context
     assert page["lp_count"] == body["lp_count"]
+
+
+@pytest.mark.parametrize("name", ["fundraising", "conversion", "team", "concentration"])
+def test_each_report_is_the_table_its_export_writes(manager_api, manager_client, name):
+    fund_iii = fund("Fund III", target_size=Decimal("100000000"), status="raising")
+    commitment(lp(contact()), fund_iii, "2500000")
+    body = manager_api.get(f"/api/v1/reports/{name}", {"fund": fund_iii.pk}).json()
+    assert body["report"] == name
+    exported = manager_client.get(f"/reports/{name}/export/?fund={fund_iii.pk}&format=csv")
+    assert exported.status_code == 200
+    content = b"".join(exported.streaming_content) if exported.streaming else exported.content
+    first_line = content.decode("utf-8-sig").splitlines()[0]
+    assert first_line.split(",") == [f'"{h}"' if "," in h else h for h in body["headers"]]
+
+
+def test_a_report_of_an_unknown_fund_or_period_is_a_422(member_api):
+    assert member_api.get("/api/v1/reports/team", {"months": 7}).status_code == 422
+    assert member_api.get("/api/v1/reports/fundraising", {"fund": 999999}).status_code == 422
+    assert member_api.get("/api/v1/reports/nonsense").status_code == 404
