@@ -602,6 +602,8 @@ class SecurityPolicy(models.Model):
 API_TOKEN_PREFIX = "vcrm_"
 # How much of a token the Settings page shows, so a person can tell theirs apart.
 API_TOKEN_SHOWN = 12
+# How precisely a token's "last used" time is kept.
+LAST_USED_STEP = datetime.timedelta(minutes=1)
 
 
 def hash_api_token(raw: str) -> str:
@@ -658,7 +660,8 @@ class ApiToken(models.Model):
         if not raw.startswith(API_TOKEN_PREFIX) or len(raw) > 100:
             return None
         token = cls.objects.usable(now).select_related("user").filter(key_hash=hash_api_token(raw)).first()
-        if token is not None:
+        # Once a minute at most: a script's burst of reads should not be a burst of writes.
+        if token is not None and (token.last_used_at is None or now - token.last_used_at >= LAST_USED_STEP):
             cls.objects.filter(pk=token.pk).update(last_used_at=now)
             token.last_used_at = now
         return token

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import re
 
 import pytest
@@ -54,3 +55,24 @@ def test_nobody_sees_or_revokes_someone_elses_token(admin_client, member_user):
     assert admin_client.post(reverse("api_token_revoke", args=[token.pk])).status_code == 404
     token.refresh_from_db()
     assert not token.is_revoked
+
+
+def test_revoking_from_the_settings_page_with_htmx_redraws_the_token_list(member_client, member_user):
+    token, _ = ApiToken.issue(member_user, "Script")
+    response = member_client.post(reverse("api_token_revoke", args=[token.pk]), headers=HX)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert html.lstrip().startswith('<section id="api-tokens"')
+    assert "Revoked" in html
+
+
+def test_a_token_used_again_within_a_minute_is_not_written_again(member_user, django_assert_num_queries):
+    from django.utils import timezone
+
+    token, raw = ApiToken.issue(member_user, "Script")
+    now = timezone.now()
+    assert ApiToken.authenticate(raw, now).last_used_at == now
+    with django_assert_num_queries(1):  # the lookup only
+        ApiToken.authenticate(raw, now + datetime.timedelta(seconds=30))
+    later = now + datetime.timedelta(minutes=2)
+    assert ApiToken.authenticate(raw, later).last_used_at == later
