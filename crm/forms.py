@@ -1,8 +1,10 @@
+import datetime
+
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 
 from crm.lib.text import EMAIL_MAX, LengthLimitsMixin, collapse_spaces, normalize_email
-from crm.models import EMAIL_UNAVAILABLE, User
+from crm.models import EMAIL_UNAVAILABLE, ApiToken, User
 from crm.security.forms import LockoutMessageMixin
 
 
@@ -50,3 +52,29 @@ class ProfileForm(LengthLimitsMixin, forms.ModelForm):
         if User.objects.filter(email__iexact=email).exclude(pk=self.instance.pk).exists():
             raise forms.ValidationError(EMAIL_UNAVAILABLE)
         return email
+
+
+class ApiTokenForm(LengthLimitsMixin, forms.ModelForm):
+    """A new personal API token: a name to tell it apart, and how long it lasts."""
+
+    NEVER = ""
+    LIFETIMES = [("30", "30 days"), ("90", "90 days"), ("365", "A year"), (NEVER, "Never expires")]
+
+    lifetime = forms.ChoiceField(label="Expires", choices=LIFETIMES, initial="90", required=False)
+
+    class Meta:
+        model = ApiToken
+        fields = ["name"]
+        labels = {"name": "Token name"}
+        help_texts = {"name": "What it is for, e.g. “Excel refresh” or “bulk fix script”."}
+        error_messages = {"name": {"required": "Name the token after what will use it."}}
+
+    def clean_name(self) -> str:
+        name = collapse_spaces(self.cleaned_data["name"])
+        if not name:
+            raise forms.ValidationError("Name the token after what will use it.")
+        return name
+
+    def expires_at(self, now: datetime.datetime) -> datetime.datetime | None:
+        days = self.cleaned_data.get("lifetime") or self.NEVER
+        return now + datetime.timedelta(days=int(days)) if days else None

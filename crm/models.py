@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime
+import hashlib
 import re
+import secrets
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -593,3 +595,85 @@ class SecurityPolicy(models.Model):
 
     def two_factor_required_for(self, user: User) -> bool:
         return self.covers(self.stricter(self.two_factor_required), user)
+
+
+# --- personal API tokens (the JSON API, crm/api/) ------------------------------------------
+
+API_TOKEN_PREFIX = "vcrm_"
+# How much of a token the Settings page shows, so a person can tell theirs apart.
+API_TOKEN_SHOWN = 12
+# How precisely a token's "last used" time is kept.
+LAST_USED_STEP = datetime.timedelta(minutes=1)
+
+
+def hash_api_token(raw: str) -> str:
+    """Tokens are 256 random bits: a plain SHA-256 is enough (no salt or stretching needed)."""
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+class ApiTokenQuerySet(ScopedQuerySet):
+    def visible_to(self, user: Any) -> ApiTokenQuerySet:
+        """A token is its owner's alone: nobody else sees, uses or revokes it, admins included."""
+        return super().visible_to(user).filter(user=user)
+
+    def usable(self, now: datetime.datetime) -> ApiTokenQuerySet:
+        return self.filter(revoked_at__isnull=True, user__is_active=True).filter(
+            models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now)
+        )
+
+
+class ApiToken(models.Model):
+    """A personal token for the JSON API: it acts as its user, with that user's role.
+
+    Only the SHA-256 of the token is stored; the token itself is shown once, when created.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=SHORT_NAME_MAX, validators=[LengthLimit(SHORT_NAME_MAX)])
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    key_start = models.CharField(max_length=API_TOKEN_SHOWN, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = ApiTokenQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.key_start}…)"
+
+    @classmethod
+    def issue(cls, user: Any, name: str, expires_at: datetime.datetime | None = None) -> tuple[ApiToken, str]:
+        """A new token for ``user``: the saved row and the token itself, which is never stored."""
+        raw = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
+        token = cls.objects.create(
+            user=user, name=name, expires_at=expires_at, key_hash=hash_api_token(raw), key_start=raw[:API_TOKEN_SHOWN]
+        )
+        return token, raw
+
+    @classmethod
+    def authenticate(cls, raw: str, now: datetime.datetime) -> ApiToken | None:
+        """The usable token ``raw`` is, with its user, marked as used now; None for any other string."""
+        if not raw.startswith(API_TOKEN_PREFIX) or len(raw) > 100:
+            return None
+        token = cls.objects.usable(now).select_related("user").filter(key_hash=hash_api_token(raw)).first()
+        # Once a minute at most: a script's burst of reads should not be a burst of writes.
+        if token is not None and (token.last_used_at is None or now - token.last_used_at >= LAST_USED_STEP):
+            cls.objects.filter(pk=token.pk).update(last_used_at=now)
+            token.last_used_at = now
+        return token
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    def is_expired(self, now: datetime.datetime) -> bool:
+        return self.expires_at is not None and self.expires_at <= now
+
+    def revoke(self, now: datetime.datetime) -> None:
+        if self.revoked_at is None:
+            self.revoked_at = now
+            self.save(update_fields=["revoked_at"])

@@ -59,6 +59,8 @@ INSTALLED_APPS = [
     "import_export",
     "simple_history",
     "template_partials",
+    # The JSON API (crm/api/): its docs page's template and Swagger UI files, served from our static.
+    "ninja",
     "django_tasks",
     "django_tasks_db",
     "crm",
@@ -275,6 +277,8 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 20000  # bulk actions post one id per selected row
 # The largest CSV the import wizard and import_airtable accept, per file.
 CRM_IMPORT_MAX_MB = env_int("CRM_IMPORT_MAX_MB", 10, minimum=1, maximum=512)
+# Requests one API token (or one signed-in user) may make, as "<count>/<s|min|hour|day>".
+CRM_API_RATE = env_str("CRM_API_RATE", "300/min")
 
 LOGGING = {
     "version": 1,

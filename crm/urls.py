@@ -7,6 +7,7 @@ from django.utils.functional import lazy
 from django.views.generic import RedirectView
 
 from crm import views
+from crm.api.api import urls as api_urls
 from crm.audit import views as audit
 from crm.forms import SignInForm
 from crm.security import passkeys
@@ -48,6 +49,8 @@ urlpatterns = [
     path("settings/passkeys/add/complete/", passkeys.RegisterComplete.as_view(), name="passkey_register_complete"),
     path("settings/passkeys/<int:pk>/name/", two_factor.passkey_rename, name="passkey_rename"),
     path("settings/passkeys/<int:pk>/remove/", two_factor.passkey_remove, name="passkey_remove"),
+    path("settings/api-tokens/new/", views.api_token_create, name="api_token_create"),
+    path("settings/api-tokens/<int:pk>/revoke/", views.api_token_revoke, name="api_token_revoke"),
     path("settings/tags/", views.tag_list, name="tag_list"),
     path("settings/tags/new/", views.tag_create, name="tag_create"),
     path("settings/tags/<int:pk>/edit/", views.tag_edit, name="tag_edit"),
@@ -55,6 +58,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("audit/", audit.audit_log, name="audit_log"),
     path("audit/export/", audit.audit_export, name="audit_export"),
+    path("api/v1/", api_urls()),
     path("import/", include("crm.imports.urls")),
     path("", include("contacts.urls")),
     path("pipeline/", include("pipeline.urls")),

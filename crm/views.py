@@ -11,17 +11,18 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRefresh
 
 from contacts.forms import TagForm
 from contacts.models import TagColour
 from contacts.services import delete_tag, tags_with_usage
-from crm.forms import ProfileForm
+from crm.forms import ApiTokenForm, ProfileForm
 from crm.lib.htmx import close_dialog, empty_fragment, is_fragment_request, posted, render_page_or_fragment, saved
 from crm.lib.text import PASSWORD_MAX, LengthLimit
-from crm.models import EMAIL_UNAVAILABLE, User
+from crm.models import EMAIL_UNAVAILABLE, ApiToken, User
 from crm.roles import manager_required
 from crm.search import DROPDOWN_LIMIT, PAGE_LIMIT, search
 from crm.security import services as two_factor
@@ -87,6 +88,9 @@ def settings_context(request: HttpRequest, **overrides: Any) -> dict[str, Any]:
         "passkey_config": script_config(request),
         "recovery_codes_left": two_factor.recovery_codes_left(request.user),
         "two_factor_required": two_factor.two_factor_state(request.user).required,
+        "api_token_form": ApiTokenForm(),
+        "api_tokens": list(ApiToken.objects.visible_to(request.user)),
+        "now": timezone.now(),
     }
     context.update(overrides)
     return context
@@ -221,3 +225,34 @@ def _usage_phrase(contacts: int, organizations: int) -> str:
     if organizations:
         parts.append(f"{organizations} organization{'s' if organizations != 1 else ''}")
     return " and ".join(parts)
+
+
+# --- personal API tokens, under Settings ---------------------------------------------------
+# A token is shown once, in the answer to the POST that made it: it is never stored, so
+# there is no page to redirect to that could show it again.
+
+
+def _api_tokens(request: HttpRequest, status: int = 200, **overrides: Any) -> HttpResponse:
+    context = settings_context(request, **overrides)
+    return render_page_or_fragment(request, SETTINGS_TEMPLATE, "api-tokens", context, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+def api_token_create(request: HttpRequest) -> HttpResponse:
+    if request.method == "GET":
+        return redirect(reverse("settings") + "#api-tokens")
+    form = ApiTokenForm(request.POST)
+    if not form.is_valid():
+        return _api_tokens(request, api_token_form=form)
+    token, raw = ApiToken.issue(request.user, form.cleaned_data["name"], form.expires_at(timezone.now()))
+    return _api_tokens(request, new_api_token=raw, new_api_token_name=token.name)
+
+
+@require_POST
+def api_token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
+    token = ApiToken.objects.get_for_user(request.user, pk, write=True)
+    token.revoke(timezone.now())
+    messages.success(request, f"Revoked the token “{token.name}”. Scripts using it now get 401.")
+    if not is_fragment_request(request):
+        return redirect(reverse("settings") + "#api-tokens")
+    return _api_tokens(request)

@@ -136,6 +136,16 @@ COMMITTED_STATUSES = (CommitmentStatus.HARD_CIRCLE, CommitmentStatus.SIGNED, Com
 
 
 class CommitmentQuerySet(ScopedQuerySet):
+    def for_tracker(self) -> CommitmentQuerySet:
+        """What a row of the LP tracker (and the API's list) shows, and % funded to sort by."""
+        money = models.DecimalField(max_digits=19, decimal_places=4)
+        percent = models.ExpressionWrapper(
+            models.F("funded_amount") * 100 / models.F("commitment_amount"), output_field=money
+        )
+        return self.select_related("lp__contact__organization", "fund").annotate(
+            pct_funded=models.Case(models.When(commitment_amount__gt=0, then=percent), default=None, output_field=money)
+        )
+
     def committed(self) -> CommitmentQuerySet:
         return self.filter(status__in=COMMITTED_STATUSES)
 

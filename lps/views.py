@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.contrib import messages
-from django.db.models import Case, Count, DecimalField, ExpressionWrapper, F, Q, QuerySet, Sum, When
+from django.db.models import Count, Q, QuerySet, Sum
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -47,21 +47,7 @@ CHECK_DATES = {"legal_docs_signed": "signed_date", "wire_received": "wire_date"}
 
 def commitments_for(user) -> QuerySet[Commitment]:
     """Commitments the user may see, with what a tracker row shows and % funded for sorting."""
-    money = DecimalField(max_digits=19, decimal_places=4)
-    return (
-        Commitment.objects.visible_to(user)
-        .select_related("lp__contact__organization", "fund")
-        .annotate(
-            pct_funded=Case(
-                When(
-                    commitment_amount__gt=0,
-                    then=ExpressionWrapper(F("funded_amount") * 100 / F("commitment_amount"), output_field=money),
-                ),
-                default=None,
-                output_field=money,
-            )
-        )
-    )
+    return Commitment.objects.visible_to(user).for_tracker()
 
 
 @dataclass

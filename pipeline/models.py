@@ -80,7 +80,23 @@ def weighted_from_x100(value: Decimal | int | None) -> Decimal:
     return (Decimal(value or 0) / 100).quantize(Decimal("0.01"))
 
 
+# Sorting by priority: high, medium, low, in that order (the list page's and the API's "o=priority").
+PRIORITY_RANK = models.Case(
+    models.When(priority=Priority.HIGH, then=models.Value(3)),
+    models.When(priority=Priority.MEDIUM, then=models.Value(2)),
+    models.When(priority=Priority.LOW, then=models.Value(1)),
+    default=models.Value(0),
+    output_field=models.IntegerField(),
+)
+
+
 class OpportunityQuerySet(ScopedQuerySet):
+    def with_list_figures(self) -> OpportunityQuerySet:
+        """What the opportunities list shows and sorts by: forecast, weighted amount, priority rank."""
+        return self.annotate(
+            forecast_probability=EFFECTIVE_PROBABILITY, weighted_x100=WEIGHTED_X100, priority_rank=PRIORITY_RANK
+        )
+
     def open(self) -> OpportunityQuerySet:
         return self.filter(stage__outcome=StageOutcome.OPEN)
 

@@ -52,10 +52,8 @@ from pipeline import services
 from pipeline.filters import BoardFilter, OpportunityFilter
 from pipeline.forms import MoveForm, OpportunityForm
 from pipeline.models import (
-    EFFECTIVE_PROBABILITY,
     WEIGHTED_X100,
     Opportunity,
-    Priority,
     Stage,
     StageOutcome,
     weighted_from_x100,
@@ -77,19 +75,9 @@ BOARD_PAGE = 50
 # the list view pages through the rest.
 BOARD_MAX_SHOWN = 1000
 
-PRIORITY_RANK = Case(
-    When(priority=Priority.HIGH, then=Value(3)),
-    When(priority=Priority.MEDIUM, then=Value(2)),
-    When(priority=Priority.LOW, then=Value(1)),
-    default=Value(0),
-    output_field=IntegerField(),
-)
-
 
 def _annotated(queryset: QuerySet) -> QuerySet:
-    return queryset.annotate(
-        forecast_probability=EFFECTIVE_PROBABILITY, weighted_x100=WEIGHTED_X100, priority_rank=PRIORITY_RANK
-    )
+    return queryset.with_list_figures()
 
 
 # --- the board ---------------------------------------------------------------------------

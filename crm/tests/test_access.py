@@ -151,6 +151,34 @@ ROUTE_ROLES: dict[str, str] = {
     "report_conversion_export": Role.MANAGER,
     "report_team_export": Role.MANAGER,
     "report_concentration_export": Role.MANAGER,
+    # Personal API tokens (issue 18): everyone makes and revokes their own, under Settings.
+    "api_token_create": Role.MEMBER,
+    "api_token_revoke": Role.MEMBER,
+    # The JSON API (issue 18). Its endpoints answer 401 in JSON rather than redirect, and each
+    # refuses by role in the service layer: crm/api/tests walk every endpoint per role.
+    "api:api-root": Role.MEMBER,
+    "api:openapi-json": Role.MEMBER,
+    "api:openapi-view": Role.MEMBER,
+    "api:api_contact_list": Role.MEMBER,
+    "api:api_contact_create": Role.MEMBER,
+    "api:api_contact_detail": Role.MEMBER,
+    "api:api_contact_edit": Role.MEMBER,
+    "api:api_organization_list": Role.MEMBER,
+    "api:api_organization_detail": Role.MEMBER,
+    "api:api_tag_list": Role.MEMBER,
+    "api:api_opportunity_list": Role.MEMBER,
+    "api:api_opportunity_detail": Role.MEMBER,
+    "api:api_opportunity_move": Role.MEMBER,
+    "api:api_fund_list": Role.MEMBER,
+    "api:api_stage_list": Role.MEMBER,
+    "api:api_user_list": Role.MEMBER,
+    "api:api_communication_list": Role.MEMBER,
+    "api:api_communication_create": Role.MEMBER,
+    "api:api_communication_detail": Role.MEMBER,
+    "api:api_dashboard": Role.MEMBER,
+    "api:api_commitment_list": Role.MEMBER,
+    "api:api_lp_detail": Role.MEMBER,
+    "api:api_report": Role.MEMBER,
 }
 
 
@@ -168,6 +196,7 @@ PUBLIC_STATIC_REDIRECTS = {"favicon"}
 # Answer GET with 405; the role check is made with a POST instead.
 POST_ONLY_URL_NAMES = {
     "logout",
+    "api_token_revoke",
     "contact_bulk",
     "action_done",
     "commitment_toggle",
@@ -189,6 +218,9 @@ QUERY_STRINGS = {"admin:autocomplete": "?app_label=contacts&model_name=contact&f
 
 ROLES = [Role.ADMIN, Role.MANAGER, Role.MEMBER]
 ADMIN_PREFIX = "admin/"
+API_PREFIX = "api/v1/"
+# The API's pages for people (the docs and the schema): signed-in sessions, like every page.
+API_PAGES = {"api:api-root", "api:openapi-json", "api:openapi-view"}
 
 
 @dataclass(frozen=True)
@@ -200,6 +232,11 @@ class Route:
     @property
     def is_admin(self) -> bool:
         return self.name.startswith("admin:") or self.route.startswith(ADMIN_PREFIX)
+
+    @property
+    def is_api_endpoint(self) -> bool:
+        """An endpoint of the JSON API: it answers a missing token with 401, never a redirect."""
+        return self.route.startswith(API_PREFIX) and self.name not in API_PAGES
 
 
 def walk(patterns, prefix: str = "", namespace: str = "", converters: dict | None = None) -> Iterator[Route]:
@@ -368,6 +405,12 @@ def test_anonymous_visitor_is_sent_to_sign_in_from_every_url_but_the_public_ones
             if response.status_code != 200:
                 problems.append(f"{url}: public page answered {response.status_code}")
             continue
+        if route.is_api_endpoint:
+            if response.status_code == 405:  # a POST-only endpoint
+                response = client.post(url, {}, content_type="application/json")
+            if response.status_code != 401 or response["Content-Type"] != "application/problem+json":
+                problems.append(f"{url}: expected a JSON 401 from the API, got {response.status_code}")
+            continue
         if route.name in PUBLIC_STATIC_REDIRECTS:
             if response.status_code not in (301, 302) or not response["Location"].startswith(settings.STATIC_URL):
                 problems.append(f"{url}: expected a redirect into {settings.STATIC_URL}, got {response.status_code}")
@@ -398,6 +441,8 @@ def test_each_role_reaches_exactly_the_urls_its_rank_allows(client, records, req
             continue
         response = client.get(url)
         expected = {405} if post_only else {404} if route.name in OWN_OBJECT_URL_NAMES else {200, 302}
+        if route.is_api_endpoint:  # the walk's id may name no record of that kind; POST-only paths: 405
+            expected = {200, 404, 405}
         if response.status_code not in expected:
             problems.append(f"{url}: {role} may use it but got {response.status_code}, expected one of {expected}")
         elif login_redirect_target(response) and login_redirect_target(response)[0] == resolve_url(settings.LOGIN_URL):
