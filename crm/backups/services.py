@@ -736,8 +736,12 @@ def expected_sqlite_schema(migrations: tuple[tuple[str, str], ...]) -> frozenset
             {DEFAULT_DB_ALIAS: {"ENGINE": "django.db.backends.sqlite3", "NAME": str(scratch)}}
         )[DEFAULT_DB_ALIAS]
         connection = DatabaseWrapper(config, alias)
-        # Data migrations look their connection up by alias (schema_editor.connection.alias).
+        # Data migrations look their connection up by alias (schema_editor.connection.alias), and
+        # some third-party ones (django-tasks-db 0016) use the default manager, so the scratch
+        # file also stands in as "default" while it is migrated, in this thread only.
         connections[alias] = connection
+        live_default = connections[DEFAULT_DB_ALIAS]
+        connections[DEFAULT_DB_ALIAS] = connection
         try:
             executor = MigrationExecutor(connection)
             graph = executor.loader.graph
@@ -758,6 +762,7 @@ def expected_sqlite_schema(migrations: tuple[tuple[str, str], ...]) -> frozenset
 
             repair_indexes(connection)
         finally:
+            connections[DEFAULT_DB_ALIAS] = live_default
             connection.close()
             del connections[alias]
         return frozenset(_sqlite_schema(scratch))
