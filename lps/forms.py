@@ -67,10 +67,18 @@ class CommitmentForm(LengthLimitsMixin, forms.ModelForm):
             "wire_date",
             "k1_sent",
             "notes",
+            "soft_amount",
+            "soft_date",
+            "hard_amount",
+            "hard_date",
+            "withdrawn_reason",
         ]
-        labels = {"commitment_amount": "Committed", "funded_amount": "Funded"}
+        labels = {"commitment_amount": "Amount now", "funded_amount": "Funded"}
         help_texts = {
             "status": "Soft circles are not counted as committed; withdrawn commitments count toward nothing.",
+            "commitment_amount": "At the status above. Moving up the ladder keeps each earlier level's amount.",
+            "soft_amount": "What the LP first indicated, if different. Filled in when left blank.",
+            "hard_amount": "The hard-circle amount, if it has been reached. Filled in when left blank.",
             "investing_entity": "Optional: the trust, IRA or LLC the LP invests through. Needed for a second "
             "commitment to the same fund.",
         }
@@ -78,6 +86,9 @@ class CommitmentForm(LengthLimitsMixin, forms.ModelForm):
             "commitment_date": forms.DateInput(attrs=DATE_WIDGET, format="%Y-%m-%d"),
             "signed_date": forms.DateInput(attrs=DATE_WIDGET, format="%Y-%m-%d"),
             "wire_date": forms.DateInput(attrs=DATE_WIDGET, format="%Y-%m-%d"),
+            "soft_date": forms.DateInput(attrs=DATE_WIDGET, format="%Y-%m-%d"),
+            "hard_date": forms.DateInput(attrs=DATE_WIDGET, format="%Y-%m-%d"),
+            "withdrawn_reason": forms.TextInput(attrs={"placeholder": "e.g. allocation cut, fund size, timing"}),
             "notes": forms.Textarea(attrs={"rows": 3}),
             "investing_entity": forms.TextInput(attrs={"placeholder": "e.g. Trust / IRA, Gillespie Family LLC"}),
         }
@@ -85,6 +96,10 @@ class CommitmentForm(LengthLimitsMixin, forms.ModelForm):
             "commitment_date": DATE_ERRORS,
             "signed_date": DATE_ERRORS,
             "wire_date": DATE_ERRORS,
+            "soft_date": DATE_ERRORS,
+            "hard_date": DATE_ERRORS,
+            "soft_amount": {"invalid": "Enter an amount in dollars, like 2500000."},
+            "hard_amount": {"invalid": "Enter an amount in dollars, like 2500000."},
             "commitment_amount": {"invalid": "Enter an amount in dollars, like 2500000."},
             "funded_amount": {"invalid": "Enter an amount in dollars, like 2500000."},
         }
@@ -93,7 +108,7 @@ class CommitmentForm(LengthLimitsMixin, forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.fields["fund"].queryset = Fund.objects.visible_to(user).order_by("-vintage_year", "name")
         self.fields["status"].initial = CommitmentStatus.HARD_CIRCLE
-        for name in ("commitment_amount", "funded_amount"):
+        for name in ("commitment_amount", "funded_amount", "soft_amount", "hard_amount"):
             self.fields[name].widget.attrs.update({"min": 0, "step": "0.01", "inputmode": "decimal"})
         if self.instance.pk:
             # Moving a commitment to another fund would rewrite both funds' history: not here.
@@ -101,6 +116,11 @@ class CommitmentForm(LengthLimitsMixin, forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
+        if cleaned.get("status") == CommitmentStatus.WITHDRAWN and not cleaned.get("withdrawn_reason", "").strip():
+            self.add_error("withdrawn_reason", "Say why the LP withdrew or declined: the raise's reports count on it.")
+        for name in ("soft_amount", "hard_amount"):
+            if cleaned.get(name) is not None and cleaned[name] < 0:
+                self.add_error(name, "An amount cannot be negative.")
         fund = cleaned.get("fund")
         entity = cleaned.get("investing_entity", "")
         lp = self.instance.lp if self.instance.lp_id else None

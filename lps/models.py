@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import datetime
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models, transaction
-from django.db.models import Q, Sum
+from django.db.models import Count, Q, Sum
 from django.urls import reverse
+from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from contacts.models import ContactType, OrganizationType
@@ -134,6 +137,88 @@ class CommitmentStatus(models.TextChoices):
 # Soft circles are non-binding: "committed" counts hard circle and beyond, always.
 COMMITTED_STATUSES = (CommitmentStatus.HARD_CIRCLE, CommitmentStatus.SIGNED, CommitmentStatus.CLOSED)
 
+# The ladder a commitment climbs, lowest first, with the amount and date fields that keep
+# each rung: reaching a rung records its own amount, so moving up never overwrites the one
+# below and soft-to-hard-to-signed slippage stays visible. (The signed rung's date is the
+# date the subscription documents were signed, a field that predates the ladder.)
+LADDER = (
+    (CommitmentStatus.SOFT_CIRCLE, "soft_amount", "soft_date"),
+    (CommitmentStatus.HARD_CIRCLE, "hard_amount", "hard_date"),
+    (CommitmentStatus.SIGNED, "signed_amount", "signed_date"),
+    (CommitmentStatus.CLOSED, "closed_amount", "closed_date"),
+)
+RUNG_STATUSES = [status for status, _amount, _date in LADDER]
+LADDER_FIELDS = [name for _status, *names in LADDER for name in names] + ["withdrawn_date", "withdrawn_reason"]
+
+
+def ladder_aggregates() -> dict[str, Any]:
+    """``<status>_count`` and ``<status>_amount`` per rung reached, and ``withdrawn_count`` and
+    ``withdrawn_amount`` (the amount a withdrawn commitment last had): for ``aggregate`` or,
+    grouped by owner or fund, ``values(...).annotate``."""
+    aggregates: dict[str, Any] = {}
+    for status, amount_field, _date in LADDER:
+        aggregates[f"{status}_count"] = Count("pk", filter=Q(**{f"{amount_field}__isnull": False}))
+        aggregates[f"{status}_amount"] = Sum(amount_field)
+    withdrawn = Q(status=CommitmentStatus.WITHDRAWN)
+    aggregates["withdrawn_count"] = Count("pk", filter=withdrawn)
+    aggregates["withdrawn_amount"] = Sum("commitment_amount", filter=withdrawn)
+    return aggregates
+
+
+def ladder_figures(row: dict[str, Any]) -> dict[str, Any]:
+    """A row of ``ladder_aggregates`` with the empty sums as 0."""
+    zero = {key: 0 if key.endswith("_count") else Decimal("0") for key in row}
+    return {key: zero[key] if value is None else value for key, value in row.items()}
+
+
+@dataclass(frozen=True)
+class Rung:
+    status: str
+    label: str
+    amount: Decimal | None
+    date: datetime.date | None
+
+    @property
+    def reached(self) -> bool:
+        return self.amount is not None
+
+
+def climb_ladder(commitment: Commitment, *, adding: bool, today: datetime.date) -> None:
+    """Record the commitment's status and amount on its rung of the ladder.
+
+    What every write path runs before saving (``Commitment.save`` and the import's bulk
+    writer): the current rung takes today's amount (a revised hard circle is still a hard
+    circle); rungs below that were skipped (entered straight as signed) are filled with the
+    same amount and date, so each rung reached implies the ones below; rungs above are
+    cleared, because moving a commitment back down is a correction. A withdrawal keeps
+    every rung as it was and records when: the record of how far the LP got.
+    """
+    status = commitment.status
+    # A commitment entered already on a rung reached it when its commitment date says, if
+    # it says (an import's past, or a commitment written down late); a move up, today.
+    first_date = commitment.commitment_date if adding else today
+    if status == CommitmentStatus.WITHDRAWN:
+        commitment.withdrawn_date = commitment.withdrawn_date or first_date
+        if commitment.soft_amount is None:
+            commitment.soft_amount, commitment.soft_date = commitment.commitment_amount, first_date
+        return
+    commitment.withdrawn_date, commitment.withdrawn_reason = None, ""
+    level = RUNG_STATUSES.index(status) if status in RUNG_STATUSES else 0
+    _status, amount_field, date_field = LADDER[level]
+    setattr(commitment, amount_field, commitment.commitment_amount)
+    reached_on = getattr(commitment, date_field) or first_date
+    setattr(commitment, date_field, reached_on)
+    for _status, amount_field, date_field in LADDER[:level]:
+        if getattr(commitment, amount_field) is None:
+            setattr(commitment, amount_field, commitment.commitment_amount)
+            if getattr(commitment, date_field) is None:
+                setattr(commitment, date_field, reached_on)
+    for _status, amount_field, date_field in LADDER[level + 1 :]:
+        setattr(commitment, amount_field, None)
+        if amount_field != "signed_amount":
+            # signed_date doubles as the paperwork's date, which a correction leaves alone.
+            setattr(commitment, date_field, None)
+
 
 class CommitmentQuerySet(ScopedQuerySet):
     def for_tracker(self) -> CommitmentQuerySet:
@@ -169,6 +254,13 @@ class CommitmentQuerySet(ScopedQuerySet):
             withdrawn=Sum("commitment_amount", filter=Q(status=CommitmentStatus.WITHDRAWN)),
         )
         return {key: value or zero for key, value in sums.items()}
+
+    def ladder_totals(self) -> dict[str, Decimal | int]:
+        """Per rung, how many commitments reached it and the dollars they had there, in one query.
+
+        Keys as ``ladder_aggregates`` names them; a rung nobody reached counts 0 and $0.
+        """
+        return ladder_figures(self.order_by().aggregate(**ladder_aggregates()))
 
     def main_for(self, fund: Any, *, lp: Any = None, contact: Any = None) -> Commitment | None:
         """The commitment a deal for ``fund`` means: the one without an investing entity, else the only one.
@@ -210,6 +302,18 @@ class Commitment(GuardedModel, TimeStampedModel):
     wire_date = models.DateField(null=True, blank=True)
     k1_sent = models.BooleanField("K-1 sent", default=False)
     notes = models.TextField(blank=True, max_length=NOTE_MAX, validators=[LengthLimit(NOTE_MAX)])
+    # The ladder (see LADDER and climb_ladder): the amount and date at each rung reached.
+    soft_amount = models.DecimalField("soft-circle amount", **MONEY, null=True, blank=True)
+    soft_date = models.DateField("soft-circled on", null=True, blank=True)
+    hard_amount = models.DecimalField("hard-circle amount", **MONEY, null=True, blank=True)
+    hard_date = models.DateField("hard-circled on", null=True, blank=True)
+    signed_amount = models.DecimalField("signed amount", **MONEY, null=True, blank=True)
+    closed_amount = models.DecimalField("amount accepted at the close", **MONEY, null=True, blank=True)
+    closed_date = models.DateField("accepted on", null=True, blank=True)
+    withdrawn_date = models.DateField("withdrawn on", null=True, blank=True)
+    withdrawn_reason = models.CharField(
+        "why withdrawn or declined", max_length=NAME_MAX, blank=True, help_text="Needed when the LP withdraws."
+    )
 
     objects = CommitmentQuerySet.as_manager()
     history = HistoricalRecords()
@@ -226,6 +330,21 @@ class Commitment(GuardedModel, TimeStampedModel):
     def __str__(self) -> str:
         entity = f" ({self.investing_entity})" if self.investing_entity else ""
         return f"{self.lp} — {self.fund}{entity}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        climb_ladder(self, adding=self._state.adding, today=timezone.localdate())
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and {"status", "commitment_amount"} & set(update_fields):
+            kwargs["update_fields"] = {*update_fields, *LADDER_FIELDS}
+        super().save(*args, **kwargs)
+
+    @property
+    def ladder(self) -> list[Rung]:
+        """Every rung with what was recorded there (amount None: not reached)."""
+        labels = dict(CommitmentStatus.choices)
+        return [
+            Rung(status, labels[status], getattr(self, amount), getattr(self, date)) for status, amount, date in LADDER
+        ]
 
     def clean(self) -> None:
         if (

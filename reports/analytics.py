@@ -21,7 +21,16 @@ from django.utils import timezone
 from contacts.models import Communication, CommunicationType, OrganizationType
 from crm.lib.money import money_short
 from crm.models import User
-from lps.models import COMMITTED_STATUSES, Commitment, CommitmentStatus, Fund, LPProfile
+from lps.models import (
+    COMMITTED_STATUSES,
+    LADDER,
+    Commitment,
+    CommitmentStatus,
+    Fund,
+    LPProfile,
+    ladder_aggregates,
+    ladder_figures,
+)
 from pipeline.models import Opportunity, Stage, StageOutcome
 from reports.charts import Column, ColumnChart, ReferenceLine, Segment, StepChart, StepSeries, month_label
 from reports.dashboard import soft_url
@@ -899,9 +908,118 @@ def concentration(user, fund: Fund | None) -> ConcentrationReport:
     )
 
 
+# --- Commitment ladder -----------------------------------------------------------------------------
+
+NO_OWNER = "No owner"
+
+
+@dataclass
+class LadderLevel:
+    status: str
+    label: str
+    count: int
+    amount: Decimal
+    # Of the level below: the share of its commitments that got here, and of its dollars.
+    count_share: Decimal | None
+    amount_share: Decimal | None
+
+
+def ladder_levels(row: dict[str, Any]) -> list[LadderLevel]:
+    """The rungs of one row of ``ladder_aggregates``, each against the rung below it."""
+    labels = dict(CommitmentStatus.choices)
+    labels[CommitmentStatus.CLOSED] = "Accepted at a close"
+    levels: list[LadderLevel] = []
+    for status, _amount, _date in LADDER:
+        count, amount = row[f"{status}_count"], row[f"{status}_amount"]
+        below = levels[-1] if levels else None
+        levels.append(
+            LadderLevel(
+                status,
+                labels[status],
+                count,
+                amount,
+                percent(count, below.count) if below else None,
+                percent(amount, below.amount) if below else None,
+            )
+        )
+    return levels
+
+
+@dataclass
+class LadderOwner:
+    name: str
+    levels: list[LadderLevel]
+    withdrawn: int
+
+    @property
+    def soft_to_signed(self) -> Decimal | None:
+        """Of the dollars first soft-circled, the share signed: the owner's whole ladder in one figure."""
+        return percent(self.levels[2].amount, self.levels[0].amount)
+
+
+@dataclass
+class LadderReport:
+    fund: Fund | None
+    levels: list[LadderLevel]
+    withdrawn_count: int
+    withdrawn_amount: Decimal
+    owners: list[LadderOwner]
+
+    title = "Commitment ladder"
+    slug = "ladder"
+    headers = ["Section", "Level", "Commitments", "Amount", "Of the level below (count %)",
+               "Of the level below ($ %)"]  # fmt: skip
+
+    @property
+    def currency(self) -> str:
+        return self.fund.currency if self.fund else "USD"
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.levels or not self.levels[0].count
+
+    def table(self) -> list[list]:
+        def rows(section: str, levels: list[LadderLevel]) -> list[list]:
+            return [[section, v.label, v.count, v.amount, v.count_share, v.amount_share] for v in levels]
+
+        table = rows("Fund", self.levels)
+        table.append(["Fund", "Withdrawn or declined", self.withdrawn_count, self.withdrawn_amount, None, None])
+        for owner in self.owners:
+            table += rows(f"Owner: {owner.name}", owner.levels)
+        return table
+
+
+def ladder(user, fund: Fund | None) -> LadderReport:
+    """How commitments to the fund climbed the ladder (soft → hard → signed → accepted), in
+    count and dollars, each level against the one below: shrinkage as well as conversion.
+    Per relationship owner (the LP's contact's owner) too. Two queries."""
+    if fund is None:
+        return LadderReport(None, [], 0, ZERO, [])
+    commitments = Commitment.objects.visible_to(user).filter(fund=fund)
+    totals = ladder_figures(commitments.order_by().aggregate(**ladder_aggregates()))
+    by_owner = (
+        commitments.order_by()
+        .values("lp__contact__owner", "lp__contact__owner__full_name", "lp__contact__owner__username")
+        .annotate(**ladder_aggregates())
+    )
+    owners = [
+        LadderOwner(
+            (row["lp__contact__owner__full_name"] or row["lp__contact__owner__username"] or NO_OWNER)
+            if row["lp__contact__owner"]
+            else NO_OWNER,
+            ladder_levels(ladder_figures(row)),
+            row["withdrawn_count"],
+        )
+        for row in by_owner
+    ]
+    owners.sort(key=lambda owner: (owner.name == NO_OWNER, -owner.levels[0].amount, owner.name))
+    return LadderReport(fund, ladder_levels(totals), totals["withdrawn_count"], totals["withdrawn_amount"], owners)
+
+
 REPORTS = {
     "fundraising": lambda user, filters: fundraising(user, filters.fund),
     "conversion": lambda user, filters: conversion(user, filters.fund),
     "team": lambda user, filters: team_activity(user, filters.months),
     "concentration": lambda user, filters: concentration(user, filters.fund),
+    "ladder": lambda user, filters: ladder(user, filters.fund),
 }

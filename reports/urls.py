@@ -18,4 +18,5 @@ urlpatterns = [
         {"report": "concentration"},
         name="report_concentration_export",
     ),
+    path("reports/ladder/export/", views.report_export, {"report": "ladder"}, name="report_ladder_export"),
 ]

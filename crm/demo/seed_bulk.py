@@ -41,7 +41,7 @@ from contacts.models import (
 from crm.demo import seed_demo
 from crm.models import Role, User
 from crm.permissions import as_system
-from lps.models import Commitment, CommitmentStatus, Fund, FundStatus, LPProfile
+from lps.models import Commitment, CommitmentStatus, Fund, FundStatus, LPProfile, climb_ladder
 from pipeline.models import Opportunity, Priority, Stage, StageOutcome
 
 BATCH_SIZE = 1000
@@ -500,18 +500,20 @@ class _Seeder:
         share = Decimal(self.rng.choice(["0.55", "0.70", "0.85", "1"]))
         first_close = fund.first_close_date or datetime.date(fund.vintage_year or self.as_of.year - 5, 9, 30)
         committed_on = first_close + datetime.timedelta(days=self.rng.randint(-120, 270))
-        return Commitment(
-            lp=lp,
-            fund=fund,
-            status=status,
-            commitment_amount=amount,
-            funded_amount=(amount * share).quantize(Decimal("0.01")),
-            commitment_date=committed_on,
-            legal_docs_signed=True,
-            signed_date=committed_on + datetime.timedelta(days=self.rng.randint(7, 30)),
-            wire_received=True,
-            wire_date=committed_on + datetime.timedelta(days=self.rng.randint(30, 90)),
-            k1_sent=status == CommitmentStatus.CLOSED,
+        return self.climbed(
+            Commitment(
+                lp=lp,
+                fund=fund,
+                status=status,
+                commitment_amount=amount,
+                funded_amount=(amount * share).quantize(Decimal("0.01")),
+                commitment_date=committed_on,
+                legal_docs_signed=True,
+                signed_date=committed_on + datetime.timedelta(days=self.rng.randint(7, 30)),
+                wire_received=True,
+                wire_date=committed_on + datetime.timedelta(days=self.rng.randint(30, 90)),
+                k1_sent=status == CommitmentStatus.CLOSED,
+            )
         )
 
     def fund_two_commitment(self, lp: LPProfile, fund: Fund) -> Commitment:
@@ -523,7 +525,7 @@ class _Seeder:
         # A first capital call has gone out to some signed LPs.
         funded = (amount * Decimal(self.rng.choice(["0", "0.10", "0.20"]))).quantize(Decimal("0.01")) if signed else 0
         committed_on = self.days(-240, -5)
-        return Commitment(
+        commitment = Commitment(
             lp=lp,
             fund=fund,
             status=status,
@@ -535,6 +537,19 @@ class _Seeder:
             wire_received=bool(funded),
             wire_date=committed_on + datetime.timedelta(days=self.rng.randint(25, 60)) if funded else None,
         )
+        if status != CommitmentStatus.SOFT_CIRCLE:
+            # Soft circles shrink on the way up: up to 45% more was indicated first. From the
+            # date, not the generator, so the rest of the seeded data stays as it was.
+            commitment.soft_amount = (amount * (1 + Decimal(committed_on.toordinal() % 4) * Decimal("0.15"))).quantize(
+                Decimal("1000")
+            )
+            commitment.soft_date = committed_on - datetime.timedelta(days=30)
+        return self.climbed(commitment)
+
+    def climbed(self, commitment: Commitment) -> Commitment:
+        """What Commitment.save() records on the ladder, which the bulk insert skips."""
+        climb_ladder(commitment, adding=True, today=self.as_of)
+        return commitment
 
     def opportunities(
         self, contacts: list[Contact], team: list[User], funds: dict[str, Fund], stages: list[Stage]

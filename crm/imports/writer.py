@@ -30,6 +30,7 @@ from crm.imports.inserts import insert_fields, insert_rows
 from crm.imports.plan import WritePlan, record_key
 from crm.imports.progress import WRITTEN, Cancelled, Progress
 from crm.lib.text import collapse_spaces, normalize_email
+from lps.models import climb_ladder
 
 # Records per bulk statement group, and per write transaction at most.
 SLICE = 50
@@ -70,6 +71,8 @@ def _prepare(instance: models.Model, now: Any, original: dict | None) -> None:
             instance.probability = instance.stage.default_probability
         if original is not None and original.get("stage_id") != instance.stage_id:
             instance.stage_changed_at = now
+    if label == "lps.commitment":
+        climb_ladder(instance, adding=original is None, today=timezone.localdate(now))
     if original is not None and hasattr(instance, "updated_at"):
         instance.updated_at = now
 

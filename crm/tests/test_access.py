@@ -151,6 +151,7 @@ ROUTE_ROLES: dict[str, str] = {
     "report_conversion_export": Role.MANAGER,
     "report_team_export": Role.MANAGER,
     "report_concentration_export": Role.MANAGER,
+    "report_ladder_export": Role.MANAGER,
     # Personal API tokens (issue 18): everyone makes and revokes their own, under Settings.
     "api_token_create": Role.MEMBER,
     "api_token_revoke": Role.MEMBER,

@@ -17,7 +17,7 @@ from django.urls import reverse
 
 from conftest import HX
 from contacts.models import ContactType
-from crm.testing.factories import commitment, contact, fund, lp
+from crm.testing.factories import commitment, contact, lp
 from lps.models import Commitment, CommitmentStatus, LPProfile
 from reports.dashboard import fund_figures
 
@@ -32,16 +32,6 @@ def kpi(html: str, name: str) -> str:
     match = re.search(rf'data-kpi="{name}">([^<]+)<', html)
     assert match, f"no {name} figure"
     return match.group(1)
-
-
-@pytest.fixture
-def fund_two(db):
-    return fund("Fund II", vintage_year=2025)
-
-
-@pytest.fixture
-def ada(db):
-    return lp(contact("Gillespie", first_name="Ada"))
 
 
 # --- The model --------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ say), htmx and plain GET, and a fixed number of queries whatever the data size.
 
 from __future__ import annotations
 
+import csv
 import datetime
 import html as htmllib
 import io
@@ -33,6 +34,7 @@ EXPORTS = {
     "conversion": reverse("report_conversion_export"),
     "team": reverse("report_team_export"),
     "concentration": reverse("report_concentration_export"),
+    "ladder": reverse("report_ladder_export"),
 }
 
 
@@ -369,6 +371,54 @@ def test_only_ten_lps_are_ranked(member_user, raising):
     assert report.top[0].amount == Decimal("12000000") and report.top[-1].amount == Decimal("3000000")
 
 
+def climb(c, status: str, amount: str) -> None:
+    c.status, c.commitment_amount = status, Decimal(amount)
+    if status == CommitmentStatus.WITHDRAWN:
+        c.withdrawn_reason = "Timing"
+    c.save()
+
+
+@pytest.fixture
+def ladder_book(raising, member_user, manager_user):
+    """Soft $12M from three LPs: one signs $3M of $5M, one hard-circles $4M and withdraws, one stays soft."""
+    signer = commitment(lp(contact(owner=member_user)), raising, "5000000", status=CommitmentStatus.SOFT_CIRCLE)
+    climb(signer, CommitmentStatus.HARD_CIRCLE, "4000000")
+    climb(signer, CommitmentStatus.SIGNED, "3000000")
+    leaver = commitment(lp(contact(owner=manager_user)), raising, "4000000", status=CommitmentStatus.SOFT_CIRCLE)
+    climb(leaver, CommitmentStatus.HARD_CIRCLE, "4000000")
+    climb(leaver, CommitmentStatus.WITHDRAWN, "4000000")
+    commitment(lp(contact(owner=manager_user)), raising, "3000000", status=CommitmentStatus.SOFT_CIRCLE)
+    commitment(lp(), fund("Fund I", vintage_year=2019), "9000000")  # another fund: not counted
+
+
+def test_the_ladder_shows_conversion_and_shrinkage_between_levels(member_user, manager_user, raising, ladder_book):
+    report = analytics.ladder(member_user, raising)
+    assert [(v.label, v.count, v.amount, v.count_share, v.amount_share) for v in report.levels] == [
+        ("Soft circle", 3, Decimal("12000000"), None, None),
+        ("Hard circle", 2, Decimal("8000000"), Decimal("66.7"), Decimal("66.7")),
+        ("Signed", 1, Decimal("3000000"), Decimal("50.0"), Decimal("37.5")),
+        ("Accepted at a close", 0, Decimal("0"), Decimal("0.0"), Decimal("0.0")),
+    ]
+    assert (report.withdrawn_count, report.withdrawn_amount) == (1, Decimal("4000000"))
+    by_owner = {owner.name: owner for owner in report.owners}
+    manager, member = by_owner[manager_user.display_name], by_owner[member_user.display_name]
+    assert [v.amount for v in manager.levels[:2]] == [Decimal("7000000"), Decimal("4000000")]
+    assert (manager.withdrawn, manager.soft_to_signed) == (1, Decimal("0.0"))
+    assert member.soft_to_signed == Decimal("60.0")
+    assert report.owners[0] is manager  # the most soft-circled first
+
+
+def test_the_ladder_section_and_its_export_say_the_same(manager_client, raising, ladder_book):
+    html = text(manager_client.get(REPORTS, {"fund": raising.pk}))
+    assert 'id="ladder"' in html and 'data-report-table="ladder-owners"' in html
+    assert '<span data-figure="dollars">37.5%</span>' in html
+    response = manager_client.get(EXPORTS["ladder"], {"fund": raising.pk, "format": "csv"})
+    rows = list(csv.reader(csv_lines(response)))
+    assert rows[0][:4] == ["Section", "Level", "Commitments", "Amount"]
+    assert rows[3][:6] == ["Fund", "Signed", "1", "3000000.00", "50.00", "37.50"]
+    assert rows[5][:4] == ["Fund", "Withdrawn or declined", "1", "4000000.00"]
+
+
 def test_the_concentration_section_links_to_the_dashboard_chart(member_client, raising):
     commitment(lp(investor_type=OrganizationType.PENSION), raising, "5000000")
     page = section(text(member_client.get(REPORTS)), "concentration")
@@ -401,7 +451,7 @@ def test_an_unknown_fund_says_so_and_shows_the_default(member_client, raising, v
 
 def test_the_page_and_its_exports_work_without_any_fund_or_data(manager_client):
     page = text(manager_client.get(REPORTS))
-    assert page.count("No funds yet.") == 3
+    assert page.count("No funds yet.") == 4
     assert "Nothing logged in these months." in page
     total = csv_lines(manager_client.get(EXPORTS["fundraising"]))[1:]
     assert len(total) == 1 and total[0].startswith("Total,0,")
