@@ -1,7 +1,13 @@
 from django.contrib import admin
 
 from crm.lib.admin import CRMRecordAdmin
-from lps.models import Commitment, Fund, LPProfile
+from lps.models import Close, Commitment, Fund, LPProfile
+
+
+class CloseInline(admin.TabularInline):
+    model = Close
+    extra = 0
+    fields = ("name", "date", "minimum_amount", "state")
 
 
 @admin.register(Fund)
@@ -9,6 +15,7 @@ class FundAdmin(CRMRecordAdmin):
     list_display = ("name", "vintage_year", "status", "target_size", "hard_cap", "currency")
     list_filter = ("status",)
     search_fields = ("name",)
+    inlines = [CloseInline]
 
 
 class CommitmentInline(admin.TabularInline):

@@ -9,7 +9,7 @@ from contacts.pickers import ContactPicker, ContactPickerField
 from crm.lib.custom_field_forms import CustomFieldsFormMixin
 from crm.lib.text import LengthLimitsMixin
 from crm.permissions import can
-from lps.models import Commitment, CommitmentStatus, Fund, LPProfile
+from lps.models import Close, Commitment, CommitmentStatus, Fund, LPProfile
 
 DATE_WIDGET = {"type": "date"}
 DATE_ERRORS = {"invalid": "Enter a date like 2025-03-14."}
@@ -72,6 +72,7 @@ class CommitmentForm(LengthLimitsMixin, forms.ModelForm):
             "hard_amount",
             "hard_date",
             "withdrawn_reason",
+            "close",
         ]
         labels = {"commitment_amount": "Amount now", "funded_amount": "Funded"}
         help_texts = {
@@ -110,9 +111,15 @@ class CommitmentForm(LengthLimitsMixin, forms.ModelForm):
         self.fields["status"].initial = CommitmentStatus.HARD_CIRCLE
         for name in ("commitment_amount", "funded_amount", "soft_amount", "hard_amount"):
             self.fields[name].widget.attrs.update({"min": 0, "step": "0.01", "inputmode": "decimal"})
+        # Any fund's close while adding (the fund is chosen on the same form; clean() checks the
+        # pair); the commitment's own fund's closes once it exists.
+        closes = Close.objects.visible_to(user).select_related("fund").order_by("fund", "date")
         if self.instance.pk:
             # Moving a commitment to another fund would rewrite both funds' history: not here.
             self.fields["fund"].disabled = True
+            closes = closes.filter(fund=self.instance.fund_id)
+        self.fields["close"].queryset = closes
+        self.fields["close"].empty_label = "Not chosen yet"
 
     def clean(self):
         cleaned = super().clean()
@@ -122,6 +129,9 @@ class CommitmentForm(LengthLimitsMixin, forms.ModelForm):
             if cleaned.get(name) is not None and cleaned[name] < 0:
                 self.add_error(name, "An amount cannot be negative.")
         fund = cleaned.get("fund")
+        close = cleaned.get("close")
+        if fund and close and close.fund_id != fund.pk:
+            self.add_error("close", f"Choose one of {fund}'s closes.")
         entity = cleaned.get("investing_entity", "")
         lp = self.instance.lp if self.instance.lp_id else None
         if fund and lp and "investing_entity" not in self.errors:

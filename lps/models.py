@@ -50,6 +50,15 @@ class Fund(GuardedModel, TimeStampedModel):
     first_close_date = models.DateField(null=True, blank=True)
     final_close_date = models.DateField(null=True, blank=True)
     status = models.CharField(max_length=10, choices=FundStatus.choices, default=FundStatus.RAISING)
+    late_close_interest_rate = models.DecimalField(
+        "late-close interest (% a year)",
+        max_digits=5,
+        decimal_places=2,
+        default=Decimal("0"),
+        validators=[MinValueValidator(0)],
+        help_text="Charged to an LP admitted at a later close on their share of capital already called, "
+        "from the first close to their admission (simple interest, actual/365).",
+    )
 
     objects = FundQuerySet.as_manager()
     # The tables keep the names they had when funds lived in pipeline: the move (lps 0004,
@@ -62,6 +71,39 @@ class Fund(GuardedModel, TimeStampedModel):
 
     def __str__(self) -> str:
         return self.name
+
+
+class CloseState(models.TextChoices):
+    PLANNED = "planned", "Planned"
+    HELD = "held", "Held"
+
+
+class Close(GuardedModel, TimeStampedModel):
+    """One of a fund's closes (first, interim…, final): commitments are admitted at a close."""
+
+    WRITE_RULES = {ANY_FIELD: Capability.CONFIGURE_FUNDS}
+
+    fund = models.ForeignKey(Fund, on_delete=models.CASCADE, related_name="closes")
+    name = models.CharField(max_length=SHORT_NAME_MAX, help_text="e.g. First close, Second close, Final close.")
+    date = models.DateField()
+    minimum_amount = models.DecimalField(
+        "minimum or target", **MONEY, null=True, blank=True, help_text="What must be signed to hold this close."
+    )
+    state = models.CharField(max_length=10, choices=CloseState.choices, default=CloseState.PLANNED)
+
+    objects = ScopedQuerySet.as_manager()
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["fund", "date", "pk"]
+        constraints = [models.UniqueConstraint(fields=["fund", "name"], name="close_name_unique_per_fund")]
+
+    def __str__(self) -> str:
+        return f"{self.fund} · {self.name}"
+
+    @property
+    def is_held(self) -> bool:
+        return self.state == CloseState.HELD
 
 
 class LPProfile(GuardedModel, CustomFieldsModel, TimeStampedModel):
@@ -310,6 +352,15 @@ class Commitment(GuardedModel, TimeStampedModel):
     signed_amount = models.DecimalField("signed amount", **MONEY, null=True, blank=True)
     closed_amount = models.DecimalField("amount accepted at the close", **MONEY, null=True, blank=True)
     closed_date = models.DateField("accepted on", null=True, blank=True)
+    close = models.ForeignKey(
+        Close,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="commitments",
+        verbose_name="admitted at close",
+        help_text="The close this commitment is expected at, or was accepted at.",
+    )
     withdrawn_date = models.DateField("withdrawn on", null=True, blank=True)
     withdrawn_reason = models.CharField(
         "why withdrawn or declined", max_length=NAME_MAX, blank=True, help_text="Needed when the LP withdraws."
@@ -353,6 +404,8 @@ class Commitment(GuardedModel, TimeStampedModel):
             and self.funded_amount > self.commitment_amount
         ):
             raise ValidationError({"funded_amount": "Funded cannot exceed the commitment."})
+        if self.close_id is not None and self.fund_id is not None and self.close.fund_id != self.fund_id:
+            raise ValidationError({"close": "Choose one of this fund's closes."})
 
     @property
     def is_committed(self) -> bool:

@@ -6,6 +6,8 @@ urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("dashboard/export/", views.dashboard_export, name="dashboard_export"),
     path("reports/", views.reports_index, name="reports_index"),
+    path("closes/", views.close_planner, name="close_planner"),
+    path("closes/<int:pk>/hold/", views.close_hold, name="close_hold"),
     # One URL name per report, so each export link (and the role table) names what it exports.
     path(
         "reports/fundraising/export/", views.report_export, {"report": "fundraising"}, name="report_fundraising_export"

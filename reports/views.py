@@ -1,15 +1,20 @@
 from __future__ import annotations
 
+from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
 from crm.lib.export import export_response
 from crm.lib.htmx import render_page_or_fragment
 from crm.lib.listing import export_format
-from reports import analytics
+from crm.permissions import Capability, can
+from crm.roles import capability_required
+from lps.models import Close
+from reports import analytics, closes
 from reports.dashboard import dashboard_context, export_rows
 
 REPORTS_TEMPLATE = "reports/reports.html"
@@ -54,3 +59,34 @@ def report_export(request: HttpRequest, report: str) -> HttpResponse:
     scope = f"last-{filters.months}-months" if report == "team" else slugify(filters.fund.name if filters.fund else "")
     filename = "-".join(part for part in ("report", report, scope) if part)
     return export_response(fmt, filename, data.headers, data.table())
+
+
+@require_GET
+def close_planner(request: HttpRequest) -> HttpResponse:
+    """Per close of the chosen fund: signed against the minimum, the gap, the commitments
+    expected, the deals that could fill it, and what later LPs owe to equalise."""
+    filters = analytics.report_filters(request.user, request.GET)
+    today = timezone.localdate()
+    context = {
+        "filters": filters,
+        "planner": closes.plan(request.user, filters.fund, today),
+        "today": today,
+        "can_hold": can(request.user, Capability.CONFIGURE_FUNDS) and can(request.user, Capability.CHANGE_COMMITMENTS),
+    }
+    return render_page_or_fragment(request, "reports/close_planner.html", "planner-body", context)
+
+
+@require_POST
+@capability_required(Capability.CONFIGURE_FUNDS)
+def close_hold(request: HttpRequest, pk: int) -> HttpResponse:
+    """Mark a close held: its signed commitments are accepted at it, each with history."""
+    close = Close.objects.select_related("fund").get_for_user(request.user, pk, write=True)
+    if close.is_held:
+        messages.info(request, f"{close.name} of {close.fund} is already held.")
+    else:
+        accepted = closes.hold(close, request.user, timezone.localdate())
+        messages.success(
+            request,
+            f"{close.name} of {close.fund} held: {accepted} signed commitment{'s' if accepted != 1 else ''} accepted.",
+        )
+    return redirect(f"{reverse('close_planner')}?fund={close.fund_id}")

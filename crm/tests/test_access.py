@@ -152,6 +152,8 @@ ROUTE_ROLES: dict[str, str] = {
     "report_team_export": Role.MANAGER,
     "report_concentration_export": Role.MANAGER,
     "report_ladder_export": Role.MANAGER,
+    "close_planner": Role.MEMBER,
+    "close_hold": Role.MANAGER,
     # Personal API tokens (issue 18): everyone makes and revokes their own, under Settings.
     "api_token_create": Role.MEMBER,
     "api_token_revoke": Role.MEMBER,
@@ -201,6 +203,7 @@ POST_ONLY_URL_NAMES = {
     "contact_bulk",
     "action_done",
     "commitment_toggle",
+    "close_hold",
     "import_run",
     "import_discard",
     "import_cancel",

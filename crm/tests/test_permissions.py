@@ -9,6 +9,7 @@ when a route, a guarded model field or a form field appears without a rule here.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import io
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from crm.models import ROLE_RANK, Role
 from crm.permissions import ANY_FIELD, CAPABILITY_ROLES, Capability, GuardedModel, acting_as, can
 from crm.tests.test_access import ROUTE_ROLES
 from lps.forms import CommitmentForm, LPProfileForm
-from lps.models import Commitment, CommitmentStatus, Fund, FundStatus, LPProfile
+from lps.models import Close, Commitment, CommitmentStatus, Fund, FundStatus, LPProfile
 from pipeline import services
 from pipeline.forms import MoveForm, OpportunityForm
 from pipeline.models import Opportunity, Stage
@@ -52,6 +53,7 @@ class World:
     open_deal: Opportunity  # a prospect's deal in Due diligence
     prospect: Contact
     duplicate: Contact  # another record of the LP, for a merge
+    close: Close  # the fund's planned first close, the LP's signed commitment expected at it
 
 
 @pytest.fixture
@@ -75,7 +77,12 @@ def world(db) -> World:
         expected_amount=Decimal("5000000"),
     )  # fmt: skip
     duplicate = Contact.objects.create(first_name="Ada", last_name="Okafor", email="ada.okafor@ex.com")
-    return World(fund, old_fund, stages, lp_contact, profile, commitment, won, open_deal, prospect, duplicate)
+    close = Close.objects.create(fund=fund, name="First close", date=datetime.date(2026, 3, 31))
+    signed = LPProfile.objects.create(contact=Contact.objects.create(first_name="Cy", last_name="Tan"))
+    Commitment.objects.create(
+        lp=signed, fund=fund, status=CommitmentStatus.SIGNED, commitment_amount=Decimal("1000000"), close=close
+    )
+    return World(fund, old_fund, stages, lp_contact, profile, commitment, won, open_deal, prospect, duplicate, close)
 
 
 def guarded_state() -> tuple:
@@ -87,7 +94,8 @@ def guarded_state() -> tuple:
     ) | frozenset(LPProfile.objects.filter(qualified_purchaser=True).values_list("contact_id", "qualified_purchaser"))
     funds = tuple(Fund.objects.order_by("pk").values_list())
     stages = tuple(Stage.objects.order_by("pk").values_list())
-    return commitments, owners, compliance, funds, stages
+    closes = tuple(Close.objects.order_by("pk").values_list())
+    return commitments, owners, compliance, funds, stages, closes
 
 
 # --- every path that writes guarded data ------------------------------------------------------
@@ -120,6 +128,17 @@ def _commitment_data(w: World, **changes) -> dict:
             "funded_amount": "0"}  # fmt: skip
     data.update(changes)
     return data
+
+
+def _no_closes_changed(w: World) -> dict:
+    """The fund admin page's closes inline, posted back as it was shown."""
+    close = w.close
+    return {
+        "closes-TOTAL_FORMS": "1", "closes-INITIAL_FORMS": "1", "closes-MIN_NUM_FORMS": "0",
+        "closes-MAX_NUM_FORMS": "1000", "closes-0-id": str(close.pk), "closes-0-fund": str(w.fund.pk),
+        "closes-0-name": close.name, "closes-0-date": close.date.isoformat(), "closes-0-minimum_amount": "",
+        "closes-0-state": close.state,
+    }  # fmt: skip
 
 
 COMPLIANT = {"accredited": "on", "qualified_purchaser": "on"}
@@ -186,7 +205,15 @@ CASES = [
                               "investing_entity": ""})),
     Case("admin:lps_fund_change", "rename a fund in the Django admin", Capability.CONFIGURE_FUNDS,
          lambda c, w: c.post(reverse("admin:lps_fund_change", args=[w.fund.pk]),
-                             {"name": "Renamed", "currency": "USD", "status": FundStatus.RAISING})),
+                             {"name": "Renamed", "currency": "USD", "status": FundStatus.RAISING,
+                              "late_close_interest_rate": "0", **_no_closes_changed(w)})),
+    Case("admin:lps_fund_change", "move a close's date in the fund's admin page", Capability.CONFIGURE_FUNDS,
+         lambda c, w: c.post(reverse("admin:lps_fund_change", args=[w.fund.pk]),
+                             {"name": w.fund.name, "currency": "USD", "status": FundStatus.RAISING,
+                              "late_close_interest_rate": "0", **_no_closes_changed(w),
+                              "closes-0-date": "2026-06-30"})),
+    Case("close_hold", "hold a close, accepting its signed commitments", Capability.CONFIGURE_FUNDS,
+         lambda c, w: c.post(reverse("close_hold", args=[w.close.pk]))),
     Case("admin:pipeline_stage_delete", "delete a stage in the Django admin", Capability.CONFIGURE_FUNDS,
          lambda c, w: c.post(reverse("admin:pipeline_stage_delete", args=[w.stages["Lead"].pk]), {"post": "yes"})),
 ]  # fmt: skip
@@ -207,7 +234,7 @@ ROUTES_WITHOUT_GUARDED_WRITES = {
     "opportunity_delete", "opportunity_detail", "opportunity_export", "opportunity_list", "organization_create",
     "organization_delete", "organization_detail", "organization_edit", "organization_export", "organization_list",
     "password_change", "password_change_done", "pipeline_board", "pipeline_board_cards",
-    "organization_picker", "report_concentration_export", "report_ladder_export",
+    "organization_picker", "report_concentration_export", "report_ladder_export", "close_planner",
     "report_conversion_export", "report_fundraising_export", "report_team_export", "reports_index", "settings",
     "settings_password", "settings_profile", "tag_create", "tag_delete", "tag_edit", "tag_list",
     "two_factor_verify", "two_factor_enrol", "two_factor_recovery_codes", "two_factor_remove",
