@@ -3,7 +3,8 @@
 ``load_demo()`` is idempotent: every record is found by its natural key and created only when
 missing, and nothing that exists is touched, so a re-run changes nothing (not even a demo
 password someone has since changed). After a load into an empty database the dashboard shows
-6 LPs, $83M committed and funded in Fund I and $40M expected in the Fund II pipeline.
+6 LPs, $83M committed and funded in Fund I and $40M expected in the Fund II pipeline; Fund II
+has three closes (the first held) and the Fund I LPs' re-ups at each level of the ladder.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from contacts.models import (
 )
 from crm.models import Role, User
 from crm.permissions import as_system
-from lps.models import Commitment, CommitmentStatus, Fund, FundStatus, LPProfile
+from lps.models import Close, CloseState, Commitment, CommitmentStatus, Fund, FundStatus, LPProfile
 from pipeline.models import Opportunity, Priority, Stage, StageOutcome
 
 TEAM_DOMAIN = "fund.example"
@@ -151,8 +152,31 @@ FUNDS = [
         "hard_cap": Decimal("200000000"),
         "first_close_date": datetime.date(2026, 6, 30),
         "final_close_date": datetime.date(2027, 6, 30),
+        "late_close_interest_rate": Decimal("8"),
     },
 ]
+
+# Fund II's closes: (name, date, minimum, state). The first is held.
+FUND_TWO_CLOSES = [
+    ("First close", datetime.date(2026, 6, 30), "50000000", CloseState.HELD),
+    ("Second close", datetime.date(2027, 1, 29), "90000000", CloseState.PLANNED),
+    ("Final close", datetime.date(2027, 6, 30), "150000000", CloseState.PLANNED),
+]
+# Fund I LPs re-upping into Fund II, up the ladder: (email, status, amount now, soft-circled,
+# hard-circled, close, funded, withdrawal reason). Soft circles shrink on the way up, one LP
+# declined, and the second close's signed LP owes equalisation for the first close's call.
+FUND_TWO_COMMITMENTS = [
+    ("amira.haddad@sovereignwealth.example", CommitmentStatus.CLOSED, "25000000", "30000000", "30000000",
+     "First close", "5000000", ""),
+    ("daniel.okafor@northeastpension.example", CommitmentStatus.HARD_CIRCLE, "15000000", "20000000", None,
+     "Second close", "0", ""),
+    ("priya.raman@redwoodendowment.example", CommitmentStatus.SOFT_CIRCLE, "15000000", None, None,
+     "Second close", "0", ""),
+    ("thomas.lindqvist@pacificcapital.example", CommitmentStatus.SIGNED, "10000000", "12000000", "10000000",
+     "Second close", "0", ""),
+    ("eleanor.vance@atlasfamily.example", CommitmentStatus.WITHDRAWN, "8000000", None, None,
+     None, "0", "Cutting her venture allocation this year"),
+]  # fmt: skip
 
 # Fund I: (contact email, investor type, amount, commitment date, wire date). Sum: $83,000,000.
 LP_COMMITMENTS = [
@@ -286,6 +310,7 @@ class _Loader:
         contacts = self.contacts(users, organizations, tags)
         funds = {spec["name"]: self.ensure(Fund, {"name": spec["name"]}, **spec)[0] for spec in FUNDS}
         self.commitments(contacts, funds["Fund I"])
+        self.fund_two_raise(contacts, funds["Fund II"])
         opportunities = self.opportunities(users, contacts, funds["Fund II"])
         self.communications(users, contacts, opportunities)
         return self.result
@@ -393,6 +418,41 @@ class _Loader:
                 wire_received=True,
                 wire_date=datetime.date(*wired_on),
                 k1_sent=True,
+            )
+
+    def fund_two_raise(self, contacts: dict[str, Contact], fund: Fund) -> None:
+        """Fund II's closes and the Fund I LPs' re-ups, at every level of the ladder."""
+        closes = {}
+        for name, day, minimum, state in FUND_TWO_CLOSES:
+            closes[name], _ = self.ensure(
+                Close, {"fund": fund, "name": name}, fund=fund, name=name, date=day,
+                minimum_amount=Decimal(minimum), state=state,
+            )  # fmt: skip
+        for email, status, amount, soft, hard, close, funded, reason in FUND_TWO_COMMITMENTS:
+            lp = LPProfile.objects.filter(contact=contacts[email]).first()
+            if lp is None:
+                continue
+            accepted = status == CommitmentStatus.CLOSED
+            self.ensure(
+                Commitment,
+                {"lp": lp, "fund": fund},
+                lp=lp,
+                fund=fund,
+                status=status,
+                commitment_amount=Decimal(amount),
+                soft_amount=Decimal(soft) if soft else None,
+                hard_amount=Decimal(hard) if hard else None,
+                funded_amount=Decimal(funded),
+                close=closes[close] if close else None,
+                commitment_date=datetime.date(2026, 3, 2),
+                legal_docs_signed=status in (CommitmentStatus.SIGNED, CommitmentStatus.CLOSED),
+                signed_date=datetime.date(2026, 6, 12)
+                if status in (CommitmentStatus.SIGNED, CommitmentStatus.CLOSED)
+                else None,
+                closed_date=datetime.date(2026, 6, 30) if accepted else None,
+                wire_received=Decimal(funded) > 0,
+                wire_date=datetime.date(2026, 7, 20) if Decimal(funded) > 0 else None,
+                withdrawn_reason=reason,
             )
 
     def opportunities(self, users: dict[str, User], contacts: dict[str, Contact], fund: Fund) -> dict[str, Opportunity]:

@@ -66,7 +66,28 @@ def test_seed_demo_fund_one_is_83m_committed_and_funded_by_its_six_lps():
     assert totals["funded"] == Decimal("83000000")
     assert totals["soft_circled"] == Decimal("0")
     assert Commitment.objects.filter(fund__name="Fund I", status="closed").count() == 6
-    assert not Commitment.objects.filter(fund__name="Fund II").exists()
+
+
+def test_seed_demo_fund_two_has_closes_and_re_ups_at_every_level_of_the_ladder():
+    run("seed_demo")
+
+    fund_two = Fund.objects.get(name="Fund II")
+    assert list(fund_two.closes.values_list("name", "state")) == [
+        ("First close", "held"),
+        ("Second close", "planned"),
+        ("Final close", "planned"),
+    ]
+    re_ups = Commitment.objects.filter(fund=fund_two)
+    assert set(re_ups.values_list("status", flat=True)) == {
+        "soft_circle",
+        "hard_circle",
+        "signed",
+        "closed",
+        "withdrawn",
+    }
+    assert re_ups.filter(soft_amount__gt=F("commitment_amount")).count() >= 2  # soft circles that shrank
+    assert re_ups.totals()["committed"] == Decimal("50000000")
+    assert re_ups.get(status="withdrawn").withdrawn_reason
 
 
 def test_seed_demo_fund_two_pipeline_is_40m_in_open_stages():

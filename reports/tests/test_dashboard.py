@@ -47,9 +47,9 @@ def test_dashboard_shows_the_demo_figures(admin_client):
     fund_one = html[html.index('data-fund-kpi="Fund I"') : html.index('data-fund-kpi="Fund II"')]
     assert re.search(r'data-kpi="committed-\d+">\$83M<', fund_one)
     assert "Fund II pipeline by stage" in html
-    # The charts carry the demo money: $12M in due diligence, $25M from the sovereign wealth LP.
+    # The charts carry the demo money: $12M in due diligence, $25M in each fund from the sovereign wealth LP.
     assert "Due diligence: $12M · 1 opportunity" in html
-    assert "Sovereign wealth: $25M · 1 LP" in html
+    assert "Sovereign wealth: $50M · 1 LP" in html
 
 
 def test_kpi_cards_link_to_their_lists_already_filtered(member_client):
