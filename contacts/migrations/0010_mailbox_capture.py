@@ -7,6 +7,36 @@ import simple_history.models
 from django.conf import settings
 from django.db import migrations, models
 
+# SQLite adds these columns by rebuilding contacts_contact and contacts_communication, and
+# the search triggers (crm/lib/fulltext.py, here and in pipeline/) that name those tables
+# fail the rebuild's rename. They are set aside for it and put back as they were, whatever
+# app wrote them; their documents stay valid (the rebuild keeps every row's id). PostgreSQL
+# adds a column in place and needs none of this.
+_set_aside: list[tuple[str, str]] = []
+
+
+def set_triggers_aside(apps, schema_editor):
+    if schema_editor.connection.vendor != "sqlite":
+        return
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"
+            " AND (sql LIKE '%contacts_contact%' OR sql LIKE '%contacts_communication%')"
+        )
+        _set_aside[:] = cursor.fetchall()
+        for name, _sql in _set_aside:
+            cursor.execute(f'DROP TRIGGER IF EXISTS "{name}"')
+
+
+def put_triggers_back(apps, schema_editor):
+    if schema_editor.connection.vendor != "sqlite":
+        return
+    with schema_editor.connection.cursor() as cursor:
+        for name, sql in _set_aside:
+            cursor.execute(f'DROP TRIGGER IF EXISTS "{name}"')
+            cursor.execute(sql)
+    _set_aside.clear()
+
 
 class Migration(migrations.Migration):
 
@@ -17,6 +47,7 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        migrations.RunPython(set_triggers_aside, put_triggers_back, elidable=False),
         migrations.CreateModel(
             name='CaptureExclusion',
             fields=[
@@ -166,4 +197,5 @@ class Migration(migrations.Migration):
             name='user',
             field=models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='mailbox', to=settings.AUTH_USER_MODEL),
         ),
+        migrations.RunPython(put_triggers_back, set_triggers_aside, elidable=False),
     ]
