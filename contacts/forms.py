@@ -564,6 +564,7 @@ class MailboxForm(LengthLimitsMixin, forms.ModelForm):
             "start_date": forms.DateInput(attrs={"type": "date"}),
             "username": forms.TextInput(attrs={"autocomplete": "off"}),
         }
+        error_messages = {"folders": {"required": "Name at least one folder, e.g. INBOX."}}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -605,8 +606,8 @@ class MailboxForm(LengthLimitsMixin, forms.ModelForm):
         mailbox = super().save(commit=False)
         if self.cleaned_data.get("password"):
             mailbox.set_password(self.cleaned_data["password"])
-        if {"host", "port", "username"} & set(self.changed_data):
-            # Another account: what the old one had read says nothing about the new one.
+        if {"host", "port", "username", "start_date"} & set(self.changed_data):
+            # Another account, or an earlier start: read every folder again (Message-IDs keep it from doubling).
             mailbox.folder_state = {}
         if commit:
             mailbox.save()
