@@ -100,7 +100,8 @@ def test_an_answer_is_outbound_with_every_contact_on_it_and_threads_under_what_i
     again = Communication.objects.get(message_id="<m5@seed.example>")
     assert answer.direction == Direction.OUTBOUND
     assert answer.contact == people["ada"] and answer.opportunity == people["deal"]
-    assert set(answer.contact_attendees.all()) == {people["ada"], people["bo"]}
+    # The main contact is the communication's contact; the others are its "also present".
+    assert list(answer.contact_attendees.all()) == [people["bo"]]
     assert answer.body == "Here it is: https://dataroom.example/fund3"  # the quoted part trimmed
     assert answer.parent == first and answer.in_reply_to == "<m1@seed.example>"
     # m5 came first in INBOX, before its parent m6 was read: it is linked once m6 is stored.
@@ -287,3 +288,18 @@ def test_a_contact_marked_never_capture_later_stays_out_of_the_next_sync(imap_se
     sync.sync_mailbox(connect(ben, imap_server))
 
     assert list(Communication.objects.values_list("subject", flat=True)) == ["Fund III data room"]
+
+
+def test_a_captured_email_shows_its_direction_thread_and_attachment_names(client, imap_server, people, ana):
+    sync.sync_mailbox(connect(ana, imap_server))
+    client.force_login(ana)
+    reply = Communication.objects.get(message_id="<m5@seed.example>")
+    answer = Communication.objects.get(message_id="<m6@seed.example>")
+    documents = Communication.objects.get(subject="Documents")
+
+    reply_page = client.get(f"/communications/{reply.pk}/").content.decode()
+    documents_page = client.get(f"/communications/{documents.pk}/").content.decode()
+
+    assert "Inbound · captured from Ana's mailbox" in reply_page
+    assert f'<a href="/communications/{answer.pk}/">Re: Fund III data room</a>' in reply_page
+    assert "LPA draft.pdf<br>Side letter.pdf" in documents_page

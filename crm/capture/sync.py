@@ -260,7 +260,8 @@ class Capture:
         )
         communication._history_user = self.owner
         communication.save()
-        communication.contact_attendees.set(contacts)
+        if contacts[1:]:  # the communication's contact is the first; "also present" are the rest
+            communication.contact_attendees.set(contacts[1:])
         # Replies captured before this message (from another folder or mailbox) hang under an older
         # message of the thread, or none: In-Reply-To names this one as their parent.
         for reply in Communication.objects.filter(in_reply_to=parsed.message_id).exclude(parent=communication):
