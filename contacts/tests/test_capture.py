@@ -303,3 +303,13 @@ def test_a_captured_email_shows_its_direction_thread_and_attachment_names(client
     assert "Inbound · captured from Ana's mailbox" in reply_page
     assert f'<a href="/communications/{answer.pk}/">Re: Fund III data room</a>' in reply_page
     assert "LPA draft.pdf<br>Side letter.pdf" in documents_page
+
+
+def test_an_excluded_domain_covers_its_subdomains_and_an_excluded_address_only_itself(db):
+    CaptureExclusion.objects.create(value=" Fund.Example ")
+    CaptureExclusion.objects.create(value="ana.private@gmail.com")
+
+    excluded = CaptureExclusion.objects.matcher()
+
+    assert excluded("ana@fund.example") and excluded("ops@eu.fund.example") and excluded("ANA.PRIVATE@gmail.com")
+    assert not excluded("someone@gmail.com") and not excluded("ana@notfund.example")
