@@ -255,7 +255,8 @@ def test_one_users_failing_mailbox_does_not_stop_the_others_sync(
     assert not refused.last_sync_ok and "refused" in refused.last_sync_message
     assert not hung.last_sync_ok and "did not answer" in hung.last_sync_message
     assert working.last_sync_ok
-    assert set(Communication.objects.values_list("subject", flat=True)) == {"Fund III data room", "Coffee"}
+    subjects = set(Communication.objects.values_list("subject", flat=True))
+    assert subjects == {"Fund III data room", "Coffee", "Re: Coffee"}
     assert out.getvalue().splitlines()[-1] == "Synced 3 mailboxes, 2 with problems."
 
 
@@ -287,7 +288,7 @@ def test_a_contact_marked_never_capture_later_stays_out_of_the_next_sync(imap_se
 
     sync.sync_mailbox(connect(ben, imap_server))
 
-    assert list(Communication.objects.values_list("subject", flat=True)) == ["Fund III data room"]
+    assert list(Communication.objects.values_list("subject", flat=True)) == ["Fund III data room"]  # Bo's are out
 
 
 def test_a_captured_email_shows_its_direction_thread_and_attachment_names(client, imap_server, people, ana):
@@ -313,3 +314,12 @@ def test_an_excluded_domain_covers_its_subdomains_and_an_excluded_address_only_i
 
     assert excluded("ana@fund.example") and excluded("ops@eu.fund.example") and excluded("ANA.PRIVATE@gmail.com")
     assert not excluded("someone@gmail.com") and not excluded("ana@notfund.example")
+
+
+def test_sent_is_read_from_the_folder_the_server_flags_as_sent_mail(imap_server, people, ben):
+    sync.sync_mailbox(connect(ben, imap_server))  # asks for INBOX and Sent; the server has "Sent Items"
+
+    answer = Communication.objects.get(subject="Re: Coffee")
+    assert answer.direction == Direction.OUTBOUND and answer.contact == people["bo"]
+    assert answer.parent == Communication.objects.get(subject="Coffee")
+    assert Mailbox.objects.get(user=ben).last_sync_ok

@@ -25,13 +25,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import DataError, IntegrityError, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 from imap_tools import AND, MailBox, MailBoxUnencrypted, MailMessage
 from imap_tools.errors import ImapToolsError, MailboxFolderSelectError, MailboxLoginError
 
 from contacts.models import (
+    MESSAGE_ID_MAX,
     CaptureExclusion,
     Communication,
     CommunicationType,
@@ -152,7 +153,8 @@ def sync_mailbox(mailbox: Mailbox, *, timeout: float = TIMEOUT) -> str:
         state = dict(mailbox.folder_state or {})
         for folder in mailbox.folder_list:
             try:
-                state[folder] = _sync_folder(box, folder, state.get(folder) or {}, mailbox.start_date, capture, report)
+                name = _server_folder(box, folder)
+                state[folder] = _sync_folder(box, name, state.get(folder) or {}, mailbox.start_date, capture, report)
             except MailboxFolderSelectError:
                 ok = False
                 report.problems.append(f"There is no folder “{folder}” on the server.")
@@ -180,6 +182,17 @@ def _record(mailbox: Mailbox, message: str, *, ok: bool) -> str:
     return message
 
 
+def _server_folder(box: MailBox, folder: str) -> str:
+    """The server's name for ``folder``: "Sent" is whatever the server flags as sent mail
+    (Gmail's "[Gmail]/Sent Mail", Outlook's "Sent Items") when it has no folder of that name."""
+    if folder.lower() != "sent":
+        return folder
+    names = {info.name: info.flags for info in box.folder.list()}
+    if folder in names:
+        return folder
+    return next((name for name, flags in names.items() if "\\Sent" in flags), folder)
+
+
 def _sync_folder(
     box: MailBox, folder: str, state: dict, start_date: datetime.date, capture: Capture, report: SyncReport
 ) -> dict:
@@ -191,16 +204,19 @@ def _sync_folder(
         report.read += 1
         last_uid = max(last_uid, int(message.uid or 0))
         parsed = parse_message(message.raw)
-        if parsed is None:
+        # A Message-ID longer than any real one cannot be stored whole, so it could not deduplicate.
+        if parsed is None or len(parsed.message_id) > MESSAGE_ID_MAX:
             report.unreadable += 1
             continue
-        if capture.capture(parsed):
+        try:
+            captured = capture.capture(parsed)
+        except (DataError, ValueError):  # a value the database refuses: this message only
+            logger.warning("message %s in %s could not be stored", message.uid, folder, exc_info=True)
+            report.unreadable += 1
+            continue
+        if captured:
             report.captured += 1
     return {"uidvalidity": validity, "last_uid": last_uid}
-
-
-def _message_ids(value: str) -> list[str]:
-    return [line for line in value.split("\n") if line]
 
 
 class Capture:
@@ -253,8 +269,8 @@ class Capture:
             communication_date=sent_at,
             attachment_names="\n".join(parsed.attachment_names)[:NOTE_MAX],
             message_id=parsed.message_id,
-            in_reply_to=parsed.in_reply_to,
-            references="\n".join(dict.fromkeys(parsed.references)),
+            in_reply_to=parsed.in_reply_to if len(parsed.in_reply_to) <= MESSAGE_ID_MAX else "",
+            references="\n".join(dict.fromkeys(parsed.references))[:NOTE_MAX],
             parent=parent,
             created_by=self.owner,
         )

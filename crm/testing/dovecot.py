@@ -47,7 +47,10 @@ namespace inbox {{
   separator = /
   mailbox Sent {{
     special_use = \\Sent
-    auto = create
+  }}
+  # Outlook's name for it: a mailbox whose sent mail is here, not in "Sent".
+  mailbox "Sent Items" {{
+    special_use = \\Sent
   }}
 }}
 service imap-login {{

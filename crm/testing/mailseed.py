@@ -121,7 +121,8 @@ MAIL = {
     },
     "ben": {
         "INBOX": [FIRST, plain(10, BO, BEN, "Coffee", "Coffee next week?")],
-        "Sent": [],
+        # Ben's server keeps sent mail as Outlook does; his mailbox still asks for "Sent".
+        "Sent Items": [plain(11, BEN, BO, "Re: Coffee", "Tuesday works.", in_reply_to="<m10@seed.example>")],
     },
 }
 
@@ -130,5 +131,7 @@ def seed(host: str, port: int) -> None:
     for user, folders in MAIL.items():
         with MailBoxUnencrypted(host, port).login(user, USERS[user]) as box:
             for folder, messages in folders.items():
+                if folder != "INBOX":
+                    box.folder.create(folder)
                 for raw in messages:
                     box.append(raw, folder, dt=DAY)
