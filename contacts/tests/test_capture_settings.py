@@ -174,3 +174,15 @@ def test_the_sweep_queues_a_sync_for_each_enabled_mailbox_of_an_active_user(db, 
 
     assert [t.args_kwargs["args"] for t in DBTaskResult.objects.all()] == [[on.pk]]
     assert capsys.readouterr().out.strip() == "Queued 1 mailbox sync for the worker."
+
+
+def test_an_earlier_start_date_makes_the_next_sync_read_every_folder_again(member_client, member_user):
+    member_client.post("/settings/mailbox/", FORM)
+    Mailbox.objects.filter(user=member_user).update(folder_state={"INBOX": {"uidvalidity": 1, "last_uid": 40}})
+
+    member_client.post("/settings/mailbox/", {**FORM, "password": "", "enabled": ""})
+    kept = mailbox_of(member_user).folder_state
+    member_client.post("/settings/mailbox/", {**FORM, "password": "", "start_date": "2026-01-01"})
+
+    assert kept == {"INBOX": {"uidvalidity": 1, "last_uid": 40}}
+    assert mailbox_of(member_user).folder_state == {}
