@@ -19,6 +19,8 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
 	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null \
 	&& { command -v $$p; break; }; done)
 CHROMIUM ?= /usr/bin/chromium
+# The IMAP server the email-capture tests start on a loopback port (Debian's dovecot-imapd).
+DOVECOT ?= /usr/sbin/dovecot
 # The background worker: runs dry runs, imports and large undos queued in the database.
 WORKER = $(PY) manage.py db_worker --no-reload
 
@@ -43,6 +45,12 @@ $(CHROMIUM):
 	@echo "Installing Debian's chromium for the browser tests…"
 	@if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; fi
+
+# The IMAP server for the email-capture tests; the suite starts its own copy, never the system's service.
+$(DOVECOT):
+	@echo "Installing Debian's dovecot-imapd for the email-capture tests…"
+	@if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd; \
+	else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd; fi
 
 prepare: $(VENV)/.runtime
 	$(PY) manage.py migrate --noinput
@@ -78,10 +86,10 @@ format: $(VENV)/.dev ## Format and auto-fix with ruff
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: $(VENV)/.dev $(CHROMIUM) lint ## Set up everything and run the whole suite, browser tests included
+test: $(VENV)/.dev $(CHROMIUM) $(DOVECOT) lint ## Set up everything and run the whole suite, browser tests included
 	$(BIN)/pytest
 
-test-postgres: $(VENV)/.dev $(CHROMIUM) ## The whole suite against a throwaway local PostgreSQL server
+test-postgres: $(VENV)/.dev $(CHROMIUM) $(DOVECOT) ## The whole suite against a throwaway local PostgreSQL server
 	.ci/with-postgres $(BIN)/pytest
 
 seed-bulk: $(VENV)/.runtime ## Add generated volumes for demos and benchmarks (SCALE=1000)

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from contacts.models import Communication, Contact, Organization, Tag
+from contacts.models import CaptureExclusion, Communication, Contact, Organization, Tag
 from crm.lib.admin import CRMRecordAdmin
 
 
@@ -39,3 +39,11 @@ class CommunicationAdmin(CRMRecordAdmin):
     filter_horizontal = ("team_attendees",)
     list_select_related = ("contact",)
     readonly_fields = ("created_by", "created_at", "updated_at")
+
+
+@admin.register(CaptureExclusion)
+class CaptureExclusionAdmin(CRMRecordAdmin):
+    """The team's addresses and domains email capture leaves out (mailboxes are their owners' own: not here)."""
+
+    list_display = ("value", "note", "updated_at")
+    search_fields = ("value", "note")

@@ -1,15 +1,17 @@
 from __future__ import annotations
 
+import datetime
+
 from django import forms
 from django.core.validators import MaxValueValidator
 from django.utils import timezone
 from django.utils.html import format_html
 
-from contacts.models import Communication, Contact, ContactStatus, Organization, Tag
+from contacts.models import Communication, Contact, ContactStatus, Mailbox, Organization, Tag
 from contacts.pickers import ContactMultiPickerField, ContactPicker, ContactPickerField, PickerSearch
 from contacts.services import BOTH, MERGE_FIELDS
 from crm.lib.custom_field_forms import CustomFieldsFormMixin
-from crm.lib.text import NAME_MAX, URL_MAX, LengthLimitsMixin, collapse_spaces, normalize_email
+from crm.lib.text import NAME_MAX, PASSWORD_MAX, URL_MAX, LengthLimitsMixin, collapse_spaces, normalize_email
 from crm.models import User
 from pipeline.models import Opportunity
 
@@ -126,6 +128,7 @@ class ContactForm(CustomFieldsFormMixin, forms.ModelForm):
             "location",
             "preferred_contact",
             "do_not_email",
+            "never_capture",
             "linkedin_url",
             "notes",
         ]
@@ -206,7 +209,10 @@ class ContactForm(CustomFieldsFormMixin, forms.ModelForm):
         """The form's sections, in the order a person fills them in."""
         groups = [
             ("Name", ["name_prefix", "first_name", "last_name", "name_suffix"]),
-            ("Reach them", ["email", "phone", "mobile", "preferred_contact", "do_not_email", "linkedin_url"]),
+            (
+                "Reach them",
+                ["email", "phone", "mobile", "preferred_contact", "do_not_email", "never_capture", "linkedin_url"],
+            ),
             ("Work", ["organization_name", "title", "location"]),
             ("Relationship", ["contact_type", "status", "owner", "source", "tags"]),
             ("Notes", ["notes"]),
@@ -534,3 +540,75 @@ class RescheduleForm(forms.Form):
         widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
         error_messages={"required": "Pick the new date.", "invalid": "Enter a date like 2025-03-14."},
     )
+
+
+class MailboxForm(LengthLimitsMixin, forms.ModelForm):
+    """Connect or edit one's own mailbox for email capture. The app password is written, never read back:
+    left empty on an edit, the stored one stays."""
+
+    password = forms.CharField(
+        label="App password",
+        required=False,
+        max_length=PASSWORD_MAX,
+        strip=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="An app password made for the CRM in your mail account's security settings. "
+        "Stored encrypted; it is never shown again.",
+    )
+
+    class Meta:
+        model = Mailbox
+        fields = ["host", "port", "use_tls", "username", "password", "folders", "start_date", "enabled"]
+        widgets = {
+            "folders": forms.Textarea(attrs={"rows": 2}),
+            "start_date": forms.DateInput(attrs={"type": "date"}),
+            "username": forms.TextInput(attrs={"autocomplete": "off"}),
+        }
+        error_messages = {"folders": {"required": "Name at least one folder, e.g. INBOX."}}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.password_encrypted:
+            self.fields[
+                "password"
+            ].help_text = "Stored encrypted. Leave empty to keep it; type a new one to replace it."
+        else:
+            self.initial.setdefault("start_date", timezone.localdate() - datetime.timedelta(days=30))
+
+    def clean_host(self) -> str:
+        host = self.cleaned_data["host"].strip().lower()
+        if not host or any(ch.isspace() or ch in "/:@" for ch in host):
+            raise forms.ValidationError("The server's name only, e.g. imap.fastmail.com (no https://, no port).")
+        return host
+
+    def clean_port(self) -> int:
+        port = self.cleaned_data["port"]
+        if not 1 <= port <= 65535:
+            raise forms.ValidationError("A port between 1 and 65535 (993 with TLS, 143 without).")
+        return port
+
+    def clean_username(self) -> str:
+        return self.cleaned_data["username"].strip()
+
+    def clean_folders(self) -> str:
+        names = list(dict.fromkeys(n.strip() for n in self.cleaned_data["folders"].splitlines() if n.strip()))
+        if not names:
+            raise forms.ValidationError("Name at least one folder, e.g. INBOX.")
+        return "\n".join(names)
+
+    def clean(self):
+        cleaned = super().clean()
+        if not cleaned.get("password") and not self.instance.password_encrypted:
+            self.add_error("password", "Enter the app password the CRM signs in with.")
+        return cleaned
+
+    def save(self, commit: bool = True) -> Mailbox:
+        mailbox = super().save(commit=False)
+        if self.cleaned_data.get("password"):
+            mailbox.set_password(self.cleaned_data["password"])
+        if {"host", "port", "username", "start_date"} & set(self.changed_data):
+            # Another account, or an earlier start: read every folder again (Message-IDs keep it from doubling).
+            mailbox.folder_state = {}
+        if commit:
+            mailbox.save()
+        return mailbox

@@ -12,10 +12,12 @@ from django.db.models.functions import Coalesce, Lower
 from django.urls import reverse
 from simple_history.models import HistoricalRecords
 
+from crm.lib.encryption import decrypt, encrypt
 from crm.lib.scoping import ScopedQuerySet
 from crm.lib.text import (
     ADDRESS_MAX,
     AFFIX_MAX,
+    EMAIL_MAX,
     LABEL_MAX,
     LINE_MAX,
     NAME_MAX,
@@ -295,6 +297,10 @@ class Contact(CustomFieldsModel, TimeStampedModel):
     location = models.CharField(max_length=TITLE_MAX, blank=True, help_text="City and country they are based in.")
     preferred_contact = models.CharField(max_length=20, choices=PreferredContact.choices, blank=True)
     do_not_email = models.BooleanField(default=False)
+    never_capture = models.BooleanField(
+        default=False,
+        help_text="Never capture email with this person from anyone's mailbox (messages including them are skipped).",
+    )
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -352,6 +358,16 @@ class CommunicationType(models.TextChoices):
     TEXT = "text", "Text"
 
 
+class Direction(models.TextChoices):
+    NONE = "", "—"
+    INBOUND = "in", "Inbound"
+    OUTBOUND = "out", "Outbound"
+
+
+# RFC 5322 allows a Message-ID line of 998 characters; real ones are well under this.
+MESSAGE_ID_MAX = 500
+
+
 class CommunicationQuerySet(ScopedQuerySet):
     def open_actions(self) -> CommunicationQuerySet:
         return self.exclude(next_action="").filter(next_action_done=False)
@@ -383,7 +399,15 @@ class Communication(TimeStampedModel):
         blank=True,
         max_length=NOTE_MAX,
         validators=[LengthLimit(NOTE_MAX)],
-        help_text="Names of files attached in the old system (the files themselves were not kept).",
+        help_text="Names of the files attached, one a line (the files themselves are not kept).",
+    )
+    # Email capture (issue 17): a captured message's identity and thread, empty for logged ones.
+    direction = models.CharField(max_length=3, choices=Direction.choices, blank=True, default=Direction.NONE)
+    message_id = models.CharField(max_length=MESSAGE_ID_MAX, blank=True, editable=False)
+    in_reply_to = models.CharField(max_length=MESSAGE_ID_MAX, blank=True, editable=False)
+    references = models.TextField(blank=True, editable=False, help_text="The message ids of the thread, one a line.")
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replies", editable=False
     )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -394,7 +418,14 @@ class Communication(TimeStampedModel):
 
     class Meta:
         ordering = ["-communication_date", "-pk"]
+        constraints = [
+            # One communication per email, whoever's mailbox and whichever folder it came from.
+            models.UniqueConstraint(
+                fields=["message_id"], condition=~models.Q(message_id=""), name="communication_message_id_unique"
+            )
+        ]
         indexes = [
+            models.Index(fields=["in_reply_to"], condition=~models.Q(in_reply_to=""), name="communication_reply_idx"),
             models.Index(fields=["contact", "-communication_date"]),
             models.Index(fields=["-communication_date"]),
             models.Index(fields=["next_action_done", "next_action_date"]),
@@ -417,3 +448,104 @@ class Communication(TimeStampedModel):
 
     def __str__(self) -> str:
         return self.subject or f"{self.get_type_display()} with {self.contact}"
+
+
+# --- Email capture (issue 17) ------------------------------------------------------------
+# A mailbox is its owner's alone, like an API token; what the sync does with it lives in
+# crm/capture/ (it links opportunities, a layer above this one).
+
+DEFAULT_FOLDERS = "INBOX\nSent"
+# Fernet's ``info`` label for mailbox passwords (crm/lib/encryption.py): no other secret shares the key.
+MAILBOX_PASSWORD_PURPOSE = "mailbox-password"
+
+
+class MailboxQuerySet(ScopedQuerySet):
+    def visible_to(self, user: Any) -> MailboxQuerySet:
+        """Only its owner sees, edits or syncs a mailbox, admins included."""
+        return super().visible_to(user).filter(user=user)
+
+    def enabled(self) -> MailboxQuerySet:
+        return self.filter(enabled=True, user__is_active=True)
+
+
+class Mailbox(TimeStampedModel):
+    """One user's IMAP mailbox whose mail to and from contacts becomes communications."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="mailbox")
+    host = models.CharField(max_length=SHORT_NAME_MAX, help_text="The IMAP server, e.g. imap.fastmail.com.")
+    port = models.PositiveIntegerField(default=993, help_text="993 with TLS, 143 without.")
+    use_tls = models.BooleanField("TLS", default=True, help_text="Connect over TLS (IMAPS). Leave on.")
+    username = models.CharField(max_length=EMAIL_MAX, help_text="Usually your email address.")
+    password_encrypted = models.TextField(blank=True, editable=False)
+    folders = models.TextField(
+        default=DEFAULT_FOLDERS,
+        max_length=1_000,
+        validators=[LengthLimit(1_000)],
+        help_text="The folders to read, one a line (e.g. INBOX and Sent).",
+    )
+    start_date = models.DateField(help_text="Mail from before this day is never read.")
+    enabled = models.BooleanField(default=True, help_text="Off: the mailbox is kept but not synced.")
+    last_sync_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_sync_ok = models.BooleanField(default=True, editable=False)
+    last_sync_message = models.CharField(max_length=LINE_MAX * 2, blank=True, editable=False)
+    # Per folder: {"uidvalidity": …, "last_uid": …}, so a sync reads only what arrived since the last.
+    folder_state = models.JSONField(default=dict, blank=True, editable=False)
+
+    objects = MailboxQuerySet.as_manager()
+
+    class Meta:
+        verbose_name_plural = "mailboxes"
+
+    def __str__(self) -> str:
+        return f"{self.username} on {self.host}"
+
+    @property
+    def folder_list(self) -> list[str]:
+        return [name.strip() for name in self.folders.splitlines() if name.strip()]
+
+    def set_password(self, password: str) -> None:
+        self.password_encrypted = encrypt(password, purpose=MAILBOX_PASSWORD_PURPOSE)
+
+    def password(self) -> str | None:
+        """The app password, or None when none is stored or SECRET_KEY changed since."""
+        return decrypt(self.password_encrypted, purpose=MAILBOX_PASSWORD_PURPOSE)
+
+
+class CaptureExclusionQuerySet(ScopedQuerySet):
+    def matcher(self):
+        """A test ``address -> excluded?`` over every exclusion, from one query."""
+        values = {value.lower() for value in self.values_list("value", flat=True)}
+        addresses = {v for v in values if "@" in v}
+        domains = {v.lstrip("@") for v in values if "@" not in v or v.startswith("@")}
+
+        def excluded(address: str) -> bool:
+            address = address.lower()
+            domain = address.rpartition("@")[2]
+            return address in addresses or any(domain == d or domain.endswith("." + d) for d in domains)
+
+        return excluded
+
+
+class CaptureExclusion(TimeStampedModel):
+    """An address or a whole domain whose mail is never captured (the team's own, personal ones)."""
+
+    value = models.CharField(
+        "address or domain",
+        max_length=EMAIL_MAX,
+        help_text="ana@gmail.com for one address; fund.example for a domain and its subdomains.",
+    )
+    note = models.CharField(max_length=LINE_MAX, blank=True, help_text="Why: internal, personal …")
+
+    objects = CaptureExclusionQuerySet.as_manager()
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["value"]
+        constraints = [models.UniqueConstraint(Lower("value"), name="capture_exclusion_value_unique_ci")]
+
+    def __str__(self) -> str:
+        return self.value
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.value = self.value.strip().lower()
+        super().save(*args, **kwargs)

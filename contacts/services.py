@@ -193,6 +193,7 @@ MERGE_FIELDS = [
     "linkedin_url",
     "preferred_contact",
     "do_not_email",
+    "never_capture",
     "notes",
 ]
 BOTH = "both"  # for notes: keep the two texts, one after the other

@@ -16,9 +16,10 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRefresh
 
-from contacts.forms import TagForm
-from contacts.models import TagColour
+from contacts.forms import MailboxForm, TagForm
+from contacts.models import Mailbox, TagColour
 from contacts.services import delete_tag, tags_with_usage
+from crm.capture import tasks as capture_tasks
 from crm.forms import ApiTokenForm, ProfileForm
 from crm.lib.htmx import close_dialog, empty_fragment, is_fragment_request, posted, render_page_or_fragment, saved
 from crm.lib.text import PASSWORD_MAX, LengthLimit
@@ -90,6 +91,7 @@ def settings_context(request: HttpRequest, **overrides: Any) -> dict[str, Any]:
         "two_factor_required": two_factor.two_factor_state(request.user).required,
         "api_token_form": ApiTokenForm(),
         "api_tokens": list(ApiToken.objects.visible_to(request.user)),
+        **_mailbox_context(request),
         "now": timezone.now(),
     }
     context.update(overrides)
@@ -256,3 +258,67 @@ def api_token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     if not is_fragment_request(request):
         return redirect(reverse("settings") + "#api-tokens")
     return _api_tokens(request)
+
+
+# --- email capture: one's own mailbox, under Settings ---------------------------------------
+# Only its owner sees or changes a mailbox (Mailbox.objects.visible_to); the app password is
+# written through the form and never rendered back.
+
+
+def _own_mailbox(request: HttpRequest) -> Mailbox | None:
+    return Mailbox.objects.visible_to(request.user).first()
+
+
+def _mailbox_context(request: HttpRequest, mailbox: Mailbox | None = None, form: MailboxForm | None = None) -> dict:
+    mailbox = mailbox if mailbox is not None else _own_mailbox(request)
+    return {"mailbox": mailbox, "mailbox_form": form or MailboxForm(instance=mailbox, auto_id="mailbox-%s")}
+
+
+def _mailbox_section(request: HttpRequest, **overrides: Any) -> HttpResponse:
+    if not is_fragment_request(request):
+        return redirect(reverse("settings") + "#mailbox")
+    return render_page_or_fragment(request, SETTINGS_TEMPLATE, "mailbox", settings_context(request, **overrides))
+
+
+@require_http_methods(["GET", "POST"])
+def mailbox_save(request: HttpRequest) -> HttpResponse:
+    """Connect a mailbox, or change the one connected: always the signed-in user's own."""
+    if request.method == "GET":
+        return redirect(reverse("settings") + "#mailbox")
+    mailbox = _own_mailbox(request) or Mailbox(user=request.user)
+    form = MailboxForm(request.POST, instance=mailbox, auto_id="mailbox-%s")
+    if not form.is_valid():
+        return render_page_or_fragment(
+            request, SETTINGS_TEMPLATE, "mailbox", settings_context(request, **_mailbox_context(request, form=form))
+        )
+    connected = mailbox.pk is None
+    with transaction.atomic():
+        mailbox = form.save()
+    if connected:
+        messages.success(request, "Connected your mailbox. Press “Sync now”, or wait for the next sync.")
+    else:
+        messages.success(request, "Saved your mailbox settings.")
+    return _mailbox_section(request)
+
+
+@require_POST
+def mailbox_disconnect(request: HttpRequest) -> HttpResponse:
+    """Forget the mailbox and its password; the communications captured from it stay."""
+    deleted, _ = Mailbox.objects.visible_to(request.user).delete()
+    if deleted:
+        messages.success(request, "Disconnected your mailbox. Emails captured from it stay in the CRM.")
+    return _mailbox_section(request)
+
+
+@require_POST
+def mailbox_sync(request: HttpRequest) -> HttpResponse:
+    """Queue a sync of one's own mailbox for the background worker."""
+    mailbox = _own_mailbox(request)
+    if mailbox is None:
+        messages.error(request, "Connect a mailbox first.")
+    elif not mailbox.enabled:
+        messages.error(request, "Capture is switched off for this mailbox: tick “Enabled” and save first.")
+    else:
+        capture_tasks.sync_mailbox.enqueue(mailbox.pk)
+        messages.success(request, "Sync queued. The status below changes when it has run.")
+    return _mailbox_section(request)

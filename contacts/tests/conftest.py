@@ -33,3 +33,23 @@ def tags(db) -> dict[str, Tag]:
         name: factories.tag(name, colour=colour)
         for name, colour in [("Warm intro", "green"), ("Fund I LP", "blue"), ("Cold", "slate")]
     }
+
+
+# --- A real IMAP server for email capture (issue 17) -------------------------------------
+
+
+@pytest.fixture(scope="session")
+def imap_server():
+    """Debian's dovecot on a free loopback port, with ana's and ben's mailboxes seeded (crm/testing/mailseed.py).
+
+    Installed with apt-get when missing, like the browser tests' Chromium; stopped and its
+    mail directory removed at the end of the session. The tests only read it.
+    """
+    from crm.testing import dovecot, mailseed
+
+    server = dovecot.start(mailseed.USERS)
+    try:
+        mailseed.seed(server.host, server.port)
+        yield server
+    finally:
+        server.stop()

@@ -321,3 +321,13 @@ def test_delete_confirmation_warns_about_an_lp_profile(manager_client, fund):
     make_lp(contact, (fund, "1000000"))
     page = manager_client.get(reverse("contact_delete", args=[contact.pk])).content.decode()
     assert "their LP profile and 1 commitment" in page and "merge them instead" in page
+
+
+def test_a_contact_is_marked_never_capture_on_its_form_with_history(member_client, member_user):
+    contact = make_contact("Okafor", email="ada@atlas.example")
+
+    member_client.post(reverse("contact_edit", args=[contact.pk]), form_data(never_capture="on"))
+
+    contact.refresh_from_db()
+    assert contact.never_capture
+    assert contact.history.first().history_user == member_user

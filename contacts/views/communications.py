@@ -148,6 +148,7 @@ def communication_export(request: HttpRequest) -> HttpResponse:
 def _render_detail(request: HttpRequest, pk: int, *, fragment: bool | None = None) -> HttpResponse:
     communication = (
         communications_for(request.user)
+        .select_related("parent")
         .prefetch_related("team_attendees", "contact_attendees__organization")
         .get_for_user(request.user, pk)
     )

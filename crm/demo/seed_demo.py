@@ -222,6 +222,11 @@ class DemoCommunication:
     next_action_done: bool = False
     this_month: bool = False  # keep it inside the current month whatever today's date
     with_opportunity: bool = False
+    # Captured from a mailbox (issue 17): its Message-ID, inbound or outbound, and what it answers.
+    message_id: str = ""
+    direction: str = ""
+    in_reply_to: str = ""
+    attachment_names: str = ""
 
 
 COMMUNICATIONS = [
@@ -239,7 +244,14 @@ COMMUNICATIONS = [
                       this_month=True, with_opportunity=True),
     DemoCommunication("eleanor.vance@atlasfamily.example", CommunicationType.EMAIL,
                       "Q3 LP letter and capital account statement", 1, "admin",
-                      body="Sent the quarterly letter and her capital account statement.", this_month=True),
+                      body="Sent the quarterly letter and her capital account statement.", this_month=True,
+                      message_id="<q3-letter.vance@venture-crm.example>", direction="out",
+                      attachment_names="Q3 LP letter.pdf\nCapital account statement - Atlas.pdf"),
+    DemoCommunication("eleanor.vance@atlasfamily.example", CommunicationType.EMAIL,
+                      "Re: Q3 LP letter and capital account statement", 0, "admin",
+                      body="Thank you, received both. Could we schedule the annual review for next month?",
+                      this_month=True, message_id="<reply.q3-letter@atlasfamily.example>", direction="in",
+                      in_reply_to="<q3-letter.vance@venture-crm.example>"),
     DemoCommunication("helen.park@example.com", CommunicationType.MEETING, "Coffee with Helen Park", 3, "grant",
                       body="Met at the founders' breakfast; interested in the seed programme.",
                       outcome="Wants an intro to a portfolio CEO", duration_minutes=45,
@@ -556,4 +568,10 @@ class _Loader:
                 next_action_done_at=when + datetime.timedelta(days=3) if done else None,
                 next_action_done_by=author if done else None,
                 created_by=author,
+                message_id=spec.message_id,
+                direction=spec.direction,
+                in_reply_to=spec.in_reply_to,
+                references=spec.in_reply_to,
+                parent=Communication.objects.filter(message_id=spec.in_reply_to).first() if spec.in_reply_to else None,
+                attachment_names=spec.attachment_names,
             )

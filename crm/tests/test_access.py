@@ -32,7 +32,7 @@ from django_otp_webauthn.models import WebAuthnCredential
 from django_tasks_db.models import DBTaskResult
 
 from conftest import make_user
-from contacts.models import Communication, Contact, Organization, Tag
+from contacts.models import CaptureExclusion, Communication, Contact, Organization, Tag
 from crm.models import (
     CustomField,
     CustomFieldEntity,
@@ -157,6 +157,10 @@ ROUTE_ROLES: dict[str, str] = {
     # Personal API tokens (issue 18): everyone makes and revokes their own, under Settings.
     "api_token_create": Role.MEMBER,
     "api_token_revoke": Role.MEMBER,
+    # Email capture (issue 17): everyone connects, syncs and disconnects their own mailbox.
+    "mailbox_save": Role.MEMBER,
+    "mailbox_disconnect": Role.MEMBER,
+    "mailbox_sync": Role.MEMBER,
     # The JSON API (issue 18). Its endpoints answer 401 in JSON rather than redirect, and each
     # refuses by role in the service layer: crm/api/tests walk every endpoint per role.
     "api:api-root": Role.MEMBER,
@@ -200,6 +204,8 @@ PUBLIC_STATIC_REDIRECTS = {"favicon"}
 POST_ONLY_URL_NAMES = {
     "logout",
     "api_token_revoke",
+    "mailbox_disconnect",
+    "mailbox_sync",
     "contact_bulk",
     "action_done",
     "commitment_toggle",
@@ -288,7 +294,9 @@ def records(admin_user) -> dict[str, Model]:
         name="Check size", entity=CustomFieldEntity.CONTACT, field_type=CustomFieldType.CURRENCY
     )
     group = Group.objects.create(name="Partners")
+    exclusion = CaptureExclusion.objects.create(value="fund.example", note="internal")
     objects = [tag, organization, contact, fund, stage, opportunity, communication, lp, commitment, custom_field]
+    objects += [exclusion]
     objects += [group, admin_user]
     # An import and a saved mapping, for the import pages that take an id (pk 1, like the rest).
     objects += [

@@ -50,7 +50,10 @@ def test_seed_demo_creates_the_demo_set():
     assert sorted(Tag.objects.values_list("name", flat=True)) == DEMO_TAGS
     assert Tag.objects.values("colour").distinct().count() == 6
     assert LPProfile.objects.count() == 6
-    assert Communication.objects.count() == 8
+    assert Communication.objects.count() == 9
+    # Two emails as email capture stores them: an outbound letter and the reply threaded under it.
+    reply = Communication.objects.get(message_id="<reply.q3-letter@atlasfamily.example>")
+    assert reply.direction == "in" and reply.parent.message_id == "<q3-letter.vance@venture-crm.example>"
     assert set(Communication.objects.values_list("type", flat=True)) >= {"email", "call", "meeting", "note"}
     assert set(User.objects.values_list("username", "role")) == {("admin", Role.ADMIN), ("grant", Role.ADMIN)}
     assert User.objects.get(username="admin").check_password("admin123")
