@@ -34,7 +34,7 @@ from contacts.models import ContactType
 from crm.imports import parsers
 from crm.imports.parsers import ParseError, fold, person_key_from_text, show
 from crm.imports.plan import record_key
-from crm.imports.resources import ROW, AttachmentsWidget, CRMField, CRMResource, FundWidget
+from crm.imports.resources import ROW, AttachmentsWidget, CRMField, CRMResource
 from crm.imports.schema import Target
 from crm.lib.money import money_exact
 from crm.lib.text import collapse_spaces, normalize_email
@@ -160,12 +160,7 @@ class CommitmentResource(CRMResource):
         if parsers.has_markup(self.entity):
             raise ValidationError({"investing_entity": parsers.markup_message(self.entity)})
         try:
-            if "fund" in self.table.mapped_targets() and parsers.clean(row.get("fund")):
-                self.fund = FundWidget(self, self.table.entity_def.target("fund")).clean(row["fund"])
-            else:
-                self.fund = (
-                    self.ctx.fund(self.table.default_fund) if self.table.default_fund else self.ctx.current_fund()
-                )
+            self.fund = self.row_fund(row)
         except ValueError as exc:
             raise ValidationError({"fund": str(exc)}) from None
         if self.fund is None:

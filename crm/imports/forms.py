@@ -63,7 +63,7 @@ class EntityForm(forms.Form):
 
 # --- The mapping editor ----------------------------------------------------------------------
 
-UNMAPPED, SKIP, CREATE, VALUE = "", "!skip", "+", "="
+UNMAPPED, SKIP, CREATE, CREATE_LOST, VALUE = "", "!skip", "+", "-", "="
 
 
 def encode_choice(choice: Any) -> str:
@@ -72,7 +72,7 @@ def encode_choice(choice: Any) -> str:
     if isinstance(choice, dict) and choice.get("skip"):
         return SKIP
     if isinstance(choice, dict) and "create" in choice:
-        return CREATE + choice["create"]
+        return (CREATE_LOST if choice.get("outcome") == "lost" else CREATE) + choice["create"]
     return VALUE + str(choice)
 
 
@@ -83,6 +83,8 @@ def decode_choice(text: str) -> Any:
         return {"skip": True}
     if text.startswith(CREATE) and text[1:].strip():
         return {"create": " ".join(text[1:].split())}
+    if text.startswith(CREATE_LOST) and text[1:].strip():
+        return {"create": " ".join(text[1:].split()), "outcome": "lost"}
     if text.startswith(VALUE):
         return text[1:]
     return None
@@ -223,9 +225,12 @@ class MappingEditor:
                 choices += [(VALUE + str(stored), label) for stored, label in spec.options]
                 if spec.can_create:
                     choices.append((CREATE + value, f"New {spec.create_label.split()[-1]}: “{value}”"))
+                    if spec.new_outcome is not None:
+                        choices.append((CREATE_LOST + value, f"New lost stage: “{value}”"))
                 current = encode_choice(chosen.get(value))
-                if current.startswith(CREATE) and (current, "") not in choices and current != CREATE + value:
-                    choices.append((current, f"New {spec.create_label.split()[-1]}: “{current[1:]}”"))
+                if current[:1] in (CREATE, CREATE_LOST) and current not in {c for c, _label in choices}:
+                    kind = "lost stage" if current.startswith(CREATE_LOST) else spec.create_label.split()[-1]
+                    choices.append((current, f"New {kind}: “{current[1:]}”"))
                 choices.append((SKIP, "Leave these rows out"))
                 group.rows.append(ValueRow(index, value, count, current, choices))
             group.more = max(0, len(all_values) - MAX_DISTINCT_VALUES)
