@@ -398,6 +398,9 @@ class ChoiceSpec:
     fallback: str = ""  # what a value with no equal and nothing near means (“other”), where the field has one
     # For stages: the outcome a new one gets from its name (“Declined by them” is lost).
     new_outcome: Callable[[str], str] | None = None
+    # Near spellings mean the same value (“Soft-circled”), except where names differ by a
+    # numeral and both are real (“Fund I” is not a misspelt “Fund II”).
+    fuzzy: bool = True
 
 
 def _syn(text: str) -> tuple[str, ...]:
@@ -551,6 +554,7 @@ def _funds() -> ChoiceSpec:
         can_create=True,
         create_label="new fund",
         auto_create=True,
+        fuzzy=False,
     )
 
 

@@ -313,8 +313,10 @@ def suggest_value(value: str, spec: ChoiceSpec, fallback: bool = True) -> tuple[
                 score, why = 0.8 + 0.1 * min(len(name), len(text)) / max(len(name), len(text)), "similar meaning"
             elif len(name.split()) > 1 and {_singular(word) for word in name.split()} <= words:
                 score, why = 0.83, "similar meaning"
-            else:
+            elif spec.fuzzy:
                 score, why = similarity(text, name, floor=0.82), "similar spelling"
+            else:
+                continue
             if score > best[0]:
                 best = (score, stored, f"{why} (“{name}”)")
     if best[1] is not None and best[0] >= 0.82:
