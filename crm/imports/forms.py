@@ -14,7 +14,7 @@ from crm.imports.mapping import MAX_DISTINCT_VALUES, ImportOptions, TableMapping
 from crm.imports.parsers import DATE_ORDERS
 from crm.imports.schema import ENTITY_CHOICES, IGNORE, NOTES, all_targets, choice_spec
 from crm.imports.source import SourceError, SourceTable, check_size, describe_size, parse_text, read_bytes
-from crm.imports.suggest import suggest_columns
+from crm.imports.suggest import suggest_columns, suggest_value
 
 
 class UploadForm(forms.Form):
@@ -106,6 +106,7 @@ class ValueRow:
     count: int
     choice: str
     choices: list[tuple[str, str]]
+    reason: str = ""
 
 
 @dataclass
@@ -232,7 +233,9 @@ class MappingEditor:
                     kind = "lost stage" if current.startswith(CREATE_LOST) else spec.create_label.split()[-1]
                     choices.append((current, f"New {kind}: “{current[1:]}”"))
                 choices.append((SKIP, "Leave these rows out"))
-                group.rows.append(ValueRow(index, value, count, current, choices))
+                suggested, why = suggest_value(value, spec)
+                reason = why if current == encode_choice(suggested) else ("your choice" if current else "")
+                group.rows.append(ValueRow(index, value, count, current, choices, reason))
             group.more = max(0, len(all_values) - MAX_DISTINCT_VALUES)
             groups.append(group)
         return groups

@@ -45,9 +45,8 @@ class TableMapping:
     headers: list[str] = field(default_factory=list)
     airtable_links: bool | None = None  # None: detect from the file
     default_fund: str = ""  # for commitments/opportunities without a fund column
-    # Why each column and value was suggested (for the dry run); not part of the mapping file.
+    # Why each column was suggested (for the dry run); not part of the mapping file.
     reasons: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
-    value_reasons: dict[str, dict[str, str]] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def entity_def(self) -> Entity:
@@ -316,38 +315,48 @@ def primary_names(sources: dict[str, SourceTable]) -> dict[str, frozenset[str]]:
 
 
 def suggest_values(source: SourceTable, table: TableMapping, base: TableMapping | None = None) -> dict:
-    """Every value of every choice column with a decision (see ``suggest_value``); why, in ``table.value_reasons``."""
+    """Every value of every choice column with a decision (see ``suggest_value``), unless ``base`` has one."""
     values: dict[str, dict[str, ValueChoice]] = {}
-    table.value_reasons = {}
     for target in sorted(table.mapped_targets()):
         spec = choice_spec(table.entity, target)
         if spec is None:
             continue
         chosen: dict[str, ValueChoice] = {}
-        reasons = table.value_reasons.setdefault(target, {})
         for header in table.headers_for(target):
             for value, _count in distinct_values(source, header)[:MAX_DISTINCT_VALUES]:
                 if value in chosen:
                     continue
                 present, choice = base.value_entry(target, value) if base else (False, None)
-                if present and choice is not None:
-                    chosen[value], reasons[value] = choice, "as the mapping file says"
-                else:
-                    chosen[value], reasons[value] = suggest_value(value, spec)
+                chosen[value] = choice if present and choice is not None else suggest_value(value, spec)[0]
         values[target] = chosen
     return values
 
 
-FALLBACK_REASONS = ("nothing like it here", "no stage like it here")
+# The reasons of decisions made for a value with no equal here (suggest_value).
+NEAR_REASONS = ("similar meaning", "similar spelling", "nothing like it here", "no stage like it here")
 
 
-def value_fallbacks(table: TableMapping) -> dict[str, list[tuple[str, ValueChoice, str]]]:
-    """Per target, the values with no equal here that were given one anyway: (value, choice, why)."""
-    found: dict[str, list[tuple[str, ValueChoice, str]]] = {}
-    for target, reasons in table.value_reasons.items():
-        for value, why in reasons.items():
-            if why.startswith(FALLBACK_REASONS) or why.startswith(("similar meaning", "similar spelling")):
-                found.setdefault(target, []).append((value, table.values.get(target, {}).get(value), why))
+def value_decisions(table: TableMapping) -> dict[str, list[tuple[str, str, str]]]:
+    """Per target, their values with no equal here that still have our suggestion: (value, what it became, why).
+
+    Worked out again from the mapping, so a wizard's stored mapping and a mapping file list
+    them alike; a value someone chose differently is theirs and not listed.
+    """
+    found: dict[str, list[tuple[str, str, str]]] = {}
+    for target, choices in table.values.items():
+        spec = choice_spec(table.entity, target)
+        if spec is None:
+            continue
+        labels = dict(spec.options)
+        for value, choice in choices.items():
+            suggested, why = suggest_value(value, spec)
+            if choice is None or suggested != choice or not why.startswith(NEAR_REASONS):
+                continue
+            if isinstance(choice, dict):
+                became = f"a new {'lost ' if choice.get('outcome') == 'lost' else ''}stage “{choice['create']}”"
+            else:
+                became = f"“{labels.get(choice, choice)}”"
+            found.setdefault(target, []).append((value, became, why))
     return found
 
 

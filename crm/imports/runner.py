@@ -28,7 +28,7 @@ from django.utils.module_loading import import_string
 
 from crm.imports.context import ImportContext, RowMessage, RowOutcome, TableOutcome
 from crm.imports.inserts import insert_rows
-from crm.imports.mapping import ImportOptions, TableMapping, check
+from crm.imports.mapping import ImportOptions, TableMapping, check, value_decisions
 from crm.imports.parsers import clean, is_formula_error
 from crm.imports.plan import record_key
 from crm.imports.progress import READ, VALIDATED, Cancelled, NoProgress, Progress
@@ -276,6 +276,12 @@ def _table_notices(
         notices.append(
             f"Not team members here, so left empty: {names}. Nobody is invented: add them as users and "
             "import again to fill these in."
+        )
+    for target, decided in value_decisions(table.mapping).items():
+        listed = "; ".join(f"“{value}” → {became} ({why})" for value, became, why in decided)
+        notices.append(
+            f"{table.mapping.target_label(target)}: values with no equal here were decided for you (change any in "
+            f"the mapping): {listed}."
         )
     rules = {rule: rows for rule, rows in ctx.fund_rules.get(table.mapping.name, {}).items() if rows}
     if rules:

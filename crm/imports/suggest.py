@@ -325,9 +325,10 @@ def suggest_value(value: str, spec: ChoiceSpec, fallback: bool = True) -> tuple[
         return None, ""
     name = " ".join(value.split())
     if spec.new_outcome is not None:
-        outcome = str(spec.new_outcome(name))
-        where = "a lost stage" if outcome == "lost" else "open, before the won stages"
-        return {"create": name, "outcome": outcome}, f"no stage like it here: a new stage, {where}"
+        if spec.new_outcome(name) == "lost":
+            return {"create": name, "outcome": "lost"}, "no stage like it here: a new stage, a lost one"
+        # A new stage is open unless it says otherwise (context.stage): placed before the won stages.
+        return {"create": name}, "no stage like it here: a new stage, open, before the won stages"
     if spec.auto_create:
         return {"create": name}, f"no {spec.create_label.split()[-1]} with that name yet"
     if spec.fallback:

@@ -16,11 +16,14 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
+from django.urls import reverse
 
 from contacts.models import Communication, CommunicationType, Contact, ContactType, Organization, OrganizationType
+from crm.imports.schema import NOTES
 from crm.models import ImportRun, ImportStatus, Role
-from crm.tests.importing import csv_bytes
+from crm.tests.importing import csv_bytes, form_fields
 from lps.models import Commitment, CommitmentStatus, Fund, FundStatus
 from pipeline.models import Opportunity, Stage, StageOutcome
 
@@ -218,10 +221,15 @@ def test_the_output_shows_each_suggestion_with_its_reason_and_every_fallback(imp
         "the notes)" in imported
     )
     assert "“Fund I” →" not in imported  # a fund of its own, not a misspelt Fund II
-    assert "Kind: “Hedge Fund” → “Other” (nothing like it here, so Other)" in imported
-    assert "Kind: “Famly Ofice” → “Family office” (similar spelling (“family office”))" in imported
-    assert "Phase: “Not a fit” → new “Not a fit” (lost)" in imported
-    assert "Type: “Journalist” → “Other” (nothing like it here, so Other)" in imported
+    decided = next(line for line in imported.splitlines() if "Kind: values with no equal here" in line)
+    assert "“Hedge Fund” → “Other” (nothing like it here, so Other)" in decided
+    assert "“Famly Ofice” → “Family office” (similar spelling (“family office”))" in decided
+    assert "“Univ. Endowment” → “Endowment” (similar meaning (“endowment”))" in decided
+    assert "“Single Family Office”" not in decided  # one of our synonyms: nothing to tell
+    phases = next(line for line in imported.splitlines() if "Phase: values with no equal here" in line)
+    assert "“Not a fit” → a new lost stage “Not a fit” (no stage like it here: a new stage, a lost one)" in phases
+    assert "“Soft Circled” → a new stage “Soft Circled” (no stage like it here: a new stage, open, " in phases
+    assert "“Journalist” → “Other” (nothing like it here, so Other)" in imported
 
 
 def test_running_it_again_changes_nothing(imported, base):
@@ -232,3 +240,21 @@ def test_running_it_again_changes_nothing(imported, base):
     assert {m: m.objects.count() for m in counts} == counts
     run = ImportRun.objects.latest("pk")
     assert (run.created_count, run.updated_count, run.error_count) == (0, 0, 0)
+
+
+def test_the_wizard_shows_why_each_column_and_value_was_suggested(base, manager_client):
+    path = base / "LP Commitments-Grid view.csv"
+    upload = SimpleUploadedFile(path.name, path.read_bytes(), content_type="text/csv")
+    response = manager_client.post(reverse("import_start"), {"file": upload})
+    run = ImportRun.objects.get()
+    manager_client.post(reverse("import_entity", args=[run.pk]), {"entity": "commitments"})
+    page = manager_client.get(reverse("import_mapping", args=[run.pk])).content.decode()
+    assert response.status_code == 302
+    fields = form_fields(page, "mapping-form")
+    headers = COMMITMENTS[0]
+    assert fields[f"col-{headers.index('Amount ($)')}"] == "commitment_amount"
+    assert fields[f"col-{headers.index('Commitment')}"] == NOTES
+    assert "100% of values are amounts; header like “amount”" in page
+    assert "header like “commitment”, but only 0% of values are amounts" in page
+    states = page.split('id="values-status"')[1]
+    assert "Backed out" in states and "a usual synonym" in states  # each value says why it means what it does

@@ -217,7 +217,7 @@ def test_stage_and_status_values_that_are_not_ours_are_suggested_or_made_new_sta
     assert suggest_value("Passed", stages)[0] == "Passed"
     assert suggest_value("due diligence ", stages)[0] == "Due diligence"
     # A stage we lack is never left undecided: a new open stage (placed before the won ones).
-    assert suggest_value("Soft-circled", stages)[0] == {"create": "Soft-circled", "outcome": "open"}
+    assert suggest_value("Soft-circled", stages)[0] == {"create": "Soft-circled"}
     funds = choice_spec("commitments", "fund")
     assert suggest_value("Fund IX", funds)[0] == {"create": "Fund IX"}
 

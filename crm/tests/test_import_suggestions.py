@@ -113,7 +113,7 @@ def test_a_category_with_no_equal_maps_to_the_nearest_by_meaning_or_spelling_els
 def test_a_stage_we_lack_becomes_a_new_stage_open_before_the_won_ones_or_lost_when_it_says_so():
     stages = choice_spec("opportunities", "stage")
     assert suggest_value("Soft Circled", stages) == (
-        {"create": "Soft Circled", "outcome": "open"},
+        {"create": "Soft Circled"},
         "no stage like it here: a new stage, open, before the won stages",
     )
     assert suggest_value("Not a fit", stages)[0] == {"create": "Not a fit", "outcome": "lost"}

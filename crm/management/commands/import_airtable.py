@@ -26,11 +26,10 @@ from crm.imports.mapping import (
     loads,
     primary_names,
     unmapped_values,
-    value_fallbacks,
 )
 from crm.imports.parsers import DATE_ORDERS
 from crm.imports.runner import RunOutcome, TableInput, run_import
-from crm.imports.schema import ENTITIES, NOTES, all_targets, choice_spec
+from crm.imports.schema import ENTITIES, NOTES, all_targets
 from crm.imports.source import SourceError, SourceTable, read_bytes
 from crm.imports.suggest import recognise
 from crm.lib.money import money_exact
@@ -212,12 +211,6 @@ class Command(BaseCommand):
             if target:
                 label = f"the {entity.notes_label}" if target == NOTES else _label(entity, target)
                 self.stdout.write(f"    “{header}” → {label} ({mapping.reasons.get(header, 'your choice')})")
-        for target, items in value_fallbacks(mapping).items():
-            spec = choice_spec(mapping.entity, target)
-            labels = dict(spec.options) if spec else {}
-            for value, choice, why in items:
-                shown = _choice_label(choice, labels)
-                self.stdout.write(f"    {mapping.target_label(target)}: “{value}” → {shown} ({why})")
         for target, values in unmapped_values(table.source, mapping).items():
             listed = ", ".join(f"“{value}” ({count})" for value, count in values[:10])
             self.stdout.write(
@@ -280,14 +273,6 @@ class Command(BaseCommand):
 def _label(entity, key: str) -> str:
     target = next((t for t in all_targets(entity) if t.key == key), None)
     return target.label if target else key
-
-
-def _choice_label(choice: Any, labels: dict) -> str:
-    if isinstance(choice, dict) and "create" in choice:
-        return f"new “{choice['create']}”" + (f" ({choice['outcome']})" if choice.get("outcome") else "")
-    if isinstance(choice, dict):
-        return "left out"
-    return f"“{labels.get(choice, choice)}”"
 
 
 def read_mapping(path: str | None) -> MappingFile:
