@@ -147,7 +147,7 @@ def suggest_columns(
             reason = f"header like “{like}”"
             share, noun = fit_share(target, sample, entity, links)
             if share >= 0:
-                if share < LENIENT_FLOOR.get(target.kind, FIT_FLOOR) and target.kind != "choice":
+                if share < LENIENT_FLOOR.get(target.kind, FIT_FLOOR) and target.kind not in EVIDENCE_ONLY:
                     rejected.setdefault(header, f"header like “{like}”, but only {share:.0%} of values are {noun}")
                     continue
                 score += 0.1 * share
@@ -240,6 +240,9 @@ KIND_CHECKS: dict[str, tuple[Callable[[str], bool], str]] = {
 # Hand-typed fields keep what is not a value in the notes, so the floor is lower for them.
 LENIENT_FLOOR = {"money_lenient": 0.3, "date_lenient": 0.3}
 LINK_KINDS = {"org_link": "organizations", "contact_link": "contacts", "contacts_link": "contacts"}
+# Kinds whose fit only ranks columns: every value gets a decision (a choice's nearest or Other),
+# and a name missing from the other table makes the record (a firm typed in the People table).
+EVIDENCE_ONLY = frozenset({"choice", *LINK_KINDS})
 
 
 def value_sample(values: list[str]) -> list[str]:

@@ -70,7 +70,11 @@ def test_a_link_column_is_known_by_the_names_the_other_table_holds():
     suggestions = suggest_columns(ENTITIES["contacts"], headers, samples, links)
     assert suggestions["Firm"].target == "organization"
     assert suggestions["Firm"].reason == "100% of values are names in the organizations table; header like “firm”"
-    assert suggestions["Employer"].target == NOTES  # named like the link, holds none of its names
+    # Named like the link too, but holds none of its names: the column that does wins the field.
+    assert suggestions["Employer"].target == NOTES
+    alone = suggest_columns(ENTITIES["contacts"], ["Person", "Employer"], {**samples, "Employer": ["Self"]}, links)
+    assert alone["Employer"].target == "organization"  # a firm not in the table yet is made, not refused
+    assert alone["Employer"].reason == "0% of values are names in the organizations table; header like “employer”"
 
 
 def test_choice_columns_say_how_many_values_are_known():
