@@ -108,7 +108,7 @@ class CommitmentResource(CRMResource):
             emails = parsers.split_lookup(values.get("contact_email") or "")
             who = normalize_email(emails[0]) if len(emails) == 1 else person_key_from_text(values.get("contact") or "")
             if who:
-                groups.setdefault((who, fold(values.get("fund") or "")), []).append(values)
+                groups.setdefault((who, self._fund_key(values)), []).append(values)
         for rows in groups.values():
             if len(rows) == 1:
                 continue
@@ -117,6 +117,13 @@ class CommitmentResource(CRMResource):
                 for values in rows:
                     self._entities[int(values[ROW])] = collapse_spaces(values.get("investor_type"))
             self._find_clashes(rows, explicit)
+
+    def _fund_key(self, values: dict) -> str:
+        """Which fund a row is for, as far as telling its investor's rows apart goes (see ``row_fund``)."""
+        if parsers.clean(values.get("fund")) or self.table.default_fund:
+            return fold(values.get("fund") or "")
+        fund, _rule = self.fund_from_row_text(values)
+        return fold(fund.name) if fund is not None else ""
 
     def _find_clashes(self, rows: list[dict], explicit: bool) -> None:
         """Rows of one investor and fund whose investing entities are the same (or all blank)."""

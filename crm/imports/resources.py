@@ -718,13 +718,17 @@ class CRMResource(resources.ModelResource):
             return FundWidget(self, self.table.entity_def.target("fund")).clean(row["fund"])
         if self.table.default_fund:
             return self.ctx.fund(self.table.default_fund)
-        kinds = {t.key: t.kind for t in all_targets(self.table.entity_def)}
-        others = [str(row.get(key) or "") for key, kind in kinds.items() if kind in TEXT_KINDS]
-        others.append(str(row.get(EXTRA_NOTES) or ""))
-        fund, rule = self.ctx.fund_from_text(str(row.get(PRIMARY) or ""), "\n".join(others))
+        fund, rule = self.fund_from_row_text(row)
         if fund is not None:
             self.ctx.count_fund_rule(rule)
         return fund
+
+    def fund_from_row_text(self, row: dict) -> tuple[Any, str]:
+        """(fund, rule) from the row's primary field and other text (``ImportContext.fund_from_text``)."""
+        kinds = {t.key: t.kind for t in all_targets(self.table.entity_def)}
+        others = [str(row.get(key) or "") for key, kind in kinds.items() if kind in TEXT_KINDS]
+        others.append(str(row.get(EXTRA_NOTES) or ""))
+        return self.ctx.fund_from_text(str(row.get(PRIMARY) or ""), "\n".join(others))
 
     def find_or_create_organization(self, name: str, column: str) -> Any:
         from contacts.models import Organization

@@ -258,3 +258,116 @@ def test_the_wizard_shows_why_each_column_and_value_was_suggested(base, manager_
     assert "header like “commitment”, but only 0% of values are amounts" in page
     states = page.split('id="values-status"')[1]
     assert "Backed out" in states and "a usual synonym" in states  # each value says why it means what it does
+
+
+# --- A third base: no fund column anywhere, dotted day-first dates, amounts as 2.5M ---------------
+
+COMPANIES = [
+    ["Company Name", "Segment", "Website"],
+    ["Lindqvist Partners", "Multi-Family Office", "lindqvist.example"],
+    ["Harbourside Mutual", "Insurance Co.", "harbourside.example"],
+    ["Coinvale", "Crypto Exchange", ""],
+]
+PEOPLE = [
+    ["Name", "E-mail", "Company", "Category"],
+    ["Kim Lee", "kim@lindqvist.example", "Lindqvist Partners", "LP"],
+    ["Raj Patel", "raj@harbourside.example", "Harbourside Mutual", "LP"],
+    ["Noor Aziz", "noor@coinvale.example", "Coinvale", "Target"],
+    ["Ola Berg", "ola@press.example", "", "Press"],
+]
+SUBSCRIPTIONS = [
+    ["Subscription", "Subscriber", "Status", "Commitment (USD)", "Paid-in ($)", "Date Signed", "Remarks"],
+    ["Kim Lee | Fund III", "Kim Lee", "Funded", "1250000", "$1,250,000.00", "31.12.2024", ""],
+    ["Raj Patel | Fund II", "Raj Patel", "Funded", "$2,000,000", "2000000", "05.01.2023", ""],
+    ["Noor Aziz", "Noor Aziz", "Verbal", "500000", "", "", "Side letter asked for Fund III."],
+    ["Raj Patel (top-up)", "Raj Patel", "Pulled out", "250000", "", "", ""],
+]
+DEALS = [
+    ["Deal", "Person", "Status", "Size", "Probability", "Close Date"],
+    ["Noor Aziz – Fund III", "Noor Aziz", "Verbal", "$2.5M", "0.4", "31/03/2026"],
+    ["Kim Lee – Fund III top-up", "Kim Lee", "Pitched", "750K", "0.2", "15/06/2026"],
+    ["Ola Berg – Fund III", "Ola Berg", "On ice", "100000", "", ""],
+    ["Raj Patel – Fund II re-up", "Raj Patel", "Dead", "$1,000,000", "0", ""],
+]
+THIRD_BASE = {
+    "Companies.csv": COMPANIES,
+    "Contacts.csv": PEOPLE,
+    "Subscriptions-Grid.csv": SUBSCRIPTIONS,
+    "Deals-Board.csv": DEALS,
+}
+
+
+@pytest.fixture
+def third(tmp_path, admin_user):
+    folder = tmp_path / "third-base"
+    folder.mkdir()
+    for name, rows in THIRD_BASE.items():
+        (folder / name).write_bytes(csv_bytes(rows, bom=False))
+    # Funds are set up in the CRM first; no table of this base has a fund column.
+    Fund.objects.create(name="Fund II", status=FundStatus.CLOSED, vintage_year=2022)
+    Fund.objects.create(name="Fund III", status=FundStatus.RAISING, vintage_year=2025)
+    out = io.StringIO()
+    call_command("import_airtable", str(folder), "--time-zone", "Europe/London", stdout=out)
+    return out.getvalue()
+
+
+def test_a_base_without_any_fund_column_imports_every_fact(third):
+    run = ImportRun.objects.get()
+    assert (run.status, run.created_count, run.error_count) == (ImportStatus.IMPORTED, 15, 0)
+    assert dict(Organization.objects.values_list("name", "type")) == {
+        "Lindqvist Partners": OrganizationType.FAMILY_OFFICE,
+        "Harbourside Mutual": OrganizationType.INSURANCE,
+        "Coinvale": OrganizationType.OTHER,
+    }
+    assert dict(Contact.objects.values_list("email", "contact_type")) == {
+        "kim@lindqvist.example": ContactType.INVESTOR,
+        "raj@harbourside.example": ContactType.INVESTOR,
+        "noor@coinvale.example": ContactType.PROSPECT,
+        "ola@press.example": ContactType.OTHER,
+    }
+    commitments = {
+        (str(c.lp.contact), c.fund.name, c.status): (c.commitment_amount, c.funded_amount, c.signed_date)
+        for c in Commitment.objects.select_related("lp__contact", "fund")
+    }
+    assert commitments == {
+        ("Kim Lee", "Fund III", CommitmentStatus.CLOSED): (
+            Decimal("1250000.00"),
+            Decimal("1250000.00"),
+            datetime.date(2024, 12, 31),
+        ),
+        ("Raj Patel", "Fund II", CommitmentStatus.CLOSED): (
+            Decimal("2000000.00"),
+            Decimal("2000000.00"),
+            datetime.date(2023, 1, 5),
+        ),
+        ("Noor Aziz", "Fund III", CommitmentStatus.SOFT_CIRCLE): (Decimal("500000.00"), Decimal("0"), None),
+        ("Raj Patel", "Fund III", CommitmentStatus.WITHDRAWN): (Decimal("250000.00"), Decimal("0"), None),
+    }
+    deals = {
+        o.name: (o.fund.name, o.stage.name, o.stage.outcome, o.expected_amount, o.probability, o.expected_close_date)
+        for o in Opportunity.objects.select_related("fund", "stage")
+    }
+    assert deals == {
+        "Noor Aziz – Fund III": (
+            "Fund III",
+            "Verbal",
+            StageOutcome.OPEN,
+            Decimal("2500000.00"),
+            40,
+            datetime.date(2026, 3, 31),
+        ),
+        "Kim Lee – Fund III top-up": (
+            "Fund III",
+            "Meeting",
+            StageOutcome.OPEN,
+            Decimal("750000.00"),
+            20,
+            datetime.date(2026, 6, 15),
+        ),
+        "Ola Berg – Fund III": ("Fund III", "On ice", StageOutcome.OPEN, Decimal("100000.00"), 0, None),
+        "Raj Patel – Fund II re-up": ("Fund II", "Passed", StageOutcome.LOST, Decimal("1000000.00"), 0, None),
+    }
+    assert "Subscriptions: No fund column, so each row's fund was found: 2 rows by a fund name in the primary " in (
+        third.replace("Subscriptions-Grid.csv", "Subscriptions")
+    )
+    assert "1 row by a fund name in its text; 1 row by the fund being raised (Fund III)" in third
