@@ -371,3 +371,14 @@ def test_a_base_without_any_fund_column_imports_every_fact(third):
         third.replace("Subscriptions-Grid.csv", "Subscriptions")
     )
     assert "1 row by a fund name in its text; 1 row by the fund being raised (Fund III)" in third
+
+
+def test_the_wizard_suggests_day_first_dates_from_the_values(base, manager_client):
+    path = base / "Interactions-Grid view.csv"
+    upload = SimpleUploadedFile(path.name, path.read_bytes(), content_type="text/csv")
+    manager_client.post(reverse("import_start"), {"file": upload})
+    run = ImportRun.objects.get()
+    manager_client.post(reverse("import_entity", args=[run.pk]), {"entity": "communications"})
+    page = manager_client.get(reverse("import_mapping", args=[run.pk])).content.decode()
+    assert form_fields(page, "mapping-form")["date_order"] == "dmy"
+    assert "Day first, because “14/03/2025 10:30” in “Date” cannot be month first." in page
