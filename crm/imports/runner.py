@@ -286,7 +286,10 @@ def _table_notices(
     rules = {rule: rows for rule, rows in ctx.fund_rules.get(table.mapping.name, {}).items() if rows}
     if rules:
         listed = "; ".join(f"{rows} row{'s' if rows != 1 else ''} by {rule}" for rule, rows in rules.items())
-        notices.append(f"No fund column, so each row's fund was found: {listed}.")
+        if "fund" in table.mapping.mapped_targets():
+            notices.append(f"Rows with an empty fund cell had their fund found: {listed}.")
+        else:
+            notices.append(f"No fund column, so each row's fund was found: {listed}.")
     attachments = ctx.attachment_rows - attachments_before
     if attachments:
         notices.append(
