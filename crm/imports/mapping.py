@@ -302,10 +302,10 @@ def detect_date_order(tables: list[tuple[SourceTable, TableMapping]]) -> tuple[s
     return "mdy", ""
 
 
-def primary_names(sources: dict[str, SourceTable]) -> dict[str, frozenset[str]]:
-    """Per entity, the folded values of its table's primary field (the first column): what link cells show."""
+def primary_names(sources: list[tuple[str, SourceTable]]) -> dict[str, frozenset[str]]:
+    """Per entity, the folded values of its tables' primary field (the first column): what link cells show."""
     names: dict[str, set[str]] = {}
-    for entity, source in sources.items():
+    for entity, source in sources:
         found = names.setdefault(entity, set())
         for value in source.column_values(0):
             text = " ".join(value.split())

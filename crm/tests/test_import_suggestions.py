@@ -66,7 +66,7 @@ def test_a_link_column_is_known_by_the_names_the_other_table_holds():
     firms = parse_text("Institution,Kind\nOrrery Family Office,FO\nSaltash College,Endowment\n", "Institutions.csv")
     people = "Person,Firm,Employer\nAda Byron,Orrery Family Office,Self\nBo Chen,Saltash College,Retired\n"
     headers, samples = _columns(people)
-    links = primary_names({"organizations": firms})
+    links = primary_names([("organizations", firms)])
     suggestions = suggest_columns(ENTITIES["contacts"], headers, samples, links)
     assert suggestions["Firm"].target == "organization"
     assert suggestions["Firm"].reason == "100% of values are names in the organizations table; header like “firm”"

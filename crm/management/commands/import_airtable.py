@@ -329,7 +329,7 @@ def base_tables(directory: Path, mapping_file: MappingFile) -> list[TableInput]:
         else:
             entity = base.entity
         found.append((path, source, base, entity))
-    links = primary_names({entity: source for _path, source, _base, entity in found})
+    links = primary_names([(entity, source) for _path, source, _base, entity in found])
     tables = []
     for path, source, base, entity in found:
         mapping = complete(source, entity, base, links)
