@@ -725,8 +725,10 @@ class CRMResource(resources.ModelResource):
 
     def fund_from_row_text(self, row: dict) -> tuple[Any, str]:
         """(fund, rule) from the row's primary field and other text (``ImportContext.fund_from_text``)."""
-        kinds = {t.key: t.kind for t in all_targets(self.table.entity_def)}
-        others = [str(row.get(key) or "") for key, kind in kinds.items() if kind in TEXT_KINDS]
+        keys = self.__dict__.get("_text_keys")
+        if keys is None:  # once per table, not once per row
+            keys = self._text_keys = [t.key for t in self.table.entity_def.targets if t.kind in TEXT_KINDS]
+        others = [str(row.get(key) or "") for key in keys]
         others.append(str(row.get(EXTRA_NOTES) or ""))
         return self.ctx.fund_from_text(str(row.get(PRIMARY) or ""), "\n".join(others))
 
