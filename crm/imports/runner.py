@@ -347,7 +347,7 @@ def run_import(
                 raise Cancelled
             _import_table(ctx, table, outcome, progress)
         for name in ctx.created_links:
-            outcome.notices.append(f"Created {name}, as the mapping says.")
+            outcome.notices.append(f"Created {name}, as the mapping (or its suggestion) says.")
         if dry_run:
             outcome.status = "dry_run"
             outcome.fund_totals = planned_fund_totals(ctx)

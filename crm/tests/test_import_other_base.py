@@ -23,7 +23,7 @@ from django.urls import reverse
 from contacts.models import Communication, CommunicationType, Contact, ContactType, Organization, OrganizationType
 from crm.imports.schema import NOTES
 from crm.models import ImportRun, ImportStatus, Role
-from crm.tests.importing import csv_bytes, form_fields
+from crm.tests.importing import SAMPLE, csv_bytes, expected, form_fields, needs_sample
 from lps.models import Commitment, CommitmentStatus, Fund, FundStatus
 from pipeline.models import Opportunity, Stage, StageOutcome
 
@@ -382,3 +382,17 @@ def test_the_wizard_suggests_day_first_dates_from_the_values(base, manager_clien
     page = manager_client.get(reverse("import_mapping", args=[run.pk])).content.decode()
     assert form_fields(page, "mapping-form")["date_order"] == "dmy"
     assert "Day first, because “14/03/2025 10:30” in “Date” cannot be month first." in page
+
+
+@needs_sample
+def test_the_shared_sample_also_imports_with_no_mapping_file(admin_user):
+    """The shared sample's one policy value (“Soft-circled”) is now a suggestion too: no file needed."""
+    out = io.StringIO()
+    call_command("import_airtable", str(SAMPLE), "--time-zone", "America/Los_Angeles", "--dry-run", stdout=out)
+    run_output = out.getvalue()
+    assert "Dry run finished: nothing was written." in run_output
+    assert "“Soft-circled” → a new stage “Soft-circled” (no stage like it here" in run_output
+    funds = expected()["commitments"]["per_fund"]
+    for fund, facts in funds.items():
+        line = next(line for line in run_output.splitlines() if line.strip().startswith(fund + " "))
+        assert facts["binding_signed_plus_closed"]["committed"].removesuffix(".00") in line
