@@ -34,7 +34,7 @@ from contacts.models import ContactType
 from crm.imports import parsers
 from crm.imports.parsers import ParseError, fold, person_key_from_text, show
 from crm.imports.plan import record_key
-from crm.imports.resources import ROW, AttachmentsWidget, CRMField, CRMResource, FundWidget
+from crm.imports.resources import ROW, AttachmentsWidget, CRMField, CRMResource
 from crm.imports.schema import Target
 from crm.lib.money import money_exact
 from crm.lib.text import collapse_spaces, normalize_email
@@ -108,7 +108,7 @@ class CommitmentResource(CRMResource):
             emails = parsers.split_lookup(values.get("contact_email") or "")
             who = normalize_email(emails[0]) if len(emails) == 1 else person_key_from_text(values.get("contact") or "")
             if who:
-                groups.setdefault((who, fold(values.get("fund") or "")), []).append(values)
+                groups.setdefault((who, self._fund_key(values)), []).append(values)
         for rows in groups.values():
             if len(rows) == 1:
                 continue
@@ -117,6 +117,13 @@ class CommitmentResource(CRMResource):
                 for values in rows:
                     self._entities[int(values[ROW])] = collapse_spaces(values.get("investor_type"))
             self._find_clashes(rows, explicit)
+
+    def _fund_key(self, values: dict) -> str:
+        """Which fund a row is for, as far as telling its investor's rows apart goes (see ``row_fund``)."""
+        if parsers.clean(values.get("fund")) or self.table.default_fund:
+            return fold(values.get("fund") or "")
+        fund, _rule = self.fund_from_row_text(values)
+        return fold(fund.name) if fund is not None else ""
 
     def _find_clashes(self, rows: list[dict], explicit: bool) -> None:
         """Rows of one investor and fund whose investing entities are the same (or all blank)."""
@@ -160,12 +167,7 @@ class CommitmentResource(CRMResource):
         if parsers.has_markup(self.entity):
             raise ValidationError({"investing_entity": parsers.markup_message(self.entity)})
         try:
-            if "fund" in self.table.mapped_targets() and parsers.clean(row.get("fund")):
-                self.fund = FundWidget(self, self.table.entity_def.target("fund")).clean(row["fund"])
-            else:
-                self.fund = (
-                    self.ctx.fund(self.table.default_fund) if self.table.default_fund else self.ctx.current_fund()
-                )
+            self.fund = self.row_fund(row)
         except ValueError as exc:
             raise ValidationError({"fund": str(exc)}) from None
         if self.fund is None:

@@ -10,10 +10,9 @@ from import_export import fields
 from crm.imports import parsers
 from crm.imports.parsers import ParseError, fold, show
 from crm.imports.plan import record_key
-from crm.imports.resources import CRMField, CRMResource, FundWidget, StageWidget, link_names
+from crm.imports.resources import CRMField, CRMResource, StageWidget, link_names
 from crm.imports.schema import Target
 from crm.lib.text import collapse_spaces
-from lps.models import Fund
 from pipeline.models import Opportunity
 
 
@@ -39,14 +38,6 @@ class OpportunityResource(CRMResource):
             return CRMField("stage", target, StageWidget(self, target))
         return super().build_field(target)
 
-    def _fund(self, row: dict) -> Fund | None:
-        if "fund" in self.table.mapped_targets() and parsers.clean(row.get("fund")):
-            target = self.table.entity_def.target("fund")
-            return FundWidget(self, target).clean(row["fund"])
-        if self.table.default_fund:
-            return self.ctx.fund(self.table.default_fund)
-        return self.ctx.current_fund()
-
     def find_existing(self, row: dict) -> Opportunity | None:
         try:
             people = self.resolve_people(row)
@@ -60,7 +51,7 @@ class OpportunityResource(CRMResource):
             )
         self.contact = people[0]
         try:
-            self.fund = self._fund(row)
+            self.fund = self.row_fund(row)
         except ValueError as exc:
             raise ValidationError({"fund": str(exc)}) from None
         if self.fund is None:

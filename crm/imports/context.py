@@ -7,6 +7,7 @@ told apart by the lookup e-mail columns.
 
 from __future__ import annotations
 
+import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -219,6 +220,8 @@ class ImportContext:
         self.unknown_collaborators: Counter[str] = Counter()
         self.attachment_rows = 0
         self.created_links: Counter[str] = Counter()
+        # table name → how the fund of rows without a fund column was found → rows.
+        self.fund_rules: dict[str, Counter[str]] = defaultdict(Counter)
         self.profiles_applied: set[tuple] = set()
         # Contacts whose type a mapped column of this run gave: an LP profile made for them
         # later in the run leaves that type as the file says (see lps.resources).
@@ -318,6 +321,46 @@ class ImportContext:
             self.created_links[f"fund “{name}”"] += 1
         return fund
 
+    def funds_named_in(self, text: str) -> list[Any]:
+        """The funds of the base (the CRM's and the run's new ones) whose name appears in ``text`` as words.
+
+        “Ada Byron – Fund II” names Fund II and not Fund I; a name inside a longer one that
+        also appears counts once (“Fund II Opportunities” is not also “Fund II”).
+        """
+        folded = fold(text)
+        if not folded:
+            return []
+        spans: list[tuple[int, int, Any]] = []
+        for name, fund in self._fund_index().items():
+            key = fold(name)
+            if key:
+                spans += [(m.start(), m.end(), fund) for m in re.finditer(rf"(?<!\w){re.escape(key)}(?!\w)", folded)]
+        found = []
+        for start, end, fund in spans:
+            inside = any(s <= start and end <= e and (s, e) != (start, end) for s, e, _other in spans)
+            if not inside and fund not in found:
+                found.append(fund)
+        return found
+
+    def fund_from_text(self, primary: str, others: str) -> tuple[Any, str]:
+        """(fund, rule) for a row with no fund column: a fund its primary field names, else one its other text
+        names, else the fund being raised; (None, "") when none."""
+        for text, rule in ((primary, "a fund name in the primary field"), (others, "a fund name in its text")):
+            funds = self.funds_named_in(text)
+            if len(funds) == 1:
+                return funds[0], rule
+        fund = self.current_fund()
+        return (fund, f"the fund being raised ({fund})") if fund is not None else (None, "")
+
+    def count_fund_rule(self, rule: str) -> None:
+        counts = self.fund_rules[self.table_name]
+        counts[rule] += 1
+
+        def undo() -> None:
+            counts[rule] -= 1
+
+        self.plan.on_discard(undo)
+
     def fund_by_pk(self, pk: int | None) -> Any:
         self._fund_index()
         return self._funds_by_pk.get(pk)
@@ -329,6 +372,10 @@ class ImportContext:
         if self._current_fund is False:
             current = Fund.objects.current()
             self._current_fund = self.fund_by_pk(current.pk) if current else None
+        if self._current_fund is None:
+            # A new CRM: the one fund this run makes, if it makes only one, is the one being raised.
+            planned = [fund for fund in self._fund_index().values() if fund.pk is None]
+            return planned[0] if len(planned) == 1 else None
         return self._current_fund
 
     def stage(self, choice: Any) -> Any:
@@ -342,11 +389,16 @@ class ImportContext:
         name = collapse_spaces(choice["create"] if create else str(choice))
         stage = self._stages.get(name.casefold())
         if stage is None and create:
-            # A new stage is open and goes just before the first won stage.
+            # A new open stage goes just before the first won stage; a new lost one after every stage.
+            outcome = choice.get("outcome") or StageOutcome.OPEN
             won = Stage.objects.filter(outcome=StageOutcome.WON).order_by("order").first()
             count = Stage.objects.count() + self._planned_stages
-            order = max((won.order - 1) if won else 0, 0) if won else (count + 1) * 10
-            stage = Stage(name=check_fits(Stage, "name", name), order=order, outcome=StageOutcome.OPEN)
+            if outcome == StageOutcome.OPEN and won:
+                order = max(won.order - 1, 0)
+            else:
+                last = Stage.objects.order_by("-order").values_list("order", flat=True).first() or 0
+                order = last + 10 * (self._planned_stages + 1) if outcome != StageOutcome.OPEN else (count + 1) * 10
+            stage = Stage(name=check_fits(Stage, "name", name), order=order, outcome=outcome)
             self.save(stage)
             self._planned_stages += 1
             self._remember(self._stages, name.casefold(), stage)

@@ -14,7 +14,7 @@ from crm.imports.mapping import MAX_DISTINCT_VALUES, ImportOptions, TableMapping
 from crm.imports.parsers import DATE_ORDERS
 from crm.imports.schema import ENTITY_CHOICES, IGNORE, NOTES, all_targets, choice_spec
 from crm.imports.source import SourceError, SourceTable, check_size, describe_size, parse_text, read_bytes
-from crm.imports.suggest import suggest_columns
+from crm.imports.suggest import suggest_columns, suggest_value
 
 
 class UploadForm(forms.Form):
@@ -63,7 +63,7 @@ class EntityForm(forms.Form):
 
 # --- The mapping editor ----------------------------------------------------------------------
 
-UNMAPPED, SKIP, CREATE, VALUE = "", "!skip", "+", "="
+UNMAPPED, SKIP, CREATE, CREATE_LOST, VALUE = "", "!skip", "+", "-", "="
 
 
 def encode_choice(choice: Any) -> str:
@@ -72,7 +72,7 @@ def encode_choice(choice: Any) -> str:
     if isinstance(choice, dict) and choice.get("skip"):
         return SKIP
     if isinstance(choice, dict) and "create" in choice:
-        return CREATE + choice["create"]
+        return (CREATE_LOST if choice.get("outcome") == "lost" else CREATE) + choice["create"]
     return VALUE + str(choice)
 
 
@@ -83,6 +83,8 @@ def decode_choice(text: str) -> Any:
         return {"skip": True}
     if text.startswith(CREATE) and text[1:].strip():
         return {"create": " ".join(text[1:].split())}
+    if text.startswith(CREATE_LOST) and text[1:].strip():
+        return {"create": " ".join(text[1:].split()), "outcome": "lost"}
     if text.startswith(VALUE):
         return text[1:]
     return None
@@ -104,6 +106,7 @@ class ValueRow:
     count: int
     choice: str
     choices: list[tuple[str, str]]
+    reason: str = ""
 
 
 @dataclass
@@ -223,11 +226,16 @@ class MappingEditor:
                 choices += [(VALUE + str(stored), label) for stored, label in spec.options]
                 if spec.can_create:
                     choices.append((CREATE + value, f"New {spec.create_label.split()[-1]}: “{value}”"))
+                    if spec.new_outcome is not None:
+                        choices.append((CREATE_LOST + value, f"New lost stage: “{value}”"))
                 current = encode_choice(chosen.get(value))
-                if current.startswith(CREATE) and (current, "") not in choices and current != CREATE + value:
-                    choices.append((current, f"New {spec.create_label.split()[-1]}: “{current[1:]}”"))
+                if current[:1] in (CREATE, CREATE_LOST) and current not in {c for c, _label in choices}:
+                    kind = "lost stage" if current.startswith(CREATE_LOST) else spec.create_label.split()[-1]
+                    choices.append((current, f"New {kind}: “{current[1:]}”"))
                 choices.append((SKIP, "Leave these rows out"))
-                group.rows.append(ValueRow(index, value, count, current, choices))
+                suggested, why = suggest_value(value, spec)
+                reason = why if current == encode_choice(suggested) else ("your choice" if current else "")
+                group.rows.append(ValueRow(index, value, count, current, choices, reason))
             group.more = max(0, len(all_values) - MAX_DISTINCT_VALUES)
             groups.append(group)
         return groups

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
 
-from crm.imports.parsers import DATE_ORDERS
+from crm.imports.parsers import DATE_ORDERS, fold
 from crm.imports.schema import ENTITIES, IGNORE, NOTES, Entity, all_targets, choice_spec
 from crm.imports.source import SourceTable
 from crm.imports.suggest import looks_like_airtable, suggest_columns, suggest_value
@@ -29,7 +30,9 @@ class MappingError(Exception):
     """A mapping (file or form) that cannot be used; the message says what to fix."""
 
 
-ValueChoice = str | dict | None  # our value, {"skip": True}, {"create": "Name"} or None (not mapped yet)
+# Our value, {"skip": True}, {"create": "Name"} (a stage also {"outcome": "lost"}) or None (not mapped yet).
+ValueChoice = str | dict | None
+STAGE_OUTCOMES = ("open", "won", "lost")
 
 
 @dataclass
@@ -42,6 +45,8 @@ class TableMapping:
     headers: list[str] = field(default_factory=list)
     airtable_links: bool | None = None  # None: detect from the file
     default_fund: str = ""  # for commitments/opportunities without a fund column
+    # Why each column was suggested (for the dry run); not part of the mapping file.
+    reasons: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def entity_def(self) -> Entity:
@@ -99,6 +104,7 @@ class TableMapping:
 class ImportOptions:
     time_zone: str = ""
     date_order: str = "mdy"
+    date_order_reason: str = field(default="", compare=False)  # set when the values chose the order
 
     def __post_init__(self) -> None:
         self.time_zone = self.time_zone or settings.TIME_ZONE
@@ -108,6 +114,7 @@ class ImportOptions:
 class MappingFile:
     options: ImportOptions
     tables: list[TableMapping]
+    date_order_given: bool = False  # the file says how to read 3/4/2021 (else the values decide)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -131,10 +138,15 @@ def _check_choice(where: str, value: Any) -> ValueChoice:
     if isinstance(value, dict):
         if value.get("skip") is True and len(value) == 1:
             return {"skip": True}
-        if isinstance(value.get("create"), str) and value["create"].strip() and len(value) == 1:
-            return {"create": " ".join(value["create"].split())}
+        if isinstance(value.get("create"), str) and value["create"].strip():
+            created = {"create": " ".join(value["create"].split())}
+            if len(value) == 1:
+                return created
+            if len(value) == 2 and value.get("outcome") in STAGE_OUTCOMES:
+                return {**created, "outcome": value["outcome"]}
     raise MappingError(
-        f'{where}: use a value, null, {{"skip": true}} or {{"create": "Name"}}, not {json.dumps(value)}.'
+        f'{where}: use a value, null, {{"skip": true}} or {{"create": "Name"}} (for a stage, with "outcome": '
+        f'"open", "won" or "lost"), not {json.dumps(value)}.'
     )
 
 
@@ -196,7 +208,9 @@ def loads(text: str) -> MappingFile:
     if not isinstance(tables, list):
         raise MappingError("The mapping file needs a “tables” list.")
     return MappingFile(
-        ImportOptions(time_zone, order), [table_from_json(t, f"tables[{i}]") for i, t in enumerate(tables)]
+        ImportOptions(time_zone, order),
+        [table_from_json(t, f"tables[{i}]") for i, t in enumerate(tables)],
+        date_order_given=bool(data.get("date_order")),
     )
 
 
@@ -219,18 +233,27 @@ def distinct_values(source: SourceTable, header: str) -> list[tuple[str, int]]:
     return sorted(counts.items(), key=lambda item: (-item[1], item[0].casefold()))
 
 
-def complete(source: SourceTable, entity: str, base: TableMapping | None = None) -> TableMapping:
-    """Suggestions for every column and every choice value, overlaid with what ``base`` already says."""
+def complete(
+    source: SourceTable, entity: str, base: TableMapping | None = None, links: dict[str, frozenset[str]] | None = None
+) -> TableMapping:
+    """Suggestions for every column and every choice value, overlaid with what ``base`` already says.
+
+    ``links``: the primary-field names of the base's other tables (``primary_names``), so link
+    columns are recognised by what they hold.
+    """
     entity_def = ENTITIES[entity]
     samples = {h: source.column_values(i) for i, h in enumerate(source.headers)}
-    suggestions = suggest_columns(entity_def, source.headers, samples)
+    suggestions = suggest_columns(entity_def, source.headers, samples, links)
     base_columns = {h.casefold(): t for h, t in (base.columns.items() if base else [])}
     columns = {}
+    reasons = {}
     for header in source.headers:
         if header.casefold() in base_columns:
             columns[header] = base_columns[header.casefold()]
+            reasons[header] = "as the mapping file says"
         else:
             columns[header] = suggestions[header].target
+            reasons[header] = suggestions[header].reason
     table = TableMapping(
         entity=entity,
         columns=columns,
@@ -243,12 +266,56 @@ def complete(source: SourceTable, entity: str, base: TableMapping | None = None)
             else looks_like_airtable(source.headers, source.rows)
         ),
         default_fund=base.default_fund if base else "",
+        reasons=reasons,
     )
     table.values = suggest_values(source, table, base)
     return table
 
 
+DATE_KINDS = frozenset({"date", "date_lenient", "datetime"})
+_NUMERIC_DATE = re.compile(r"^(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{2}|\d{4})\b")
+
+
+def detect_date_order(tables: list[tuple[SourceTable, TableMapping]]) -> tuple[str, str]:
+    """(“mdy” or “dmy”, the value that decided) from the date columns' values.
+
+    Day first only when some date cannot be month first (14/3/2021) and none cannot be day
+    first (3/14/2021); otherwise the US order, as before.
+    """
+    day_first, month_first = "", ""
+    for source, table in tables:
+        kinds = {t.key: t.kind for t in all_targets(table.entity_def)}
+        for header, target in table.columns.items():
+            if kinds.get(target) not in DATE_KINDS or header not in source.headers:
+                continue
+            for value in source.column_values(source.headers.index(header)):
+                match = _NUMERIC_DATE.match(value.strip())
+                if not match:
+                    continue
+                first, second = int(match.group(1)), int(match.group(2))
+                if first > 12 >= second and not day_first:
+                    day_first = f"“{value.strip()}” in “{header}”"
+                elif second > 12 >= first and not month_first:
+                    month_first = value
+    if day_first and not month_first:
+        return "dmy", day_first
+    return "mdy", ""
+
+
+def primary_names(sources: list[tuple[str, SourceTable]]) -> dict[str, frozenset[str]]:
+    """Per entity, the folded values of its tables' primary field (the first column): what link cells show."""
+    names: dict[str, set[str]] = {}
+    for entity, source in sources:
+        found = names.setdefault(entity, set())
+        for value in source.column_values(0):
+            text = " ".join(value.split())
+            if text:
+                found.add(fold(text))
+    return {entity: frozenset(values) for entity, values in names.items()}
+
+
 def suggest_values(source: SourceTable, table: TableMapping, base: TableMapping | None = None) -> dict:
+    """Every value of every choice column with a decision (see ``suggest_value``), unless ``base`` has one."""
     values: dict[str, dict[str, ValueChoice]] = {}
     for target in sorted(table.mapped_targets()):
         spec = choice_spec(table.entity, target)
@@ -263,6 +330,34 @@ def suggest_values(source: SourceTable, table: TableMapping, base: TableMapping 
                 chosen[value] = choice if present and choice is not None else suggest_value(value, spec)[0]
         values[target] = chosen
     return values
+
+
+# The reasons of decisions made for a value with no equal here (suggest_value).
+NEAR_REASONS = ("similar meaning", "similar spelling", "nothing like it here", "no stage like it here")
+
+
+def value_decisions(table: TableMapping) -> dict[str, list[tuple[str, str, str]]]:
+    """Per target, their values with no equal here that still have our suggestion: (value, what it became, why).
+
+    Worked out again from the mapping, so a wizard's stored mapping and a mapping file list
+    them alike; a value someone chose differently is theirs and not listed.
+    """
+    found: dict[str, list[tuple[str, str, str]]] = {}
+    for target, choices in table.values.items():
+        spec = choice_spec(table.entity, target)
+        if spec is None:
+            continue
+        labels = dict(spec.options)
+        for value, choice in choices.items():
+            suggested, why = suggest_value(value, spec)
+            if choice is None or suggested != choice or not why.startswith(NEAR_REASONS):
+                continue
+            if isinstance(choice, dict):
+                became = f"a new {'lost ' if choice.get('outcome') == 'lost' else ''}stage “{choice['create']}”"
+            else:
+                became = f"“{labels.get(choice, choice)}”"
+            found.setdefault(target, []).append((value, became, why))
+    return found
 
 
 def unmapped_values(source: SourceTable, table: TableMapping) -> dict[str, list[tuple[str, int]]]:

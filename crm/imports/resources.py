@@ -39,6 +39,8 @@ from crm.lib.text import collapse_spaces, normalize_email
 ROW = "__row__"
 PROGRESS_EVERY = 500  # rows between two progress reports
 EXTRA_NOTES = "__extra_notes__"
+PRIMARY = "__primary__"
+TEXT_KINDS = frozenset({"text", "longtext", "name"})
 EMPTY = (None, "", [], False)
 
 
@@ -704,6 +706,31 @@ class CRMResource(resources.ModelResource):
         else:
             messages = [RowMessage("error", text) for text in error.messages]
         return messages
+
+    def row_fund(self, row: dict) -> Any:
+        """The fund of a commitment or deal: its fund column, else the mapping's default, else found in its text.
+
+        Without either, the fund is the one the row's primary field names (“Ada Byron – Fund
+        II”), else the one its other text names, when that is exactly one fund of the base;
+        else the fund being raised. How each row's fund was found is counted for the report.
+        """
+        if "fund" in self.table.mapped_targets() and parsers.clean(row.get("fund")):
+            return FundWidget(self, self.table.entity_def.target("fund")).clean(row["fund"])
+        if self.table.default_fund:
+            return self.ctx.fund(self.table.default_fund)
+        fund, rule = self.fund_from_row_text(row)
+        if fund is not None:
+            self.ctx.count_fund_rule(rule)
+        return fund
+
+    def fund_from_row_text(self, row: dict) -> tuple[Any, str]:
+        """(fund, rule) from the row's primary field and other text (``ImportContext.fund_from_text``)."""
+        keys = self.__dict__.get("_text_keys")
+        if keys is None:  # once per table, not once per row
+            keys = self._text_keys = [t.key for t in self.table.entity_def.targets if t.kind in TEXT_KINDS]
+        others = [str(row.get(key) or "") for key in keys]
+        others.append(str(row.get(EXTRA_NOTES) or ""))
+        return self.ctx.fund_from_text(str(row.get(PRIMARY) or ""), "\n".join(others))
 
     def find_or_create_organization(self, name: str, column: str) -> Any:
         from contacts.models import Organization

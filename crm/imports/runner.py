@@ -28,11 +28,11 @@ from django.utils.module_loading import import_string
 
 from crm.imports.context import ImportContext, RowMessage, RowOutcome, TableOutcome
 from crm.imports.inserts import insert_rows
-from crm.imports.mapping import ImportOptions, TableMapping, check
+from crm.imports.mapping import ImportOptions, TableMapping, check, value_decisions
 from crm.imports.parsers import clean, is_formula_error
 from crm.imports.plan import record_key
 from crm.imports.progress import READ, VALIDATED, Cancelled, NoProgress, Progress
-from crm.imports.resources import EXTRA_NOTES, ROW
+from crm.imports.resources import EXTRA_NOTES, PRIMARY, ROW
 from crm.imports.schema import ENTITIES, IGNORE, NOTES
 from crm.imports.source import SourceTable
 from crm.imports.writer import PlanWriter
@@ -124,7 +124,9 @@ def build_dataset(table: TableInput) -> tuple[tablib.Dataset, list[int]]:
         elif target != IGNORE and target not in positions:
             positions[target] = index
             targets.append(target)
-    dataset = tablib.Dataset(headers=[ROW, *targets, EXTRA_NOTES])
+    # The primary field (Airtable's first column) rides along whatever it maps to: a row
+    # without a fund column finds its fund in it (“Ada Byron – Fund II”).
+    dataset = tablib.Dataset(headers=[ROW, *targets, EXTRA_NOTES, PRIMARY])
     blanks = []
     for row_index, row in enumerate(source.rows):
         number = source.row_number(row_index)
@@ -137,7 +139,7 @@ def build_dataset(table: TableInput) -> tuple[tablib.Dataset, list[int]]:
         if not any(clean(v) and not is_formula_error(v) for v in values) and not notes:
             blanks.append(number)
             continue
-        dataset.append([number, *values, "\n".join(notes)])
+        dataset.append([number, *values, "\n".join(notes), row[0] if row else ""])
     return dataset, blanks
 
 
@@ -275,6 +277,19 @@ def _table_notices(
             f"Not team members here, so left empty: {names}. Nobody is invented: add them as users and "
             "import again to fill these in."
         )
+    for target, decided in value_decisions(table.mapping).items():
+        listed = "; ".join(f"“{value}” → {became} ({why})" for value, became, why in decided)
+        notices.append(
+            f"{table.mapping.target_label(target)}: values with no equal here were decided for you (change any in "
+            f"the mapping): {listed}."
+        )
+    rules = {rule: rows for rule, rows in ctx.fund_rules.get(table.mapping.name, {}).items() if rows}
+    if rules:
+        listed = "; ".join(f"{rows} row{'s' if rows != 1 else ''} by {rule}" for rule, rows in rules.items())
+        if "fund" in table.mapping.mapped_targets():
+            notices.append(f"Rows with an empty fund cell had their fund found: {listed}.")
+        else:
+            notices.append(f"No fund column, so each row's fund was found: {listed}.")
     attachments = ctx.attachment_rows - attachments_before
     if attachments:
         notices.append(
@@ -332,7 +347,7 @@ def run_import(
                 raise Cancelled
             _import_table(ctx, table, outcome, progress)
         for name in ctx.created_links:
-            outcome.notices.append(f"Created {name}, as the mapping says.")
+            outcome.notices.append(f"Created {name}, as the mapping (or its suggestion) says.")
         if dry_run:
             outcome.status = "dry_run"
             outcome.fund_totals = planned_fund_totals(ctx)

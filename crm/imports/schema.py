@@ -8,6 +8,7 @@ types) also list synonyms for their values, so “Hard Commit” finds “Hard c
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -394,6 +395,12 @@ class ChoiceSpec:
     can_create: bool = False
     create_label: str = ""
     auto_create: bool = False  # an unknown value is suggested as “create” (funds: a new vehicle is a new fund)
+    fallback: str = ""  # what a value with no equal and nothing near means (“other”), where the field has one
+    # For stages: the outcome a new one gets from its name (“Declined by them” is lost).
+    new_outcome: Callable[[str], str] | None = None
+    # Near spellings mean the same value (“Soft-circled”), except where names differ by a
+    # numeral and both are real (“Fund I” is not a misspelt “Fund II”).
+    fuzzy: bool = True
 
 
 def _syn(text: str) -> tuple[str, ...]:
@@ -409,25 +416,36 @@ def _organization_types() -> ChoiceSpec:
         {
             "family_office": _syn("family office|fo|single family office|multi family office|sfo|mfo|family"),
             "endowment": _syn("endowment|university|college|university endowment"),
-            "foundation": _syn("foundation|charity|nonprofit|non-profit|trust foundation"),
-            "pension": _syn("pension|pension fund|retirement system|public pension|retirement"),
-            "fund_of_funds": _syn("fund of funds|fof|funds of funds"),
+            "foundation": _syn(
+                "foundation|charity|nonprofit|non-profit|trust foundation|charitable trust|philanthropy|"
+                "philanthropic|not for profit"
+            ),
+            "pension": _syn(
+                "pension|pension fund|retirement system|public pension|retirement|superannuation|super fund|"
+                "pension plan|retirement plan"
+            ),
+            "fund_of_funds": _syn("fund of funds|fof|funds of funds|fund-of-funds|multi manager|multi-manager"),
             "corporate": _syn("corporate|corporation|company|strategic|cvc|corporate venture"),
             "wealth_manager": _syn(
                 "wealth manager|ria|wealth management|registered investment advisor|multi-family advisor|"
-                "wealth manager (pooled)|pooled vehicle"
+                "wealth manager (pooled)|pooled vehicle|private wealth|asset manager|investment manager|ocio|"
+                "outsourced cio|investment advisor|financial advisor|wealth advisor|private client"
             ),
-            "insurance": _syn("insurance|insurer|insurance company"),
-            "sovereign_wealth": _syn("sovereign wealth|swf|sovereign|sovereign wealth fund"),
-            "bank": _syn("bank|private bank|banking"),
+            "insurance": _syn("insurance|insurer|insurance company|reinsurer|assurance"),
+            "sovereign_wealth": _syn(
+                "sovereign wealth|swf|sovereign|sovereign wealth fund|state fund|government fund|state investor"
+            ),
+            "bank": _syn("bank|private bank|banking|investment bank|commercial bank"),
             "individual": _syn(
-                "individual|angel|hnwi|hnw|person|high net worth|trust / ira|trust|ira|trust/ira|self-directed ira"
+                "individual|angel|hnwi|hnw|person|high net worth|trust / ira|trust|ira|trust/ira|self-directed ira|"
+                "private individual|uhnw|uhnwi|angel investor|family trust"
             ),
             "other": _syn(
                 "other|service provider|law firm|legal|audit|audit & tax|accounting|accountant|fund administrator|"
                 "administrator|consultant|placement agent|vendor"
             ),
         },
+        fallback="other",
     )
 
 
@@ -442,6 +460,7 @@ def _contact_types() -> ChoiceSpec:
             "advisor": _syn("advisor|adviser|consultant|mentor|board advisor"),
             "other": _syn("other|service provider|vendor|press|friend|co-investor|gp|placement agent"),
         },
+        fallback="other",
     )
 
 
@@ -503,7 +522,28 @@ def _stages() -> ChoiceSpec:
     for stage in Stage.objects.order_by("order", "pk"):
         options.append((stage.name, stage.name))
         synonyms[stage.name] = by_name.get(stage.name.casefold(), ()) + by_outcome.get(stage.outcome, ())
-    return ChoiceSpec(options, synonyms, can_create=True, create_label="new stage")
+    return ChoiceSpec(
+        options, synonyms, can_create=True, create_label="new stage", auto_create=True, new_outcome=new_stage_outcome
+    )
+
+
+# Words that make a stage we lack a lost one: how trackers say a deal is over.
+LOST_WORDS = frozenset(
+    _syn(
+        "passed|pass|declined|decline|declining|lost|dead|rejected|dropped|withdrawn|withdrew|cancelled|canceled|"
+        "no|lapsed|killed|closed-lost|rescinded|churned"
+    )
+)
+LOST_PHRASES = ("not interested", "not a fit", "no fit", "turned down", "not proceeding", "backed out", "pulled out")
+
+
+def new_stage_outcome(name: str) -> str:
+    """“open” or “lost” for a stage we lack: lost when its words say the deal is over (“Declined – no fit”)."""
+    from pipeline.models import StageOutcome
+
+    text = " ".join(re.findall(r"[a-z]+(?:-[a-z]+)?", name.casefold()))
+    lost = set(text.split()) & LOST_WORDS or any(phrase in text for phrase in LOST_PHRASES)
+    return StageOutcome.LOST if lost else StageOutcome.OPEN
 
 
 def _funds() -> ChoiceSpec:
@@ -514,6 +554,7 @@ def _funds() -> ChoiceSpec:
         can_create=True,
         create_label="new fund",
         auto_create=True,
+        fuzzy=False,
     )
 
 

@@ -8,11 +8,26 @@ same goes for the values of stage, status and type columns.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 from functools import lru_cache
 
-from crm.imports.parsers import fold
+from django.core.exceptions import ValidationError
+from django.core.validators import EmailValidator
+
+from crm.imports.parsers import (
+    ParseError,
+    clean,
+    fold,
+    is_formula_error,
+    parse_bool,
+    parse_date,
+    parse_integer,
+    parse_money,
+    parse_percent,
+    split_list,
+)
 from crm.imports.schema import (
     BACKLINK_HEADERS,
     ENTITIES,
@@ -23,7 +38,9 @@ from crm.imports.schema import (
     Entity,
     Target,
     all_targets,
+    choice_spec,
 )
+from crm.lib.text import normalize_email
 
 LOOKUP = re.compile(r"^(?P<field>.+?)\s*\(from (?P<link>.+)\)$", re.IGNORECASE)
 EMAIL_WORDS = ("email", "e mail", "mail")
@@ -56,24 +73,28 @@ class ColumnSuggestion:
     reason: str
 
 
-def _score(header_norm: str, target: Target) -> float:
-    best = 0.0
+def _score(header_norm: str, target: Target) -> tuple[float, str]:
+    """(how well the header names the target, the name it resembles)."""
+    best, like = 0.0, ""
     words = set(header_norm.split())
     for synonym in (target.label, target.key.replace("_", " "), *target.synonyms):
         candidate = norm(synonym)
         if not candidate:
             continue
         if candidate == header_norm:
-            return 1.0
+            return 1.0, synonym
+        score = 0.0
         cand_words = set(candidate.split())
         if len(cand_words) > 1 and cand_words <= words:
-            best = max(best, 0.9)  # “Amount Committed (USD)” contains “amount committed”
+            score = 0.9  # “Amount Committed (USD)” contains “amount committed”
         elif len(cand_words) == 1 and candidate in words and len(words) <= 3:
-            best = max(best, 0.75)
+            score = 0.75
         ratio = similarity(header_norm, candidate, floor=0.84)
         if ratio >= 0.84:
-            best = max(best, ratio * 0.95)
-    return best
+            score = max(score, ratio * 0.95)
+        if score > best:
+            best, like = score, synonym
+    return best, like
 
 
 def _is_ignored(header_norm: str, entity: Entity) -> str:
@@ -88,14 +109,26 @@ def _is_ignored(header_norm: str, entity: Entity) -> str:
 
 
 def suggest_columns(
-    entity: Entity, headers: list[str], samples: dict[str, list[str]] | None = None
+    entity: Entity,
+    headers: list[str],
+    samples: dict[str, list[str]] | None = None,
+    links: dict[str, frozenset[str]] | None = None,
 ) -> dict[str, ColumnSuggestion]:
-    """One suggestion per header. Each field is given to the best-matching column only once."""
+    """One suggestion per header, from its name and (given ``samples``) what its values look like.
+
+    A field is given to one column only: the best header, where the values decide between
+    columns that both fit, and never a column whose values mostly are not of the field's
+    kind (a text primary field called “Commitment” is not the amount when “Amount ($)”
+    holds the money). ``links``: per entity, the folded primary-field values of the base's
+    other tables, so a link column is known by the names it holds.
+    """
     samples = samples or {}
+    links = links or {}
     targets = all_targets(entity)
-    candidates: list[tuple[float, int, str, str]] = []  # (score, column index, header, target)
+    candidates: list[tuple[float, int, str, str, str]] = []  # (score, -index, header, target, reason)
     result: dict[str, ColumnSuggestion] = {}
     lookups: list[tuple[int, str, str]] = []
+    rejected: dict[str, str] = {}
     for index, header in enumerate(headers):
         header_norm = norm(header)
         lookup = LOOKUP.match(header)
@@ -104,20 +137,30 @@ def suggest_columns(
             continue
         if _is_ignored(header_norm, entity):
             continue
+        sample = value_sample(samples.get(header, []))
         for target in targets:
             if target.kind.startswith("hint_"):
                 continue  # hints come from lookup columns (below) or explicit mappings
-            score = _score(header_norm, target)
-            if score >= 0.7:
-                # The first column is the primary field in Airtable: prefer it for the name.
-                if index == 0 and target.key in ("name", "full_name", "subject", "contact"):
-                    score += 0.05
-                candidates.append((score, -index, header, target.key))
+            score, like = _score(header_norm, target)
+            if score < 0.7:
+                continue
+            reason = f"header like “{like}”"
+            share, noun = fit_share(target, sample, entity, links)
+            if share >= 0:
+                if share < LENIENT_FLOOR.get(target.kind, FIT_FLOOR) and target.kind not in EVIDENCE_ONLY:
+                    rejected.setdefault(header, f"header like “{like}”, but only {share:.0%} of values are {noun}")
+                    continue
+                score += 0.1 * share
+                reason = f"{share:.0%} of values are {noun}; {reason}"
+            # The first column is the primary field in Airtable: prefer it for the name.
+            if index == 0 and target.key in ("name", "full_name", "subject", "contact"):
+                score += 0.05
+            candidates.append((score, -index, header, target.key, reason))
     taken: set[str] = set()
-    for score, _neg_index, header, target_key in sorted(candidates, reverse=True):
+    for score, _neg_index, header, target_key, reason in sorted(candidates, reverse=True):
         if header in result or target_key in taken:
             continue
-        result[header] = ColumnSuggestion(header, target_key, min(score, 1.0), "matches the field's name")
+        result[header] = ColumnSuggestion(header, target_key, min(score, 1.0), reason)
         taken.add(target_key)
     for _index, header, field_norm in lookups:
         target_key = ""
@@ -137,20 +180,119 @@ def suggest_columns(
         if reason:
             result[header] = ColumnSuggestion(header, IGNORE, 0.8, reason)
         elif any(v.strip() for v in samples.get(header, [])) or not samples:
-            result[header] = ColumnSuggestion(header, NOTES, 0.5, "no matching field; kept as a line in the notes")
+            why = f"{rejected[header]}; kept" if header in rejected else "no matching field; kept"
+            result[header] = ColumnSuggestion(header, NOTES, 0.5, f"{why} as a line in the notes")
         else:
             result[header] = ColumnSuggestion(header, IGNORE, 0.5, "empty in this file")
     return {header: result[header] for header in headers}
 
 
+# --- What the values look like ------------------------------------------------------------
+
+PROFILE_SAMPLE = 200  # non-blank values per column: enough to tell a kind apart, cheap on 10,000-row files
+FIT_FLOOR = 0.5  # a column whose values fit a field's type less often than this is never suggested for it
+_URL = re.compile(r"^(?:[a-z][a-z0-9+.-]*://)?(?:www\.)?[\w-]+(?:\.[\w-]+)+(?:[/?#]\S*)?$", re.IGNORECASE)
+_PHONE = re.compile(r"^\+?[\d\s().\-/]{7,}(?:\s*(?:x|ext\.?)\s*\d+)?$", re.IGNORECASE)
+
+
+def _fits(parse) -> Callable[[str], bool]:
+    def check(value: str) -> bool:
+        try:
+            return parse(value) is not None
+        except ParseError:
+            return False
+
+    return check
+
+
+def _is_email(value: str) -> bool:
+    try:
+        EmailValidator()(normalize_email(value))
+    except ValidationError:
+        return False
+    return True
+
+
+def _is_date(value: str) -> bool:
+    # Either order: the profile says “a date”, the import options say which day it is.
+    return _fits(parse_date)(value) or _fits(lambda v: parse_date(v, "dmy"))(value)
+
+
+def _is_phone(value: str) -> bool:
+    return bool(_PHONE.match(value)) and sum(ch.isdigit() for ch in value) >= 7
+
+
+# Per target kind: how a value of that kind is recognised (the import's own parsers) and what
+# the reason calls such values. Kinds not listed take any text.
+KIND_CHECKS: dict[str, tuple[Callable[[str], bool], str]] = {
+    "money": (_fits(parse_money), "amounts"),
+    "money_lenient": (_fits(parse_money), "amounts"),
+    "percent": (_fits(parse_percent), "percentages"),
+    "integer": (_fits(parse_integer), "whole numbers"),
+    "date": (_is_date, "dates"),
+    "date_lenient": (_is_date, "dates"),
+    "datetime": (_is_date, "dates"),
+    "email": (_is_email, "e-mail addresses"),
+    "url": (lambda v: bool(_URL.match(v)), "web addresses"),
+    "phone": (_is_phone, "phone numbers"),
+    "bool": (_fits(lambda v: parse_bool(v) or True), "checkboxes"),
+}
+# Hand-typed fields keep what is not a value in the notes, so the floor is lower for them.
+LENIENT_FLOOR = {"money_lenient": 0.3, "date_lenient": 0.3}
+LINK_KINDS = {"org_link": "organizations", "contact_link": "contacts", "contacts_link": "contacts"}
+# Kinds whose fit only ranks columns: every value gets a decision (a choice's nearest or Other),
+# and a name missing from the other table makes the record (a firm typed in the People table).
+EVIDENCE_ONLY = frozenset({"choice", *LINK_KINDS})
+
+
+def value_sample(values: list[str]) -> list[str]:
+    sample = []
+    for value in values:
+        text = clean(value)
+        if text and not is_formula_error(text):
+            sample.append(text)
+            if len(sample) == PROFILE_SAMPLE:
+                break
+    return sample
+
+
+def fit_share(target: Target, sample: list[str], entity: Entity, links: dict[str, frozenset[str]]) -> tuple[float, str]:
+    """(share of the sample that is of ``target``'s kind, what such values are called); -1 when any text fits."""
+    if not sample:
+        return -1.0, ""
+    kind = target.kind
+    if kind in KIND_CHECKS:
+        check, noun = KIND_CHECKS[kind]
+        return sum(1 for value in sample if check(value)) / len(sample), noun
+    if kind in LINK_KINDS and links.get(LINK_KINDS[kind]):
+        known = links[LINK_KINDS[kind]]
+        linked = sum(1 for value in sample if all(fold(name) in known for name in split_list(value)))
+        return linked / len(sample), f"names in the {LINK_KINDS[kind]} table"
+    if kind == "choice":
+        spec = choice_spec(entity.key, target.key)
+        if spec is not None and not spec.auto_create:
+            distinct = set(sample)
+            known = {v for v in distinct if _known_value(v, spec)}
+            return len(known) / len(distinct), "known choices"
+    return -1.0, ""
+
+
+def _known_value(value: str, spec: ChoiceSpec) -> bool:
+    choice, _why = suggest_value(value, spec, fallback=False)
+    return choice is not None and not isinstance(choice, dict)
+
+
 # --- Values -------------------------------------------------------------------------------
 
 
-def suggest_value(value: str, spec: ChoiceSpec) -> tuple[str | dict | None, str]:
-    """(our value, why) for one of their values; (None, …) when nothing is close enough.
+def suggest_value(value: str, spec: ChoiceSpec, fallback: bool = True) -> tuple[str | dict | None, str]:
+    """(our value, why) for one of their values; (None, …) only where the field has no fallback.
 
     Exact value or label first, then a synonym, then a label or synonym contained in the
-    value (“Wealth Manager (pooled)”), then similar spelling (“Soft-circled” ≈ “Soft circle”).
+    value (“Wealth Manager (pooled)”), then one whose words the value has (“Family
+    Investment Office”), then similar spelling (“Soft-circled” ≈ “Soft circle”). With
+    ``fallback``, a value with nothing near becomes a new one where the field makes them
+    (funds, stages: a new stage's outcome from its name) or the field's “Other”.
     """
     text = norm(value)
     if not text:
@@ -161,7 +303,8 @@ def suggest_value(value: str, spec: ChoiceSpec) -> tuple[str | dict | None, str]
     for stored, synonyms in spec.synonyms.items():
         if text in {norm(s) for s in synonyms}:
             return stored, "a usual synonym"
-    best: tuple[float, str | None] = (0.0, None)
+    words = {_singular(word) for word in text.split()}
+    best: tuple[float, str | None, str] = (0.0, None, "")
     for stored, label in spec.options:
         names = [norm(label), norm(stored), *(norm(s) for s in spec.synonyms.get(stored, ()))]
         for name in names:
@@ -170,16 +313,35 @@ def suggest_value(value: str, spec: ChoiceSpec) -> tuple[str | dict | None, str]
             if len(name) >= 4 and (
                 re.search(rf"\b{re.escape(name)}\b", text) or re.search(rf"\b{re.escape(text)}\b", name)
             ):
-                score = 0.8 + 0.1 * min(len(name), len(text)) / max(len(name), len(text))
+                score, why = 0.8 + 0.1 * min(len(name), len(text)) / max(len(name), len(text)), "similar meaning"
+            elif len(name.split()) > 1 and {_singular(word) for word in name.split()} <= words:
+                score, why = 0.83, "similar meaning"
+            elif spec.fuzzy:
+                score, why = similarity(text, name, floor=0.82), "similar spelling"
             else:
-                score = similarity(text, name, floor=0.82)
+                continue
             if score > best[0]:
-                best = (score, stored)
+                best = (score, stored, f"{why} (“{name}”)")
     if best[1] is not None and best[0] >= 0.82:
-        return best[1], "similar spelling"
+        return best[1], best[2]
+    if not fallback:
+        return None, ""
+    name = " ".join(value.split())
+    if spec.new_outcome is not None:
+        if spec.new_outcome(name) == "lost":
+            return {"create": name, "outcome": "lost"}, "no stage like it here: a new stage, a lost one"
+        # A new stage is open unless it says otherwise (context.stage): placed before the won stages.
+        return {"create": name}, "no stage like it here: a new stage, open, before the won stages"
     if spec.auto_create:
-        return {"create": " ".join(value.split())}, f"no {spec.create_label.split()[-1]} with that name yet"
+        return {"create": name}, f"no {spec.create_label.split()[-1]} with that name yet"
+    if spec.fallback:
+        label = dict(spec.options).get(spec.fallback, spec.fallback)
+        return spec.fallback, f"nothing like it here, so {label}"
     return None, ""
+
+
+def _singular(word: str) -> str:
+    return word[:-1] if len(word) > 4 and word.endswith("s") and not word.endswith("ss") else word
 
 
 # --- Which table is this? -----------------------------------------------------------------

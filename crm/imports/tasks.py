@@ -95,8 +95,8 @@ def import_base(
     progress = None
     try:
         mapping_file = read_mapping(mapping or None)
-        options = import_options(mapping_file, time_zone, date_order)
         tables = base_tables(Path(directory), mapping_file)
+        options = import_options(mapping_file, time_zone, date_order, tables)
         with jobs.RunProgress(run.pk) as progress:
             outcome = run_import(
                 tables,

@@ -32,6 +32,7 @@ from crm.imports.mapping import (
     TableMapping,
     check,
     complete,
+    detect_date_order,
     loads,
     unmapped_values,
 )
@@ -192,6 +193,9 @@ def import_mapping(request: HttpRequest, pk: int) -> HttpResponse:
     source = _source(run)
     base = _table(run, source)
     options = _options(run)
+    if "date_order" not in run.mapping:
+        # Not chosen yet: the date columns' values suggest it, as import_airtable does.
+        options.date_order, options.date_order_reason = detect_date_order([(source, base)])
     editor = MappingEditor(source, base, options, user=request.user)
     action = request.POST.get("action", "refresh")
     if request.method == "POST":

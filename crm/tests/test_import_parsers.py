@@ -205,7 +205,7 @@ def test_organization_type_and_investor_type_read_the_same_values_through_one_sy
 
 
 @pytest.mark.django_db
-def test_stage_and_status_values_that_are_not_ours_are_suggested_or_left_to_the_user():
+def test_stage_and_status_values_that_are_not_ours_are_suggested_or_made_new_stages():
     statuses = choice_spec("commitments", "status")
     assert suggest_value("Hard Commit", statuses)[0] == "hard_circle"
     assert suggest_value("SOFT CIRCLE", statuses)[0] == "soft_circle"
@@ -216,7 +216,8 @@ def test_stage_and_status_values_that_are_not_ours_are_suggested_or_left_to_the_
     stages = choice_spec("opportunities", "stage")
     assert suggest_value("Passed", stages)[0] == "Passed"
     assert suggest_value("due diligence ", stages)[0] == "Due diligence"
-    assert suggest_value("Soft-circled", stages)[0] is None
+    # A stage we lack is never left undecided: a new open stage (placed before the won ones).
+    assert suggest_value("Soft-circled", stages)[0] == {"create": "Soft-circled"}
     funds = choice_spec("commitments", "fund")
     assert suggest_value("Fund IX", funds)[0] == {"create": "Fund IX"}
 

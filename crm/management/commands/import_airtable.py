@@ -19,15 +19,18 @@ from crm.imports.mapping import (
     ImportOptions,
     MappingError,
     MappingFile,
+    TableMapping,
     check_time_zone,
     complete,
+    detect_date_order,
     loads,
+    primary_names,
     unmapped_values,
 )
 from crm.imports.parsers import DATE_ORDERS
 from crm.imports.runner import RunOutcome, TableInput, run_import
-from crm.imports.schema import ENTITIES
-from crm.imports.source import SourceError, read_bytes
+from crm.imports.schema import ENTITIES, NOTES, all_targets
+from crm.imports.source import SourceError, SourceTable, read_bytes
 from crm.imports.suggest import recognise
 from crm.lib.money import money_exact
 from crm.models import ImportJob, ImportRun, ImportSource, ImportStatus, Role, User
@@ -79,9 +82,9 @@ class Command(BaseCommand):
         if not files:
             raise CommandError(f"{directory} holds no .csv files.")
         mapping_file = read_mapping(options.get("mapping"))
-        chosen = import_options(mapping_file, options.get("time_zone"), options.get("date_order"))
         user = self._user(options.get("user"))
         tables = base_tables(directory, mapping_file)
+        chosen = import_options(mapping_file, options.get("time_zone"), options.get("date_order"), tables)
         if options.get("write_mapping"):
             written = MappingFile(chosen, [t.mapping for t in tables])
             Path(options["write_mapping"]).write_text(written.dumps(), encoding="utf-8")
@@ -90,6 +93,10 @@ class Command(BaseCommand):
             f"Importing as {user.display_name} ({user.username}); dates without a time zone are read as "
             f"{chosen.time_zone}.{' Dry run: nothing will be written.' if options['dry_run'] else ''}"
         )
+        if chosen.date_order_reason:
+            self.stdout.write(
+                f"Dates like 3/4/2021 are read day first: {chosen.date_order_reason} cannot be month first."
+            )
         for table in tables:
             self._describe(table)
         file_name = f"{directory.name}/ ({len(tables)} files)"
@@ -200,6 +207,10 @@ class Command(BaseCommand):
         )
         for notice in table.source.notices:
             self.stdout.write(self.style.WARNING(f"    {notice}"))
+        for header, target in mapping.columns.items():
+            if target:
+                label = f"the {entity.notes_label}" if target == NOTES else _label(entity, target)
+                self.stdout.write(f"    “{header}” → {label} ({mapping.reasons.get(header, 'your choice')})")
         for target, values in unmapped_values(table.source, mapping).items():
             listed = ", ".join(f"“{value}” ({count})" for value, count in values[:10])
             self.stdout.write(
@@ -259,6 +270,11 @@ class Command(BaseCommand):
                 )
 
 
+def _label(entity, key: str) -> str:
+    target = next((t for t in all_targets(entity) if t.key == key), None)
+    return target.label if target else key
+
+
 def read_mapping(path: str | None) -> MappingFile:
     if not path:
         return MappingFile(ImportOptions(), [])
@@ -270,8 +286,16 @@ def read_mapping(path: str | None) -> MappingFile:
         raise CommandError(f"{path}: {exc}") from None
 
 
-def import_options(mapping_file: MappingFile, time_zone: str | None, date_order: str | None) -> ImportOptions:
+def import_options(
+    mapping_file: MappingFile,
+    time_zone: str | None,
+    date_order: str | None,
+    tables: list[TableInput] | None = None,
+) -> ImportOptions:
+    """The options of a run: the command line's, else the mapping file's, else (date order) what the values show."""
     options = ImportOptions(time_zone or mapping_file.options.time_zone, date_order or mapping_file.options.date_order)
+    if not date_order and not mapping_file.date_order_given and tables:
+        options.date_order, options.date_order_reason = detect_date_order([(t.source, t.mapping) for t in tables])
     try:
         check_time_zone(options.time_zone)
     except MappingError as exc:
@@ -280,9 +304,13 @@ def import_options(mapping_file: MappingFile, time_zone: str | None, date_order:
 
 
 def base_tables(directory: Path, mapping_file: MappingFile) -> list[TableInput]:
-    """Every CSV file in ``directory`` as a table to import, recognised or as the mapping file says."""
+    """Every CSV file in ``directory`` as a table to import, recognised or as the mapping file says.
+
+    All files are read and recognised first, so each table's link columns can be told by the
+    names the other tables' primary fields hold.
+    """
     files = sorted(p for p in directory.iterdir() if p.suffix.lower() == ".csv" and p.is_file())
-    tables = []
+    found: list[tuple[Path, SourceTable, TableMapping | None, str]] = []
     for path in files:
         try:
             source = read_bytes(path.read_bytes(), path.name)
@@ -290,17 +318,21 @@ def base_tables(directory: Path, mapping_file: MappingFile) -> list[TableInput]:
             raise CommandError(str(exc)) from None
         base = mapping_file.table_for(path.name, source.headers)
         if base is None:
-            found = recognise(source.headers, path.name, source.rows)
-            if found.score < MIN_RECOGNITION_SCORE:
+            recognised = recognise(source.headers, path.name, source.rows)
+            if recognised.score < MIN_RECOGNITION_SCORE:
                 raise CommandError(
                     f"{path.name}: its columns do not look like organizations, contacts, commitments, "
                     "opportunities or communications. Say what it is in a mapping file (--mapping), or move it "
                     "out of the folder."
                 )
-            entity = found.entity
+            entity = recognised.entity
         else:
             entity = base.entity
-        mapping = complete(source, entity, base)
+        found.append((path, source, base, entity))
+    links = primary_names([(entity, source) for _path, source, _base, entity in found])
+    tables = []
+    for path, source, base, entity in found:
+        mapping = complete(source, entity, base, links)
         stem = path.stem.split("-")[0].strip()
         mapping.name = (base.name if base and base.name else stem) or path.stem
         if not mapping.files:

@@ -1,0 +1,398 @@
+"""Another fund's Airtable base imports with no mapping file at all (issue 12).
+
+The base is generated here, in a temporary folder, with its own table and column names (none
+of them named in the engine): formula primary fields (“Ada Byron – Fund II”), currency with
+and without separators, a commitments table whose text primary field is called
+“Commitment” beside the real “Amount ($)”, a pipeline without a fund column, categories and
+stages that are not ours, and day-first dates. ``import_airtable DIR --time-zone
+Europe/London`` alone must reproduce every fact listed below.
+"""
+
+from __future__ import annotations
+
+import datetime
+import io
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
+from django.urls import reverse
+
+from contacts.models import Communication, CommunicationType, Contact, ContactType, Organization, OrganizationType
+from crm.imports.schema import NOTES
+from crm.models import ImportRun, ImportStatus, Role
+from crm.tests.importing import SAMPLE, csv_bytes, expected, form_fields, needs_sample
+from lps.models import Commitment, CommitmentStatus, Fund, FundStatus
+from pipeline.models import Opportunity, Stage, StageOutcome
+
+pytestmark = pytest.mark.django_db
+LONDON = ZoneInfo("Europe/London")
+
+INSTITUTIONS = [
+    ["Institution", "Kind", "Web", "Country", "Created"],
+    ["Orrery Family Office", "Single Family Office", "orreryfo.example", "Czechia", "14/01/2024 09:30"],
+    ["Saltash College", "Univ. Endowment", "https://saltash.example", "United States", "14/01/2024 09:31"],
+    ["Gorse Retirement Board", "Public Pension Plan", "", "United Kingdom", "15/01/2024 11:00"],
+    ["Kestrel Capital", "Hedge Fund", "kestrel.example", "United Kingdom", "16/01/2024 16:45"],
+    ["Runnel Charitable Trust", "Charitable Trust", "", "Ireland", "20/02/2024 08:05"],
+    ["Quire Holdings", "Famly Ofice", "", "United States", "21/02/2024 10:10"],
+]
+INVESTORS = [
+    ["Investor Name", "Email Address", "Institution", "Type", "Phone", "Created"],
+    [
+        "Ada Byron",
+        "ada@orreryfo.example",
+        "Orrery Family Office",
+        "Existing LP",
+        "+44 20 7946 0001",
+        "14/01/2024 09:40",
+    ],
+    ["Bo Chen", "bo.chen@saltash.example", "Saltash College", "Prospective", "", "14/01/2024 09:41"],
+    ["Cy Dahl", "cy@gorse.example", "Gorse Retirement Board", "Warm lead", "", "15/01/2024 11:05"],
+    ["Di Evans", "di@kestrel.example", "Kestrel Capital", "Journalist", "", "16/01/2024 16:50"],
+    ["Ed Fox", "ed.fox@runnel.example", "Runnel Charitable Trust", "Existing LP", "", "20/02/2024 08:10"],
+    ["Flo Gray", "flo@quire.example", "Quire Holdings", "Existing LP", "", "21/02/2024 10:15"],
+]
+# The text primary field is called “Commitment”; the money is in “Amount ($)”.
+COMMITMENTS = [
+    ["Commitment", "LP", "Program", "State", "Amount ($)", "Called ($)", "Close Date", "Created"],
+    ["Ada Byron – Fund I", "Ada Byron", "Fund I", "Wired", "$1,250,000", "1250000", "14/03/2021", "14/03/2021 10:00"],
+    ["Ed Fox – Fund I", "Ed Fox", "Fund I", "Signed", "750000", "", "03/04/2021", "03/04/2021 12:00"],
+    ["Ada Byron – Fund II", "Ada Byron", "Fund II", "Soft Circled", "$2,000,000", "", "", "01/09/2025 09:00"],
+    ["Flo Gray – Fund II", "Flo Gray", "Fund II", "Committed", "$500,000.00", "", "25/11/2025", "25/11/2025 15:00"],
+    ["Bo Chen – Fund II", "Bo Chen", "Fund II", "Backed out", "300000", "", "", "02/10/2025 09:00"],
+]
+# No fund column: the primary field names it, or the notes, or it is the fund being raised.
+TRACKER = [
+    ["Opportunity", "Investor", "Phase", "Ticket ($)", "Odds", "Target Close", "Notes", "Created"],
+    ["Ada Byron – Fund II", "Ada Byron", "Soft Circled", "$2,000,000", "60%", "30/06/2026", "", "01/09/2025 09:05"],
+    ["Bo Chen – Fund II", "Bo Chen", "Not a fit", "300000", "0%", "", "Passed on size.", "02/10/2025 09:05"],
+    ["Cy Dahl – Fund II", "Cy Dahl", "Intro call", "$1,000,000", "10%", "05/02/2026", "", "03/10/2025 10:00"],
+    ["Di Evans – Fund II", "Di Evans", "Diligence", "1500000", "40%", "13/01/2026", "", "04/10/2025 10:00"],
+    ["Ed Fox re-up", "Ed Fox", "Term sheet", "$750,000", "70%", "", "Re-up from Fund I.", "05/10/2025 10:00"],
+    ["Flo Gray top-up", "Flo Gray", "Closed Won", "$500,000", "100%", "25/11/2025", "", "06/10/2025 10:00"],
+]
+INTERACTIONS = [
+    ["Topic", "Medium", "Date", "Investors", "Notes", "Created"],
+    ["Zoom – Ada Byron", "Zoom", "14/03/2025 10:30", "Ada Byron", "Fund II timing.", "14/03/2025 11:00"],
+    ["Lunch – Bo Chen", "Lunch", "03/04/2025 13:00", "Bo Chen", "", "03/04/2025 15:00"],
+    ["Email – Cy Dahl", "E-mail", "28/10/2025 08:15", "Cy Dahl", "Sent the deck.", "28/10/2025 08:20"],
+]
+FILES = {
+    "Institutions-All.csv": INSTITUTIONS,
+    "Investors-Grid view.csv": INVESTORS,
+    "LP Commitments-Grid view.csv": COMMITMENTS,
+    "Raise Tracker-Kanban.csv": TRACKER,
+    "Interactions-Grid view.csv": INTERACTIONS,
+}
+
+
+@pytest.fixture
+def base(tmp_path):
+    folder = tmp_path / "other-base"
+    folder.mkdir()
+    for name, rows in FILES.items():
+        (folder / name).write_bytes(csv_bytes(rows))
+    return folder
+
+
+@pytest.fixture
+def imported(base, admin_user):
+    # The CRM was set up with the fund being raised; Fund I is only in the old base.
+    Fund.objects.create(name="Fund II", status=FundStatus.RAISING, vintage_year=2025)
+    assert admin_user.role == Role.ADMIN
+    out = io.StringIO()
+    call_command("import_airtable", str(base), "--time-zone", "Europe/London", stdout=out)
+    return out.getvalue()
+
+
+def test_the_whole_base_imports_with_no_mapping_file_and_no_errors(imported):
+    run = ImportRun.objects.get()
+    assert run.status == ImportStatus.IMPORTED
+    assert (run.created_count, run.updated_count, run.error_count) == (run.rows_read, 0, 0)
+    assert run.rows_read == sum(len(rows) - 1 for rows in FILES.values())
+    assert run.mapping["date_order"] == "dmy"
+    assert "read day first" in imported
+
+
+def test_organizations_and_their_types_not_ours(imported):
+    assert dict(Organization.objects.values_list("name", "type")) == {
+        "Orrery Family Office": OrganizationType.FAMILY_OFFICE,
+        "Saltash College": OrganizationType.ENDOWMENT,
+        "Gorse Retirement Board": OrganizationType.PENSION,
+        "Kestrel Capital": OrganizationType.OTHER,  # a hedge fund: nothing like it here
+        "Runnel Charitable Trust": OrganizationType.FOUNDATION,
+        "Quire Holdings": OrganizationType.FAMILY_OFFICE,  # misspelt
+    }
+    assert Organization.objects.get(name="Orrery Family Office").website == "https://orreryfo.example"
+    assert Organization.objects.get(name="Kestrel Capital").country == "United Kingdom"
+
+
+def test_investors_with_their_firms_emails_and_types(imported):
+    contacts = {c.email: c for c in Contact.objects.select_related("organization")}
+    assert {email: (str(c), c.organization.name, c.contact_type) for email, c in contacts.items()} == {
+        "ada@orreryfo.example": ("Ada Byron", "Orrery Family Office", ContactType.INVESTOR),
+        "bo.chen@saltash.example": ("Bo Chen", "Saltash College", ContactType.PROSPECT),
+        "cy@gorse.example": ("Cy Dahl", "Gorse Retirement Board", ContactType.PROSPECT),
+        "di@kestrel.example": ("Di Evans", "Kestrel Capital", ContactType.OTHER),
+        "ed.fox@runnel.example": ("Ed Fox", "Runnel Charitable Trust", ContactType.INVESTOR),
+        "flo@quire.example": ("Flo Gray", "Quire Holdings", ContactType.INVESTOR),
+    }
+    assert contacts["ada@orreryfo.example"].phone == "+44 20 7946 0001"
+
+
+def test_commitments_take_the_amount_column_not_the_text_primary_field(imported):
+    rows = {
+        (str(c.lp.contact), c.fund.name): (c.status, c.commitment_amount, c.funded_amount, c.commitment_date)
+        for c in Commitment.objects.select_related("lp__contact", "fund")
+    }
+    assert rows == {
+        ("Ada Byron", "Fund I"): (
+            CommitmentStatus.CLOSED,
+            Decimal("1250000.00"),
+            Decimal("1250000.00"),
+            datetime.date(2021, 3, 14),
+        ),
+        ("Ed Fox", "Fund I"): (CommitmentStatus.SIGNED, Decimal("750000.00"), Decimal("0"), datetime.date(2021, 4, 3)),
+        ("Ada Byron", "Fund II"): (CommitmentStatus.SOFT_CIRCLE, Decimal("2000000.00"), Decimal("0"), None),
+        ("Flo Gray", "Fund II"): (
+            CommitmentStatus.HARD_CIRCLE,
+            Decimal("500000.00"),
+            Decimal("0"),
+            datetime.date(2025, 11, 25),
+        ),
+        ("Bo Chen", "Fund II"): (CommitmentStatus.WITHDRAWN, Decimal("300000.00"), Decimal("0"), None),
+    }
+    # The primary field is kept where nothing else holds it: a line of the notes.
+    assert (
+        "Commitment: Ada Byron – Fund I"
+        in Commitment.objects.get(fund__name="Fund I", lp__contact__last_name="Byron").notes
+    )
+    assert set(Fund.objects.values_list("name", flat=True)) == {"Fund I", "Fund II"}
+
+
+def test_deals_find_their_fund_in_their_text_and_stages_we_lack_become_stages(imported):
+    deals = {
+        o.name: (o.fund.name, o.stage.name, o.expected_amount, o.probability, o.expected_close_date)
+        for o in Opportunity.objects.select_related("fund", "stage")
+    }
+    assert deals == {
+        "Ada Byron – Fund II": ("Fund II", "Soft Circled", Decimal("2000000.00"), 60, datetime.date(2026, 6, 30)),
+        "Bo Chen – Fund II": ("Fund II", "Not a fit", Decimal("300000.00"), 0, None),
+        "Cy Dahl – Fund II": ("Fund II", "Outreach", Decimal("1000000.00"), 10, datetime.date(2026, 2, 5)),
+        "Di Evans – Fund II": ("Fund II", "Due diligence", Decimal("1500000.00"), 40, datetime.date(2026, 1, 13)),
+        "Ed Fox re-up": ("Fund I", "Term sheet", Decimal("750000.00"), 70, None),  # “Re-up from Fund I.”
+        "Flo Gray top-up": ("Fund II", "Funded", Decimal("500000.00"), 100, datetime.date(2025, 11, 25)),
+    }
+    stages = {s.name: s for s in Stage.objects.all()}
+    committed, passed = stages["Committed"], stages["Passed"]
+    for name in ("Soft Circled", "Term sheet"):
+        assert stages[name].outcome == StageOutcome.OPEN
+        assert stages["Due diligence"].order < stages[name].order < committed.order
+    assert stages["Not a fit"].outcome == StageOutcome.LOST and stages["Not a fit"].order > passed.order
+    assert Opportunity.objects.get(name="Bo Chen – Fund II").contact.email == "bo.chen@saltash.example"
+    # Which rule found each deal's fund is in the report.
+    assert "4 rows by a fund name in the primary field" in imported
+    assert "1 row by a fund name in its text" in imported
+    assert "1 row by the fund being raised (Fund II)" in imported
+
+
+def test_interactions_are_read_day_first_in_the_given_time_zone(imported):
+    assert {
+        c.subject: (c.type, c.communication_date, str(c.contact))
+        for c in Communication.objects.select_related("contact")
+    } == {
+        "Zoom – Ada Byron": (
+            CommunicationType.CALL,
+            datetime.datetime(2025, 3, 14, 10, 30, tzinfo=LONDON),
+            "Ada Byron",
+        ),
+        "Lunch – Bo Chen": (CommunicationType.MEETING, datetime.datetime(2025, 4, 3, 13, 0, tzinfo=LONDON), "Bo Chen"),
+        "Email – Cy Dahl": (CommunicationType.EMAIL, datetime.datetime(2025, 10, 28, 8, 15, tzinfo=LONDON), "Cy Dahl"),
+    }
+
+
+def test_the_output_shows_each_suggestion_with_its_reason_and_every_fallback(imported):
+    assert "“Amount ($)” → Commitment amount (100% of values are amounts; header like “amount”)" in imported
+    assert (
+        "“Commitment” → the notes (header like “commitment”, but only 0% of values are amounts; kept as a line in "
+        "the notes)" in imported
+    )
+    assert "“Fund I” →" not in imported  # a fund of its own, not a misspelt Fund II
+    decided = next(line for line in imported.splitlines() if "Kind: values with no equal here" in line)
+    assert "“Hedge Fund” → “Other” (nothing like it here, so Other)" in decided
+    assert "“Famly Ofice” → “Family office” (similar spelling (“family office”))" in decided
+    assert "“Univ. Endowment” → “Endowment” (similar meaning (“endowment”))" in decided
+    assert "“Single Family Office”" not in decided  # one of our synonyms: nothing to tell
+    phases = next(line for line in imported.splitlines() if "Phase: values with no equal here" in line)
+    assert "“Not a fit” → a new lost stage “Not a fit” (no stage like it here: a new stage, a lost one)" in phases
+    assert "“Soft Circled” → a new stage “Soft Circled” (no stage like it here: a new stage, open, " in phases
+    assert "“Journalist” → “Other” (nothing like it here, so Other)" in imported
+
+
+def test_running_it_again_changes_nothing(imported, base):
+    counts = {
+        m: m.objects.count() for m in (Organization, Contact, Commitment, Opportunity, Communication, Fund, Stage)
+    }
+    call_command("import_airtable", str(base), "--time-zone", "Europe/London", stdout=io.StringIO())
+    assert {m: m.objects.count() for m in counts} == counts
+    run = ImportRun.objects.latest("pk")
+    assert (run.created_count, run.updated_count, run.error_count) == (0, 0, 0)
+
+
+def test_the_wizard_shows_why_each_column_and_value_was_suggested(base, manager_client):
+    path = base / "LP Commitments-Grid view.csv"
+    upload = SimpleUploadedFile(path.name, path.read_bytes(), content_type="text/csv")
+    response = manager_client.post(reverse("import_start"), {"file": upload})
+    run = ImportRun.objects.get()
+    manager_client.post(reverse("import_entity", args=[run.pk]), {"entity": "commitments"})
+    page = manager_client.get(reverse("import_mapping", args=[run.pk])).content.decode()
+    assert response.status_code == 302
+    fields = form_fields(page, "mapping-form")
+    headers = COMMITMENTS[0]
+    assert fields[f"col-{headers.index('Amount ($)')}"] == "commitment_amount"
+    assert fields[f"col-{headers.index('Commitment')}"] == NOTES
+    assert "100% of values are amounts; header like “amount”" in page
+    assert "header like “commitment”, but only 0% of values are amounts" in page
+    states = page.split('id="values-status"')[1]
+    assert "Backed out" in states and "a usual synonym" in states  # each value says why it means what it does
+
+
+# --- A third base: no fund column anywhere, dotted day-first dates, amounts as 2.5M ---------------
+
+COMPANIES = [
+    ["Company Name", "Segment", "Website"],
+    ["Lindqvist Partners", "Multi-Family Office", "lindqvist.example"],
+    ["Harbourside Mutual", "Insurance Co.", "harbourside.example"],
+    ["Coinvale", "Crypto Exchange", ""],
+]
+PEOPLE = [
+    ["Name", "E-mail", "Company", "Category"],
+    ["Kim Lee", "kim@lindqvist.example", "Lindqvist Partners", "LP"],
+    ["Raj Patel", "raj@harbourside.example", "Harbourside Mutual", "LP"],
+    ["Noor Aziz", "noor@coinvale.example", "Coinvale", "Target"],
+    ["Ola Berg", "ola@press.example", "", "Press"],
+]
+SUBSCRIPTIONS = [
+    ["Subscription", "Subscriber", "Status", "Commitment (USD)", "Paid-in ($)", "Date Signed", "Remarks"],
+    ["Kim Lee | Fund III", "Kim Lee", "Funded", "1250000", "$1,250,000.00", "31.12.2024", ""],
+    ["Raj Patel | Fund II", "Raj Patel", "Funded", "$2,000,000", "2000000", "05.01.2023", ""],
+    ["Noor Aziz", "Noor Aziz", "Verbal", "500000", "", "", "Side letter asked for Fund III."],
+    ["Raj Patel (top-up)", "Raj Patel", "Pulled out", "250000", "", "", ""],
+]
+DEALS = [
+    ["Deal", "Person", "Status", "Size", "Probability", "Close Date"],
+    ["Noor Aziz – Fund III", "Noor Aziz", "Verbal", "$2.5M", "0.4", "31/03/2026"],
+    ["Kim Lee – Fund III top-up", "Kim Lee", "Pitched", "750K", "0.2", "15/06/2026"],
+    ["Ola Berg – Fund III", "Ola Berg", "On ice", "100000", "", ""],
+    ["Raj Patel – Fund II re-up", "Raj Patel", "Dead", "$1,000,000", "0", ""],
+]
+THIRD_BASE = {
+    "Companies.csv": COMPANIES,
+    "Contacts.csv": PEOPLE,
+    "Subscriptions-Grid.csv": SUBSCRIPTIONS,
+    "Deals-Board.csv": DEALS,
+}
+
+
+@pytest.fixture
+def third(tmp_path, admin_user):
+    folder = tmp_path / "third-base"
+    folder.mkdir()
+    for name, rows in THIRD_BASE.items():
+        (folder / name).write_bytes(csv_bytes(rows, bom=False))
+    # Funds are set up in the CRM first; no table of this base has a fund column.
+    Fund.objects.create(name="Fund II", status=FundStatus.CLOSED, vintage_year=2022)
+    Fund.objects.create(name="Fund III", status=FundStatus.RAISING, vintage_year=2025)
+    out = io.StringIO()
+    call_command("import_airtable", str(folder), "--time-zone", "Europe/London", stdout=out)
+    return out.getvalue()
+
+
+def test_a_base_without_any_fund_column_imports_every_fact(third):
+    run = ImportRun.objects.get()
+    assert (run.status, run.created_count, run.error_count) == (ImportStatus.IMPORTED, 15, 0)
+    assert dict(Organization.objects.values_list("name", "type")) == {
+        "Lindqvist Partners": OrganizationType.FAMILY_OFFICE,
+        "Harbourside Mutual": OrganizationType.INSURANCE,
+        "Coinvale": OrganizationType.OTHER,
+    }
+    assert dict(Contact.objects.values_list("email", "contact_type")) == {
+        "kim@lindqvist.example": ContactType.INVESTOR,
+        "raj@harbourside.example": ContactType.INVESTOR,
+        "noor@coinvale.example": ContactType.PROSPECT,
+        "ola@press.example": ContactType.OTHER,
+    }
+    commitments = {
+        (str(c.lp.contact), c.fund.name, c.status): (c.commitment_amount, c.funded_amount, c.signed_date)
+        for c in Commitment.objects.select_related("lp__contact", "fund")
+    }
+    assert commitments == {
+        ("Kim Lee", "Fund III", CommitmentStatus.CLOSED): (
+            Decimal("1250000.00"),
+            Decimal("1250000.00"),
+            datetime.date(2024, 12, 31),
+        ),
+        ("Raj Patel", "Fund II", CommitmentStatus.CLOSED): (
+            Decimal("2000000.00"),
+            Decimal("2000000.00"),
+            datetime.date(2023, 1, 5),
+        ),
+        ("Noor Aziz", "Fund III", CommitmentStatus.SOFT_CIRCLE): (Decimal("500000.00"), Decimal("0"), None),
+        ("Raj Patel", "Fund III", CommitmentStatus.WITHDRAWN): (Decimal("250000.00"), Decimal("0"), None),
+    }
+    deals = {
+        o.name: (o.fund.name, o.stage.name, o.stage.outcome, o.expected_amount, o.probability, o.expected_close_date)
+        for o in Opportunity.objects.select_related("fund", "stage")
+    }
+    assert deals == {
+        "Noor Aziz – Fund III": (
+            "Fund III",
+            "Verbal",
+            StageOutcome.OPEN,
+            Decimal("2500000.00"),
+            40,
+            datetime.date(2026, 3, 31),
+        ),
+        "Kim Lee – Fund III top-up": (
+            "Fund III",
+            "Meeting",
+            StageOutcome.OPEN,
+            Decimal("750000.00"),
+            20,
+            datetime.date(2026, 6, 15),
+        ),
+        "Ola Berg – Fund III": ("Fund III", "On ice", StageOutcome.OPEN, Decimal("100000.00"), 0, None),
+        "Raj Patel – Fund II re-up": ("Fund II", "Passed", StageOutcome.LOST, Decimal("1000000.00"), 0, None),
+    }
+    assert "Subscriptions: No fund column, so each row's fund was found: 2 rows by a fund name in the primary " in (
+        third.replace("Subscriptions-Grid.csv", "Subscriptions")
+    )
+    assert "1 row by a fund name in its text; 1 row by the fund being raised (Fund III)" in third
+
+
+def test_the_wizard_suggests_day_first_dates_from_the_values(base, manager_client):
+    path = base / "Interactions-Grid view.csv"
+    upload = SimpleUploadedFile(path.name, path.read_bytes(), content_type="text/csv")
+    manager_client.post(reverse("import_start"), {"file": upload})
+    run = ImportRun.objects.get()
+    manager_client.post(reverse("import_entity", args=[run.pk]), {"entity": "communications"})
+    page = manager_client.get(reverse("import_mapping", args=[run.pk])).content.decode()
+    assert form_fields(page, "mapping-form")["date_order"] == "dmy"
+    assert "Day first, because “14/03/2025 10:30” in “Date” cannot be month first." in page
+
+
+@needs_sample
+def test_the_shared_sample_also_imports_with_no_mapping_file(admin_user):
+    """The shared sample's one policy value (“Soft-circled”) is now a suggestion too: no file needed."""
+    out = io.StringIO()
+    call_command("import_airtable", str(SAMPLE), "--time-zone", "America/Los_Angeles", "--dry-run", stdout=out)
+    run_output = out.getvalue()
+    assert "Dry run finished: nothing was written." in run_output
+    assert "“Soft-circled” → a new stage “Soft-circled” (no stage like it here" in run_output
+    funds = expected()["commitments"]["per_fund"]
+    for fund, facts in funds.items():
+        line = next(line for line in run_output.splitlines() if line.strip().startswith(fund + " "))
+        assert facts["binding_signed_plus_closed"]["committed"].removesuffix(".00") in line
