@@ -29,7 +29,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import reswap, retarget
 
 from contacts.models import Communication
@@ -46,9 +46,10 @@ from crm.lib.htmx import (
 )
 from crm.lib.listing import export_format, paginate
 from crm.lib.urls import pk_url
-from crm.roles import manager_required
+from crm.permissions import Capability, can
+from crm.roles import capability_required, manager_required
 from lps.models import Commitment, Fund, FundStatus
-from pipeline import services
+from pipeline import calibration, services
 from pipeline.filters import BoardFilter, OpportunityFilter
 from pipeline.forms import MoveForm, OpportunityForm
 from pipeline.models import (
@@ -278,6 +279,37 @@ def _board_context(
         context["columns"] = board_columns(request, fund, filterset, card_stage_ids, shown=shown, urls=urls)
         context["header"] = fund_header(request.user, fund)
     return context
+
+
+@require_GET
+def stage_calibration(request: HttpRequest) -> HttpResponse:
+    """Typed stage probabilities beside the ones the other funds' history calibrates, and the
+    chosen fund's forecast both ways."""
+    funds = list(Fund.objects.visible_to(request.user).order_by("-vintage_year", "name"))
+    fund = _resolve_fund(request, funds, request.GET.get("fund"))
+    context = {
+        "funds": funds,
+        "fund": fund,
+        "calibration": calibration.calibrate(request.user, fund),
+        "min_sample": calibration.MIN_SAMPLE,
+        "can_adopt": can(request.user, Capability.CONFIGURE_FUNDS),
+    }
+    return render(request, "pipeline/calibration.html", context)
+
+
+@require_POST
+@capability_required(Capability.CONFIGURE_FUNDS)
+def stage_calibration_adopt(request: HttpRequest) -> HttpResponse:
+    """Adopt every calibrated probability drawn from enough deals, with history."""
+    funds = list(Fund.objects.visible_to(request.user).order_by("-vintage_year", "name"))
+    fund = _resolve_fund(request, funds, request.POST.get("fund"))
+    changed = calibration.adopt(calibration.calibrate(request.user, fund), request.user)
+    if changed:
+        names = ", ".join(f"{stage.name} {stage.default_probability}%" for stage in changed)
+        messages.success(request, f"Adopted the calibrated probabilities: {names}.")
+    else:
+        messages.info(request, "Nothing to adopt: every stage with enough history already has its calibrated value.")
+    return redirect(f"{reverse('stage_calibration')}?fund={fund.pk}" if fund else reverse("stage_calibration"))
 
 
 @require_GET

@@ -130,6 +130,15 @@ def _commitment_data(w: World, **changes) -> dict:
     return data
 
 
+def _lost_history(w: World) -> None:
+    """Five Fund I deals that reached Meeting and were passed on: Meeting calibrates to 0%."""
+    for n in range(5):
+        deal = Opportunity.objects.create(name=f"Old {n}", contact=w.prospect, fund=w.old_fund,
+                                          stage=w.stages["Meeting"], expected_amount=Decimal("1000000"))  # fmt: skip
+        deal.stage, deal.lost_reason = w.stages["Passed"], "Timing"
+        deal.save()
+
+
 def _no_closes_changed(w: World) -> dict:
     """The fund admin page's closes inline, posted back as it was shown."""
     close = w.close
@@ -212,6 +221,8 @@ CASES = [
                              {"name": w.fund.name, "currency": "USD", "status": FundStatus.RAISING,
                               "late_close_interest_rate": "0", **_no_closes_changed(w),
                               "closes-0-date": "2026-06-30"})),
+    Case("stage_calibration_adopt", "adopt calibrated stage probabilities", Capability.CONFIGURE_FUNDS,
+         lambda c, w: (_lost_history(w), c.post(reverse("stage_calibration_adopt"), {"fund": w.fund.pk}))[1]),
     Case("close_hold", "hold a close, accepting its signed commitments", Capability.CONFIGURE_FUNDS,
          lambda c, w: c.post(reverse("close_hold", args=[w.close.pk]))),
     Case("admin:pipeline_stage_delete", "delete a stage in the Django admin", Capability.CONFIGURE_FUNDS,
@@ -233,7 +244,7 @@ ROUTES_WITHOUT_GUARDED_WRITES = {
     "import_saved_mapping_download", "import_start", "login", "logout", "lp_detail", "lp_list",
     "opportunity_delete", "opportunity_detail", "opportunity_export", "opportunity_list", "organization_create",
     "organization_delete", "organization_detail", "organization_edit", "organization_export", "organization_list",
-    "password_change", "password_change_done", "pipeline_board", "pipeline_board_cards",
+    "password_change", "password_change_done", "pipeline_board", "pipeline_board_cards", "stage_calibration",
     "organization_picker", "report_concentration_export", "report_ladder_export", "close_planner",
     "report_conversion_export", "report_fundraising_export", "report_team_export", "reports_index", "settings",
     "settings_password", "settings_profile", "tag_create", "tag_delete", "tag_edit", "tag_list",
