@@ -106,6 +106,73 @@ class Close(GuardedModel, TimeStampedModel):
         return self.state == CloseState.HELD
 
 
+class CallPurpose(models.TextChoices):
+    INVESTMENTS = "investments", "Investments"
+    FEES = "fees", "Management fees"
+    EXPENSES = "expenses", "Fund expenses"
+    MIXED = "mixed", "Investments, fees and expenses"
+    # What LPs had paid in before the CRM kept calls (lps 0008): one per fund, number 0.
+    OPENING = "opening", "Pre-system contributions"
+
+
+class CapitalCall(GuardedModel, TimeStampedModel):
+    """A capital call of a fund: its lines ask each admitted commitment for its pro-rata share."""
+
+    WRITE_RULES = {ANY_FIELD: Capability.CHANGE_COMMITMENTS}
+
+    fund = models.ForeignKey(Fund, on_delete=models.PROTECT, related_name="capital_calls")
+    number = models.PositiveSmallIntegerField(help_text="Call 1, 2, 3… of the fund (0: pre-system contributions).")
+    notice_date = models.DateField()
+    due_date = models.DateField()
+    purpose = models.CharField(max_length=12, choices=CallPurpose.choices, default=CallPurpose.INVESTMENTS)
+    amount = models.DecimalField("total called", **MONEY, validators=[MinValueValidator(0)])
+    percent = models.DecimalField(
+        "per cent of commitments",
+        max_digits=7,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        help_text="Set when the call was made as a percentage of commitments; the total follows from it.",
+    )
+    notes = models.TextField(blank=True, max_length=NOTE_MAX, validators=[LengthLimit(NOTE_MAX)])
+
+    objects = ScopedQuerySet.as_manager()
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["fund", "number"]
+        constraints = [models.UniqueConstraint(fields=["fund", "number"], name="capital_call_number_unique_per_fund")]
+
+    def __str__(self) -> str:
+        return f"{self.fund} · call {self.number}" if self.number else f"{self.fund} · pre-system contributions"
+
+
+class CallLine(GuardedModel, TimeStampedModel):
+    """One commitment's share of a capital call, and what the LP has paid of it (partly, maybe)."""
+
+    WRITE_RULES = {ANY_FIELD: Capability.CHANGE_COMMITMENTS}
+
+    call = models.ForeignKey(CapitalCall, on_delete=models.CASCADE, related_name="lines")
+    commitment = models.ForeignKey("lps.Commitment", on_delete=models.PROTECT, related_name="call_lines")
+    amount = models.DecimalField("called", **MONEY, validators=[MinValueValidator(0)])
+    received_amount = models.DecimalField("received", **MONEY, default=Decimal("0"), validators=[MinValueValidator(0)])
+    received_date = models.DateField("last received on", null=True, blank=True)
+
+    objects = ScopedQuerySet.as_manager()
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["call", "pk"]
+        constraints = [models.UniqueConstraint(fields=["call", "commitment"], name="call_line_one_per_commitment")]
+
+    def __str__(self) -> str:
+        return f"{self.call} · {self.commitment.lp}"
+
+    @property
+    def outstanding(self) -> Decimal:
+        return max(self.amount - self.received_amount, Decimal("0"))
+
+
 class LPProfile(GuardedModel, CustomFieldsModel, TimeStampedModel):
     """An investor's profile; one per contact. Creating one makes the contact an investor."""
 

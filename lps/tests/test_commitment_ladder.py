@@ -10,12 +10,11 @@ import datetime
 from decimal import Decimal
 
 import pytest
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 from django.urls import reverse
 
 from crm.imports import writer
 from crm.testing.factories import commitment, contact, lp
+from crm.testing.migrations import migrate_back_to, migrate_forward
 from lps.models import Commitment, CommitmentStatus
 
 S, H, SIGNED, CLOSED, W = (
@@ -195,11 +194,7 @@ def test_the_lp_page_shows_each_level_reached(manager_client, ada, fund_two):
 
 @pytest.mark.django_db(transaction=True)
 def test_the_migration_makes_todays_status_and_amount_the_matching_level():
-    executor = MigrationExecutor(connection)
-    before = [("lps", "0005_investor_type_is_organization_type")]
-    after = executor.loader.graph.leaf_nodes("lps")
-    executor.migrate(before)
-    old = executor.loader.project_state(before).apps
+    old = migrate_back_to("lps", "0005_investor_type_is_organization_type")
     OldFund, OldContact = old.get_model("lps", "Fund"), old.get_model("contacts", "Contact")
     OldLP, OldCommitment = old.get_model("lps", "LPProfile"), old.get_model("lps", "Commitment")
     f = OldFund.objects.create(name="Fund I")
@@ -214,8 +209,7 @@ def test_the_migration_makes_todays_status_and_amount_the_matching_level():
             commitment_date=day,
             signed_date=datetime.date(2024, 6, 1) if status in (SIGNED, CLOSED) else None,
         ).pk
-    executor = MigrationExecutor(connection)
-    executor.migrate(after)
+    migrate_forward()
     got = {status: Commitment.objects.get(pk=pk) for status, pk in made.items()}
     million = Decimal("1000000")
     assert (got[S].soft_amount, got[S].hard_amount, got[S].soft_date) == (million, None, None)

@@ -9,7 +9,6 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import PermissionDenied
 from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
@@ -17,6 +16,7 @@ from django.utils import timezone
 from conftest import HX
 from crm.permissions import acting_as
 from crm.testing.factories import commitment, contact, fund, lp, opportunity, stage
+from crm.testing.migrations import migrate_back_to, migrate_forward
 from lps.models import Close, CloseState, Commitment, CommitmentStatus
 from reports import closes
 from reports.closes import Equalisation
@@ -193,10 +193,7 @@ def test_the_commitment_form_refuses_another_funds_close(manager_client, raising
 
 @pytest.mark.django_db(transaction=True)
 def test_the_migration_makes_a_funds_close_dates_its_closes():
-    executor = MigrationExecutor(connection)
-    before = [("lps", "0006_commitment_ladder")]
-    executor.migrate(before)
-    old = executor.loader.project_state(before).apps
+    old = migrate_back_to("lps", "0006_commitment_ladder")
     OldFund, OldContact = old.get_model("lps", "Fund"), old.get_model("contacts", "Contact")
     OldLP, OldCommitment = old.get_model("lps", "LPProfile"), old.get_model("lps", "Commitment")
     past, future = datetime.date(2020, 9, 30), datetime.date.today() + datetime.timedelta(days=90)
@@ -204,7 +201,7 @@ def test_the_migration_makes_a_funds_close_dates_its_closes():
     OldFund.objects.create(name="Fund III")
     person = OldLP.objects.create(contact=OldContact.objects.create(first_name="Ada", last_name="Okafor"))
     accepted = OldCommitment.objects.create(lp=person, fund=dated, status="closed", commitment_amount=Decimal("5"))
-    MigrationExecutor(connection).migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+    migrate_forward()
     assert list(Close.objects.filter(fund_id=dated.pk).values_list("name", "date", "state")) == [
         ("First close", past, CloseState.HELD),
         ("Final close", future, CloseState.PLANNED),
