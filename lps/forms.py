@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django import forms
 
 from contacts.models import Contact
 from contacts.pickers import ContactPicker, ContactPickerField
 from crm.lib.custom_field_forms import CustomFieldsFormMixin
-from crm.lib.text import LengthLimitsMixin
+from crm.lib.text import NOTE_MAX, LengthLimitsMixin
 from crm.permissions import can
-from lps.models import Close, Commitment, CommitmentStatus, Fund, LPProfile
+from lps.models import CallPurpose, Close, Commitment, CommitmentStatus, Fund, LPProfile
 
 DATE_WIDGET = {"type": "date"}
 DATE_ERRORS = {"invalid": "Enter a date like 2025-03-14."}
@@ -47,6 +49,37 @@ class LPProfileForm(CustomFieldsFormMixin, forms.ModelForm):
             field.initial = fixed_contact.pk
             field.widget.fixed = True
             field.queryset = Contact.objects.visible_to(user).filter(pk=fixed_contact.pk)
+
+
+class CapitalCallForm(forms.Form):
+    """A new capital call: dates, purpose, and the total or a percentage of commitments."""
+
+    notice_date = forms.DateField(widget=forms.DateInput(attrs=DATE_WIDGET), error_messages=DATE_ERRORS)
+    due_date = forms.DateField(widget=forms.DateInput(attrs=DATE_WIDGET), error_messages=DATE_ERRORS)
+    purpose = forms.ChoiceField(choices=[c for c in CallPurpose.choices if c[0] != CallPurpose.OPENING])
+    amount = forms.DecimalField(
+        label="Total called", required=False, min_value=Decimal("0.01"), max_digits=15, decimal_places=2,
+        help_text="Or give a percentage of commitments instead.",
+    )  # fmt: skip
+    percent = forms.DecimalField(
+        label="Per cent of commitments", required=False, min_value=Decimal("0.0001"), max_value=Decimal("100"),
+        max_digits=7, decimal_places=4,
+    )  # fmt: skip
+    notes = forms.CharField(required=False, max_length=NOTE_MAX, widget=forms.Textarea(attrs={"rows": 2}))
+
+    def clean(self):
+        cleaned = super().clean()
+        if (cleaned.get("amount") is None) == (cleaned.get("percent") is None) and not self.errors:
+            self.add_error(None, "Give the total called or a percentage of commitments (one of the two).")
+        notice, due = cleaned.get("notice_date"), cleaned.get("due_date")
+        if notice and due and due < notice:
+            self.add_error("due_date", "The due date cannot be before the notice date.")
+        return cleaned
+
+
+class ReceiptForm(forms.Form):
+    amount = forms.DecimalField(label="Received", min_value=Decimal("0.01"), max_digits=15, decimal_places=2)
+    received_on = forms.DateField(widget=forms.DateInput(attrs=DATE_WIDGET), error_messages=DATE_ERRORS)
 
 
 class CommitmentForm(LengthLimitsMixin, forms.ModelForm):

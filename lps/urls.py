@@ -11,4 +11,8 @@ urlpatterns = [
     path("<int:pk>/commitments/new/", views.commitment_create, name="commitment_create"),
     path("commitments/<int:pk>/edit/", views.commitment_edit, name="commitment_edit"),
     path("commitments/<int:pk>/toggle/", views.commitment_toggle, name="commitment_toggle"),
+    path("funds/<int:pk>/calls/", views.capital_calls, name="capital_calls"),
+    path("funds/<int:pk>/calls/new/", views.capital_call_create, name="capital_call_create"),
+    path("calls/<int:pk>/", views.capital_call_detail, name="capital_call_detail"),
+    path("call-lines/<int:pk>/receipt/", views.call_line_receipt, name="call_line_receipt"),
 ]

@@ -22,9 +22,10 @@ from crm.lib.htmx import close_dialog, empty_fragment, is_fragment_request, rend
 from crm.lib.listing import export_format, paginate
 from crm.permissions import Capability, can
 from crm.roles import capability_required
+from lps import calls
 from lps.filters import CommitmentFilter
-from lps.forms import CommitmentForm, LPProfileForm
-from lps.models import COMMITTED_STATUSES, Commitment, CommitmentStatus, LPProfile
+from lps.forms import CapitalCallForm, CommitmentForm, LPProfileForm, ReceiptForm
+from lps.models import COMMITTED_STATUSES, CallLine, CapitalCall, Commitment, CommitmentStatus, Fund, LPProfile
 
 LIST_TEMPLATE = "lps/lp_list.html"
 DETAIL_TEMPLATE = "lps/lp_detail.html"
@@ -328,3 +329,85 @@ def lp_edit(request: HttpRequest, pk: int) -> HttpResponse:
         )
     context = {"form": form, "profile": profile, "action_url": request.get_full_path()}
     return render_page_or_fragment(request, PROFILE_FORM_TEMPLATE, "lp-form", context)
+
+
+# --- Capital calls --------------------------------------------------------------------------
+
+CALLS_TEMPLATE = "lps/capital_calls.html"
+CALL_TEMPLATE = "lps/capital_call.html"
+
+
+@require_GET
+def capital_calls(request: HttpRequest, pk: int) -> HttpResponse:
+    """A fund's calls with what each asked and received, and the form for the next one."""
+    fund = Fund.objects.get_for_user(request.user, pk)
+    rows = (
+        CapitalCall.objects.visible_to(request.user)
+        .filter(fund=fund)
+        .annotate(received=Sum("lines__received_amount"), lps=Count("lines"))
+        .order_by("-number")
+    )
+    context = {
+        "fund": fund,
+        "calls": list(rows),
+        "form": CapitalCallForm(initial={"notice_date": timezone.localdate()}),
+        "can_call": can(request.user, Capability.CHANGE_COMMITMENTS),
+        "overdue": calls.overdue_lines(timezone.localdate()).filter(call__fund=fund).count(),
+    }
+    return render(request, CALLS_TEMPLATE, context)
+
+
+@require_POST
+@capability_required(Capability.CHANGE_COMMITMENTS)
+def capital_call_create(request: HttpRequest, pk: int) -> HttpResponse:
+    fund = Fund.objects.get_for_user(request.user, pk)
+    form = CapitalCallForm(request.POST)
+    if form.is_valid():
+        try:
+            call = calls.issue_call(fund, request.user, **form.cleaned_data)
+        except calls.CallRefused as refusal:
+            form.add_error(None, str(refusal))
+        else:
+            messages.success(request, f"Call {call.number} of {fund} issued to {call.lines.count()} LPs.")
+            return redirect("capital_call_detail", call.pk)
+    rows = CapitalCall.objects.visible_to(request.user).filter(fund=fund).order_by("-number")
+    context = {"fund": fund, "calls": list(rows), "form": form, "can_call": True}
+    return render(request, CALLS_TEMPLATE, context, status=400)
+
+
+def _call_context(request: HttpRequest, call: CapitalCall, receipt_forms: dict | None = None) -> dict:
+    lines = list(call.lines.select_related("commitment__lp__contact").order_by("-amount", "pk"))
+    today = timezone.localdate()
+    return {
+        "call": call,
+        "fund": call.fund,
+        "lines": [
+            (line, (receipt_forms or {}).get(line.pk) or ReceiptForm(initial={"received_on": today})) for line in lines
+        ],
+        "received": sum((line.received_amount for line in lines), Decimal("0")),
+        "overdue": call.due_date < today,
+        "can_receive": can(request.user, Capability.CHANGE_COMMITMENTS),
+    }
+
+
+@require_GET
+def capital_call_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    call = CapitalCall.objects.select_related("fund").get_for_user(request.user, pk)
+    return render(request, CALL_TEMPLATE, _call_context(request, call))
+
+
+@require_POST
+@capability_required(Capability.CHANGE_COMMITMENTS)
+def call_line_receipt(request: HttpRequest, pk: int) -> HttpResponse:
+    """Record money received against one LP's line of a call (partial payments add up)."""
+    line = CallLine.objects.select_related("call__fund", "commitment__lp").get_for_user(request.user, pk, write=True)
+    form = ReceiptForm(request.POST)
+    if form.is_valid():
+        try:
+            calls.record_receipt(line, request.user, form.cleaned_data["amount"], form.cleaned_data["received_on"])
+        except calls.CallRefused as refusal:
+            form.add_error("amount", str(refusal))
+        else:
+            messages.success(request, f"Recorded {form.cleaned_data['amount']:,} from {line.commitment.lp}.")
+            return redirect("capital_call_detail", line.call_id)
+    return render(request, CALL_TEMPLATE, _call_context(request, line.call, {line.pk: form}), status=400)

@@ -44,7 +44,7 @@ from crm.models import (
     SecurityPolicy,
 )
 from crm.roles import manager_required
-from lps.models import Commitment, CommitmentStatus, Fund, LPProfile
+from lps.models import CallLine, CapitalCall, Commitment, CommitmentStatus, Fund, LPProfile
 from pipeline.models import Opportunity, Stage
 
 # The lowest role that may use each named URL (admin-site URLs are covered below: Django's
@@ -155,6 +155,10 @@ ROUTE_ROLES: dict[str, str] = {
     "report_concentration_export": Role.MANAGER,
     "report_ladder_export": Role.MANAGER,
     "close_planner": Role.MEMBER,
+    "capital_calls": Role.MEMBER,
+    "capital_call_create": Role.MANAGER,
+    "capital_call_detail": Role.MEMBER,
+    "call_line_receipt": Role.MANAGER,
     "close_hold": Role.MANAGER,
     # Personal API tokens (issue 18): everyone makes and revokes their own, under Settings.
     "api_token_create": Role.MEMBER,
@@ -212,6 +216,8 @@ POST_ONLY_URL_NAMES = {
     "action_done",
     "commitment_toggle",
     "close_hold",
+    "capital_call_create",
+    "call_line_receipt",
     "stage_calibration_adopt",
     "import_run",
     "import_discard",
@@ -298,8 +304,12 @@ def records(admin_user) -> dict[str, Model]:
     )
     group = Group.objects.create(name="Partners")
     exclusion = CaptureExclusion.objects.create(value="fund.example", note="internal")
+    call = CapitalCall.objects.create(
+        fund=fund, number=1, notice_date=datetime.date(2025, 6, 1), due_date=datetime.date(2025, 6, 15), amount=250
+    )
+    line = CallLine.objects.create(call=call, commitment=commitment, amount=Decimal("250"))
     objects = [tag, organization, contact, fund, stage, opportunity, communication, lp, commitment, custom_field]
-    objects += [exclusion]
+    objects += [exclusion, call, line]
     objects += [group, admin_user]
     # An import and a saved mapping, for the import pages that take an id (pk 1, like the rest).
     objects += [

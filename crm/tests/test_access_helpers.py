@@ -23,7 +23,7 @@ from django.utils import timezone
 from contacts.models import Communication, Contact, Organization, Tag
 from crm.lib.scoping import ScopedQuerySet
 from crm.tests.test_access import ROUTE_ROLES, all_routes
-from lps.models import Close, Commitment, CommitmentStatus, Fund, LPProfile
+from lps.models import CallLine, CapitalCall, Close, Commitment, CommitmentStatus, Fund, LPProfile
 from pipeline.models import Opportunity, Stage
 
 # Each URL that takes a record's id, and which record that is.
@@ -52,6 +52,10 @@ OBJECT_ROUTES: dict[str, type[Model]] = {
     "commitment_edit": Commitment,
     "commitment_toggle": Commitment,
     "close_hold": Close,
+    "capital_calls": Fund,
+    "capital_call_create": Fund,
+    "capital_call_detail": CapitalCall,
+    "call_line_receipt": CallLine,
     # The API's record paths, through the session (its token auth resolves to the same user).
     "api:api_contact_detail": Contact,
     "api:api_contact_edit": Contact,
@@ -66,7 +70,7 @@ OBJECT_ROUTES: dict[str, type[Model]] = {
 # An API token is one's own too: revoking someone else's answers 404 (crm/api/tests/test_tokens_page.py).
 NOT_CRM_RECORDS = {"passkey_rename", "passkey_remove", "api_token_revoke"}
 IMPORT_PAGES = {name for name in ROUTE_ROLES if name.startswith("import_")}
-POST_ONLY = {"action_done", "commitment_toggle", "close_hold"}
+POST_ONLY = {"action_done", "commitment_toggle", "close_hold", "capital_call_create", "call_line_receipt"}
 # API writes validate their body before the record is looked up, so each gets a well-formed
 # one: the 404 must then come from the record, not a 400 from the body.
 API_WRITES = {"api:api_contact_edit": ("patch", {}), "api:api_opportunity_move": ("post", {"stage_id": 1})}
@@ -115,7 +119,11 @@ def book(db, admin_user) -> dict[type[Model], Model]:
     )
     records = [Tag.objects.create(name="Warm intro"), organization, contact, fund, stage, opportunity]
     close = Close.objects.create(fund=fund, name="First close", date=datetime.date(2025, 6, 30))
-    records += [communication, lp, commitment, close]
+    call = CapitalCall.objects.create(
+        fund=fund, number=1, notice_date=close.date, due_date=close.date, amount=Decimal("250000")
+    )
+    line = CallLine.objects.create(call=call, commitment=commitment, amount=Decimal("250000"))
+    records += [communication, lp, commitment, close, call, line]
     return {type(record): record for record in records}
 
 

@@ -28,7 +28,7 @@ from crm.models import ROLE_RANK, Role
 from crm.permissions import ANY_FIELD, CAPABILITY_ROLES, Capability, GuardedModel, acting_as, can
 from crm.tests.test_access import ROUTE_ROLES
 from lps.forms import CommitmentForm, LPProfileForm
-from lps.models import Close, Commitment, CommitmentStatus, Fund, FundStatus, LPProfile
+from lps.models import CallLine, CapitalCall, Close, Commitment, CommitmentStatus, Fund, FundStatus, LPProfile
 from pipeline import services
 from pipeline.forms import MoveForm, OpportunityForm
 from pipeline.models import Opportunity, Stage
@@ -54,6 +54,7 @@ class World:
     prospect: Contact
     duplicate: Contact  # another record of the LP, for a merge
     close: Close  # the fund's planned first close, the LP's signed commitment expected at it
+    line: CallLine  # Cy Tan's line of a first capital call, nothing received yet
 
 
 @pytest.fixture
@@ -79,10 +80,14 @@ def world(db) -> World:
     duplicate = Contact.objects.create(first_name="Ada", last_name="Okafor", email="ada.okafor@ex.com")
     close = Close.objects.create(fund=fund, name="First close", date=datetime.date(2026, 3, 31))
     signed = LPProfile.objects.create(contact=Contact.objects.create(first_name="Cy", last_name="Tan"))
-    Commitment.objects.create(
+    signed_commitment = Commitment.objects.create(
         lp=signed, fund=fund, status=CommitmentStatus.SIGNED, commitment_amount=Decimal("1000000"), close=close
     )
-    return World(fund, old_fund, stages, lp_contact, profile, commitment, won, open_deal, prospect, duplicate, close)
+    call = CapitalCall.objects.create(fund=fund, number=1, notice_date=close.date, due_date=close.date, amount=1000)
+    line = CallLine.objects.create(call=call, commitment=signed_commitment, amount=Decimal("1000"))
+    return World(
+        fund, old_fund, stages, lp_contact, profile, commitment, won, open_deal, prospect, duplicate, close, line
+    )
 
 
 def guarded_state() -> tuple:
@@ -95,7 +100,10 @@ def guarded_state() -> tuple:
     funds = tuple(Fund.objects.order_by("pk").values_list())
     stages = tuple(Stage.objects.order_by("pk").values_list())
     closes = tuple(Close.objects.order_by("pk").values_list())
-    return commitments, owners, compliance, funds, stages, closes
+    calls = tuple(CapitalCall.objects.order_by("pk").values_list()) + tuple(
+        CallLine.objects.order_by("pk").values_list()
+    )
+    return commitments, owners, compliance, funds, stages, closes, calls
 
 
 # --- every path that writes guarded data ------------------------------------------------------
@@ -223,6 +231,13 @@ CASES = [
                               "closes-0-date": "2026-06-30"})),
     Case("stage_calibration_adopt", "adopt calibrated stage probabilities", Capability.CONFIGURE_FUNDS,
          lambda c, w: (_lost_history(w), c.post(reverse("stage_calibration_adopt"), {"fund": w.fund.pk}))[1]),
+    Case("capital_call_create", "call capital from the fund's LPs", Capability.CHANGE_COMMITMENTS,
+         lambda c, w: c.post(reverse("capital_call_create", args=[w.fund.pk]),
+                             {"notice_date": "2026-09-01", "due_date": "2026-09-15", "purpose": "investments",
+                              "amount": "100000"})),
+    Case("call_line_receipt", "record an LP's payment of a call", Capability.CHANGE_COMMITMENTS,
+         lambda c, w: c.post(reverse("call_line_receipt", args=[w.line.pk]),
+                             {"amount": "500", "received_on": "2026-09-10"})),
     Case("close_hold", "hold a close, accepting its signed commitments", Capability.CONFIGURE_FUNDS,
          lambda c, w: c.post(reverse("close_hold", args=[w.close.pk]))),
     Case("admin:pipeline_stage_delete", "delete a stage in the Django admin", Capability.CONFIGURE_FUNDS,
@@ -246,6 +261,7 @@ ROUTES_WITHOUT_GUARDED_WRITES = {
     "organization_delete", "organization_detail", "organization_edit", "organization_export", "organization_list",
     "password_change", "password_change_done", "pipeline_board", "pipeline_board_cards", "stage_calibration",
     "organization_picker", "report_concentration_export", "report_ladder_export", "close_planner",
+    "capital_calls", "capital_call_detail",
     "report_conversion_export", "report_fundraising_export", "report_team_export", "reports_index", "settings",
     "settings_password", "settings_profile", "tag_create", "tag_delete", "tag_edit", "tag_list",
     "two_factor_verify", "two_factor_enrol", "two_factor_recovery_codes", "two_factor_remove",

@@ -7,6 +7,9 @@ from decimal import Decimal
 
 import pytest
 from django.core.exceptions import PermissionDenied
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 
 from crm.permissions import acting_as
 from crm.testing.factories import commitment, lp
@@ -138,3 +141,57 @@ def test_the_migration_turns_funded_amounts_into_a_pre_system_call():
     lines = {line.commitment_id: (line.amount, line.received_amount) for line in opening.lines.all()}
     assert lines == {made[0]: (Decimal("2500000"),) * 2, made[2]: (Decimal("1000000.50"),) * 2}
     assert Commitment.objects.get(pk=made[0]).funded_amount == Decimal("2500000")
+
+
+# --- The pages ----------------------------------------------------------------------------------
+
+
+def test_a_manager_issues_a_call_from_the_funds_page_and_records_a_payment(manager_client, fund_two, admitted):
+    page = manager_client.get(reverse("capital_calls", args=[fund_two.pk])).content.decode()
+    assert "No capital called from Fund II yet" in page and "Issue the call" in page
+    response = manager_client.post(
+        reverse("capital_call_create", args=[fund_two.pk]),
+        {"notice_date": "2026-09-01", "due_date": "2026-09-15", "purpose": "investments", "percent": "10"},
+    )
+    call = CapitalCall.objects.get()
+    assert response.status_code == 302 and response["Location"] == reverse("capital_call_detail", args=[call.pk])
+    line = call.lines.get(commitment=admitted[0])
+    assert line.amount == Decimal("500000.00")
+    manager_client.post(reverse("call_line_receipt", args=[line.pk]), {"amount": "125000", "received_on": "2026-09-10"})
+    detail = manager_client.get(reverse("capital_call_detail", args=[call.pk])).content.decode()
+    assert '<span data-figure="received">$125,000</span>' in detail
+    assert Commitment.objects.get(pk=admitted[0].pk).funded_amount == Decimal("125000")
+
+
+def test_bad_input_is_shown_beside_the_form_and_nothing_is_written(manager_client, fund_two, admitted):
+    url = reverse("capital_call_create", args=[fund_two.pk])
+    both = {"notice_date": "2026-09-01", "due_date": "2026-08-01", "purpose": "fees", "amount": "5", "percent": "5"}
+    response = manager_client.post(url, both)
+    assert response.status_code == 400
+    assert "The due date cannot be before the notice date." in response.content.decode()
+    too_much = {"notice_date": "2026-09-01", "due_date": "2026-09-15", "purpose": "fees", "amount": "99999999"}
+    assert "not yet called" in manager_client.post(url, too_much).content.decode()
+    assert not CapitalCall.objects.exists()
+    call = calls.issue_call(fund_two, None, notice_date=NOTICE, due_date=DUE, amount=Decimal("900"))
+    line = call.lines.first()
+    response = manager_client.post(reverse("call_line_receipt", args=[line.pk]), {"amount": "901", "received_on": "x"})
+    assert response.status_code == 400
+    line.refresh_from_db()
+    assert line.received_amount == 0
+
+
+def test_the_calls_page_runs_a_fixed_number_of_queries_and_members_only_read(member_client, fund_two):
+    def queries_with(n: int) -> int:
+        for _ in range(n):
+            commitment(lp(), fund_two, "1000000", status=CLOSED)
+        calls.issue_call(fund_two, None, notice_date=NOTICE, due_date=DUE, amount=Decimal("1000.00"))
+        with CaptureQueriesContext(connection) as ctx:
+            html = member_client.get(reverse("capital_calls", args=[fund_two.pk])).content.decode()
+        return len(ctx.captured_queries), html
+
+    small, _ = queries_with(1)
+    large, html = queries_with(8)
+    assert small == large
+    assert "Issue the call" not in html
+    # The first call's one line and the second's nine, all due in September 2026 and unpaid.
+    assert 'data-figure="overdue-lines">10 LP payments past due' in html
