@@ -176,13 +176,14 @@ def cockpit(user: Any, form: ReupFilterForm) -> Cockpit:
     fund = raised_fund(user, form)
     if fund is None:
         return Cockpit(None, [])
+    chosen = _contacts(user, fund, form)
     contacts = list(
-        _contacts(user, fund, form)
-        .with_activity()
+        chosen.with_activity()
         .select_related("lp_profile", "owner", "organization")
         .order_by("last_name", "first_name", "pk")
     )
-    lp_ids = [c.lp_profile.pk for c in contacts]
+    # The same selection as a subquery, not a list of ids: no parameter limit, whatever the size.
+    lp_ids = chosen.values("lp_profile")
     prior: dict[int, list[Commitment]] = {}
     for commitment in _prior_lps(user, fund).filter(lp__in=lp_ids).select_related("fund").order_by("fund__name"):
         prior.setdefault(commitment.lp_id, []).append(commitment)
@@ -190,7 +191,7 @@ def cockpit(user: Any, form: ReupFilterForm) -> Cockpit:
     for commitment in Commitment.objects.visible_to(user).filter(fund=fund, lp__in=lp_ids).order_by("pk"):
         current.setdefault(commitment.lp_id, []).append(commitment)
     asks = {ask.lp_id: ask for ask in ReupAsk.objects.visible_to(user).filter(fund=fund, lp__in=lp_ids)}
-    deals = linked_opportunities(user, fund, [c.pk for c in contacts])
+    deals = linked_opportunities(user, fund, chosen.values("pk"))
     rows = []
     for contact in contacts:
         profile = contact.lp_profile
@@ -212,7 +213,7 @@ def cockpit(user: Any, form: ReupFilterForm) -> Cockpit:
     return Cockpit(fund, rows)
 
 
-def linked_opportunities(user: Any, fund: Fund, contact_ids: list[int]) -> dict[int, Opportunity]:
+def linked_opportunities(user: Any, fund: Fund, contact_ids: Any) -> dict[int, Opportunity]:
     """Each contact's deal in ``fund``: a won one first, else the open one most recently touched."""
     won_first = Case(
         When(stage__outcome=StageOutcome.WON, then=Value(0)), default=Value(1), output_field=IntegerField()
