@@ -2,7 +2,7 @@
 
 Every write goes through the models' guards (changing money is a manager's) and is saved one
 record at a time, so each line and each commitment's new funded amount is in the history.
-A commitment's funded amount is the sum of what its call lines received (lps 0008 turned
+A commitment's funded amount is the sum of what its call lines received (lps 0009 turned
 each one's earlier figure into a line of the fund's call 0, "pre-system contributions").
 """
 

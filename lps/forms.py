@@ -11,7 +11,7 @@ from contacts.pickers import ContactPicker, ContactPickerField
 from crm.lib.custom_field_forms import CustomFieldsFormMixin
 from crm.lib.text import NOTE_MAX, LengthLimitsMixin
 from crm.permissions import can
-from lps.models import CallPurpose, Close, Commitment, CommitmentStatus, Fund, LPProfile
+from lps.models import CallPurpose, Close, Commitment, CommitmentStatus, Fund, LPProfile, ReupAsk
 
 DATE_WIDGET = {"type": "date"}
 DATE_ERRORS = {"invalid": "Enter a date like 2025-03-14."}
@@ -183,3 +183,24 @@ class CommitmentForm(LengthLimitsMixin, forms.ModelForm):
                     "commitment.",
                 )
         return cleaned
+
+
+class ReupAskForm(LengthLimitsMixin, forms.ModelForm):
+    """The ask to an earlier fund's LP for the fund being raised (the instance carries both)."""
+
+    class Meta:
+        model = ReupAsk
+        fields = ["amount", "asked_on", "status_override"]
+        widgets = {
+            "amount": forms.NumberInput(attrs={"min": "0", "step": "any"}),
+            "asked_on": forms.DateInput(attrs=DATE_WIDGET),
+        }
+        error_messages = {"asked_on": DATE_ERRORS}
+
+    def __init__(self, *args, user, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+    def save(self, commit: bool = True) -> ReupAsk:
+        self.instance._history_user = self.user
+        return super().save(commit=commit)

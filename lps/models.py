@@ -111,7 +111,7 @@ class CallPurpose(models.TextChoices):
     FEES = "fees", "Management fees"
     EXPENSES = "expenses", "Fund expenses"
     MIXED = "mixed", "Investments, fees and expenses"
-    # What LPs had paid in before the CRM kept calls (lps 0008): one per fund, number 0.
+    # What LPs had paid in before the CRM kept calls (lps 0009): one per fund, number 0.
     OPENING = "opening", "Pre-system contributions"
 
 
@@ -495,3 +495,78 @@ class Commitment(GuardedModel, TimeStampedModel):
         if not self.commitment_amount:
             return None
         return (self.funded_amount / self.commitment_amount * 100).quantize(Decimal("0.1"))
+
+
+class ReupStatus(models.TextChoices):
+    NOT_ASKED = "not_asked", "Not asked"
+    ASKED = "asked", "Asked"
+    SOFT = "soft", "Soft circle"
+    HARD = "hard", "Hard circle"
+    SIGNED = "signed", "Signed"
+    DECLINED = "declined", "Declined"
+
+
+# What a commitment to the fund being raised says about an LP's re-up. A withdrawn one is a
+# decline: the LP was asked and said no, and the commitment keeps the reason.
+REUP_STATUS_OF_COMMITMENT = {
+    CommitmentStatus.SOFT_CIRCLE: ReupStatus.SOFT,
+    CommitmentStatus.HARD_CIRCLE: ReupStatus.HARD,
+    CommitmentStatus.SIGNED: ReupStatus.SIGNED,
+    CommitmentStatus.CLOSED: ReupStatus.SIGNED,
+    CommitmentStatus.WITHDRAWN: ReupStatus.DECLINED,
+}
+REUP_RANK = [ReupStatus.DECLINED, ReupStatus.SOFT, ReupStatus.HARD, ReupStatus.SIGNED]
+# The states a person sets by hand: the ladder levels come from the LP's commitment.
+REUP_OVERRIDES = (ReupStatus.ASKED, ReupStatus.DECLINED)
+
+
+def reup_status(ask: ReupAsk | None, commitment_statuses: list[str]) -> str:
+    """An LP's re-up status in the fund being raised.
+
+    The LP's commitment to that fund decides when there is one (its ladder level; withdrawn
+    is declined; of several, through different entities, the highest), because money
+    recorded outranks a note. Without one, the ask says: declined by hand, or asked (a date
+    asked or marked asked), else not asked.
+    """
+    levels = [REUP_STATUS_OF_COMMITMENT[s] for s in commitment_statuses if s in REUP_STATUS_OF_COMMITMENT]
+    if levels:
+        return max(levels, key=REUP_RANK.index)
+    if ask is None:
+        return ReupStatus.NOT_ASKED
+    if ask.status_override:
+        return ask.status_override
+    return ReupStatus.ASKED if ask.asked_on else ReupStatus.NOT_ASKED
+
+
+class ReupAsk(GuardedModel, TimeStampedModel):
+    """What an LP of an earlier fund is asked to commit to the fund being raised.
+
+    Without one, the ask is the LP's prior commitment (the re-up cockpit shows that); a row
+    exists once somebody sets the amount, the date asked, or a decline.
+    """
+
+    # The ask is money the forecast plans on, like a commitment.
+    WRITE_RULES = {ANY_FIELD: Capability.CHANGE_COMMITMENTS}
+
+    lp = models.ForeignKey(LPProfile, on_delete=models.CASCADE, related_name="reup_asks", verbose_name="LP")
+    fund = models.ForeignKey(Fund, on_delete=models.CASCADE, related_name="reup_asks")
+    amount = models.DecimalField("ask", **MONEY, validators=[MinValueValidator(0)])
+    asked_on = models.DateField("asked on", null=True, blank=True)
+    status_override = models.CharField(
+        "status",
+        max_length=10,
+        blank=True,
+        choices=[(s.value, s.label) for s in REUP_OVERRIDES],
+        help_text="Blank: from the date asked and the LP's commitment. Declined: said no without a commitment.",
+    )
+
+    objects = ScopedQuerySet.as_manager()
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = "re-up ask"
+        ordering = ["fund", "lp"]
+        constraints = [models.UniqueConstraint(fields=["lp", "fund"], name="reup_ask_one_per_lp_fund")]
+
+    def __str__(self) -> str:
+        return f"{self.lp} — {self.fund} ask"

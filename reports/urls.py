@@ -8,6 +8,11 @@ urlpatterns = [
     path("reports/", views.reports_index, name="reports_index"),
     path("closes/", views.close_planner, name="close_planner"),
     path("closes/<int:pk>/hold/", views.close_hold, name="close_hold"),
+    # The re-up cockpit lives with the LP tracker in the URLs, here in the code (it reads the pipeline).
+    path("lps/re-ups/", views.reup_list, name="reup_list"),
+    path("lps/re-ups/export/", views.reup_export, name="reup_export"),
+    path("lps/re-ups/<int:pk>/ask/", views.reup_ask_edit, name="reup_ask_edit"),
+    path("lps/re-ups/<int:pk>/opportunity/", views.reup_opportunity_create, name="reup_opportunity_create"),
     # One URL name per report, so each export link (and the role table) names what it exports.
     path(
         "reports/fundraising/export/", views.report_export, {"report": "fundraising"}, name="report_fundraising_export"

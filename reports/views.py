@@ -1,23 +1,28 @@
 from __future__ import annotations
 
 from django.contrib import messages
+from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from crm.lib.export import export_response
-from crm.lib.htmx import render_page_or_fragment
-from crm.lib.listing import export_format
+from crm.lib.htmx import close_dialog, empty_fragment, is_fragment_request, posted, render_page_or_fragment
+from crm.lib.listing import PER_PAGE, export_format
 from crm.permissions import Capability, can
 from crm.roles import capability_required
-from lps.models import Close
-from reports import analytics, closes
+from lps.forms import ReupAskForm
+from lps.models import Close, Fund, LPProfile
+from reports import analytics, closes, reups
 from reports.dashboard import dashboard_context, export_rows
 
 REPORTS_TEMPLATE = "reports/reports.html"
+REUPS_TEMPLATE = "reports/reup_list.html"
+REUP_ASK_TEMPLATE = "reports/reup_ask_form.html"
+REUPS_CHANGED = "reupsChanged"
 
 
 @require_GET
@@ -90,3 +95,77 @@ def close_hold(request: HttpRequest, pk: int) -> HttpResponse:
             f"{close.name} of {close.fund} held: {accepted} signed commitment{'s' if accepted != 1 else ''} accepted.",
         )
     return redirect(f"{reverse('close_planner')}?fund={close.fund_id}")
+
+
+# --- The re-up cockpit ----------------------------------------------------------------------
+
+
+@require_GET
+def reup_list(request: HttpRequest) -> HttpResponse:
+    """Every LP of an earlier fund with their ask, re-up status, deal, owner and last touch."""
+    form = reups.ReupFilterForm(request.GET, user=request.user)
+    data = reups.cockpit(request.user, form)
+    context = {
+        "form": form,
+        "cockpit": data,
+        "page_obj": Paginator(data.rows, PER_PAGE).get_page(request.GET.get("page")),
+        "can_edit": can(request.user, Capability.CHANGE_COMMITMENTS),
+        "today": timezone.localdate(),
+    }
+    return render_page_or_fragment(request, REUPS_TEMPLATE, "reup-body", context)
+
+
+@require_GET
+def reup_export(request: HttpRequest) -> HttpResponse:
+    """The cockpit's rows as CSV or XLSX, filtered as the page is (managers and admins)."""
+    fmt = export_format(request)
+    form = reups.ReupFilterForm(request.GET, user=request.user)
+    data = reups.cockpit(request.user, form)
+    filename = "-".join(part for part in ("re-ups", slugify(data.fund.name if data.fund else "")) if part)
+    return export_response(fmt, filename, reups.EXPORT_HEADERS, reups.export_rows(data))
+
+
+def _raised_fund(request: HttpRequest) -> Fund:
+    raw = request.POST.get("fund") or request.GET.get("fund")
+    if raw:
+        return Fund.objects.get_for_user(request.user, raw)
+    fund = Fund.objects.visible_to(request.user).current()
+    if fund is None:
+        raise Http404("No fund is being raised.")
+    return fund
+
+
+def _reups_url(fund: Fund) -> str:
+    return f"{reverse('reup_list')}?fund={fund.pk}"
+
+
+@require_http_methods(["GET", "POST"])
+@capability_required(Capability.CHANGE_COMMITMENTS)
+def reup_ask_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    """Set an LP's ask for the fund raised (amount, date asked, a decline), with history."""
+    profile = LPProfile.objects.select_related("contact").get_for_user(request.user, pk)
+    fund = _raised_fund(request)
+    ask = reups.ask_for(request.user, profile, fund)
+    form = ReupAskForm(posted(request), instance=ask, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, f"Saved the {fund} ask to {profile.contact}.")
+        if is_fragment_request(request):
+            return close_dialog(empty_fragment(request), REUPS_CHANGED)
+        return redirect(_reups_url(fund))
+    context = {"form": form, "profile": profile, "fund": fund}
+    return render_page_or_fragment(request, REUP_ASK_TEMPLATE, "reup-ask-form", context)
+
+
+@require_POST
+def reup_opportunity_create(request: HttpRequest, pk: int) -> HttpResponse:
+    """One click: the LP's deal in the fund raised, in the first open stage, expecting the ask."""
+    profile = LPProfile.objects.select_related("contact__owner").get_for_user(request.user, pk)
+    fund = _raised_fund(request)
+    try:
+        opportunity = reups.create_opportunity(request.user, profile, fund)
+    except reups.NoOpportunity as refusal:
+        messages.error(request, str(refusal))
+    else:
+        messages.success(request, f"Added {opportunity.name} in {opportunity.stage.name}.")
+    return redirect(_reups_url(fund))

@@ -4,7 +4,7 @@
 missing, and nothing that exists is touched, so a re-run changes nothing (not even a demo
 password someone has since changed). After a load into an empty database the dashboard shows
 6 LPs, $83M committed and funded in Fund I and $40M expected in the Fund II pipeline; Fund II
-has three closes (the first held) and the Fund I LPs' re-ups at each level of the ladder.
+has three closes (the first held) and the Fund I LPs' re-ups at each level of the ladder, with their asks.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from contacts.models import (
 )
 from crm.models import Role, User
 from crm.permissions import as_system
-from lps.models import Close, CloseState, Commitment, CommitmentStatus, Fund, FundStatus, LPProfile
+from lps.models import Close, CloseState, Commitment, CommitmentStatus, Fund, FundStatus, LPProfile, ReupAsk
 from pipeline.models import Opportunity, Priority, Stage, StageOutcome
 
 TEAM_DOMAIN = "fund.example"
@@ -177,6 +177,17 @@ FUND_TWO_COMMITMENTS = [
     ("eleanor.vance@atlasfamily.example", CommitmentStatus.WITHDRAWN, "8000000", None, None,
      None, "0", "Cutting her venture allocation this year"),
 ]  # fmt: skip
+
+# The Fund II asks to Fund I LPs: (email, ask, asked on). Daniel is asked for his Fund I
+# $20M although he hard-circled $15M; Marcus is asked and has not answered; Eleanor's
+# withdrawn commitment shows her as declined in the re-up cockpit.
+REUP_ASKS = [
+    ("amira.haddad@sovereignwealth.example", "30000000", datetime.date(2026, 1, 12)),
+    ("daniel.okafor@northeastpension.example", "20000000", datetime.date(2026, 1, 19)),
+    ("priya.raman@redwoodendowment.example", "15000000", datetime.date(2026, 2, 2)),
+    ("eleanor.vance@atlasfamily.example", "8000000", datetime.date(2026, 2, 9)),
+    ("marcus.chen@summitinsurance.example", "6000000", datetime.date(2026, 11, 16)),
+]
 
 # Fund I: (contact email, investor type, amount, commitment date, wire date). Sum: $83,000,000.
 LP_COMMITMENTS = [
@@ -466,6 +477,12 @@ class _Loader:
                 wire_date=datetime.date(2026, 7, 20) if Decimal(funded) > 0 else None,
                 withdrawn_reason=reason,
             )
+        for email, amount, asked_on in REUP_ASKS:
+            lp = LPProfile.objects.filter(contact=contacts[email]).first()
+            if lp is not None:
+                self.ensure(
+                    ReupAsk, {"lp": lp, "fund": fund}, lp=lp, fund=fund, amount=Decimal(amount), asked_on=asked_on
+                )
 
     def opportunities(self, users: dict[str, User], contacts: dict[str, Contact], fund: Fund) -> dict[str, Opportunity]:
         open_stages = list(Stage.objects.filter(outcome=StageOutcome.OPEN).order_by("order", "pk"))

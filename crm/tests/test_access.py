@@ -160,6 +160,11 @@ ROUTE_ROLES: dict[str, str] = {
     "capital_call_detail": Role.MEMBER,
     "call_line_receipt": Role.MANAGER,
     "close_hold": Role.MANAGER,
+    # The re-up cockpit (issue 15): members read it and add the deal; the ask is money.
+    "reup_list": Role.MEMBER,
+    "reup_export": Role.MANAGER,
+    "reup_ask_edit": Role.MANAGER,
+    "reup_opportunity_create": Role.MEMBER,
     # Personal API tokens (issue 18): everyone makes and revokes their own, under Settings.
     "api_token_create": Role.MEMBER,
     "api_token_revoke": Role.MEMBER,
@@ -219,6 +224,7 @@ POST_ONLY_URL_NAMES = {
     "capital_call_create",
     "call_line_receipt",
     "stage_calibration_adopt",
+    "reup_opportunity_create",
     "import_run",
     "import_discard",
     "import_cancel",

@@ -28,7 +28,7 @@ from crm.models import ROLE_RANK, Role
 from crm.permissions import ANY_FIELD, CAPABILITY_ROLES, Capability, GuardedModel, acting_as, can
 from crm.tests.test_access import ROUTE_ROLES
 from lps.forms import CommitmentForm, LPProfileForm
-from lps.models import CallLine, CapitalCall, Close, Commitment, CommitmentStatus, Fund, FundStatus, LPProfile
+from lps.models import CallLine, CapitalCall, Close, Commitment, CommitmentStatus, Fund, FundStatus, LPProfile, ReupAsk
 from pipeline import services
 from pipeline.forms import MoveForm, OpportunityForm
 from pipeline.models import Opportunity, Stage
@@ -103,7 +103,8 @@ def guarded_state() -> tuple:
     calls = tuple(CapitalCall.objects.order_by("pk").values_list()) + tuple(
         CallLine.objects.order_by("pk").values_list()
     )
-    return commitments, owners, compliance, funds, stages, closes, calls
+    asks = tuple(ReupAsk.objects.order_by("pk").values_list())
+    return commitments, owners, compliance, funds, stages, closes, calls, asks
 
 
 # --- every path that writes guarded data ------------------------------------------------------
@@ -238,6 +239,9 @@ CASES = [
     Case("call_line_receipt", "record an LP's payment of a call", Capability.CHANGE_COMMITMENTS,
          lambda c, w: c.post(reverse("call_line_receipt", args=[w.line.pk]),
                              {"amount": "500", "received_on": "2026-09-10"})),
+    Case("reup_ask_edit", "set a prior LP's re-up ask", Capability.CHANGE_COMMITMENTS,
+         lambda c, w: c.post(reverse("reup_ask_edit", args=[w.profile.pk]),
+                             {"fund": w.fund.pk, "amount": "30000000", "asked_on": "2026-01-15"})),
     Case("close_hold", "hold a close, accepting its signed commitments", Capability.CONFIGURE_FUNDS,
          lambda c, w: c.post(reverse("close_hold", args=[w.close.pk]))),
     Case("admin:pipeline_stage_delete", "delete a stage in the Django admin", Capability.CONFIGURE_FUNDS,
@@ -262,6 +266,7 @@ ROUTES_WITHOUT_GUARDED_WRITES = {
     "password_change", "password_change_done", "pipeline_board", "pipeline_board_cards", "stage_calibration",
     "organization_picker", "report_concentration_export", "report_ladder_export", "close_planner",
     "capital_calls", "capital_call_detail",
+    "reup_list", "reup_export", "reup_opportunity_create",
     "report_conversion_export", "report_fundraising_export", "report_team_export", "reports_index", "settings",
     "settings_password", "settings_profile", "tag_create", "tag_delete", "tag_edit", "tag_list",
     "two_factor_verify", "two_factor_enrol", "two_factor_recovery_codes", "two_factor_remove",

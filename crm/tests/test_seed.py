@@ -8,11 +8,12 @@ from decimal import Decimal
 import pytest
 from django.core.management import CommandError, call_command
 from django.db.models import Count, F, Sum
+from django.urls import reverse
 
 from contacts.models import Communication, Contact, ContactType, Organization, Tag
 from crm.demo.seed_demo import is_empty_database
 from crm.models import Role, User
-from lps.models import Commitment, Fund, LPProfile
+from lps.models import Commitment, Fund, LPProfile, ReupAsk
 from pipeline.models import Opportunity, StageOutcome
 
 pytestmark = pytest.mark.django_db
@@ -91,6 +92,19 @@ def test_seed_demo_fund_two_has_closes_and_re_ups_at_every_level_of_the_ladder()
     assert re_ups.filter(soft_amount__gt=F("commitment_amount")).count() >= 2  # soft circles that shrank
     assert re_ups.totals()["committed"] == Decimal("50000000")
     assert re_ups.get(status="withdrawn").withdrawn_reason
+
+
+def test_seed_demo_gives_the_re_up_cockpit_asks_in_several_states(admin_client):
+    run("seed_demo")
+
+    assert ReupAsk.objects.filter(fund__name="Fund II").count() == 5
+    data = admin_client.get(reverse("reup_list")).context["cockpit"]
+    statuses = {row.contact.email: row.status for row in data.rows}
+    assert len(statuses) == 6, "every Fund I LP is a prior LP of Fund II"
+    assert set(statuses.values()) == {"asked", "soft", "hard", "signed", "declined"}
+    assert statuses["marcus.chen@summitinsurance.example"] == "asked"
+    assert data.prior_dollars == Decimal("83000000")
+    assert data.reup_dollars == Decimal("50000000")
 
 
 def test_seed_demo_fund_two_pipeline_is_40m_in_open_stages():

@@ -122,7 +122,7 @@ def test_members_cannot_call_capital_or_record_receipts(member_user, manager_use
 
 @pytest.mark.django_db(transaction=True)
 def test_the_migration_turns_funded_amounts_into_a_pre_system_call():
-    old = migrate_back_to("lps", "0007_closes")
+    old = migrate_back_to("lps", "0008_reup_ask")
     OldFund, OldContact = old.get_model("lps", "Fund"), old.get_model("contacts", "Contact")
     OldLP, OldCommitment = old.get_model("lps", "LPProfile"), old.get_model("lps", "Commitment")
     f = OldFund.objects.create(name="Fund I", first_close_date=datetime.date(2020, 9, 30))

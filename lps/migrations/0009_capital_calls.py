@@ -42,7 +42,7 @@ def opening_contributions(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('lps', '0007_closes'),
+        ('lps', '0008_reup_ask'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
