@@ -78,6 +78,7 @@ ROUTE_ROLES: dict[str, str] = {
     "pipeline_board": Role.MEMBER,
     "pipeline_reorder": Role.MEMBER,
     "pipeline_board_cards": Role.MEMBER,
+    "pipeline_changes": Role.MEMBER,
     "opportunity_list": Role.MEMBER,
     "opportunity_create": Role.MEMBER,
     "opportunity_export": Role.MANAGER,

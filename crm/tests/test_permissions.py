@@ -233,7 +233,7 @@ ROUTES_WITHOUT_GUARDED_WRITES = {
     "import_saved_mapping_download", "import_start", "login", "logout", "lp_detail", "lp_list",
     "opportunity_delete", "opportunity_detail", "opportunity_export", "opportunity_list", "organization_create",
     "organization_delete", "organization_detail", "organization_edit", "organization_export", "organization_list",
-    "password_change", "password_change_done", "pipeline_board", "pipeline_board_cards",
+    "password_change", "password_change_done", "pipeline_board", "pipeline_board_cards", "pipeline_changes",
     "organization_picker", "report_concentration_export", "report_ladder_export", "close_planner",
     "report_conversion_export", "report_fundraising_export", "report_team_export", "reports_index", "settings",
     "settings_password", "settings_profile", "tag_create", "tag_delete", "tag_edit", "tag_list",
