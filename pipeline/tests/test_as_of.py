@@ -241,3 +241,12 @@ def test_the_as_of_board_and_changes_page_run_as_many_queries_for_ten_deals_as_f
     _grow(fund, stages, make_opportunity, make_contact, 50)
     assert _queries(member_client, url, params) == small
     assert small <= 10  # funds, stages, one or two history replays, and the layout's session and user
+
+
+@pytest.mark.parametrize("role_client", ["member_client", "manager_client", "admin_client"])
+def test_every_role_reads_the_as_of_board_and_the_changes_page_alike(request, role_client, fund, story):
+    client = request.getfixturevalue(role_client)
+    board = client.get(BOARD, {"fund": fund.pk, "as_of": day(5).isoformat()}).content.decode()
+    changes = client.get(CHANGES, {"fund": fund.pk, "since": day(6).isoformat()}).content.decode()
+    assert f'data-id="{story["ada"].pk}"' in board and "data-sortable" not in board
+    assert f'data-change="in" data-id="{story["ada"].pk}"' in changes
