@@ -5,6 +5,7 @@ from pipeline import views
 urlpatterns = [
     path("", views.pipeline_board, name="pipeline_board"),
     path("reorder/", views.pipeline_reorder, name="pipeline_reorder"),
+    path("changes/", views.pipeline_changes, name="pipeline_changes"),
     path("cards/", views.pipeline_board_cards, name="pipeline_board_cards"),
     path("calibration/", views.stage_calibration, name="stage_calibration"),
     path("calibration/adopt/", views.stage_calibration_adopt, name="stage_calibration_adopt"),

@@ -49,7 +49,7 @@ from crm.lib.urls import pk_url
 from crm.permissions import Capability, can
 from crm.roles import capability_required, manager_required
 from lps.models import Commitment, Fund, FundStatus
-from pipeline import calibration, services
+from pipeline import calibration, replay, services
 from pipeline.filters import BoardFilter, OpportunityFilter
 from pipeline.forms import MoveForm, OpportunityForm
 from pipeline.models import (
@@ -68,6 +68,9 @@ MOVE_TEMPLATE = "pipeline/opportunity_move.html"
 DELETE_TEMPLATE = "pipeline/opportunity_delete.html"
 # Lists, the board and open panels refresh themselves on this event.
 CHANGED_EVENT = "pipelineChanged"
+CHANGES_TEMPLATE = "pipeline/changes.html"
+# "Changes since" opens on the week before today: the Monday meeting's question.
+CHANGES_DEFAULT_DAYS = 7
 BOARD_FILTERS = ("q", "owner", "priority")
 # Cards drawn per column, by position; "Load more" fetches the next as many. The column's
 # header still counts and sums all of it. A fund's biggest column holds thousands.
@@ -150,6 +153,14 @@ def fund_header(user: Any, fund: Fund) -> FundHeader:
         pipeline_count=pipeline["count"],
         pipeline_expected=pipeline["expected"],
         pipeline_weighted=pipeline["weighted"],
+    )
+
+
+def _board_funds(request: HttpRequest) -> list[Fund]:
+    """The fund picker's choices: the funds being raised first, then the newest."""
+    return sorted(
+        Fund.objects.visible_to(request.user),
+        key=lambda f: (f.status != FundStatus.RAISING, -(f.vintage_year or 0), f.name),
     )
 
 
@@ -254,10 +265,7 @@ def _board_query(fund: Fund | None, data: Any) -> str:
 def _board_context(
     request: HttpRequest, data: Any, card_stage_ids: set[int] | None = None, shown: dict[int, int] | None = None
 ) -> dict:
-    funds = sorted(
-        Fund.objects.visible_to(request.user),
-        key=lambda f: (f.status != FundStatus.RAISING, -(f.vintage_year or 0), f.name),
-    )
+    funds = _board_funds(request)
     fund = _resolve_fund(request, funds, data.get("fund"))
     queryset = Opportunity.objects.visible_to(request.user).filter(fund=fund)
     filterset = BoardFilter(data or None, queryset=queryset, request=request)
@@ -281,11 +289,43 @@ def _board_context(
     return context
 
 
+def _past_date(value: Any) -> datetime.date | None:
+    """A date before today from ``YYYY-MM-DD``; anything else (blank, junk, today, the future) is None."""
+    try:
+        day = datetime.date.fromisoformat(str(value or "").strip())
+    except ValueError:
+        return None
+    return day if day < timezone.localdate() else None
+
+
+def _as_of_context(request: HttpRequest, data: Any, day: datetime.date) -> dict:
+    """The board at the end of ``day``, replayed from history: read-only, the filters aside."""
+    funds = _board_funds(request)
+    fund = _resolve_fund(request, funds, data.get("fund"))
+    query = _board_query(fund, {})
+    board_url = f"{reverse('pipeline_board')}?{query}&as_of={day.isoformat()}"
+    context = {
+        "funds": funds,
+        "fund": fund,
+        "as_of": day,
+        "board_query": query,
+        "board_url": board_url,
+        "present_url": f"{reverse('pipeline_board')}?{query}",
+        "changes_url": f"{reverse('pipeline_changes')}?{query}&since={(day + datetime.timedelta(days=1)).isoformat()}",
+        "list_url": f"{reverse('opportunity_list')}?{query}",
+        "today": timezone.localdate(),
+    }
+    if fund is not None:
+        stages = list(Stage.objects.visible_to(request.user))
+        context["replayed"] = replay.board_as_of(request.user, fund, stages, day, BOARD_PAGE)
+    return context
+
+
 @require_GET
 def stage_calibration(request: HttpRequest) -> HttpResponse:
     """Typed stage probabilities beside the ones the other funds' history calibrates, and the
     chosen fund's forecast both ways."""
-    funds = list(Fund.objects.visible_to(request.user).order_by("-vintage_year", "name"))
+    funds = _board_funds(request)
     fund = _resolve_fund(request, funds, request.GET.get("fund"))
     context = {
         "funds": funds,
@@ -301,8 +341,7 @@ def stage_calibration(request: HttpRequest) -> HttpResponse:
 @capability_required(Capability.CONFIGURE_FUNDS)
 def stage_calibration_adopt(request: HttpRequest) -> HttpResponse:
     """Adopt every calibrated probability drawn from enough deals, with history."""
-    funds = list(Fund.objects.visible_to(request.user).order_by("-vintage_year", "name"))
-    fund = _resolve_fund(request, funds, request.POST.get("fund"))
+    fund = _resolve_fund(request, _board_funds(request), request.POST.get("fund"))
     changed = calibration.adopt(calibration.calibrate(request.user, fund), request.user)
     if changed:
         names = ", ".join(f"{stage.name} {stage.default_probability}%" for stage in changed)
@@ -314,11 +353,41 @@ def stage_calibration_adopt(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def pipeline_board(request: HttpRequest) -> HttpResponse:
-    """The board; ``?column=<stage>&shown=<n>`` draws more of one column (the no-JS "Load more")."""
+    """The board; ``?column=<stage>&shown=<n>`` draws more of one column (the no-JS "Load more").
+
+    ``?as_of=YYYY-MM-DD`` (a past date) replays the board as it stood at the end of that day.
+    """
+    as_of = _past_date(request.GET.get("as_of"))
+    if as_of is not None:
+        context = _as_of_context(request, request.GET, as_of)
+        return render_page_or_fragment(request, BOARD_TEMPLATE, "board-body", context)
     column = _int(request.GET.get("column"))
     shown = {column: _shown(request.GET.get("shown"))} if column else None
     context = _board_context(request, request.GET, shown=shown)
     return render_page_or_fragment(request, BOARD_TEMPLATE, "board-body", context)
+
+
+@require_GET
+def pipeline_changes(request: HttpRequest) -> HttpResponse:
+    """What changed in a fund's pipeline since a date (``?since=``, a week ago by default):
+    the weekly meeting's page, printable."""
+    today = timezone.localdate()
+    since = _past_date(request.GET.get("since")) or today - datetime.timedelta(days=CHANGES_DEFAULT_DAYS)
+    funds = _board_funds(request)
+    fund = _resolve_fund(request, funds, request.GET.get("fund"))
+    query = _board_query(fund, {})
+    context = {
+        "funds": funds,
+        "fund": fund,
+        "since": since,
+        "today": today,
+        "board_url": f"{reverse('pipeline_board')}?{query}",
+        "as_of_url": f"{reverse('pipeline_board')}?{query}&as_of={(since - datetime.timedelta(days=1)).isoformat()}",
+    }
+    if fund is not None:
+        stages = list(Stage.objects.visible_to(request.user))
+        context["changes"] = replay.changes_since(request.user, fund, stages, since)
+    return render_page_or_fragment(request, CHANGES_TEMPLATE, "changes-body", context)
 
 
 @require_GET

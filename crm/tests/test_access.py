@@ -80,6 +80,7 @@ ROUTE_ROLES: dict[str, str] = {
     "pipeline_board_cards": Role.MEMBER,
     "stage_calibration": Role.MEMBER,
     "stage_calibration_adopt": Role.MANAGER,
+    "pipeline_changes": Role.MEMBER,
     "opportunity_list": Role.MEMBER,
     "opportunity_create": Role.MEMBER,
     "opportunity_export": Role.MANAGER,

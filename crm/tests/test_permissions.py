@@ -264,6 +264,7 @@ ROUTES_WITHOUT_GUARDED_WRITES = {
     "opportunity_delete", "opportunity_detail", "opportunity_export", "opportunity_list", "organization_create",
     "organization_delete", "organization_detail", "organization_edit", "organization_export", "organization_list",
     "password_change", "password_change_done", "pipeline_board", "pipeline_board_cards", "stage_calibration",
+    "pipeline_changes",
     "organization_picker", "report_concentration_export", "report_ladder_export", "close_planner",
     "capital_calls", "capital_call_detail",
     "reup_list", "reup_export", "reup_opportunity_create",
