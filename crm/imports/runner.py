@@ -33,7 +33,7 @@ from crm.imports.parsers import clean, is_formula_error
 from crm.imports.plan import record_key
 from crm.imports.progress import READ, VALIDATED, Cancelled, NoProgress, Progress
 from crm.imports.resources import EXTRA_NOTES, PRIMARY, ROW
-from crm.imports.schema import ENTITIES, IGNORE, NOTES
+from crm.imports.schema import ENTITIES, IGNORE, NOTES, RECORD_METADATA
 from crm.imports.source import SourceTable
 from crm.imports.writer import PlanWriter
 from crm.models import ImportedRecord, ImportedRecordAction, ImportRun, ImportSource, ImportStatus
@@ -111,7 +111,8 @@ def build_dataset(table: TableInput) -> tuple[tablib.Dataset, list[int]]:
     """Rows renamed to field keys, plus the “Header: value” lines of the columns sent to the notes.
 
     A row with nothing in any imported column is a blank record (Airtable exports one per
-    table, with only computed columns filled) and is left out.
+    table, with only computed columns filled) and is left out; a created time alone does not
+    make a record (``RECORD_METADATA``).
     """
     source, mapping = table.source, table.mapping
     targets: list[str] = []
@@ -136,7 +137,8 @@ def build_dataset(table: TableInput) -> tuple[tablib.Dataset, list[int]]:
             cell = clean(row[column]) if column < len(row) else ""
             if cell and not is_formula_error(cell):
                 notes.append(f"{header}: {cell}")
-        if not any(clean(v) and not is_formula_error(v) for v in values) and not notes:
+        facts = (v for target, v in zip(targets, values, strict=True) if target not in RECORD_METADATA)
+        if not any(clean(v) and not is_formula_error(v) for v in facts) and not notes:
             blanks.append(number)
             continue
         dataset.append([number, *values, "\n".join(notes), row[0] if row else ""])

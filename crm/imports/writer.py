@@ -97,6 +97,8 @@ def create_records(model: type[models.Model], objects: list[models.Model]) -> No
             raise ValueError(f"{model.__name__} to create already has a primary key")
         obj._prepare_related_fields_for_save(operation_name="bulk_create")
         for field in saving:
+            if field.attname == "created_at" and obj.__dict__.get("_created_in_source"):
+                continue  # the created date the old system knew (crm.imports.resources)
             setattr(obj, field.attname, field.pre_save(obj, add=True))
         rows.append(values_of(obj))
     ids = insert_rows(model, fields, rows, returning=True)

@@ -19,6 +19,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.urls import reverse
+from django.utils import timezone
 
 from contacts.models import Communication, CommunicationType, Contact, ContactType, Organization, OrganizationType
 from crm.imports.schema import NOTES
@@ -40,7 +41,7 @@ INSTITUTIONS = [
     ["Quire Holdings", "Famly Ofice", "", "United States", "21/02/2024 10:10"],
 ]
 INVESTORS = [
-    ["Investor Name", "Email Address", "Institution", "Type", "Phone", "Created"],
+    ["Investor Name", "Email Address", "Institution", "Type", "Phone", "Created", "Last Contacted"],
     [
         "Ada Byron",
         "ada@orreryfo.example",
@@ -48,12 +49,13 @@ INVESTORS = [
         "Existing LP",
         "+44 20 7946 0001",
         "14/01/2024 09:40",
+        "02/02/2025",
     ],
-    ["Bo Chen", "bo.chen@saltash.example", "Saltash College", "Prospective", "", "14/01/2024 09:41"],
-    ["Cy Dahl", "cy@gorse.example", "Gorse Retirement Board", "Warm lead", "", "15/01/2024 11:05"],
-    ["Di Evans", "di@kestrel.example", "Kestrel Capital", "Journalist", "", "16/01/2024 16:50"],
-    ["Ed Fox", "ed.fox@runnel.example", "Runnel Charitable Trust", "Existing LP", "", "20/02/2024 08:10"],
-    ["Flo Gray", "flo@quire.example", "Quire Holdings", "Existing LP", "", "21/02/2024 10:15"],
+    ["Bo Chen", "bo.chen@saltash.example", "Saltash College", "Prospective", "", "14/01/2024 09:41", ""],
+    ["Cy Dahl", "cy@gorse.example", "Gorse Retirement Board", "Warm lead", "", "15/01/2024 11:05", "01/12/2025"],
+    ["Di Evans", "di@kestrel.example", "Kestrel Capital", "Journalist", "", "16/01/2024 16:50", "05/11/2025"],
+    ["Ed Fox", "ed.fox@runnel.example", "Runnel Charitable Trust", "Existing LP", "", "20/02/2024 08:10", ""],
+    ["Flo Gray", "flo@quire.example", "Quire Holdings", "Existing LP", "", "21/02/2024 10:15", ""],
 ]
 # The text primary field is called “Commitment”; the money is in “Amount ($)”.
 COMMITMENTS = [
@@ -197,6 +199,46 @@ def test_deals_find_their_fund_in_their_text_and_stages_we_lack_become_stages(im
     assert "4 rows by a fund name in the primary field" in imported
     assert "1 row by a fund name in its text" in imported
     assert "1 row by the fund being raised (Fund II)" in imported
+
+
+def test_created_dates_come_along_while_history_shows_the_import_as_the_change(imported):
+    org = Organization.objects.get(name="Orrery Family Office")
+    assert org.created_at == datetime.datetime(2024, 1, 14, 9, 30, tzinfo=LONDON)
+    assert Contact.objects.get(email="flo@quire.example").created_at == datetime.datetime(
+        2024, 2, 21, 10, 15, tzinfo=LONDON
+    )
+    commitment = Commitment.objects.get(fund__name="Fund I", lp__contact__last_name="Byron")
+    assert commitment.created_at == datetime.datetime(2021, 3, 14, 10, 0, tzinfo=LONDON)
+    assert Opportunity.objects.get(name="Ed Fox re-up").created_at == datetime.datetime(
+        2025, 10, 5, 10, 0, tzinfo=LONDON
+    )
+    assert Communication.objects.get(subject="Lunch – Bo Chen").created_at == datetime.datetime(
+        2025, 4, 3, 15, 0, tzinfo=LONDON
+    )
+    # The one history row is the import's, written now, and it keeps the original date.
+    (row,) = org.history.all()
+    assert row.history_type == "+" and row.history_user == ImportRun.objects.get().user
+    assert row.history_change_reason == ImportRun.objects.get().change_reason
+    assert row.history_date > timezone.now() - datetime.timedelta(minutes=5)
+    assert row.created_at == org.created_at
+    assert "“Created” → Created on" in imported
+
+
+def test_last_contacted_fills_last_touch_until_a_later_communication(imported, manager_client):
+    touch = dict(Contact.objects.with_activity().values_list("email", "last_touch"))
+    assert touch == {
+        "ada@orreryfo.example": datetime.datetime(2025, 3, 14, 10, 30, tzinfo=LONDON),  # the later Zoom call
+        "bo.chen@saltash.example": datetime.datetime(2025, 4, 3, 13, 0, tzinfo=LONDON),
+        "cy@gorse.example": datetime.datetime(2025, 12, 1, 12, 0, tzinfo=LONDON),  # later than the e-mail
+        "di@kestrel.example": datetime.datetime(2025, 11, 5, 12, 0, tzinfo=LONDON),  # no communication at all
+        "ed.fox@runnel.example": None,
+        "flo@quire.example": None,
+    }
+    # The “no touch in N days” filter counts the imported date as a touch.
+    days = (timezone.now() - datetime.datetime(2025, 11, 1, tzinfo=LONDON)).days
+    page = manager_client.get(reverse("contact_list"), {"untouched": days}).content.decode()
+    assert "Ed Fox" in page and "Ada Byron" in page
+    assert "Di Evans" not in page and "Cy Dahl" not in page
 
 
 def test_interactions_are_read_day_first_in_the_given_time_zone(imported):
