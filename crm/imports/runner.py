@@ -100,11 +100,12 @@ class RunOutcome:
 
 def tracked_models() -> list:
     from contacts.models import Communication, Contact, Organization, Tag
+    from crm.models import User
     from lps.models import Commitment, Fund, LPProfile
     from pipeline.models import Opportunity, Stage
 
-    # Deletion order for undo: what links to others first.
-    return [Communication, Opportunity, Commitment, LPProfile, Contact, Organization, Tag, Stage, Fund]
+    # Deletion order for undo: what links to others first (users an import created last).
+    return [Communication, Opportunity, Commitment, LPProfile, Contact, Organization, Tag, Stage, Fund, User]
 
 
 def build_dataset(table: TableInput) -> tuple[tablib.Dataset, list[int]]:
@@ -276,8 +277,8 @@ def _table_notices(
     if unknown:
         names = ", ".join(f"{name} ({count} row{'s' if count != 1 else ''})" for name, count in sorted(unknown.items()))
         notices.append(
-            f"Not team members here, so left empty: {names}. Nobody is invented: add them as users and "
-            "import again to fill these in."
+            f"Not team members here, so left empty: {names}. Nobody is invented: choose a user or a new "
+            "inactive one for each in the mapping (“team”), or add them as users and import again."
         )
     for target, decided in value_decisions(table.mapping).items():
         listed = "; ".join(f"“{value}” → {became} ({why})" for value, became, why in decided)
@@ -341,6 +342,8 @@ def run_import(
             time_zone=options.time_zone,
             date_order=options.date_order,
             change_reason=run.change_reason if run and run.pk else "Import",
+            team=options.team,
+            team_default=options.team_default,
         )
         ctx.progress = progress
         for table in tables:
@@ -350,6 +353,12 @@ def run_import(
             _import_table(ctx, table, outcome, progress)
         for name in ctx.created_links:
             outcome.notices.append(f"Created {name}, as the mapping (or its suggestion) says.")
+        if ctx.new_users:
+            names = ", ".join(f"{name} ({user.username})" for name, user in sorted(ctx.new_user_names.items()))
+            outcome.notices.append(
+                f"New inactive users for team members not found here: {names}. They cannot sign in until an admin "
+                "activates them; choose an existing user or nobody for any of them in the mapping (“team”)."
+            )
         if dry_run:
             outcome.status = "dry_run"
             outcome.fund_totals = planned_fund_totals(ctx)

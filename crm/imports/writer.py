@@ -50,10 +50,12 @@ FAST = True
 
 def write_order() -> list[type[models.Model]]:
     from contacts.models import Communication, Contact, Organization, Tag
+    from crm.models import User
     from lps.models import Commitment, Fund, LPProfile
     from pipeline.models import Opportunity, Stage
 
-    return [Tag, Fund, Stage, Organization, Contact, LPProfile, Commitment, Opportunity, Communication]
+    # Inactive users made for unmatched team members first: owners and attendees link to them.
+    return [User, Tag, Fund, Stage, Organization, Contact, LPProfile, Commitment, Opportunity, Communication]
 
 
 def _prepare(instance: models.Model, now: Any, original: dict | None) -> None:

@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from contacts.models import Communication, CommunicationType, Contact, ContactType, Organization, OrganizationType
 from crm.imports.schema import NOTES
-from crm.models import ImportRun, ImportStatus, Role
+from crm.models import ImportRun, ImportStatus, Role, User
 from crm.tests.importing import SAMPLE, csv_bytes, expected, form_fields, needs_sample
 from lps.models import Commitment, CommitmentStatus, Fund, FundStatus
 from pipeline.models import Opportunity, Stage, StageOutcome
@@ -311,11 +311,11 @@ COMPANIES = [
     ["Coinvale", "Crypto Exchange", ""],
 ]
 PEOPLE = [
-    ["Name", "E-mail", "Company", "Category"],
-    ["Kim Lee", "kim@lindqvist.example", "Lindqvist Partners", "LP"],
-    ["Raj Patel", "raj@harbourside.example", "Harbourside Mutual", "LP"],
-    ["Noor Aziz", "noor@coinvale.example", "Coinvale", "Target"],
-    ["Ola Berg", "ola@press.example", "", "Press"],
+    ["Name", "E-mail", "Company", "Category", "Point Person"],
+    ["Kim Lee", "kim@lindqvist.example", "Lindqvist Partners", "LP", "Alice Admin"],
+    ["Raj Patel", "raj@harbourside.example", "Harbourside Mutual", "LP", ""],
+    ["Noor Aziz", "noor@coinvale.example", "Coinvale", "Target", "Dana Pruitt"],
+    ["Ola Berg", "ola@press.example", "", "Press", ""],
 ]
 SUBSCRIPTIONS = [
     ["Subscription", "Subscriber", "Status", "Commitment (USD)", "Paid-in ($)", "Date Signed", "Remarks"],
@@ -325,11 +325,11 @@ SUBSCRIPTIONS = [
     ["Raj Patel (top-up)", "Raj Patel", "Pulled out", "250000", "", "", ""],
 ]
 DEALS = [
-    ["Deal", "Person", "Status", "Size", "Probability", "Close Date"],
-    ["Noor Aziz – Fund III", "Noor Aziz", "Verbal", "$2.5M", "0.4", "31/03/2026"],
-    ["Kim Lee – Fund III top-up", "Kim Lee", "Pitched", "750K", "0.2", "15/06/2026"],
-    ["Ola Berg – Fund III", "Ola Berg", "On ice", "100000", "", ""],
-    ["Raj Patel – Fund II re-up", "Raj Patel", "Dead", "$1,000,000", "0", ""],
+    ["Deal", "Person", "Status", "Size", "Probability", "Close Date", "Owner"],
+    ["Noor Aziz – Fund III", "Noor Aziz", "Verbal", "$2.5M", "0.4", "31/03/2026", "Dana Pruitt"],
+    ["Kim Lee – Fund III top-up", "Kim Lee", "Pitched", "750K", "0.2", "15/06/2026", "alice@fund.example"],
+    ["Ola Berg – Fund III", "Ola Berg", "On ice", "100000", "", "", "pat@fund.example"],
+    ["Raj Patel – Fund II re-up", "Raj Patel", "Dead", "$1,000,000", "0", "", ""],
 ]
 THIRD_BASE = {
     "Companies.csv": COMPANIES,
@@ -340,7 +340,7 @@ THIRD_BASE = {
 
 
 @pytest.fixture
-def third(tmp_path, admin_user):
+def third_folder(tmp_path, admin_user):
     folder = tmp_path / "third-base"
     folder.mkdir()
     for name, rows in THIRD_BASE.items():
@@ -348,8 +348,13 @@ def third(tmp_path, admin_user):
     # Funds are set up in the CRM first; no table of this base has a fund column.
     Fund.objects.create(name="Fund II", status=FundStatus.CLOSED, vintage_year=2022)
     Fund.objects.create(name="Fund III", status=FundStatus.RAISING, vintage_year=2025)
+    return folder
+
+
+@pytest.fixture
+def third(third_folder):
     out = io.StringIO()
-    call_command("import_airtable", str(folder), "--time-zone", "Europe/London", stdout=out)
+    call_command("import_airtable", str(third_folder), "--time-zone", "Europe/London", stdout=out)
     return out.getvalue()
 
 
@@ -438,3 +443,105 @@ def test_the_shared_sample_also_imports_with_no_mapping_file(admin_user):
     for fund, facts in funds.items():
         line = next(line for line in run_output.splitlines() if line.strip().startswith(fund + " "))
         assert facts["binding_signed_plus_closed"]["committed"].removesuffix(".00") in line
+
+
+# --- Team members: matched by name or email, else the person's choice per name ------------------
+
+
+def test_team_members_not_found_become_inactive_users_that_cannot_sign_in(third, admin_user, client):
+    owners = dict(Opportunity.objects.values_list("name", "owner__username"))
+    assert owners == {
+        "Noor Aziz – Fund III": "dana.pruitt",
+        "Kim Lee – Fund III top-up": admin_user.username,  # by email
+        "Ola Berg – Fund III": "pat",
+        "Raj Patel – Fund II re-up": None,
+    }
+    assert dict(Contact.objects.values_list("email", "owner__username")) == {
+        "kim@lindqvist.example": admin_user.username,  # by name
+        "raj@harbourside.example": None,
+        "noor@coinvale.example": "dana.pruitt",  # the same new user as her deal's
+        "ola@press.example": None,
+    }
+    created = {u.username: u for u in User.objects.exclude(pk=admin_user.pk)}
+    assert set(created) == {"dana.pruitt", "pat"}
+    dana, pat = created["dana.pruitt"], created["pat"]
+    assert (dana.full_name, dana.email, pat.full_name, pat.email) == ("Dana Pruitt", "", "", "pat@fund.example")
+    for user in created.values():
+        assert not user.is_active and not user.has_usable_password() and user.role == Role.MEMBER
+        assert user.history.get().history_user == admin_user  # made by the import, in its history
+        user.set_password("guess-me-123")
+        user.save()
+        assert not client.login(username=user.username, password="guess-me-123")  # until an admin activates them
+    assert "New inactive users for team members not found here: Dana Pruitt (dana.pruitt), pat@fund.example (pat)" in (
+        third
+    )
+
+
+def test_the_dry_run_lists_the_users_it_would_create_and_creates_none(third_folder):
+    out = io.StringIO()
+    call_command("import_airtable", str(third_folder), "--time-zone", "Europe/London", "--dry-run", stdout=out)
+    assert "New inactive users for team members not found here: Dana Pruitt (dana.pruitt)" in out.getvalue()
+    assert User.objects.count() == 1
+
+
+def test_running_it_again_finds_the_users_it_made(third, third_folder):
+    call_command("import_airtable", str(third_folder), "--time-zone", "Europe/London", stdout=io.StringIO())
+    assert User.objects.count() == 3
+    run = ImportRun.objects.latest("pk")
+    assert (run.created_count, run.updated_count, run.error_count) == (0, 0, 0)
+
+
+def test_the_mapping_file_chooses_per_name_an_existing_user_or_nobody(third_folder, admin_user, tmp_path):
+    mapping = tmp_path / "mapping.json"
+    mapping.write_text(
+        '{"tables": [], "team": {"Dana Pruitt": "alice@fund.example", "pat@fund.example": null}}', encoding="utf-8"
+    )
+    out = io.StringIO()
+    args = [str(third_folder), "--time-zone", "Europe/London", "--mapping", str(mapping)]
+    call_command("import_airtable", *args, stdout=out)
+    assert User.objects.count() == 1
+    owners = dict(Opportunity.objects.values_list("name", "owner__username"))
+    assert owners["Noor Aziz – Fund III"] == owners["Kim Lee – Fund III top-up"] == admin_user.username
+    assert owners["Ola Berg – Fund III"] is None
+    assert "Not team members here, so left empty: pat@fund.example (1 row)" in out.getvalue()
+
+
+def test_a_mapping_file_without_a_team_section_invents_nobody(third_folder, tmp_path):
+    mapping = tmp_path / "mapping.json"
+    mapping.write_text('{"tables": []}', encoding="utf-8")
+    call_command(
+        "import_airtable",
+        str(third_folder),
+        "--time-zone",
+        "Europe/London",
+        "--mapping",
+        str(mapping),
+        stdout=io.StringIO(),
+    )
+    assert User.objects.count() == 1
+    mapping.write_text('{"tables": [], "team_default": "create"}', encoding="utf-8")
+    call_command(
+        "import_airtable",
+        str(third_folder),
+        "--time-zone",
+        "Europe/London",
+        "--mapping",
+        str(mapping),
+        stdout=io.StringIO(),
+    )
+    assert set(User.objects.filter(is_active=False).values_list("username", flat=True)) == {"dana.pruitt", "pat"}
+
+
+def test_undo_removes_the_users_it_made_unless_something_else_refers_to_them(third, admin_user):
+    from crm.imports.undo import undo_run
+
+    pat = User.objects.get(username="pat")
+    # After the import, someone gives pat a contact of their own.
+    other = Contact(first_name="Una", last_name="Other", email="una@else.example", owner=pat)
+    other._history_user = admin_user
+    other.save()
+    outcome = undo_run(ImportRun.objects.get(), admin_user)
+    assert not User.objects.filter(username="dana.pruitt").exists()
+    assert User.objects.filter(username="pat").exists()
+    assert any(kept.kind == "user" and "Una Other" in kept.reason for kept in outcome.kept)
+    assert not Opportunity.objects.exists()
