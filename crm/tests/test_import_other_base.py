@@ -545,3 +545,39 @@ def test_undo_removes_the_users_it_made_unless_something_else_refers_to_them(thi
     assert User.objects.filter(username="pat").exists()
     assert any(kept.kind == "user" and "Una Other" in kept.reason for kept in outcome.kept)
     assert not Opportunity.objects.exists()
+
+
+def test_the_wizard_asks_per_unmatched_name_and_imports_that_choice(third_folder, manager_client, manager_user):
+    Contact.objects.create(first_name="Noor", last_name="Aziz", email="noor@coinvale.example")
+    Contact.objects.create(first_name="Kim", last_name="Lee", email="kim@lindqvist.example")
+    Contact.objects.create(first_name="Ola", last_name="Berg", email="ola@press.example")
+    Contact.objects.create(first_name="Raj", last_name="Patel", email="raj@harbourside.example")
+    path = third_folder / "Deals-Board.csv"
+    upload = SimpleUploadedFile(path.name, path.read_bytes(), content_type="text/csv")
+    manager_client.post(reverse("import_start"), {"file": upload})
+    run = ImportRun.objects.get()
+    manager_client.post(reverse("import_entity", args=[run.pk]), {"entity": "opportunities"})
+    url = reverse("import_mapping", args=[run.pk])
+    page = manager_client.get(url).content.decode()
+    team = page.split('id="team-members"')[1].split("</section>")[0]
+    assert "Dana Pruitt" in team and "pat@fund.example" in team
+    assert "alice@fund.example" not in team  # a user here already, by email
+    fields = form_fields(page, "mapping-form")
+    names = {fields[key]: key.removeprefix("team-src-") for key in fields if key.startswith("team-src-")}
+    assert fields[f"team-{names['Dana Pruitt']}"] == ""  # the wizard invents nobody unless asked
+    fields[f"team-{names['Dana Pruitt']}"] = "+"
+    fields[f"team-{names['pat@fund.example']}"] = f"={manager_user.username}"
+    fields.update({"time_zone": "Europe/London", "action": "preview"})
+    response = manager_client.post(url, fields)
+    assert response.status_code == 302
+    manager_client.get(response["Location"])
+    preview = manager_client.get(reverse("import_preview", args=[run.pk])).content.decode()
+    assert "New inactive users for team members not found here: Dana Pruitt (dana.pruitt)" in preview
+    manager_client.post(reverse("import_run", args=[run.pk]))
+    manager_client.get(reverse("import_progress", args=[run.pk]))
+    run.refresh_from_db()
+    assert run.status == ImportStatus.IMPORTED, run.message
+    owners = dict(Opportunity.objects.values_list("name", "owner__username"))
+    assert owners["Noor Aziz – Fund III"] == "dana.pruitt"
+    assert owners["Ola Berg – Fund III"] == manager_user.username
+    assert not User.objects.get(username="dana.pruitt").is_active
