@@ -152,7 +152,7 @@ class ContactFilter(django_filters.FilterSet):
         touched = Communication.objects.visible_to(self.user).filter(
             contact=OuterRef("pk"), communication_date__gte=since
         )
-        return queryset.filter(~Exists(touched))
+        return queryset.filter(~Exists(touched)).exclude(last_contacted__gte=since)
 
     def without_type(self):
         """The filtered queryset before the type tab applies: what the tab counts count."""

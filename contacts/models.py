@@ -8,7 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 from django.db.models import Count, DecimalField, F, IntegerField, OuterRef, Q, Subquery, Sum, Value
-from django.db.models.functions import Coalesce, Lower
+from django.db.models.functions import Coalesce, Greatest, Lower
 from django.urls import reverse
 from simple_history.models import HistoricalRecords
 
@@ -199,6 +199,9 @@ class ContactQuerySet(ScopedQuerySet):
     def with_activity(self) -> ContactQuerySet:
         """last_touch, next_action and next_action_date as correlated subqueries.
 
+        last_touch falls back on ``last_contacted`` (what an imported base knew) and is the
+        later of the two when both are set.
+
         Subqueries rather than a join with GROUP BY: each is one index lookup per contact
         (communications are indexed on contact and date), they combine with any filter
         without multiplying rows, and a tag filter's join cannot inflate them.
@@ -209,8 +212,10 @@ class ContactQuerySet(ScopedQuerySet):
             .filter(contact=OuterRef("pk"))
             .order_by(F("next_action_date").asc(nulls_last=True), "communication_date", "pk")
         )
+        latest = Subquery(touches.values("communication_date")[:1])
         return self.annotate(
-            last_touch=Subquery(touches.values("communication_date")[:1]),
+            # The latest communication, or the imported last contact when it is later (or the only one).
+            last_touch=Greatest(Coalesce(latest, F("last_contacted")), Coalesce(F("last_contacted"), latest)),
             next_action=Subquery(actions.values("next_action")[:1]),
             next_action_date=Subquery(actions.values("next_action_date")[:1]),
         )
@@ -311,6 +316,11 @@ class Contact(CustomFieldsModel, TimeStampedModel):
     )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    last_contacted = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Last contact known from before the CRM (an import); a later communication supersedes it.",
     )
 
     objects = ContactQuerySet.as_manager()

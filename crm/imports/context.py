@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from django.db import models
 
-from crm.imports.parsers import check_fits, fold, person_key, person_key_from_text, show
+from crm.imports.parsers import ParseError, check_fits, fold, person_key, person_key_from_text, show
 from crm.imports.plan import WritePlan, record_key
 from crm.imports.progress import NoProgress
 from crm.lib.text import collapse_spaces, normalize_email, normalized_name_key
@@ -169,14 +169,19 @@ class ContactIndex:
         return [self.by_pk[pk] for pk in self.by_key.get(key, [])]
 
 
+CREATE = {"create": "inactive"}  # as crm.imports.mapping.CREATE_INACTIVE
+
+
 class UserIndex:
-    """Active team members by name: collaborators are matched, never invented."""
+    """Team members by name, username or email; active ones first, then inactive ones (made by an earlier import)."""
 
     def __init__(self) -> None:
         from crm.models import User
 
         self.by_key: dict[str, Any] = {}
-        for user in User.objects.team():
+        self.usernames: set[str] = set()
+        for user in User.objects.order_by("-is_active", "pk"):
+            self.usernames.add(user.username.casefold())
             for key in (fold(user.full_name), fold(user.username), fold(user.email)):
                 if key:
                     self.by_key.setdefault(key, user)
@@ -184,11 +189,30 @@ class UserIndex:
     def find(self, name: str) -> Any:
         return self.by_key.get(fold(name))
 
+    def free_username(self, name: str) -> str:
+        """“Dana Pruitt” → “dana.pruitt” (or “dana.pruitt2” …): a username nobody has."""
+        base = ".".join(re.findall(r"[a-z0-9]+", fold(name.split("@")[0]))) or "team.member"
+        base = base[:140]
+        candidate, number = base, 1
+        while candidate in self.usernames:
+            number += 1
+            candidate = f"{base}{number}"
+        return candidate
+
 
 class ImportContext:
     """Shared state of one run. Resources read options from it and write their messages to it."""
 
-    def __init__(self, *, user: Any, time_zone: str, date_order: str = "mdy", change_reason: str = "") -> None:
+    def __init__(
+        self,
+        *,
+        user: Any,
+        time_zone: str,
+        date_order: str = "mdy",
+        change_reason: str = "",
+        team: dict[str, Any] | None = None,
+        team_default: str = "none",
+    ) -> None:
         self.user = user
         self.tz = ZoneInfo(time_zone)
         self.time_zone = time_zone
@@ -200,6 +224,11 @@ class ImportContext:
         self.orgs = OrganizationIndex(user, self.plan)
         self.contacts = ContactIndex(user, self.plan, self.orgs)
         self.users = UserIndex()
+        # Their name (folded) → the person's choice for a name that is no user here (crm.imports.mapping.TeamChoice).
+        self.team = {fold(name): choice for name, choice in (team or {}).items()}
+        self.team_default = team_default
+        self.new_users: dict[str, Any] = {}  # folded name → the inactive user this run makes for it
+        self.new_user_names: dict[str, Any] = {}  # their name as first seen → that user
         self._tags: dict[str, Any] | None = None
         self._funds: dict[str, Any] | None = None
         self._funds_by_pk: dict[int, Any] = {}
@@ -526,7 +555,40 @@ class ImportContext:
         if not name:
             return None
         user = self.users.find(name)
-        if user is None:
-            self.unknown_collaborators[name] += 1
-            self.warn(f"{show(name)} is not a team member here, so it was left empty", column, name)
+        if user is not None:
+            return user
+        key = fold(name)
+        choice = self.team.get(key, CREATE if self.team_default == "create" else None)
+        if isinstance(choice, str):
+            user = self.users.find(choice)
+            if user is None:
+                raise ParseError(f"{show(name)} is set to the user {show(choice)}, who is not a user here")
+            return user
+        if isinstance(choice, dict):
+            return self.new_user(name, key)
+        self.unknown_collaborators[name] += 1
+        self.warn(f"{show(name)} is not a team member here, so it was left empty", column, name)
+        return None
+
+    def new_user(self, name: str, key: str) -> Any:
+        """The inactive user this run makes for ``name``: no usable password, a member once an admin activates them."""
+        from crm.models import Role, User
+
+        user = self.new_users.get(key)
+        if user is not None:
+            return user
+        email = normalize_email(name) if "@" in name else ""
+        user = User(
+            username=self.users.free_username(name),
+            full_name="" if email else name,
+            email=email,
+            role=Role.MEMBER,
+            is_active=False,
+        )
+        user.set_unusable_password()
+        self.save(user)
+        self.users.usernames.add(user.username)
+        self._remember(self.new_users, key, user)
+        self._remember(self.new_user_names, name, user)
+        self.plan.on_discard(lambda: self.users.usernames.discard(user.username))
         return user

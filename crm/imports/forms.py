@@ -10,8 +10,16 @@ from django import forms
 from django.conf import settings
 from django.http import QueryDict
 
-from crm.imports.mapping import MAX_DISTINCT_VALUES, ImportOptions, TableMapping, distinct_values, suggest_values
-from crm.imports.parsers import DATE_ORDERS
+from crm.imports.context import UserIndex
+from crm.imports.mapping import (
+    CREATE_INACTIVE,
+    MAX_DISTINCT_VALUES,
+    ImportOptions,
+    TableMapping,
+    distinct_values,
+    suggest_values,
+)
+from crm.imports.parsers import DATE_ORDERS, clean, split_list
 from crm.imports.schema import ENTITY_CHOICES, IGNORE, NOTES, all_targets, choice_spec
 from crm.imports.source import SourceError, SourceTable, check_size, describe_size, parse_text, read_bytes
 from crm.imports.suggest import suggest_columns, suggest_value
@@ -122,6 +130,34 @@ class ValueGroup:
         return sum(row.count for row in self.rows if not row.choice)
 
 
+@dataclass
+class TeamRow:
+    """A name in an owner / collaborator column that is no user here, and what the person chose for it."""
+
+    index: int
+    name: str
+    count: int
+    choice: str  # "" nobody, NEW_USER, or VALUE + a username
+    choices: list[tuple[str, str]]
+
+
+NEW_USER = "+"
+
+
+def encode_team_choice(choice: Any) -> str:
+    if isinstance(choice, dict):
+        return NEW_USER
+    return VALUE + choice if isinstance(choice, str) and choice else UNMAPPED
+
+
+def decode_team_choice(text: str) -> Any:
+    if text == NEW_USER:
+        return dict(CREATE_INACTIVE)
+    if text.startswith(VALUE) and text[1:].strip():
+        return text[1:].strip()
+    return None
+
+
 def time_zone_choices() -> list[tuple[str, str]]:
     zones = sorted(zoneinfo.available_timezones())
     default = settings.TIME_ZONE
@@ -170,7 +206,12 @@ class MappingEditor:
         if time_zone not in zoneinfo.available_timezones():
             time_zone = options.time_zone
         date_order = post.get("date_order") if post.get("date_order") in DATE_ORDERS else options.date_order
-        return cls(source, table, ImportOptions(time_zone, date_order), user=user)
+        team = dict(options.team)
+        for key, name in post.items():
+            if key.startswith("team-src-"):
+                team[name] = decode_team_choice(post.get(f"team-{key.removeprefix('team-src-')}", ""))
+        chosen = ImportOptions(time_zone, date_order, team=team, team_default=options.team_default)
+        return cls(source, table, chosen, user=user)
 
     # --- what the template shows --------------------------------------------------------
 
@@ -239,6 +280,38 @@ class MappingEditor:
             group.more = max(0, len(all_values) - MAX_DISTINCT_VALUES)
             groups.append(group)
         return groups
+
+    def team_rows(self) -> list[TeamRow]:
+        """One row per name in the owner / collaborator columns that matches no user here (two queries, or none)."""
+        from crm.models import User
+
+        headers = [h for t in self.targets if t.kind in ("user", "users") for h in self.table.headers_for(t.key)]
+        if not headers:
+            return []
+        several = {h for t in self.targets if t.kind == "users" for h in self.table.headers_for(t.key)}
+        users = UserIndex()
+        counts: dict[str, int] = {}
+        for index, header in enumerate(self.source.headers):
+            if header not in headers:
+                continue
+            for value in self.source.column_values(index):
+                listed = header in several or self.table.airtable_links
+                for name in split_list(value) if listed else [clean(value)]:
+                    name = " ".join(name.split())
+                    if name and users.find(name) is None:
+                        counts[name] = counts.get(name, 0) + 1
+        if not counts:
+            return []
+        people = [(VALUE + u.username, u.display_name) for u in User.objects.team()]
+        rows = []
+        for index, name in enumerate(sorted(counts)[:MAX_DISTINCT_VALUES]):
+            choices = [(UNMAPPED, "Nobody (leave it empty)"), (NEW_USER, f"A new inactive user “{name}”"), *people]
+            if name in self.options.team:
+                current = encode_team_choice(self.options.team[name])
+            else:
+                current = NEW_USER if self.options.team_default == "create" else UNMAPPED
+            rows.append(TeamRow(index, name, counts[name], current, choices))
+        return rows
 
     def fund_choices(self) -> list[tuple[str, str]]:
         from lps.models import Fund

@@ -37,7 +37,7 @@ from django.db.models import Q
 from django.http import Http404
 from django.utils import timezone
 
-from crm.imports.mapping import ImportOptions, TableMapping, complete, table_from_json
+from crm.imports.mapping import ImportOptions, TableMapping, complete, options_from_json, table_from_json
 from crm.imports.mapping import MappingError as _MappingError
 from crm.imports.progress import PHASES
 from crm.imports.source import SourceError, SourceTable, parse_text
@@ -68,7 +68,7 @@ def draft_source(run: ImportRun) -> SourceTable:
 
 
 def draft_options(run: ImportRun) -> ImportOptions:
-    return ImportOptions(run.mapping.get("time_zone", ""), run.mapping.get("date_order", "mdy"))
+    return options_from_json(run.mapping)
 
 
 def draft_table(run: ImportRun, source: SourceTable) -> TableMapping:

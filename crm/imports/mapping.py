@@ -100,11 +100,21 @@ class TableMapping:
         return data
 
 
+# For a name in an owner / “logged by” / collaborator column that is no user here: an existing
+# user's username or email, {"create": "inactive"} (a new inactive user made by the import) or
+# None (nobody: the field is left empty).
+TeamChoice = str | dict | None
+CREATE_INACTIVE: dict[str, str] = {"create": "inactive"}
+TEAM_DEFAULTS = ("create", "none")  # for names the mapping does not list
+
+
 @dataclass
 class ImportOptions:
     time_zone: str = ""
     date_order: str = "mdy"
     date_order_reason: str = field(default="", compare=False)  # set when the values chose the order
+    team: dict[str, TeamChoice] = field(default_factory=dict)  # their name → TeamChoice
+    team_default: str = "none"
 
     def __post_init__(self) -> None:
         self.time_zone = self.time_zone or settings.TIME_ZONE
@@ -122,6 +132,8 @@ class MappingFile:
             "version": VERSION,
             "time_zone": self.options.time_zone,
             "date_order": self.options.date_order,
+            "team": dict(self.options.team),
+            "team_default": self.options.team_default,
             "tables": [table.to_json() for table in self.tables],
         }
 
@@ -207,10 +219,42 @@ def loads(text: str) -> MappingFile:
     tables = data.get("tables")
     if not isinstance(tables, list):
         raise MappingError("The mapping file needs a “tables” list.")
+    team_default = data.get("team_default") or "none"
+    if team_default not in TEAM_DEFAULTS:
+        raise MappingError(f"“team_default” must be one of {', '.join(TEAM_DEFAULTS)}, not {json.dumps(team_default)}.")
     return MappingFile(
-        ImportOptions(time_zone, order),
+        ImportOptions(time_zone, order, team=team_from_json(data.get("team")), team_default=team_default),
         [table_from_json(t, f"tables[{i}]") for i, t in enumerate(tables)],
         date_order_given=bool(data.get("date_order")),
+    )
+
+
+def team_from_json(data: Any) -> dict[str, TeamChoice]:
+    """The “team” section: their name → a user's username or email, {"create": "inactive"} or null."""
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise MappingError('“team” must be an object of their name → a username, {"create": "inactive"} or null.')
+    team: dict[str, TeamChoice] = {}
+    for name, choice in data.items():
+        if choice is None or (isinstance(choice, str) and choice.strip()):
+            team[str(name)] = choice.strip() if isinstance(choice, str) else None
+        elif choice == CREATE_INACTIVE:
+            team[str(name)] = dict(CREATE_INACTIVE)
+        else:
+            raise MappingError(
+                f'team “{name}”: use a username or email, {{"create": "inactive"}} or null, not {json.dumps(choice)}.'
+            )
+    return team
+
+
+def options_from_json(data: dict[str, Any]) -> ImportOptions:
+    """A run's saved options (``MappingFile.to_json``) back."""
+    return ImportOptions(
+        data.get("time_zone", ""),
+        data.get("date_order", "mdy"),
+        team=team_from_json(data.get("team")),
+        team_default=data.get("team_default") or "none",
     )
 
 

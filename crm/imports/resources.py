@@ -355,6 +355,7 @@ WIDGETS = {
     "integer": IntegerWidget,
     "date": DateWidget,
     "datetime": DateTimeWidget,
+    "created": DateTimeWidget,
     "bool": BoolWidget,
     "choice": ChoiceWidget,
     "user": UserWidget,
@@ -474,6 +475,12 @@ class CRMResource(resources.ModelResource):
     def assign(self, instance: models.Model, attribute: str, value: Any) -> None:
         """Set a value unless it is empty (never erase) or the record came earlier in this run (fill only)."""
         if value in EMPTY:
+            return
+        if attribute == "created_at":
+            # The old system's created date, for a record this import makes (kept by the writer).
+            if instance.pk is None and getattr(instance, "created_at", None) is None:
+                instance.created_at = value
+                instance._created_in_source = True
             return
         current = getattr(instance, attribute, None)
         if self.fill_only and current not in EMPTY:

@@ -33,7 +33,7 @@ from crm.imports.parsers import clean, is_formula_error
 from crm.imports.plan import record_key
 from crm.imports.progress import READ, VALIDATED, Cancelled, NoProgress, Progress
 from crm.imports.resources import EXTRA_NOTES, PRIMARY, ROW
-from crm.imports.schema import ENTITIES, IGNORE, NOTES
+from crm.imports.schema import ENTITIES, IGNORE, NOTES, RECORD_METADATA
 from crm.imports.source import SourceTable
 from crm.imports.writer import PlanWriter
 from crm.models import ImportedRecord, ImportedRecordAction, ImportRun, ImportSource, ImportStatus
@@ -100,18 +100,20 @@ class RunOutcome:
 
 def tracked_models() -> list:
     from contacts.models import Communication, Contact, Organization, Tag
+    from crm.models import User
     from lps.models import Commitment, Fund, LPProfile
     from pipeline.models import Opportunity, Stage
 
-    # Deletion order for undo: what links to others first.
-    return [Communication, Opportunity, Commitment, LPProfile, Contact, Organization, Tag, Stage, Fund]
+    # Deletion order for undo: what links to others first (users an import created last).
+    return [Communication, Opportunity, Commitment, LPProfile, Contact, Organization, Tag, Stage, Fund, User]
 
 
 def build_dataset(table: TableInput) -> tuple[tablib.Dataset, list[int]]:
     """Rows renamed to field keys, plus the “Header: value” lines of the columns sent to the notes.
 
     A row with nothing in any imported column is a blank record (Airtable exports one per
-    table, with only computed columns filled) and is left out.
+    table, with only computed columns filled) and is left out; a created time alone does not
+    make a record (``RECORD_METADATA``).
     """
     source, mapping = table.source, table.mapping
     targets: list[str] = []
@@ -136,7 +138,8 @@ def build_dataset(table: TableInput) -> tuple[tablib.Dataset, list[int]]:
             cell = clean(row[column]) if column < len(row) else ""
             if cell and not is_formula_error(cell):
                 notes.append(f"{header}: {cell}")
-        if not any(clean(v) and not is_formula_error(v) for v in values) and not notes:
+        facts = (v for target, v in zip(targets, values, strict=True) if target not in RECORD_METADATA)
+        if not any(clean(v) and not is_formula_error(v) for v in facts) and not notes:
             blanks.append(number)
             continue
         dataset.append([number, *values, "\n".join(notes), row[0] if row else ""])
@@ -274,8 +277,8 @@ def _table_notices(
     if unknown:
         names = ", ".join(f"{name} ({count} row{'s' if count != 1 else ''})" for name, count in sorted(unknown.items()))
         notices.append(
-            f"Not team members here, so left empty: {names}. Nobody is invented: add them as users and "
-            "import again to fill these in."
+            f"Not team members here, so left empty: {names}. Nobody is invented: choose a user or a new "
+            "inactive one for each in the mapping (“team”), or add them as users and import again."
         )
     for target, decided in value_decisions(table.mapping).items():
         listed = "; ".join(f"“{value}” → {became} ({why})" for value, became, why in decided)
@@ -339,6 +342,8 @@ def run_import(
             time_zone=options.time_zone,
             date_order=options.date_order,
             change_reason=run.change_reason if run and run.pk else "Import",
+            team=options.team,
+            team_default=options.team_default,
         )
         ctx.progress = progress
         for table in tables:
@@ -348,6 +353,12 @@ def run_import(
             _import_table(ctx, table, outcome, progress)
         for name in ctx.created_links:
             outcome.notices.append(f"Created {name}, as the mapping (or its suggestion) says.")
+        if ctx.new_users:
+            names = ", ".join(f"{name} ({user.username})" for name, user in sorted(ctx.new_user_names.items()))
+            outcome.notices.append(
+                f"New inactive users for team members not found here: {names}. They cannot sign in until an admin "
+                "activates them; choose an existing user or nobody for any of them in the mapping (“team”)."
+            )
         if dry_run:
             outcome.status = "dry_run"
             outcome.fund_totals = planned_fund_totals(ctx)

@@ -14,6 +14,10 @@ from dataclasses import dataclass, field
 
 NOTES = "__notes__"  # “Add to notes”: the column is kept as a “Header: value” line in the record's notes
 IGNORE = ""
+# “Created”-like columns: Airtable's created time, kept as the record's created date.
+# Targets that say something about a record but alone do not make one (a blank row has its created time).
+RECORD_METADATA = frozenset({"created_at"})
+CREATED_SYNONYMS = "created|date added|created time|created at|created on|date created|added on|date entered|added"
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,13 @@ ORGANIZATIONS = Entity(
             "description", "Description", "longtext", "description|background|about|notes|comments|summary|overview|bio"
         ),
         _t("tags", "Tags", "tags", "tags|labels|label|keywords|lists|segments"),
+        _t(
+            "created_at",
+            "Created on (the old system's date)",
+            "created",
+            CREATED_SYNONYMS,
+            help="The record's created date here; its history still shows the import as the change.",
+        ),
     ),
 )
 
@@ -152,6 +163,21 @@ CONTACTS = Entity(
             "Owner (team member)",
             "user",
             "point person|owner|relationship lead|relationship owner|account owner|coverage|assigned to|contact owner",
+        ),
+        _t(
+            "created_at",
+            "Created on (the old system's date)",
+            "created",
+            CREATED_SYNONYMS,
+            help="The record's created date here; its history still shows the import as the change.",
+        ),
+        _t(
+            "last_contacted",
+            "Last contacted (until a later communication)",
+            "datetime",
+            "last contacted|last touch|last contact|last touched|last activity|last interaction|last spoke|"
+            "last reached|last outreach",
+            help="Shows as the last touch until a communication after it is logged.",
         ),
     ),
 )
@@ -242,6 +268,13 @@ COMMITMENTS = Entity(
             "executed documents|documents|files|attachments|docs",
         ),
         _t("notes", "Notes", "longtext", "comments|notes|description|remarks"),
+        _t(
+            "created_at",
+            "Created on (the old system's date)",
+            "created",
+            CREATED_SYNONYMS,
+            help="The record's created date here; its history still shows the import as the change.",
+        ),
     ),
 )
 
@@ -296,6 +329,13 @@ OPPORTUNITIES = Entity(
         _t("priority", "Priority", "choice", "priority|importance"),
         _t("lost_reason", "Lost reason", "text", "lost reason|reason lost|decline reason|reason|why passed"),
         _t("description", "Description", "longtext", "comments|notes|description|details|summary"),
+        _t(
+            "created_at",
+            "Created on (the old system's date)",
+            "created",
+            CREATED_SYNONYMS,
+            help="The record's created date here; its history still shows the import as the change.",
+        ),
     ),
 )
 
@@ -359,6 +399,13 @@ COMMUNICATIONS = Entity(
         _t("next_action_date", "Next action date", "date", "next action date|follow up date|due|due date"),
         _t("outcome", "Outcome", "text", "outcome|result"),
         _t("duration_minutes", "Duration (minutes)", "integer", "duration|minutes|length|duration minutes"),
+        _t(
+            "created_at",
+            "Created on (the old system's date)",
+            "created",
+            CREATED_SYNONYMS,
+            help="The record's created date here; its history still shows the import as the change.",
+        ),
     ),
 )
 

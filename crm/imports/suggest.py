@@ -97,8 +97,16 @@ def _score(header_norm: str, target: Target) -> tuple[float, str]:
     return best, like
 
 
+@lru_cache(maxsize=64)
+def _kept_headers(entity_key: str) -> frozenset[str]:
+    """Headers the old system computed that one of this entity's fields still takes (“Created”, “Last Touch”)."""
+    ignored = {norm(h) for h in IGNORED_HEADERS.split("|")}
+    names = {norm(s) for target in ENTITIES[entity_key].targets for s in target.synonyms}
+    return frozenset(ignored & names)
+
+
 def _is_ignored(header_norm: str, entity: Entity) -> str:
-    if header_norm in {norm(h) for h in IGNORED_HEADERS.split("|")}:
+    if header_norm in {norm(h) for h in IGNORED_HEADERS.split("|")} and header_norm not in _kept_headers(entity.key):
         return "computed by the old system"
     if header_norm.startswith(("#", "%")) or header_norm.endswith((" #", " id")):
         return "a count or formula"
@@ -232,6 +240,7 @@ KIND_CHECKS: dict[str, tuple[Callable[[str], bool], str]] = {
     "date": (_is_date, "dates"),
     "date_lenient": (_is_date, "dates"),
     "datetime": (_is_date, "dates"),
+    "created": (_is_date, "dates"),
     "email": (_is_email, "e-mail addresses"),
     "url": (lambda v: bool(_URL.match(v)), "web addresses"),
     "phone": (_is_phone, "phone numbers"),

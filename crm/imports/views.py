@@ -223,6 +223,7 @@ def _mapping_context(request: HttpRequest, run: ImportRun, editor: MappingEditor
         "editor": editor,
         "columns": editor.columns(),
         "value_groups": editor.value_groups(),
+        "team_rows": editor.team_rows(),
         "unmapped_count": sum(count for values in missing.values() for _v, count in values),
         "saved": SavedMapping.objects.visible_to(request.user).filter(entity=run.entity),
         "steps": _steps("mapping"),

@@ -50,10 +50,12 @@ FAST = True
 
 def write_order() -> list[type[models.Model]]:
     from contacts.models import Communication, Contact, Organization, Tag
+    from crm.models import User
     from lps.models import Commitment, Fund, LPProfile
     from pipeline.models import Opportunity, Stage
 
-    return [Tag, Fund, Stage, Organization, Contact, LPProfile, Commitment, Opportunity, Communication]
+    # Inactive users made for unmatched team members first: owners and attendees link to them.
+    return [User, Tag, Fund, Stage, Organization, Contact, LPProfile, Commitment, Opportunity, Communication]
 
 
 def _prepare(instance: models.Model, now: Any, original: dict | None) -> None:
@@ -97,6 +99,8 @@ def create_records(model: type[models.Model], objects: list[models.Model]) -> No
             raise ValueError(f"{model.__name__} to create already has a primary key")
         obj._prepare_related_fields_for_save(operation_name="bulk_create")
         for field in saving:
+            if field.attname == "created_at" and obj.__dict__.get("_created_in_source"):
+                continue  # the created date the old system knew (crm.imports.resources)
             setattr(obj, field.attname, field.pre_save(obj, add=True))
         rows.append(values_of(obj))
     ids = insert_rows(model, fields, rows, returning=True)

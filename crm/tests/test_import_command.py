@@ -179,7 +179,7 @@ def test_write_mapping_writes_the_suggestions_for_editing(imported, tmp_path):
     by_entity = {table.entity: table for table in written.tables}
     assert set(by_entity) == {"organizations", "contacts", "commitments", "opportunities", "communications"}
     assert by_entity["contacts"].columns["E-mail"] == "email"
-    assert by_entity["contacts"].columns["Last Touch"] == ""  # computed: left out
+    assert by_entity["contacts"].columns["Last Touch"] == "last_contacted"  # what the base knew comes along
     assert by_entity["opportunities"].values["stage"]["Soft-circled"] == {"create": "Soft circle"}
     # The written file is accepted back as it is.
     (tmp_path / "one").mkdir()

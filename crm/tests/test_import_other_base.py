@@ -19,10 +19,11 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.urls import reverse
+from django.utils import timezone
 
 from contacts.models import Communication, CommunicationType, Contact, ContactType, Organization, OrganizationType
 from crm.imports.schema import NOTES
-from crm.models import ImportRun, ImportStatus, Role
+from crm.models import ImportRun, ImportStatus, Role, User
 from crm.tests.importing import SAMPLE, csv_bytes, expected, form_fields, needs_sample
 from lps.models import Commitment, CommitmentStatus, Fund, FundStatus
 from pipeline.models import Opportunity, Stage, StageOutcome
@@ -40,7 +41,7 @@ INSTITUTIONS = [
     ["Quire Holdings", "Famly Ofice", "", "United States", "21/02/2024 10:10"],
 ]
 INVESTORS = [
-    ["Investor Name", "Email Address", "Institution", "Type", "Phone", "Created"],
+    ["Investor Name", "Email Address", "Institution", "Type", "Phone", "Created", "Last Contacted"],
     [
         "Ada Byron",
         "ada@orreryfo.example",
@@ -48,12 +49,13 @@ INVESTORS = [
         "Existing LP",
         "+44 20 7946 0001",
         "14/01/2024 09:40",
+        "02/02/2025",
     ],
-    ["Bo Chen", "bo.chen@saltash.example", "Saltash College", "Prospective", "", "14/01/2024 09:41"],
-    ["Cy Dahl", "cy@gorse.example", "Gorse Retirement Board", "Warm lead", "", "15/01/2024 11:05"],
-    ["Di Evans", "di@kestrel.example", "Kestrel Capital", "Journalist", "", "16/01/2024 16:50"],
-    ["Ed Fox", "ed.fox@runnel.example", "Runnel Charitable Trust", "Existing LP", "", "20/02/2024 08:10"],
-    ["Flo Gray", "flo@quire.example", "Quire Holdings", "Existing LP", "", "21/02/2024 10:15"],
+    ["Bo Chen", "bo.chen@saltash.example", "Saltash College", "Prospective", "", "14/01/2024 09:41", ""],
+    ["Cy Dahl", "cy@gorse.example", "Gorse Retirement Board", "Warm lead", "", "15/01/2024 11:05", "01/12/2025"],
+    ["Di Evans", "di@kestrel.example", "Kestrel Capital", "Journalist", "", "16/01/2024 16:50", "05/11/2025"],
+    ["Ed Fox", "ed.fox@runnel.example", "Runnel Charitable Trust", "Existing LP", "", "20/02/2024 08:10", ""],
+    ["Flo Gray", "flo@quire.example", "Quire Holdings", "Existing LP", "", "21/02/2024 10:15", ""],
 ]
 # The text primary field is called “Commitment”; the money is in “Amount ($)”.
 COMMITMENTS = [
@@ -199,6 +201,46 @@ def test_deals_find_their_fund_in_their_text_and_stages_we_lack_become_stages(im
     assert "1 row by the fund being raised (Fund II)" in imported
 
 
+def test_created_dates_come_along_while_history_shows_the_import_as_the_change(imported):
+    org = Organization.objects.get(name="Orrery Family Office")
+    assert org.created_at == datetime.datetime(2024, 1, 14, 9, 30, tzinfo=LONDON)
+    assert Contact.objects.get(email="flo@quire.example").created_at == datetime.datetime(
+        2024, 2, 21, 10, 15, tzinfo=LONDON
+    )
+    commitment = Commitment.objects.get(fund__name="Fund I", lp__contact__last_name="Byron")
+    assert commitment.created_at == datetime.datetime(2021, 3, 14, 10, 0, tzinfo=LONDON)
+    assert Opportunity.objects.get(name="Ed Fox re-up").created_at == datetime.datetime(
+        2025, 10, 5, 10, 0, tzinfo=LONDON
+    )
+    assert Communication.objects.get(subject="Lunch – Bo Chen").created_at == datetime.datetime(
+        2025, 4, 3, 15, 0, tzinfo=LONDON
+    )
+    # The one history row is the import's, written now, and it keeps the original date.
+    (row,) = org.history.all()
+    assert row.history_type == "+" and row.history_user == ImportRun.objects.get().user
+    assert row.history_change_reason == ImportRun.objects.get().change_reason
+    assert row.history_date > timezone.now() - datetime.timedelta(minutes=5)
+    assert row.created_at == org.created_at
+    assert "“Created” → Created on" in imported
+
+
+def test_last_contacted_fills_last_touch_until_a_later_communication(imported, manager_client):
+    touch = dict(Contact.objects.with_activity().values_list("email", "last_touch"))
+    assert touch == {
+        "ada@orreryfo.example": datetime.datetime(2025, 3, 14, 10, 30, tzinfo=LONDON),  # the later Zoom call
+        "bo.chen@saltash.example": datetime.datetime(2025, 4, 3, 13, 0, tzinfo=LONDON),
+        "cy@gorse.example": datetime.datetime(2025, 12, 1, 12, 0, tzinfo=LONDON),  # later than the e-mail
+        "di@kestrel.example": datetime.datetime(2025, 11, 5, 12, 0, tzinfo=LONDON),  # no communication at all
+        "ed.fox@runnel.example": None,
+        "flo@quire.example": None,
+    }
+    # The “no touch in N days” filter counts the imported date as a touch.
+    days = (timezone.now() - datetime.datetime(2025, 11, 1, tzinfo=LONDON)).days
+    page = manager_client.get(reverse("contact_list"), {"untouched": days}).content.decode()
+    assert "Ed Fox" in page and "Ada Byron" in page
+    assert "Di Evans" not in page and "Cy Dahl" not in page
+
+
 def test_interactions_are_read_day_first_in_the_given_time_zone(imported):
     assert {
         c.subject: (c.type, c.communication_date, str(c.contact))
@@ -269,11 +311,11 @@ COMPANIES = [
     ["Coinvale", "Crypto Exchange", ""],
 ]
 PEOPLE = [
-    ["Name", "E-mail", "Company", "Category"],
-    ["Kim Lee", "kim@lindqvist.example", "Lindqvist Partners", "LP"],
-    ["Raj Patel", "raj@harbourside.example", "Harbourside Mutual", "LP"],
-    ["Noor Aziz", "noor@coinvale.example", "Coinvale", "Target"],
-    ["Ola Berg", "ola@press.example", "", "Press"],
+    ["Name", "E-mail", "Company", "Category", "Point Person"],
+    ["Kim Lee", "kim@lindqvist.example", "Lindqvist Partners", "LP", "Alice Admin"],
+    ["Raj Patel", "raj@harbourside.example", "Harbourside Mutual", "LP", ""],
+    ["Noor Aziz", "noor@coinvale.example", "Coinvale", "Target", "Dana Pruitt"],
+    ["Ola Berg", "ola@press.example", "", "Press", ""],
 ]
 SUBSCRIPTIONS = [
     ["Subscription", "Subscriber", "Status", "Commitment (USD)", "Paid-in ($)", "Date Signed", "Remarks"],
@@ -283,11 +325,11 @@ SUBSCRIPTIONS = [
     ["Raj Patel (top-up)", "Raj Patel", "Pulled out", "250000", "", "", ""],
 ]
 DEALS = [
-    ["Deal", "Person", "Status", "Size", "Probability", "Close Date"],
-    ["Noor Aziz – Fund III", "Noor Aziz", "Verbal", "$2.5M", "0.4", "31/03/2026"],
-    ["Kim Lee – Fund III top-up", "Kim Lee", "Pitched", "750K", "0.2", "15/06/2026"],
-    ["Ola Berg – Fund III", "Ola Berg", "On ice", "100000", "", ""],
-    ["Raj Patel – Fund II re-up", "Raj Patel", "Dead", "$1,000,000", "0", ""],
+    ["Deal", "Person", "Status", "Size", "Probability", "Close Date", "Owner"],
+    ["Noor Aziz – Fund III", "Noor Aziz", "Verbal", "$2.5M", "0.4", "31/03/2026", "Dana Pruitt"],
+    ["Kim Lee – Fund III top-up", "Kim Lee", "Pitched", "750K", "0.2", "15/06/2026", "alice@fund.example"],
+    ["Ola Berg – Fund III", "Ola Berg", "On ice", "100000", "", "", "pat@fund.example"],
+    ["Raj Patel – Fund II re-up", "Raj Patel", "Dead", "$1,000,000", "0", "", ""],
 ]
 THIRD_BASE = {
     "Companies.csv": COMPANIES,
@@ -298,7 +340,7 @@ THIRD_BASE = {
 
 
 @pytest.fixture
-def third(tmp_path, admin_user):
+def third_folder(tmp_path, admin_user):
     folder = tmp_path / "third-base"
     folder.mkdir()
     for name, rows in THIRD_BASE.items():
@@ -306,8 +348,13 @@ def third(tmp_path, admin_user):
     # Funds are set up in the CRM first; no table of this base has a fund column.
     Fund.objects.create(name="Fund II", status=FundStatus.CLOSED, vintage_year=2022)
     Fund.objects.create(name="Fund III", status=FundStatus.RAISING, vintage_year=2025)
+    return folder
+
+
+@pytest.fixture
+def third(third_folder):
     out = io.StringIO()
-    call_command("import_airtable", str(folder), "--time-zone", "Europe/London", stdout=out)
+    call_command("import_airtable", str(third_folder), "--time-zone", "Europe/London", stdout=out)
     return out.getvalue()
 
 
@@ -396,3 +443,141 @@ def test_the_shared_sample_also_imports_with_no_mapping_file(admin_user):
     for fund, facts in funds.items():
         line = next(line for line in run_output.splitlines() if line.strip().startswith(fund + " "))
         assert facts["binding_signed_plus_closed"]["committed"].removesuffix(".00") in line
+
+
+# --- Team members: matched by name or email, else the person's choice per name ------------------
+
+
+def test_team_members_not_found_become_inactive_users_that_cannot_sign_in(third, admin_user, client):
+    owners = dict(Opportunity.objects.values_list("name", "owner__username"))
+    assert owners == {
+        "Noor Aziz – Fund III": "dana.pruitt",
+        "Kim Lee – Fund III top-up": admin_user.username,  # by email
+        "Ola Berg – Fund III": "pat",
+        "Raj Patel – Fund II re-up": None,
+    }
+    assert dict(Contact.objects.values_list("email", "owner__username")) == {
+        "kim@lindqvist.example": admin_user.username,  # by name
+        "raj@harbourside.example": None,
+        "noor@coinvale.example": "dana.pruitt",  # the same new user as her deal's
+        "ola@press.example": None,
+    }
+    created = {u.username: u for u in User.objects.exclude(pk=admin_user.pk)}
+    assert set(created) == {"dana.pruitt", "pat"}
+    dana, pat = created["dana.pruitt"], created["pat"]
+    assert (dana.full_name, dana.email, pat.full_name, pat.email) == ("Dana Pruitt", "", "", "pat@fund.example")
+    for user in created.values():
+        assert not user.is_active and not user.has_usable_password() and user.role == Role.MEMBER
+        assert user.history.get().history_user == admin_user  # made by the import, in its history
+        user.set_password("guess-me-123")
+        user.save()
+        assert not client.login(username=user.username, password="guess-me-123")  # until an admin activates them
+    assert "New inactive users for team members not found here: Dana Pruitt (dana.pruitt), pat@fund.example (pat)" in (
+        third
+    )
+
+
+def test_the_dry_run_lists_the_users_it_would_create_and_creates_none(third_folder):
+    out = io.StringIO()
+    call_command("import_airtable", str(third_folder), "--time-zone", "Europe/London", "--dry-run", stdout=out)
+    assert "New inactive users for team members not found here: Dana Pruitt (dana.pruitt)" in out.getvalue()
+    assert User.objects.count() == 1
+
+
+def test_running_it_again_finds_the_users_it_made(third, third_folder):
+    call_command("import_airtable", str(third_folder), "--time-zone", "Europe/London", stdout=io.StringIO())
+    assert User.objects.count() == 3
+    run = ImportRun.objects.latest("pk")
+    assert (run.created_count, run.updated_count, run.error_count) == (0, 0, 0)
+
+
+def test_the_mapping_file_chooses_per_name_an_existing_user_or_nobody(third_folder, admin_user, tmp_path):
+    mapping = tmp_path / "mapping.json"
+    mapping.write_text(
+        '{"tables": [], "team": {"Dana Pruitt": "alice@fund.example", "pat@fund.example": null}}', encoding="utf-8"
+    )
+    out = io.StringIO()
+    args = [str(third_folder), "--time-zone", "Europe/London", "--mapping", str(mapping)]
+    call_command("import_airtable", *args, stdout=out)
+    assert User.objects.count() == 1
+    owners = dict(Opportunity.objects.values_list("name", "owner__username"))
+    assert owners["Noor Aziz – Fund III"] == owners["Kim Lee – Fund III top-up"] == admin_user.username
+    assert owners["Ola Berg – Fund III"] is None
+    assert "Not team members here, so left empty: pat@fund.example (1 row)" in out.getvalue()
+
+
+def test_a_mapping_file_without_a_team_section_invents_nobody(third_folder, tmp_path):
+    mapping = tmp_path / "mapping.json"
+    mapping.write_text('{"tables": []}', encoding="utf-8")
+    call_command(
+        "import_airtable",
+        str(third_folder),
+        "--time-zone",
+        "Europe/London",
+        "--mapping",
+        str(mapping),
+        stdout=io.StringIO(),
+    )
+    assert User.objects.count() == 1
+    mapping.write_text('{"tables": [], "team_default": "create"}', encoding="utf-8")
+    call_command(
+        "import_airtable",
+        str(third_folder),
+        "--time-zone",
+        "Europe/London",
+        "--mapping",
+        str(mapping),
+        stdout=io.StringIO(),
+    )
+    assert set(User.objects.filter(is_active=False).values_list("username", flat=True)) == {"dana.pruitt", "pat"}
+
+
+def test_undo_removes_the_users_it_made_unless_something_else_refers_to_them(third, admin_user):
+    from crm.imports.undo import undo_run
+
+    pat = User.objects.get(username="pat")
+    # After the import, someone gives pat a contact of their own.
+    other = Contact(first_name="Una", last_name="Other", email="una@else.example", owner=pat)
+    other._history_user = admin_user
+    other.save()
+    outcome = undo_run(ImportRun.objects.get(), admin_user)
+    assert not User.objects.filter(username="dana.pruitt").exists()
+    assert User.objects.filter(username="pat").exists()
+    assert any(kept.kind == "user" and "Una Other" in kept.reason for kept in outcome.kept)
+    assert not Opportunity.objects.exists()
+
+
+def test_the_wizard_asks_per_unmatched_name_and_imports_that_choice(third_folder, manager_client, manager_user):
+    Contact.objects.create(first_name="Noor", last_name="Aziz", email="noor@coinvale.example")
+    Contact.objects.create(first_name="Kim", last_name="Lee", email="kim@lindqvist.example")
+    Contact.objects.create(first_name="Ola", last_name="Berg", email="ola@press.example")
+    Contact.objects.create(first_name="Raj", last_name="Patel", email="raj@harbourside.example")
+    path = third_folder / "Deals-Board.csv"
+    upload = SimpleUploadedFile(path.name, path.read_bytes(), content_type="text/csv")
+    manager_client.post(reverse("import_start"), {"file": upload})
+    run = ImportRun.objects.get()
+    manager_client.post(reverse("import_entity", args=[run.pk]), {"entity": "opportunities"})
+    url = reverse("import_mapping", args=[run.pk])
+    page = manager_client.get(url).content.decode()
+    team = page.split('id="team-members"')[1].split("</section>")[0]
+    assert "Dana Pruitt" in team and "pat@fund.example" in team
+    assert "alice@fund.example" not in team  # a user here already, by email
+    fields = form_fields(page, "mapping-form")
+    names = {fields[key]: key.removeprefix("team-src-") for key in fields if key.startswith("team-src-")}
+    assert fields[f"team-{names['Dana Pruitt']}"] == ""  # the wizard invents nobody unless asked
+    fields[f"team-{names['Dana Pruitt']}"] = "+"
+    fields[f"team-{names['pat@fund.example']}"] = f"={manager_user.username}"
+    fields.update({"time_zone": "Europe/London", "action": "preview"})
+    response = manager_client.post(url, fields)
+    assert response.status_code == 302
+    manager_client.get(response["Location"])
+    preview = manager_client.get(reverse("import_preview", args=[run.pk])).content.decode()
+    assert "New inactive users for team members not found here: Dana Pruitt (dana.pruitt)" in preview
+    manager_client.post(reverse("import_run", args=[run.pk]))
+    manager_client.get(reverse("import_progress", args=[run.pk]))
+    run.refresh_from_db()
+    assert run.status == ImportStatus.IMPORTED, run.message
+    owners = dict(Opportunity.objects.values_list("name", "owner__username"))
+    assert owners["Noor Aziz – Fund III"] == "dana.pruitt"
+    assert owners["Ola Berg – Fund III"] == manager_user.username
+    assert not User.objects.get(username="dana.pruitt").is_active

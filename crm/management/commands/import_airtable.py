@@ -277,7 +277,8 @@ def _label(entity, key: str) -> str:
 
 def read_mapping(path: str | None) -> MappingFile:
     if not path:
-        return MappingFile(ImportOptions(), [])
+        # With no mapping file, a name that is no user here becomes a new inactive user (listed in the dry run).
+        return MappingFile(ImportOptions(team_default="create"), [])
     try:
         return loads(Path(path).read_text(encoding="utf-8-sig"))
     except OSError as exc:
@@ -293,7 +294,12 @@ def import_options(
     tables: list[TableInput] | None = None,
 ) -> ImportOptions:
     """The options of a run: the command line's, else the mapping file's, else (date order) what the values show."""
-    options = ImportOptions(time_zone or mapping_file.options.time_zone, date_order or mapping_file.options.date_order)
+    options = ImportOptions(
+        time_zone or mapping_file.options.time_zone,
+        date_order or mapping_file.options.date_order,
+        team=dict(mapping_file.options.team),
+        team_default=mapping_file.options.team_default,
+    )
     if not date_order and not mapping_file.date_order_given and tables:
         options.date_order, options.date_order_reason = detect_date_order([(t.source, t.mapping) for t in tables])
     try:
