@@ -17,7 +17,7 @@ from django.db.models import F, OuterRef, Q, Subquery, Sum
 
 from contacts.models import Communication
 from crm.lib.money import money_exact
-from lps.models import Close, CloseState, Commitment, CommitmentStatus, Fund
+from lps.models import CallLine, Close, CloseState, Commitment, CommitmentStatus, Fund
 from pipeline.models import Opportunity
 
 ZERO = Decimal("0")
@@ -147,14 +147,21 @@ def plan(user: Any, fund: Fund | None, today: datetime.date) -> Planner:
     by_close: dict[int | None, list[Commitment]] = {}
     for commitment in commitments:
         by_close.setdefault(commitment.close_id, []).append(commitment)
-    # Capital called per earlier close: the funded and committed amounts admitted at each.
-    admitted = {
-        row["close"]: (row["funded"] or ZERO, row["committed"] or ZERO)
-        for row in Commitment.objects.filter(fund=fund, close__isnull=False, status__in=SIGNED_OR_BEYOND)
+    # Capital called per earlier close: what the capital calls asked of the commitments
+    # admitted at each (their lines, paid or not; call 0 holds what was paid in before the
+    # CRM kept calls), against those commitments' total.
+    admitted_at = Commitment.objects.filter(fund=fund, close__isnull=False, status__in=SIGNED_OR_BEYOND).order_by()
+    committed_at = dict(
+        admitted_at.values("close").annotate(total=Sum("commitment_amount")).values_list("close", "total")
+    )
+    called_at = dict(
+        CallLine.objects.filter(commitment__in=admitted_at)
         .order_by()
-        .values("close")
-        .annotate(funded=Sum("funded_amount"), committed=Sum("commitment_amount"))
-    }
+        .values("commitment__close")
+        .annotate(total=Sum("amount"))
+        .values_list("commitment__close", "total")
+    )
+    admitted = {close: (called_at.get(close) or ZERO, total or ZERO) for close, total in committed_at.items()}
     first = closes[0] if closes else None
     plans = []
     for close in closes:

@@ -11,6 +11,7 @@ from playwright.sync_api import expect
 
 from conftest import sign_in
 from crm.testing.factories import commitment, contact, fund, lp
+from lps import calls
 from lps.models import Close, CloseState, CommitmentStatus
 
 pytestmark = pytest.mark.browser
@@ -27,7 +28,8 @@ def test_plan_a_close_switch_funds_and_hold_it(page, live_server, browser_proble
         fund=raising, name="Second close", date=datetime.date(2027, 3, 31), minimum_amount=Decimal("10000000")
     )
     Close.objects.create(fund=older, name="Only close", date=datetime.date(2019, 9, 30), state=CloseState.HELD)
-    commitment(lp(), raising, "20000000", status=CommitmentStatus.CLOSED, close=first, funded_amount=Decimal("4000000"))
+    commitment(lp(), raising, "20000000", status=CommitmentStatus.CLOSED, close=first)
+    calls.issue_call(raising, None, notice_date=first.date, due_date=first.date, percent=Decimal("20"))
     commitment(lp(contact("Lindqvist", first_name="Thomas")), raising, "3000000", close=second)
 
     sign_in(page, live_server, manager_user)
