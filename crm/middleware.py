@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.db import DatabaseError, transaction
+from django.db.models import ProtectedError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
@@ -43,6 +44,13 @@ class AtomicWritesMiddleware:
         try:
             with transaction.atomic():
                 return view(request, *args, **kwargs)
+        except ProtectedError as refusal:
+            # A delete that would take records others still need (a commitment with capital
+            # call lines): say what holds it, rather than "the database could not finish".
+            _drop_queued_messages(request)
+            held_by = sorted({str(obj._meta.verbose_name_plural) for obj in refusal.protected_objects})
+            context = {"reason": f"It is still referred to by {', '.join(held_by)}, which must stay on record."}
+            return render(request, WRITE_FAILED_TEMPLATE, context, status=409)
         except DatabaseError:
             logger.exception("A write to %s failed; it was rolled back", request.path)
             _drop_queued_messages(request)

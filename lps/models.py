@@ -162,6 +162,7 @@ class CallLine(GuardedModel, TimeStampedModel):
     history = HistoricalRecords()
 
     class Meta:
+        verbose_name = "capital call line"
         ordering = ["call", "pk"]
         constraints = [models.UniqueConstraint(fields=["call", "commitment"], name="call_line_one_per_commitment")]
 

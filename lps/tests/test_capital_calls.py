@@ -195,3 +195,13 @@ def test_the_calls_page_runs_a_fixed_number_of_queries_and_members_only_read(mem
     assert "Issue the call" not in html
     # The first call's one line and the second's nine, all due in September 2026 and unpaid.
     assert 'data-figure="overdue-lines">10 LP payments past due' in html
+
+
+def test_deleting_a_called_lps_contact_is_refused_with_the_reason_and_nothing_goes(manager_client, fund_two, admitted):
+    calls.issue_call(fund_two, None, notice_date=NOTICE, due_date=DUE, amount=Decimal("900"))
+    contact = admitted[0].lp.contact
+    response = manager_client.post(reverse("contact_delete", args=[contact.pk]))
+    assert response.status_code == 409
+    assert "It is still referred to by capital call lines" in response.content.decode()
+    assert Commitment.objects.filter(pk=admitted[0].pk).exists()
+    assert CallLine.objects.count() == 3
