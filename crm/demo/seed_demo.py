@@ -31,6 +31,7 @@ from contacts.models import (
 )
 from crm.models import Role, User
 from crm.permissions import as_system
+from lps import calls
 from lps.models import Close, CloseState, Commitment, CommitmentStatus, Fund, FundStatus, LPProfile, ReupAsk
 from pipeline.models import Opportunity, Priority, Stage, StageOutcome
 
@@ -156,6 +157,8 @@ FUNDS = [
     },
 ]
 
+# Fund I's capital calls: (per cent of commitments, notice date). They add up to 100%.
+FUND_ONE_CALLS = [("40", (2020, 10, 1)), ("35", (2022, 3, 1)), ("25", (2023, 9, 1))]
 # Fund II's closes: (name, date, minimum, state). The first is held.
 FUND_TWO_CLOSES = [
     ("First close", datetime.date(2026, 6, 30), "50000000", CloseState.HELD),
@@ -167,7 +170,7 @@ FUND_TWO_CLOSES = [
 # declined, and the second close's signed LP owes equalisation for the first close's call.
 FUND_TWO_COMMITMENTS = [
     ("amira.haddad@sovereignwealth.example", CommitmentStatus.CLOSED, "25000000", "30000000", "30000000",
-     "First close", "5000000", ""),
+     "First close", "0", ""),
     ("daniel.okafor@northeastpension.example", CommitmentStatus.HARD_CIRCLE, "15000000", "20000000", None,
      "Second close", "0", ""),
     ("priya.raman@redwoodendowment.example", CommitmentStatus.SOFT_CIRCLE, "15000000", None, None,
@@ -333,6 +336,7 @@ class _Loader:
         contacts = self.contacts(users, organizations, tags)
         funds = {spec["name"]: self.ensure(Fund, {"name": spec["name"]}, **spec)[0] for spec in FUNDS}
         self.commitments(contacts, funds["Fund I"])
+        self.fund_one_calls(funds["Fund I"])
         self.fund_two_raise(contacts, funds["Fund II"])
         opportunities = self.opportunities(users, contacts, funds["Fund II"])
         self.communications(users, contacts, opportunities)
@@ -434,7 +438,7 @@ class _Loader:
                 fund=fund,
                 status=CommitmentStatus.CLOSED,
                 commitment_amount=Decimal(amount),
-                funded_amount=Decimal(amount),
+                # Paid in through Fund I's calls (fund_one_calls), which make up the funded amount.
                 commitment_date=datetime.date(*committed_on),
                 legal_docs_signed=True,
                 signed_date=datetime.date(*committed_on) + datetime.timedelta(days=14),
@@ -442,6 +446,20 @@ class _Loader:
                 wire_date=datetime.date(*wired_on),
                 k1_sent=True,
             )
+
+    def fund_one_calls(self, fund: Fund) -> None:
+        """Fund I's three capital calls, 100% of commitments between them, each paid in full."""
+        if fund.capital_calls.exists():
+            return
+        for number, (percent, noticed) in enumerate(FUND_ONE_CALLS, start=1):
+            notice_date = datetime.date(*noticed)
+            due_date = notice_date + datetime.timedelta(days=14)
+            call = calls.issue_call(
+                fund, self.actor, notice_date=notice_date, due_date=due_date, percent=Decimal(percent)
+            )
+            for line in call.lines.order_by("pk"):
+                calls.record_receipt(line, self.actor, line.amount, due_date - datetime.timedelta(days=number))
+            self.result.created["capital calls"] += 1
 
     def fund_two_raise(self, contacts: dict[str, Contact], fund: Fund) -> None:
         """Fund II's closes and the Fund I LPs' re-ups, at every level of the ladder."""
@@ -477,6 +495,14 @@ class _Loader:
                 wire_date=datetime.date(2026, 7, 20) if Decimal(funded) > 0 else None,
                 withdrawn_reason=reason,
             )
+        if not fund.capital_calls.exists() and Commitment.objects.filter(fund=fund, status=CommitmentStatus.CLOSED):
+            # The first close's LPs answered a 20% call; the second close's owe equalisation for it.
+            call = calls.issue_call(
+                fund, self.actor, notice_date=datetime.date(2026, 7, 6), due_date=datetime.date(2026, 7, 20),
+                percent=Decimal("20"),
+            )  # fmt: skip
+            for line in call.lines.order_by("pk"):
+                calls.record_receipt(line, self.actor, line.amount, datetime.date(2026, 7, 20))
         for email, amount, asked_on in REUP_ASKS:
             lp = LPProfile.objects.filter(contact=contacts[email]).first()
             if lp is not None:

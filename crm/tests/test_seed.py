@@ -13,7 +13,7 @@ from django.urls import reverse
 from contacts.models import Communication, Contact, ContactType, Organization, Tag
 from crm.demo.seed_demo import is_empty_database
 from crm.models import Role, User
-from lps.models import Commitment, Fund, LPProfile, ReupAsk
+from lps.models import CallLine, Commitment, Fund, LPProfile, ReupAsk
 from pipeline.models import Opportunity, StageOutcome
 
 pytestmark = pytest.mark.django_db
@@ -70,6 +70,15 @@ def test_seed_demo_fund_one_is_83m_committed_and_funded_by_its_six_lps():
     assert totals["funded"] == Decimal("83000000")
     assert totals["soft_circled"] == Decimal("0")
     assert Commitment.objects.filter(fund__name="Fund I", status="closed").count() == 6
+    # Paid in through three capital calls, each line received in full.
+    fund_one = Fund.objects.get(name="Fund I")
+    assert list(fund_one.capital_calls.values_list("number", "percent")) == [
+        (1, Decimal("40")),
+        (2, Decimal("35")),
+        (3, Decimal("25")),
+    ]
+    lines = CallLine.objects.filter(call__fund=fund_one).aggregate(called=Sum("amount"), paid=Sum("received_amount"))
+    assert lines == {"called": Decimal("83000000"), "paid": Decimal("83000000")}
 
 
 def test_seed_demo_fund_two_has_closes_and_re_ups_at_every_level_of_the_ladder():
