@@ -150,6 +150,10 @@ class CommitmentForm(LengthLimitsMixin, forms.ModelForm):
         if self.instance.pk:
             # Moving a commitment to another fund would rewrite both funds' history: not here.
             self.fields["fund"].disabled = True
+            if self.instance.call_lines.exists():
+                # Paid in through capital calls: the funded amount is what their lines received.
+                self.fields["funded_amount"].disabled = True
+                self.fields["funded_amount"].help_text = "The sum received on this commitment's capital calls."
             closes = closes.filter(fund=self.instance.fund_id)
         self.fields["close"].queryset = closes
         self.fields["close"].empty_label = "Not chosen yet"

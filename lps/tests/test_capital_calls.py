@@ -205,3 +205,13 @@ def test_deleting_a_called_lps_contact_is_refused_with_the_reason_and_nothing_go
     assert "It is still referred to by capital call lines" in response.content.decode()
     assert Commitment.objects.filter(pk=admitted[0].pk).exists()
     assert CallLine.objects.count() == 3
+
+
+def test_once_called_the_funded_amount_is_not_typed_in_the_commitment_form(manager_client, fund_two, admitted):
+    call = calls.issue_call(fund_two, None, notice_date=NOTICE, due_date=DUE, amount=Decimal("900"))
+    calls.record_receipt(call.lines.get(commitment=admitted[0]), None, Decimal("100"), DUE)
+    data = {"fund": fund_two.pk, "status": CLOSED, "commitment_amount": "5000000", "funded_amount": "4999999"}
+    response = manager_client.post(reverse("commitment_edit", args=[admitted[0].pk]), {**data, "notes": "Wired"})
+    assert response.status_code == 302  # saved: the notes changed, the typed funded amount did not
+    saved = Commitment.objects.get(pk=admitted[0].pk)
+    assert (saved.notes, saved.funded_amount) == ("Wired", Decimal("100"))
