@@ -127,3 +127,10 @@ def record_receipt(line: CallLine, user: Any, amount: Decimal, on: datetime.date
 def overdue_lines(today: datetime.date):
     """Call lines past their due date with something still to pay."""
     return CallLine.objects.filter(call__due_date__lt=today, received_amount__lt=F("amount"))
+
+
+def overdue_by_commitment(today: datetime.date, **commitment_filter: Any) -> dict[int, Decimal]:
+    """What is past due per commitment (those matching ``commitment_filter``), in one query."""
+    lines = overdue_lines(today).filter(**{f"commitment__{k}": v for k, v in commitment_filter.items()})
+    rows = lines.order_by().values("commitment").annotate(due=Sum(F("amount") - F("received_amount")))
+    return {row["commitment"]: row["due"] for row in rows}

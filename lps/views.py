@@ -113,6 +113,7 @@ def lp_list(request: HttpRequest) -> HttpResponse:
         "filter": filterset,
         "page_obj": paginate(request, filterset.qs),
         "summary": summarize(filterset.qs),
+        "past_due": calls.overdue_lines(timezone.localdate()).filter(commitment__in=filterset.qs.values("pk")).count(),
         "selected_fund": filterset.selected_fund,
         "checks": CHECKS,
         "can_edit": can(request.user, Capability.CHANGE_COMMITMENTS),
@@ -245,6 +246,9 @@ def commitment_edit(request: HttpRequest, pk: int) -> HttpResponse:
 def _detail_context(request: HttpRequest, profile: LPProfile) -> dict:
     user = request.user
     commitments = list(commitments_for(user).filter(lp=profile).order_by("-fund__vintage_year", "fund__name"))
+    past_due = calls.overdue_by_commitment(timezone.localdate(), lp=profile)
+    for commitment in commitments:
+        commitment.past_due = past_due.get(commitment.pk)
     return {
         "profile": profile,
         "contact": profile.contact,

@@ -215,3 +215,21 @@ def test_once_called_the_funded_amount_is_not_typed_in_the_commitment_form(manag
     assert response.status_code == 302  # saved: the notes changed, the typed funded amount did not
     saved = Commitment.objects.get(pk=admitted[0].pk)
     assert (saved.notes, saved.funded_amount) == ("Wired", Decimal("100"))
+
+
+def test_past_due_payments_are_flagged_on_the_lp_tracker_and_the_lps_page(member_client, fund_two, admitted):
+    call = calls.issue_call(
+        fund_two,
+        None,
+        notice_date=datetime.date(2026, 1, 5),
+        due_date=datetime.date(2026, 1, 20),
+        amount=Decimal("900"),
+    )
+    paid = call.lines.get(commitment=admitted[0])
+    calls.record_receipt(paid, None, paid.amount, datetime.date(2026, 1, 19))
+    tracker = member_client.get(reverse("lp_list"), {"fund": fund_two.pk}).content.decode()
+    assert '<strong class="is-overdue" data-kpi="past-due">2 call payments past due</strong>' in tracker
+    late = admitted[1]
+    page = member_client.get(reverse("lp_detail", args=[late.lp_id])).content.decode()
+    assert "Call payment past due: $300" in page
+    assert "past due" not in member_client.get(reverse("lp_detail", args=[admitted[0].lp_id])).content.decode()
