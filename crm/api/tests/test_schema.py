@@ -8,7 +8,9 @@ import json
 import pytest
 import schemathesis
 from django.core.cache import cache
+from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi import checks
 
@@ -18,6 +20,19 @@ from crm.testing.factories import contact, fund, opportunity, org, tag
 
 # Bounded so the whole run stays well under a minute on the 2-core machine.
 EXAMPLES = 12
+
+
+@pytest.fixture(autouse=True)
+def _test_connection_stays_open():
+    """What Django's test client does around each request: schemathesis calls the WSGI app
+    itself, whose end-of-request cleanup would close the test's connection (its transaction
+    looks like a request that left autocommit off; on PostgreSQL, with persistent
+    connections, the next query then finds the connection closed)."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
 
 
 @pytest.fixture
