@@ -30,9 +30,13 @@ class FundStatus(models.TextChoices):
 
 class FundQuerySet(ScopedQuerySet):
     def current(self) -> Fund | None:
-        """The fund being raised (the newest raising fund), else the newest fund."""
+        """The fund being raised (the newest raising fund), else the newest fund. A fund without
+        a vintage year comes after those with one, on every database: PostgreSQL would put
+        NULL first in a descending order, SQLite last."""
         return self.order_by(
-            models.Case(models.When(status=FundStatus.RAISING, then=0), default=1), "-vintage_year", "-pk"
+            models.Case(models.When(status=FundStatus.RAISING, then=0), default=1),
+            models.F("vintage_year").desc(nulls_last=True),
+            "-pk",
         ).first()
 
 

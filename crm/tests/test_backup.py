@@ -889,14 +889,14 @@ def test_postgres_backup_and_restore_round_trip_without_the_password_on_the_comm
         restored = manage("restore", str(backup_file), "--yes", environ=environ)
 
         assert restored.returncode == 0, restored.stderr
-        assert "8 communications" in restored.stdout
+        assert "9 communications" in restored.stdout
         counted = manage(
             "shell",
             "-c",
             "from contacts.models import Communication; print(Communication.objects.count())",
             environ=environ,
         )
-        assert counted.stdout.strip().splitlines()[-1] == "8"
+        assert counted.stdout.strip().splitlines()[-1] == "9"
         assert len(list((tmp_path / "backups").glob("pre-restore-*.pgdump"))) == 1
         calls = log.read_text()
         assert "pg_dump --format=custom --snapshot=" in calls
