@@ -51,6 +51,17 @@ def _t(key: str, label: str, kind: str, synonyms: str = "", **extra) -> Target:
     return Target(key, label, kind, tuple(s.strip() for s in synonyms.split("|") if s.strip()), **extra)
 
 
+def _created_at():
+    """The created-date target every table offers, alike everywhere."""
+    return _t(
+        "created_at",
+        "Created on (the old system's date)",
+        "created",
+        CREATED_SYNONYMS,
+        help="The record's created date here; its history still shows the import as the change.",
+    )
+
+
 ORGANIZATIONS = Entity(
     key="organizations",
     label="Organizations",
@@ -99,13 +110,7 @@ ORGANIZATIONS = Entity(
             "description", "Description", "longtext", "description|background|about|notes|comments|summary|overview|bio"
         ),
         _t("tags", "Tags", "tags", "tags|labels|label|keywords|lists|segments"),
-        _t(
-            "created_at",
-            "Created on (the old system's date)",
-            "created",
-            CREATED_SYNONYMS,
-            help="The record's created date here; its history still shows the import as the change.",
-        ),
+        _created_at(),
     ),
 )
 
@@ -164,13 +169,7 @@ CONTACTS = Entity(
             "user",
             "point person|owner|relationship lead|relationship owner|account owner|coverage|assigned to|contact owner",
         ),
-        _t(
-            "created_at",
-            "Created on (the old system's date)",
-            "created",
-            CREATED_SYNONYMS,
-            help="The record's created date here; its history still shows the import as the change.",
-        ),
+        _created_at(),
         _t(
             "last_contacted",
             "Last contacted (until a later communication)",
@@ -268,13 +267,7 @@ COMMITMENTS = Entity(
             "executed documents|documents|files|attachments|docs",
         ),
         _t("notes", "Notes", "longtext", "comments|notes|description|remarks"),
-        _t(
-            "created_at",
-            "Created on (the old system's date)",
-            "created",
-            CREATED_SYNONYMS,
-            help="The record's created date here; its history still shows the import as the change.",
-        ),
+        _created_at(),
     ),
 )
 
@@ -329,13 +322,7 @@ OPPORTUNITIES = Entity(
         _t("priority", "Priority", "choice", "priority|importance"),
         _t("lost_reason", "Lost reason", "text", "lost reason|reason lost|decline reason|reason|why passed"),
         _t("description", "Description", "longtext", "comments|notes|description|details|summary"),
-        _t(
-            "created_at",
-            "Created on (the old system's date)",
-            "created",
-            CREATED_SYNONYMS,
-            help="The record's created date here; its history still shows the import as the change.",
-        ),
+        _created_at(),
     ),
 )
 
@@ -399,13 +386,7 @@ COMMUNICATIONS = Entity(
         _t("next_action_date", "Next action date", "date", "next action date|follow up date|due|due date"),
         _t("outcome", "Outcome", "text", "outcome|result"),
         _t("duration_minutes", "Duration (minutes)", "integer", "duration|minutes|length|duration minutes"),
-        _t(
-            "created_at",
-            "Created on (the old system's date)",
-            "created",
-            CREATED_SYNONYMS,
-            help="The record's created date here; its history still shows the import as the change.",
-        ),
+        _created_at(),
     ),
 )
 
