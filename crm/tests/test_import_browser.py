@@ -132,6 +132,17 @@ def test_the_progress_page_polls_under_the_csp_and_moves_on_when_the_worker_is_d
     run = ImportRun.objects.get()
     with page.expect_request(lambda r: r.url.endswith(f"/import/{run.pk}/progress/") and r.headers.get("hx-request")):
         pass  # htmx polls the fragment (no inline script: the CSP would have stopped it)
+    # The test database is SQLite in memory with a shared cache, whose table locks do not
+    # wait as a file database's busy timeout does. So the polls are held in the browser
+    # while the worker writes, from one that has not reached the server yet until the
+    # worker is done, and then let through.
+    held: list = []
+    page.route(f"**/import/{run.pk}/progress/", lambda route: held.append(route))
+    with page.expect_request(lambda r: r.url.endswith(f"/import/{run.pk}/progress/")):
+        pass
     call_command("db_worker", "--batch", "--no-reload", "--no-startup-delay", "--interval", "0", verbosity=0)
+    page.unroute(f"**/import/{run.pk}/progress/")
+    for route in held:
+        route.continue_()
     expect(page.get_by_role("heading", name="Dry run: what the import would do")).to_be_visible(timeout=10_000)
     browser_problems.assert_clean()
