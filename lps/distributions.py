@@ -15,9 +15,10 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import DecimalField, Max, OuterRef, Subquery, Sum
 
 from crm.lib.allocation import CENT, allocate
+from crm.lib.money import MONEY
 from lps.calls import admitted
 from lps.models import (
     DISTRIBUTION_KINDS,
@@ -108,3 +109,24 @@ def make_distribution(
             line._history_user = user
             line.save()
     return distribution
+
+
+def notice_lines(distribution: Distribution):
+    """The distribution's lines as its notices show them, in one query: each LP's share by kind,
+    and what the commitment has been distributed up to and including this one."""
+    to_date = (
+        DistributionLine.objects.filter(
+            commitment=OuterRef("commitment"),
+            distribution__fund=distribution.fund_id,
+            distribution__number__lte=distribution.number,
+        )
+        .order_by()
+        .values("commitment")
+        .annotate(total=Sum("amount"))
+        .values("total")
+    )
+    return (
+        distribution.lines.select_related("commitment__lp__contact__organization")
+        .annotate(distributed_to_date=Subquery(to_date, output_field=DecimalField(**MONEY)))
+        .order_by("commitment__lp__contact__last_name", "commitment__lp__contact__first_name", "pk")
+    )
