@@ -81,15 +81,20 @@ def accounts(queryset: QuerySet[Commitment]) -> list[Account]:
 
 
 def totals(queryset: QuerySet[Commitment]) -> Account:
-    """The accounts of ``queryset`` added up, in one query."""
+    """The accounts of ``queryset`` added up, in one query.
+
+    The sums take the per-commitment subqueries themselves, not the names ``with_accounts``
+    gives them: aggregating over those annotations makes Django 5.2 wrap the query and drop
+    the subqueries from it, and SQLite then sums a string (0).
+    """
     sums = (
-        with_accounts(queryset)
+        queryset.filter(status__in=COMMITTED_STATUSES)
         .order_by()
         .aggregate(
             committed=Sum("commitment_amount"),
-            called=Sum("called"),
+            called=Sum(_per_commitment(CallLine, "amount")),
             paid_in=Sum("funded_amount"),
-            distributed=Sum("distributed"),
+            distributed=Sum(_per_commitment(DistributionLine, "amount")),
         )
     )
     return Account(**{key: value or ZERO for key, value in sums.items()})

@@ -125,6 +125,7 @@ def lp_list(request: HttpRequest) -> HttpResponse:
         "filter": filterset,
         "page_obj": paginate(request, filterset.qs),
         "summary": summarize(filterset.qs),
+        "account": accounts.totals(filterset.qs),
         "past_due": calls.overdue_lines(timezone.localdate()).filter(commitment__in=filterset.qs.values("pk")).count(),
         "selected_fund": filterset.selected_fund,
         "checks": CHECKS,
@@ -266,6 +267,9 @@ def _detail_context(request: HttpRequest, profile: LPProfile) -> dict:
         "contact": profile.contact,
         "commitments": commitments,
         "summary": summarize(Commitment.objects.visible_to(user).filter(lp=profile)),
+        "accounts": accounts.accounts(
+            Commitment.objects.visible_to(user).filter(lp=profile).order_by("-fund__vintage_year", "fund__name", "pk")
+        ),
         "communications": Communication.objects.visible_to(user)
         .filter(contact=profile.contact)
         .select_related("created_by")
