@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import DecimalField, OuterRef, QuerySet, Subquery, Sum, Value
+from django.db.models import DecimalField, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
 from crm.lib.money import MONEY
@@ -80,24 +80,37 @@ def accounts(queryset: QuerySet[Commitment]) -> list[Account]:
     ]
 
 
-def totals(queryset: QuerySet[Commitment]) -> Account:
-    """The accounts of ``queryset`` added up, in one query.
+def aggregates() -> dict[str, Any]:
+    """``account_committed``, ``account_called``, ``account_paid_in`` and ``account_distributed``
+    for ``aggregate``, over the commitments with an account: another aggregate (the LP
+    tracker's cards) takes them into its own query.
 
     The sums take the per-commitment subqueries themselves, not the names ``with_accounts``
     gives them: aggregating over those annotations makes Django 5.2 wrap the query and drop
     the subqueries from it, and SQLite then sums a string (0).
     """
-    sums = (
-        queryset.filter(status__in=COMMITTED_STATUSES)
-        .order_by()
-        .aggregate(
-            committed=Sum("commitment_amount"),
-            called=Sum(_per_commitment(CallLine, "amount")),
-            paid_in=Sum("funded_amount"),
-            distributed=Sum(_per_commitment(DistributionLine, "amount")),
-        )
+    has_account = Q(status__in=COMMITTED_STATUSES)
+    return {
+        "account_committed": Sum("commitment_amount", filter=has_account),
+        "account_called": Sum(_per_commitment(CallLine, "amount"), filter=has_account),
+        "account_paid_in": Sum("funded_amount", filter=has_account),
+        "account_distributed": Sum(_per_commitment(DistributionLine, "amount"), filter=has_account),
+    }
+
+
+def from_aggregate(row: dict[str, Any]) -> Account:
+    """The totals ``aggregates()`` computed, as an Account."""
+    return Account(
+        committed=row["account_committed"] or ZERO,
+        called=row["account_called"] or ZERO,
+        paid_in=row["account_paid_in"] or ZERO,
+        distributed=row["account_distributed"] or ZERO,
     )
-    return Account(**{key: value or ZERO for key, value in sums.items()})
+
+
+def totals(queryset: QuerySet[Commitment]) -> Account:
+    """The accounts of ``queryset`` added up, in one query."""
+    return from_aggregate(queryset.order_by().aggregate(**aggregates()))
 
 
 def add_up(rows: list[Account]) -> Account:

@@ -72,6 +72,7 @@ class Summary:
     lp_count: int
     soft_lp_count: int
     withdrawn_count: int = 0
+    account: accounts.Account | None = None  # the capital accounts added up (lps.accounts)
 
     @property
     def unfunded(self) -> Decimal:
@@ -87,7 +88,8 @@ class Summary:
 
 
 def summarize(queryset: QuerySet[Commitment]) -> Summary:
-    """The summary cards for the selected commitments, in one query. Soft circles are never
+    """The summary cards for the selected commitments, their capital accounts added up
+    included, in one query. Soft circles are never
     counted as committed; they get their own figure. Withdrawn commitments count toward
     nothing; the cards only say how many there are."""
     committed = Q(status__in=COMMITTED_STATUSES)
@@ -100,6 +102,7 @@ def summarize(queryset: QuerySet[Commitment]) -> Summary:
         lps=Count("lp_id", filter=committed, distinct=True),
         soft_lps=Count("lp_id", filter=soft, distinct=True),
         withdrawn=Count("pk", filter=Q(status=CommitmentStatus.WITHDRAWN)),
+        **accounts.aggregates(),
     )
     zero = Decimal("0")
     return Summary(
@@ -110,6 +113,7 @@ def summarize(queryset: QuerySet[Commitment]) -> Summary:
         lp_count=sums["lps"],
         soft_lp_count=sums["soft_lps"],
         withdrawn_count=sums["withdrawn"],
+        account=accounts.from_aggregate(sums),
     )
 
 
@@ -125,7 +129,6 @@ def lp_list(request: HttpRequest) -> HttpResponse:
         "filter": filterset,
         "page_obj": paginate(request, filterset.qs),
         "summary": summarize(filterset.qs),
-        "account": accounts.totals(filterset.qs),
         "past_due": calls.overdue_lines(timezone.localdate()).filter(commitment__in=filterset.qs.values("pk")).count(),
         "selected_fund": filterset.selected_fund,
         "checks": CHECKS,
