@@ -396,3 +396,15 @@ def test_the_migration_adds_distributions_and_leaves_calls_and_funds_as_they_wer
     migrate_forward()
     assert Fund.objects.get(pk=f.pk).wire_instructions == ""
     assert not Distribution.objects.exists() and not CallLine.objects.exists()
+
+
+def test_an_admin_edits_the_funds_wire_instructions_where_the_fund_is_edited(admin_client, fund_two):
+    url = reverse("admin:lps_fund_change", args=[fund_two.pk])
+    assert 'name="wire_instructions"' in admin_client.get(url).content.decode()
+    data = {"name": "Fund II", "currency": "USD", "status": "raising", "late_close_interest_rate": "0",
+            "wire_instructions": "Bank of Testing", "closes-TOTAL_FORMS": "0", "closes-INITIAL_FORMS": "0",
+            "closes-MIN_NUM_FORMS": "0", "closes-MAX_NUM_FORMS": "1000"}  # fmt: skip
+    assert admin_client.post(url, data).status_code == 302
+    fund_two.refresh_from_db()
+    assert fund_two.wire_instructions == "Bank of Testing"
+    assert fund_two.history.first().history_user.username == "alice"
