@@ -244,6 +244,7 @@ def test_the_lps_page_and_the_tracker_show_the_capital_account(member_client, fu
     assert 'data-kpi="dpi">0.25×<' in tracker
     assert 'data-kpi="called">$6M<' in tracker
     assert 'data-kpi="unfunded">$6.4M<' in tracker
+    assert reverse("capital_accounts", args=[fund_two.pk]) in tracker, "the fund's accounts are a click away"
 
 
 # --- The distribution pages -------------------------------------------------------------------
