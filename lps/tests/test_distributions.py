@@ -373,9 +373,12 @@ def test_the_dashboard_flags_overdue_capital_in_a_fixed_number_of_queries(member
     assert '<span data-kpi="overdue-capital-lines">7 call payments</span> from 6 LPs' in html
 
 
-def test_the_dashboard_says_when_every_call_is_paid(member_client, fund_two):
+def test_the_overdue_capital_flag_is_not_shown_while_every_call_is_paid_on_time(member_client, fund_two):
+    commitment(lp(), fund_two, "1000000", status=CLOSED)
+    call = calls.issue_call(fund_two, None, notice_date=NOTICE, due_date=DUE, amount=Decimal("1000.00"))
+    calls.record_receipt(call.lines.get(), None, Decimal("1000.00"), DUE)
     html = member_client.get(reverse("dashboard")).content.decode()
-    assert "every capital call paid on time" in html
+    assert 'data-card="overdue-capital"' not in html
 
 
 def test_the_demo_gives_fund_one_a_distribution_pro_rata_to_paid_in(db):
