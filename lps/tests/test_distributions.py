@@ -412,3 +412,17 @@ def test_an_admin_edits_the_funds_wire_instructions_where_the_fund_is_edited(adm
     fund_two.refresh_from_db()
     assert fund_two.wire_instructions == "Bank of Testing"
     assert fund_two.history.first().history_user.username == "alice"
+
+
+def test_the_distribution_pages_run_a_fixed_number_of_queries(member_client, fund_two):
+    def queries_with(n: int) -> tuple[int, int]:
+        _grow(fund_two, n)
+        latest = fund_two.distributions.order_by("-number").first()
+        counts = []
+        for url in (reverse("distributions", args=[fund_two.pk]), reverse("distribution_detail", args=[latest.pk])):
+            with CaptureQueriesContext(connection) as ctx:
+                assert member_client.get(url).status_code == 200
+            counts.append(len(ctx.captured_queries))
+        return tuple(counts)
+
+    assert queries_with(2) == queries_with(10)
