@@ -13,10 +13,10 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django.db import transaction
-from django.db.models import F, Max, Sum
+from django.db.models import DecimalField, F, Max, OuterRef, Subquery, Sum
 
 from crm.lib.allocation import CENT, allocate
-from crm.lib.money import money_exact
+from crm.lib.money import MONEY, money_exact
 from lps.models import CallLine, CallPurpose, CapitalCall, Commitment, CommitmentStatus, Fund
 
 
@@ -134,3 +134,22 @@ def overdue_by_commitment(today: datetime.date, **commitment_filter: Any) -> dic
     lines = overdue_lines(today).filter(**{f"commitment__{k}": v for k, v in commitment_filter.items()})
     rows = lines.order_by().values("commitment").annotate(due=Sum(F("amount") - F("received_amount")))
     return {row["commitment"]: row["due"] for row in rows}
+
+
+def notice_lines(call: CapitalCall):
+    """The call's lines as its notices show them, in one query: each LP's commitment, and what
+    has been called from it up to and including this call (``called_to_date``)."""
+    to_date = (
+        CallLine.objects.filter(
+            commitment=OuterRef("commitment"), call__fund=call.fund_id, call__number__lte=call.number
+        )
+        .order_by()
+        .values("commitment")
+        .annotate(total=Sum("amount"))
+        .values("total")
+    )
+    return (
+        call.lines.select_related("commitment__lp__contact__organization")
+        .annotate(called_to_date=Subquery(to_date, output_field=DecimalField(**MONEY)))
+        .order_by("commitment__lp__contact__last_name", "commitment__lp__contact__first_name", "pk")
+    )

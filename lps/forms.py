@@ -11,7 +11,16 @@ from contacts.pickers import ContactPicker, ContactPickerField
 from crm.lib.custom_field_forms import CustomFieldsFormMixin
 from crm.lib.text import NOTE_MAX, LengthLimitsMixin
 from crm.permissions import can
-from lps.models import CallPurpose, Close, Commitment, CommitmentStatus, Fund, LPProfile, ReupAsk
+from lps.models import (
+    CallPurpose,
+    Close,
+    Commitment,
+    CommitmentStatus,
+    DistributionBasis,
+    Fund,
+    LPProfile,
+    ReupAsk,
+)
 
 DATE_WIDGET = {"type": "date"}
 DATE_ERRORS = {"invalid": "Enter a date like 2025-03-14."}
@@ -74,6 +83,43 @@ class CapitalCallForm(forms.Form):
         notice, due = cleaned.get("notice_date"), cleaned.get("due_date")
         if notice and due and due < notice:
             self.add_error("due_date", "The due date cannot be before the notice date.")
+        return cleaned
+
+
+def _money_field(label: str, **extra) -> forms.DecimalField:
+    field = forms.DecimalField(label=label, min_value=Decimal("0"), max_digits=15, decimal_places=2, **extra)
+    field.widget.attrs.update({"min": 0, "step": "0.01", "inputmode": "decimal"})
+    return field
+
+
+class DistributionForm(forms.Form):
+    """A new distribution: the date, the total and its split by kind, and the basis of allocation."""
+
+    date = forms.DateField(label="Paid on", widget=forms.DateInput(attrs=DATE_WIDGET), error_messages=DATE_ERRORS)
+    amount = _money_field("Total distributed", help_text="Return of capital, gain and income add up to it.")
+    return_of_capital = _money_field("Return of capital", initial=Decimal("0"))
+    gain = _money_field("Gain", initial=Decimal("0"))
+    income = _money_field("Income", initial=Decimal("0"))
+    basis = forms.ChoiceField(
+        label="Allocated",
+        choices=DistributionBasis.choices,
+        initial=DistributionBasis.PAID_IN,
+        widget=forms.RadioSelect,
+    )
+    notes = forms.CharField(required=False, max_length=NOTE_MAX, widget=forms.Textarea(attrs={"rows": 2}))
+
+    def clean(self):
+        cleaned = super().clean()
+        parts = [cleaned.get(name) for name in ("return_of_capital", "gain", "income")]
+        total = cleaned.get("amount")
+        if total is not None and None not in parts and sum(parts, Decimal("0")) != total:
+            added = sum(parts, Decimal("0"))
+            self.add_error(
+                "amount",
+                f"Return of capital, gain and income add up to {added:,.2f}, not {total:,.2f}: make the split add up.",
+            )
+        if total is not None and total <= 0:
+            self.add_error("amount", "A distribution's total must be more than zero.")
         return cleaned
 
 

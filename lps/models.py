@@ -63,6 +63,12 @@ class Fund(GuardedModel, TimeStampedModel):
         help_text="Charged to an LP admitted at a later close on their share of capital already called, "
         "from the first close to their admission (simple interest, actual/365).",
     )
+    wire_instructions = models.TextField(
+        blank=True,
+        max_length=NOTE_MAX,
+        validators=[LengthLimit(NOTE_MAX)],
+        help_text="Bank, account name and number, reference: printed on every capital call notice.",
+    )
 
     objects = FundQuerySet.as_manager()
     # The tables keep the names they had when funds lived in pipeline: the move (lps 0004,
@@ -176,6 +182,76 @@ class CallLine(GuardedModel, TimeStampedModel):
     @property
     def outstanding(self) -> Decimal:
         return max(self.amount - self.received_amount, Decimal("0"))
+
+
+class DistributionBasis(models.TextChoices):
+    PAID_IN = "paid_in", "Pro rata to paid-in capital"
+    COMMITMENTS = "commitments", "Pro rata to commitments"
+
+
+class DistributionKind(models.TextChoices):
+    """The three parts of a distribution, each allocated on its own (the field names match)."""
+
+    RETURN_OF_CAPITAL = "return_of_capital", "Return of capital"
+    GAIN = "gain", "Gain"
+    INCOME = "income", "Income"
+
+
+DISTRIBUTION_KINDS = [kind.value for kind in DistributionKind]
+
+
+class Distribution(GuardedModel, TimeStampedModel):
+    """Money a fund pays out to its admitted commitments, split by kind; its lines give each LP its share."""
+
+    WRITE_RULES = {ANY_FIELD: Capability.CHANGE_COMMITMENTS}
+
+    fund = models.ForeignKey(Fund, on_delete=models.PROTECT, related_name="distributions")
+    number = models.PositiveSmallIntegerField(help_text="Distribution 1, 2, 3… of the fund.")
+    date = models.DateField("paid on")
+    amount = models.DecimalField("total distributed", **MONEY, validators=[MinValueValidator(0)])
+    return_of_capital = models.DecimalField(**MONEY, default=Decimal("0"), validators=[MinValueValidator(0)])
+    gain = models.DecimalField(**MONEY, default=Decimal("0"), validators=[MinValueValidator(0)])
+    income = models.DecimalField(**MONEY, default=Decimal("0"), validators=[MinValueValidator(0)])
+    basis = models.CharField(max_length=12, choices=DistributionBasis.choices, default=DistributionBasis.PAID_IN)
+    notes = models.TextField(blank=True, max_length=NOTE_MAX, validators=[LengthLimit(NOTE_MAX)])
+
+    objects = ScopedQuerySet.as_manager()
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["fund", "number"]
+        # That the kinds add up to the total is checked where a distribution is made
+        # (lps.distributions), not by a CHECK: SQLite compares decimals as floating point.
+        constraints = [models.UniqueConstraint(fields=["fund", "number"], name="distribution_number_unique_per_fund")]
+
+    def __str__(self) -> str:
+        return f"{self.fund} · distribution {self.number}"
+
+
+class DistributionLine(GuardedModel, TimeStampedModel):
+    """One commitment's share of a distribution, per kind; ``amount`` is their sum."""
+
+    WRITE_RULES = {ANY_FIELD: Capability.CHANGE_COMMITMENTS}
+
+    distribution = models.ForeignKey(Distribution, on_delete=models.CASCADE, related_name="lines")
+    commitment = models.ForeignKey("lps.Commitment", on_delete=models.PROTECT, related_name="distribution_lines")
+    amount = models.DecimalField("distributed", **MONEY, validators=[MinValueValidator(0)])
+    return_of_capital = models.DecimalField(**MONEY, default=Decimal("0"), validators=[MinValueValidator(0)])
+    gain = models.DecimalField(**MONEY, default=Decimal("0"), validators=[MinValueValidator(0)])
+    income = models.DecimalField(**MONEY, default=Decimal("0"), validators=[MinValueValidator(0)])
+
+    objects = ScopedQuerySet.as_manager()
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = "distribution line"
+        ordering = ["distribution", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["distribution", "commitment"], name="distribution_line_one_per_commitment")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.distribution} · {self.commitment.lp}"
 
 
 class LPProfile(GuardedModel, CustomFieldsModel, TimeStampedModel):

@@ -12,6 +12,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
+from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
 
@@ -22,10 +23,21 @@ from crm.lib.htmx import close_dialog, empty_fragment, is_fragment_request, rend
 from crm.lib.listing import export_format, paginate
 from crm.permissions import Capability, can
 from crm.roles import capability_required
-from lps import calls
+from lps import accounts, calls
+from lps import distributions as dist_service
 from lps.filters import CommitmentFilter
-from lps.forms import CapitalCallForm, CommitmentForm, LPProfileForm, ReceiptForm
-from lps.models import COMMITTED_STATUSES, CallLine, CapitalCall, Commitment, CommitmentStatus, Fund, LPProfile
+from lps.forms import CapitalCallForm, CommitmentForm, DistributionForm, LPProfileForm, ReceiptForm
+from lps.models import (
+    COMMITTED_STATUSES,
+    CallLine,
+    CapitalCall,
+    Commitment,
+    CommitmentStatus,
+    Distribution,
+    DistributionLine,
+    Fund,
+    LPProfile,
+)
 
 LIST_TEMPLATE = "lps/lp_list.html"
 DETAIL_TEMPLATE = "lps/lp_detail.html"
@@ -60,6 +72,7 @@ class Summary:
     lp_count: int
     soft_lp_count: int
     withdrawn_count: int = 0
+    account: accounts.Account | None = None  # the capital accounts added up (lps.accounts)
 
     @property
     def unfunded(self) -> Decimal:
@@ -75,7 +88,8 @@ class Summary:
 
 
 def summarize(queryset: QuerySet[Commitment]) -> Summary:
-    """The summary cards for the selected commitments, in one query. Soft circles are never
+    """The summary cards for the selected commitments, their capital accounts added up
+    included, in one query. Soft circles are never
     counted as committed; they get their own figure. Withdrawn commitments count toward
     nothing; the cards only say how many there are."""
     committed = Q(status__in=COMMITTED_STATUSES)
@@ -88,6 +102,7 @@ def summarize(queryset: QuerySet[Commitment]) -> Summary:
         lps=Count("lp_id", filter=committed, distinct=True),
         soft_lps=Count("lp_id", filter=soft, distinct=True),
         withdrawn=Count("pk", filter=Q(status=CommitmentStatus.WITHDRAWN)),
+        **accounts.aggregates(),
     )
     zero = Decimal("0")
     return Summary(
@@ -98,6 +113,7 @@ def summarize(queryset: QuerySet[Commitment]) -> Summary:
         lp_count=sums["lps"],
         soft_lp_count=sums["soft_lps"],
         withdrawn_count=sums["withdrawn"],
+        account=accounts.from_aggregate(sums),
     )
 
 
@@ -254,6 +270,9 @@ def _detail_context(request: HttpRequest, profile: LPProfile) -> dict:
         "contact": profile.contact,
         "commitments": commitments,
         "summary": summarize(Commitment.objects.visible_to(user).filter(lp=profile)),
+        "accounts": accounts.accounts(
+            Commitment.objects.visible_to(user).filter(lp=profile).order_by("-fund__vintage_year", "fund__name", "pk")
+        ),
         "communications": Communication.objects.visible_to(user)
         .filter(contact=profile.contact)
         .select_related("created_by")
@@ -415,3 +434,136 @@ def call_line_receipt(request: HttpRequest, pk: int) -> HttpResponse:
             messages.success(request, f"Recorded {form.cleaned_data['amount']:,} from {line.commitment.lp}.")
             return redirect("capital_call_detail", line.call_id)
     return render(request, CALL_TEMPLATE, _call_context(request, line.call, {line.pk: form}), status=400)
+
+
+# --- Distributions --------------------------------------------------------------------------
+
+DISTRIBUTIONS_TEMPLATE = "lps/distributions.html"
+DISTRIBUTION_TEMPLATE = "lps/distribution.html"
+
+
+def _distributions_context(request: HttpRequest, fund: Fund, form: DistributionForm) -> dict:
+    rows = (
+        Distribution.objects.visible_to(request.user).filter(fund=fund).annotate(lps=Count("lines")).order_by("-number")
+    )
+    return {
+        "fund": fund,
+        "distributions": list(rows),
+        "form": form,
+        "can_distribute": can(request.user, Capability.CHANGE_COMMITMENTS),
+    }
+
+
+@require_GET
+def distributions(request: HttpRequest, pk: int) -> HttpResponse:
+    """A fund's distributions, and the form for the next one."""
+    fund = Fund.objects.get_for_user(request.user, pk)
+    form = DistributionForm(initial={"date": timezone.localdate()})
+    return render(request, DISTRIBUTIONS_TEMPLATE, _distributions_context(request, fund, form))
+
+
+@require_POST
+@capability_required(Capability.CHANGE_COMMITMENTS)
+def distribution_create(request: HttpRequest, pk: int) -> HttpResponse:
+    fund = Fund.objects.get_for_user(request.user, pk)
+    form = DistributionForm(request.POST)
+    if form.is_valid():
+        try:
+            distribution = dist_service.make_distribution(fund, request.user, **form.cleaned_data)
+        except dist_service.DistributionRefused as refusal:
+            form.add_error(None, str(refusal))
+        else:
+            messages.success(
+                request, f"Distribution {distribution.number} of {fund} made to {distribution.lines.count()} LPs."
+            )
+            return redirect("distribution_detail", distribution.pk)
+    return render(request, DISTRIBUTIONS_TEMPLATE, _distributions_context(request, fund, form), status=400)
+
+
+@require_GET
+def distribution_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    distribution = Distribution.objects.select_related("fund").get_for_user(request.user, pk)
+    lines = distribution.lines.select_related("commitment__lp__contact").order_by("-amount", "pk")
+    context = {"distribution": distribution, "fund": distribution.fund, "lines": list(lines)}
+    return render(request, DISTRIBUTION_TEMPLATE, context)
+
+
+# --- Notices: one printed page per LP -------------------------------------------------------
+
+NOTICES_TEMPLATE = "lps/notices.html"
+
+
+def _notices(request: HttpRequest, context: dict) -> HttpResponse:
+    return render(request, NOTICES_TEMPLATE, {"today": timezone.localdate(), **context})
+
+
+@require_GET
+def call_notices(request: HttpRequest, pk: int) -> HttpResponse:
+    """Every LP's notice of one call, each printed on a page of its own."""
+    call = CapitalCall.objects.select_related("fund").get_for_user(request.user, pk)
+    lines = list(calls.notice_lines(call))
+    return _notices(request, {"kind": "call", "call": call, "fund": call.fund, "lines": lines, "all": True})
+
+
+@require_GET
+def call_notice(request: HttpRequest, pk: int) -> HttpResponse:
+    """One LP's notice of a call (the call line's id)."""
+    line = CallLine.objects.select_related("call__fund").get_for_user(request.user, pk)
+    lines = list(calls.notice_lines(line.call).filter(pk=line.pk))
+    return _notices(request, {"kind": "call", "call": line.call, "fund": line.call.fund, "lines": lines})
+
+
+@require_GET
+def distribution_notices(request: HttpRequest, pk: int) -> HttpResponse:
+    """Every LP's notice of one distribution, each printed on a page of its own."""
+    distribution = Distribution.objects.select_related("fund").get_for_user(request.user, pk)
+    lines = list(dist_service.notice_lines(distribution))
+    context = {"kind": "distribution", "distribution": distribution, "fund": distribution.fund, "lines": lines}
+    return _notices(request, {**context, "all": True})
+
+
+@require_GET
+def distribution_notice(request: HttpRequest, pk: int) -> HttpResponse:
+    """One LP's notice of a distribution (the distribution line's id)."""
+    line = DistributionLine.objects.select_related("distribution__fund").get_for_user(request.user, pk)
+    distribution = line.distribution
+    lines = list(dist_service.notice_lines(distribution).filter(pk=line.pk))
+    return _notices(
+        request, {"kind": "distribution", "distribution": distribution, "fund": distribution.fund, "lines": lines}
+    )
+
+
+# --- Capital accounts -----------------------------------------------------------------------
+
+ACCOUNTS_TEMPLATE = "lps/capital_accounts.html"
+ACCOUNT_HEADERS = ["LP", "Investing entity", "Committed", "Called", "Paid in", "Unfunded", "Distributed", "DPI"]
+
+
+def _fund_accounts(request: HttpRequest, fund: Fund) -> list[accounts.Account]:
+    queryset = Commitment.objects.visible_to(request.user).filter(fund=fund)
+    return accounts.accounts(queryset.order_by("lp__contact__last_name", "lp__contact__first_name", "pk"))
+
+
+@require_GET
+def capital_accounts(request: HttpRequest, pk: int) -> HttpResponse:
+    """The fund's capital accounts, one row per commitment, with totals."""
+    fund = Fund.objects.get_for_user(request.user, pk)
+    rows = _fund_accounts(request, fund)
+    context = {"fund": fund, "rows": rows, "total": accounts.add_up(rows)}
+    return render(request, ACCOUNTS_TEMPLATE, context)
+
+
+@require_GET
+def capital_account_export(request: HttpRequest, pk: int) -> HttpResponse:
+    """The capital accounts table as CSV or XLSX: the same rows, then the totals."""
+    fmt = export_format(request)
+    fund = Fund.objects.get_for_user(request.user, pk)
+    rows = _fund_accounts(request, fund)
+
+    def cells(row: accounts.Account, name: str, entity: str) -> list:
+        figures = [row.committed, row.called, row.paid_in, row.unfunded, row.distributed, row.dpi]
+        return [name, entity, *figures]
+
+    table = [cells(r, r.commitment.lp.contact.full_name, r.commitment.investing_entity) for r in rows]
+    table.append(cells(accounts.add_up(rows), "Total", ""))
+    return export_response(fmt, f"capital-accounts-{slugify(fund.name)}", ACCOUNT_HEADERS, table)

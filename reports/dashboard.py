@@ -13,6 +13,7 @@ from django.utils.http import urlencode
 
 from contacts.models import Communication, Contact, ContactType, OrganizationType
 from contacts.services import dashboard_actions
+from lps.calls import overdue_lines
 from lps.models import COMMITTED_STATUSES, Commitment, CommitmentStatus, Fund, LPProfile
 from pipeline.models import Opportunity, Stage, StageOutcome
 from reports.charts import Bar, BarChart
@@ -183,6 +184,18 @@ def recent_stage_changes(user, limit: int = STAGE_CHANGES) -> list[StageChange]:
     ]
 
 
+def overdue_capital(user, today: datetime.date) -> dict:
+    """Call lines past due with money unpaid, among the commitments the user sees: how many,
+    from how many LPs, and how much is outstanding, in one query."""
+    lines = overdue_lines(today).filter(commitment__in=Commitment.objects.visible_to(user).values("pk"))
+    sums = lines.order_by().aggregate(
+        count=Count("pk"),
+        lps=Count("commitment__lp_id", distinct=True),
+        outstanding=Sum(F("amount") - F("received_amount")),
+    )
+    return {"count": sums["count"], "lps": sums["lps"], "outstanding": sums["outstanding"] or Decimal("0")}
+
+
 def month_start(now: datetime.datetime | None = None) -> datetime.datetime:
     """The first moment of this month in the team's time zone."""
     local = timezone.localtime(now)
@@ -219,6 +232,7 @@ def dashboard_context(user) -> dict:
         "pipeline": pipeline,
         "open_opportunities": open_counts["open"],
         "overdue_close": open_counts["overdue_close"],
+        "overdue_capital": overdue_capital(user, today),
         "prospect_count": counts["prospects"],
         "communications_this_month": Communication.objects.visible_to(user)
         .filter(communication_date__gte=start)
@@ -256,6 +270,12 @@ def export_rows(context: dict) -> list[list]:
         ["Overview", "Open opportunities (all funds)", context["open_opportunities"], None],
         ["Overview", "Open opportunities past their expected close", context["overdue_close"], None],
         ["Overview", "Prospects", context["prospect_count"], None],
+        [
+            "Overview",
+            "Capital call payments past due",
+            context["overdue_capital"]["count"],
+            context["overdue_capital"]["outstanding"],
+        ],  # fmt: skip
         [
             "Overview",
             f"Communications since {context['month_start']:%Y-%m-%d}",

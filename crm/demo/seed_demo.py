@@ -32,6 +32,7 @@ from contacts.models import (
 from crm.models import Role, User
 from crm.permissions import as_system
 from lps import calls
+from lps import distributions as lp_distributions
 from lps.models import Close, CloseState, Commitment, CommitmentStatus, Fund, FundStatus, LPProfile, ReupAsk
 from pipeline.models import Opportunity, Priority, Stage, StageOutcome
 
@@ -144,6 +145,8 @@ FUNDS = [
         "hard_cap": Decimal("100000000"),
         "first_close_date": datetime.date(2020, 9, 30),
         "final_close_date": datetime.date(2021, 6, 30),
+        "wire_instructions": "Bank: First Republic Trust (demo)\nAccount name: Venture Fund I, L.P.\n"
+        "Account: 000123456789 · ABA: 021000021\nSWIFT: DEMOUS33",
     },
     {
         "name": "Fund II",
@@ -337,6 +340,7 @@ class _Loader:
         funds = {spec["name"]: self.ensure(Fund, {"name": spec["name"]}, **spec)[0] for spec in FUNDS}
         self.commitments(contacts, funds["Fund I"])
         self.fund_one_calls(funds["Fund I"])
+        self.fund_one_distribution(funds["Fund I"])
         self.fund_two_raise(contacts, funds["Fund II"])
         opportunities = self.opportunities(users, contacts, funds["Fund II"])
         self.communications(users, contacts, opportunities)
@@ -460,6 +464,16 @@ class _Loader:
             for line in call.lines.order_by("pk"):
                 calls.record_receipt(line, self.actor, line.amount, due_date - datetime.timedelta(days=number))
             self.result.created["capital calls"] += 1
+
+    def fund_one_distribution(self, fund: Fund) -> None:
+        """Fund I's first distribution (an exit): $12.45M pro rata to paid-in capital."""
+        if fund.distributions.exists() or not fund.capital_calls.exists():
+            return
+        lp_distributions.make_distribution(
+            fund, self.actor, date=datetime.date(2025, 12, 15), return_of_capital=Decimal("8300000"),
+            gain=Decimal("4000000"), income=Decimal("150000"), notes="Proceeds of the Northwind sale.",
+        )  # fmt: skip
+        self.result.created["distributions"] += 1
 
     def fund_two_raise(self, contacts: dict[str, Contact], fund: Fund) -> None:
         """Fund II's closes and the Fund I LPs' re-ups, at every level of the ladder."""

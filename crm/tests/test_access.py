@@ -44,7 +44,16 @@ from crm.models import (
     SecurityPolicy,
 )
 from crm.roles import manager_required
-from lps.models import CallLine, CapitalCall, Commitment, CommitmentStatus, Fund, LPProfile
+from lps.models import (
+    CallLine,
+    CapitalCall,
+    Commitment,
+    CommitmentStatus,
+    Distribution,
+    DistributionLine,
+    Fund,
+    LPProfile,
+)
 from pipeline.models import Opportunity, Stage
 
 # The lowest role that may use each named URL (admin-site URLs are covered below: Django's
@@ -161,6 +170,16 @@ ROUTE_ROLES: dict[str, str] = {
     "capital_call_detail": Role.MEMBER,
     "call_line_receipt": Role.MANAGER,
     "close_hold": Role.MANAGER,
+    # Distributions, capital accounts and notices (issue 16): members read, managers make them.
+    "call_notices": Role.MEMBER,
+    "call_notice": Role.MEMBER,
+    "distributions": Role.MEMBER,
+    "distribution_create": Role.MANAGER,
+    "distribution_detail": Role.MEMBER,
+    "distribution_notices": Role.MEMBER,
+    "distribution_notice": Role.MEMBER,
+    "capital_accounts": Role.MEMBER,
+    "capital_account_export": Role.MANAGER,
     # The re-up cockpit (issue 15): members read it and add the deal; the ask is money.
     "reup_list": Role.MEMBER,
     "reup_export": Role.MANAGER,
@@ -224,6 +243,7 @@ POST_ONLY_URL_NAMES = {
     "close_hold",
     "capital_call_create",
     "call_line_receipt",
+    "distribution_create",
     "stage_calibration_adopt",
     "reup_opportunity_create",
     "import_run",
@@ -315,8 +335,14 @@ def records(admin_user) -> dict[str, Model]:
         fund=fund, number=1, notice_date=datetime.date(2025, 6, 1), due_date=datetime.date(2025, 6, 15), amount=250
     )
     line = CallLine.objects.create(call=call, commitment=commitment, amount=Decimal("250"))
+    distribution = Distribution.objects.create(
+        fund=fund, number=1, date=datetime.date(2025, 9, 1), amount=Decimal("100"), gain=Decimal("100")
+    )
+    paid_out = DistributionLine.objects.create(
+        distribution=distribution, commitment=commitment, amount=Decimal("100"), gain=Decimal("100")
+    )
     objects = [tag, organization, contact, fund, stage, opportunity, communication, lp, commitment, custom_field]
-    objects += [exclusion, call, line]
+    objects += [exclusion, call, line, distribution, paid_out]
     objects += [group, admin_user]
     # An import and a saved mapping, for the import pages that take an id (pk 1, like the rest).
     objects += [
@@ -383,6 +409,8 @@ PAGE_MODELS = {
     "lps/funds/": Fund,
     "lps/calls/": CapitalCall,
     "lps/call-lines/": CallLine,
+    "lps/distributions/": Distribution,
+    "lps/distribution-lines/": DistributionLine,
     "api/v1/contacts": Contact,
     "api/v1/organizations": Organization,
     "api/v1/opportunities": Opportunity,

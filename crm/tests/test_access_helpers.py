@@ -23,7 +23,17 @@ from django.utils import timezone
 from contacts.models import Communication, Contact, Organization, Tag
 from crm.lib.scoping import ScopedQuerySet
 from crm.tests.test_access import ROUTE_ROLES, all_routes
-from lps.models import CallLine, CapitalCall, Close, Commitment, CommitmentStatus, Fund, LPProfile
+from lps.models import (
+    CallLine,
+    CapitalCall,
+    Close,
+    Commitment,
+    CommitmentStatus,
+    Distribution,
+    DistributionLine,
+    Fund,
+    LPProfile,
+)
 from pipeline.models import Opportunity, Stage
 
 # Each URL that takes a record's id, and which record that is.
@@ -56,6 +66,15 @@ OBJECT_ROUTES: dict[str, type[Model]] = {
     "capital_call_create": Fund,
     "capital_call_detail": CapitalCall,
     "call_line_receipt": CallLine,
+    "call_notices": CapitalCall,
+    "call_notice": CallLine,
+    "distributions": Fund,
+    "distribution_create": Fund,
+    "distribution_detail": Distribution,
+    "distribution_notices": Distribution,
+    "distribution_notice": DistributionLine,
+    "capital_accounts": Fund,
+    "capital_account_export": Fund,
     "reup_ask_edit": LPProfile,
     "reup_opportunity_create": LPProfile,
     # The API's record paths, through the session (its token auth resolves to the same user).
@@ -74,7 +93,7 @@ NOT_CRM_RECORDS = {"passkey_rename", "passkey_remove", "api_token_revoke"}
 IMPORT_PAGES = {name for name in ROUTE_ROLES if name.startswith("import_")}
 POST_ONLY = {
     "action_done", "commitment_toggle", "close_hold", "capital_call_create", "call_line_receipt",
-    "reup_opportunity_create",
+    "reup_opportunity_create", "distribution_create",
 }  # fmt: skip
 # API writes validate their body before the record is looked up, so each gets a well-formed
 # one: the 404 must then come from the record, not a 400 from the body.
@@ -128,7 +147,13 @@ def book(db, admin_user) -> dict[type[Model], Model]:
         fund=fund, number=1, notice_date=close.date, due_date=close.date, amount=Decimal("250000")
     )
     line = CallLine.objects.create(call=call, commitment=commitment, amount=Decimal("250000"))
-    records += [communication, lp, commitment, close, call, line]
+    distribution = Distribution.objects.create(
+        fund=fund, number=1, date=close.date, amount=Decimal("1000"), income=Decimal("1000")
+    )
+    paid_out = DistributionLine.objects.create(
+        distribution=distribution, commitment=commitment, amount=Decimal("1000"), income=Decimal("1000")
+    )
+    records += [communication, lp, commitment, close, call, line, distribution, paid_out]
     return {type(record): record for record in records}
 
 

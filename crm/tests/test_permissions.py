@@ -28,7 +28,19 @@ from crm.models import ROLE_RANK, Role
 from crm.permissions import ANY_FIELD, CAPABILITY_ROLES, Capability, GuardedModel, acting_as, can
 from crm.tests.test_access import ROUTE_ROLES
 from lps.forms import CommitmentForm, LPProfileForm
-from lps.models import CallLine, CapitalCall, Close, Commitment, CommitmentStatus, Fund, FundStatus, LPProfile, ReupAsk
+from lps.models import (
+    CallLine,
+    CapitalCall,
+    Close,
+    Commitment,
+    CommitmentStatus,
+    Distribution,
+    DistributionLine,
+    Fund,
+    FundStatus,
+    LPProfile,
+    ReupAsk,
+)
 from pipeline import services
 from pipeline.forms import MoveForm, OpportunityForm
 from pipeline.models import Opportunity, Stage
@@ -104,7 +116,10 @@ def guarded_state() -> tuple:
         CallLine.objects.order_by("pk").values_list()
     )
     asks = tuple(ReupAsk.objects.order_by("pk").values_list())
-    return commitments, owners, compliance, funds, stages, closes, calls, asks
+    distributions = tuple(Distribution.objects.order_by("pk").values_list()) + tuple(
+        DistributionLine.objects.order_by("pk").values_list()
+    )
+    return commitments, owners, compliance, funds, stages, closes, calls, asks, distributions
 
 
 # --- every path that writes guarded data ------------------------------------------------------
@@ -239,6 +254,10 @@ CASES = [
     Case("call_line_receipt", "record an LP's payment of a call", Capability.CHANGE_COMMITMENTS,
          lambda c, w: c.post(reverse("call_line_receipt", args=[w.line.pk]),
                              {"amount": "500", "received_on": "2026-09-10"})),
+    Case("distribution_create", "distribute to the fund's LPs pro rata to commitments", Capability.CHANGE_COMMITMENTS,
+         lambda c, w: c.post(reverse("distribution_create", args=[w.fund.pk]),
+                             {"date": "2026-10-01", "amount": "1000", "return_of_capital": "600", "gain": "400",
+                              "income": "0", "basis": "commitments"})),
     Case("reup_ask_edit", "set a prior LP's re-up ask", Capability.CHANGE_COMMITMENTS,
          lambda c, w: c.post(reverse("reup_ask_edit", args=[w.profile.pk]),
                              {"fund": w.fund.pk, "amount": "30000000", "asked_on": "2026-01-15"})),
@@ -267,6 +286,8 @@ ROUTES_WITHOUT_GUARDED_WRITES = {
     "pipeline_changes",
     "organization_picker", "report_concentration_export", "report_ladder_export", "close_planner",
     "capital_calls", "capital_call_detail",
+    "call_notices", "call_notice", "distributions", "distribution_detail", "distribution_notices",
+    "distribution_notice", "capital_accounts", "capital_account_export",
     "reup_list", "reup_export", "reup_opportunity_create",
     "report_conversion_export", "report_fundraising_export", "report_team_export", "reports_index", "settings",
     "settings_password", "settings_profile", "tag_create", "tag_delete", "tag_edit", "tag_list",
