@@ -334,6 +334,14 @@ def stage_calibration(request: HttpRequest) -> HttpResponse:
         "min_sample": calibration.MIN_SAMPLE,
         "can_adopt": can(request.user, Capability.CONFIGURE_FUNDS),
     }
+    if fund is not None and is_fragment_request(request):
+        # The board's header asks for its calibrated forecast once the board is drawn: reading
+        # the other funds' history is the costly part, and the board need not wait for it.
+        header = fund_header(request.user, fund)
+        calibrated = header.committed + context["calibration"].calibrated_forecast
+        percent = int(calibrated / fund.target_size * 100) if fund.target_size else None
+        context |= {"header": header, "calibrated": calibrated, "percent": percent}
+        return render(request, "pipeline/calibration.html#board-calibrated", context)
     return render(request, "pipeline/calibration.html", context)
 
 

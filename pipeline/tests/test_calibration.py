@@ -108,3 +108,21 @@ def test_a_manager_adopts_the_values_with_enough_history_with_history(manager_cl
 def test_members_cannot_adopt(member_client, history):
     assert member_client.post(reverse("stage_calibration_adopt"), {"fund": history[1].pk}).status_code == 403
     assert stage("Lead").default_probability == 10
+
+
+def test_the_board_shows_the_calibrated_forecast_beside_the_typed_one(member_client, history):
+    new = history[1]
+    new.target_size = Decimal("10000000")
+    new.save()
+    board = member_client.get(reverse("pipeline_board"), {"fund": new.pk}).content.decode()
+    # The board asks for it once drawn (hx-trigger="load"): the history is not read in its request.
+    assert f'hx-get="{PAGE}?fund={new.pk}" hx-trigger="load"' in board
+    assert "% forecast · <a" in board  # the typed forecast, then the calibrated one
+    fragment = member_client.get(PAGE, {"fund": new.pk}, headers={"HX-Request": "true"})
+    html = fragment.content.decode()
+    assert "<html" not in html
+    assert 'data-figure="calibrated-forecast"' in html
+    assert "37% calibrated" in html  # 3.7M at the calibrated rates
+    # Both in full in its title: the board's own forecast weighs each deal at its typed
+    # probability (these deals kept Lead's 10% as they moved: 7M × 10%).
+    assert "calibrates: $3,700,000, against $700,000 at the deals' typed probabilities" in html
