@@ -162,17 +162,48 @@ class ReplayedBoard:
         return self.won_expected + self.open_weighted
 
 
-def board_as_of(user: Any, fund: Fund, stages: list[Stage], day: datetime.date, limit: int) -> ReplayedBoard:
+def _matches(card: ReplayedCard, owner: Any, unassigned: bool, priority: str, search: str) -> bool:
+    """The board's filters on a deal as it stood then. The search looks for each word in the
+    deal's, contact's and organization's names, as the board's search does for those fields."""
+    if unassigned and card.owner is not None:
+        return False
+    if owner is not None and (card.owner is None or card.owner.pk != owner.pk):
+        return False
+    if priority and card.priority != priority:
+        return False
+    if search:
+        names = [card.name, card.contact.full_name if card.contact else "", getattr(card.organization, "name", "")]
+        haystack = " ".join(names).casefold()
+        return all(word in haystack for word in search.casefold().split())
+    return True
+
+
+def board_as_of(
+    user: Any,
+    fund: Fund,
+    stages: list[Stage],
+    day: datetime.date,
+    limit: int,
+    *,
+    shown: dict[int, int] | None = None,
+    owner: Any = None,
+    unassigned: bool = False,
+    priority: str = "",
+    search: str = "",
+) -> ReplayedBoard:
     """The board at the end of ``day``: each column's cards in their position then, its first
-    ``limit`` drawn, and whole-column totals. One query (besides ``stages``)."""
+    ``limit`` drawn (``shown[stage id]`` for a column asked for more), and whole-column totals
+    of the cards the filters keep. One query (besides ``stages``)."""
     cards = replay(user, fund, stages, before=start_of_day(day + datetime.timedelta(days=1)))
     columns = {stage.pk: ReplayedColumn(stage) for stage in stages}
     for card in sorted(cards.values(), key=lambda c: (c.position, c.id)):
+        if not _matches(card, owner, unassigned, priority, search):
+            continue
         column = columns[card.stage.pk]
         column.count += 1
         column.expected += card.expected_amount
         column.weighted += card.weighted_amount
-        if column.collapsed or len(column.cards) >= limit:
+        if column.collapsed or len(column.cards) >= (shown or {}).get(card.stage.pk, limit):
             column.hidden += 0 if column.collapsed else 1
         else:
             column.cards.append(card)

@@ -299,15 +299,20 @@ def _past_date(value: Any) -> datetime.date | None:
 
 
 def _as_of_context(request: HttpRequest, data: Any, day: datetime.date) -> dict:
-    """The board at the end of ``day``, replayed from history: read-only, the filters aside."""
+    """The board at the end of ``day``, replayed from history: read-only. The owner, priority
+    and search filters apply to each deal as it stood then (its owner then, not today's);
+    ``?column=<stage>&shown=<n>`` draws more of one column."""
     funds = _board_funds(request)
     fund = _resolve_fund(request, funds, data.get("fund"))
-    query = _board_query(fund, {})
+    filterset = BoardFilter(data or None, queryset=Opportunity.objects.none(), request=request)
+    query = _board_query(fund, data)
     board_url = f"{reverse('pipeline_board')}?{query}&as_of={day.isoformat()}"
     context = {
         "funds": funds,
         "fund": fund,
+        "filter": filterset,
         "as_of": day,
+        "board_page": BOARD_PAGE,
         "board_query": query,
         "board_url": board_url,
         "present_url": f"{reverse('pipeline_board')}?{query}",
@@ -317,7 +322,22 @@ def _as_of_context(request: HttpRequest, data: Any, day: datetime.date) -> dict:
     }
     if fund is not None:
         stages = list(Stage.objects.visible_to(request.user))
-        context["replayed"] = replay.board_as_of(request.user, fund, stages, day, BOARD_PAGE)
+        wanted = filterset.form.cleaned_data if filterset.is_bound and filterset.is_valid() else {}
+        column = _int(data.get("column"))
+        owner = wanted.get("owner")  # django-filter's null choice cleans to its "null" value
+        unassigned = isinstance(owner, str)
+        context["replayed"] = replay.board_as_of(
+            request.user,
+            fund,
+            stages,
+            day,
+            BOARD_PAGE,
+            shown={column: _shown(data.get("shown"))} if column else None,
+            owner=None if unassigned else owner,
+            unassigned=unassigned,
+            priority=wanted.get("priority") or "",
+            search=wanted.get("q") or "",
+        )
     return context
 
 

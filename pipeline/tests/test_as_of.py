@@ -250,3 +250,37 @@ def test_every_role_reads_the_as_of_board_and_the_changes_page_alike(request, ro
     changes = client.get(CHANGES, {"fund": fund.pk, "since": day(6).isoformat()}).content.decode()
     assert f'data-id="{story["ada"].pk}"' in board and "data-sortable" not in board
     assert f'data-change="in" data-id="{story["ada"].pk}"' in changes
+
+
+def test_the_as_of_board_filters_each_deal_by_its_owner_priority_and_names_then(
+    member_client, member_user, manager_user, fund, story
+):
+    then(story["ben"], 4, owner=manager_user, priority="high")
+    then(story["ben"], 9, owner=member_user, priority="low")  # today's owner and priority differ
+    params = {"fund": fund.pk, "as_of": day(5).isoformat()}
+
+    def ids(**filters) -> set[int]:
+        html = member_client.get(BOARD, params | filters).content.decode()
+        return {pk for name, pk in ((n, o.pk) for n, o in story.items()) if f'data-id="{pk}"' in html}
+
+    assert ids(owner=manager_user.pk) == {story["ben"].pk}
+    assert ids(owner=member_user.pk) == set()
+    assert ids(priority="high") == {story["ben"].pk}
+    assert ids(priority="low") == set()
+    assert ids(q="okafor") == {story["ada"].pk}
+    assert ids(q="ben sto") == {story["ben"].pk}
+    assert story["ben"].pk not in ids(owner="null")
+    html = member_client.get(BOARD, params | {"owner": manager_user.pk}).content.decode()
+    assert 'data-count title="1 opportunity"' in html  # Meeting counts only what the filter keeps
+
+
+def test_the_as_of_board_draws_more_of_a_column_on_request(member_client, fund, stages, make_opportunity, make_contact):
+    _grow(fund, stages, make_opportunity, make_contact, 55)
+    params = {"fund": fund.pk, "as_of": day(8).isoformat()}
+    html = member_client.get(BOARD, params).content.decode()
+    meeting = stages["Meeting"].pk
+    assert html.count('class="board-card ') == 50
+    assert "(5 not drawn)" in html
+    assert f"column={meeting}&amp;shown=100#column-{meeting}" in html
+    more = member_client.get(BOARD, params | {"column": meeting, "shown": 100}).content.decode()
+    assert more.count('class="board-card ') == 55 and "not drawn" not in more
