@@ -575,3 +575,166 @@ class ReupAsk(GuardedModel, TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.lp} — {self.fund} ask"
+
+
+# --- Side letters and MFN election rounds ------------------------------------------------------
+
+
+class ProvisionCategory(models.TextChoices):
+    FEES = "fees", "Fee or carry terms"
+    MFN = "mfn", "MFN"
+    CO_INVESTMENT = "co_investment", "Co-investment rights"
+    REPORTING = "reporting", "Reporting"
+    TRANSFER = "transfer", "Transfer"
+    EXCUSE = "excuse", "Excuse / exclusion"
+    OTHER = "other", "Other"
+
+
+class SideLetter(GuardedModel, TimeStampedModel):
+    """A side letter to one commitment: what the LP was granted beyond the fund's documents."""
+
+    # Side letters change the economics and rights of a commitment: a manager's, like the commitment.
+    WRITE_RULES = {ANY_FIELD: Capability.CHANGE_COMMITMENTS}
+
+    commitment = models.ForeignKey(Commitment, on_delete=models.CASCADE, related_name="side_letters")
+    signed_date = models.DateField("signed on", null=True, blank=True)
+    notes = models.TextField(blank=True, max_length=NOTE_MAX, validators=[LengthLimit(NOTE_MAX)])
+
+    objects = ScopedQuerySet.as_manager()
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["commitment", "signed_date", "pk"]
+
+    def __str__(self) -> str:
+        return f"Side letter · {self.commitment}"
+
+
+class SideLetterProvision(GuardedModel, TimeStampedModel):
+    """One term of a side letter, filed under a category so the register can list them across LPs."""
+
+    WRITE_RULES = {ANY_FIELD: Capability.CHANGE_COMMITMENTS}
+
+    side_letter = models.ForeignKey(SideLetter, on_delete=models.CASCADE, related_name="provisions")
+    category = models.CharField(max_length=16, choices=ProvisionCategory.choices, default=ProvisionCategory.OTHER)
+    text = models.TextField(max_length=NOTE_MAX, validators=[LengthLimit(NOTE_MAX)])
+
+    objects = ScopedQuerySet.as_manager()
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = "side letter provision"
+        ordering = ["side_letter", "pk"]
+        indexes = [models.Index(fields=["category"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_category_display()} · {self.side_letter.commitment}"
+
+
+class MFNRound(GuardedModel, TimeStampedModel):
+    """An MFN election round of a fund: the compendium of side-letter terms sent to the LPs
+    whose side letter has an MFN provision, who elect the terms they want by the deadline."""
+
+    WRITE_RULES = {ANY_FIELD: Capability.CHANGE_COMMITMENTS}
+
+    fund = models.ForeignKey(Fund, on_delete=models.PROTECT, related_name="mfn_rounds")
+    sent_date = models.DateField("sent on")
+    deadline = models.DateField("elections due by")
+    notes = models.TextField(blank=True, max_length=NOTE_MAX, validators=[LengthLimit(NOTE_MAX)])
+
+    objects = ScopedQuerySet.as_manager()
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = "MFN election round"
+        ordering = ["-deadline", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.fund} · MFN round sent {self.sent_date:%b %-d, %Y}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("mfn_round_detail", args=[self.pk])
+
+
+class ElectionStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    ELECTED = "elected", "Elected"
+    DECLINED = "declined", "Declined"
+
+
+class MFNElection(GuardedModel, TimeStampedModel):
+    """One eligible commitment's answer to an MFN round: the provisions it elected, or a decline."""
+
+    WRITE_RULES = {ANY_FIELD: Capability.CHANGE_COMMITMENTS}
+
+    round = models.ForeignKey(MFNRound, on_delete=models.CASCADE, related_name="elections")
+    commitment = models.ForeignKey(Commitment, on_delete=models.CASCADE, related_name="mfn_elections")
+    status = models.CharField(max_length=10, choices=ElectionStatus.choices, default=ElectionStatus.PENDING)
+    elected_provisions = models.ManyToManyField(SideLetterProvision, blank=True, related_name="elections")
+    decided_on = models.DateField("decided on", null=True, blank=True)
+
+    objects = ScopedQuerySet.as_manager()
+    history = HistoricalRecords(m2m_fields=[elected_provisions])
+
+    class Meta:
+        verbose_name = "MFN election"
+        ordering = ["round", "pk"]
+        constraints = [models.UniqueConstraint(fields=["round", "commitment"], name="mfn_election_one_per_commitment")]
+
+    def __str__(self) -> str:
+        return f"{self.round} · {self.commitment.lp}"
+
+    def days_left(self, today: datetime.date) -> int:
+        """Days until the round's deadline (0 on the day, negative once it has passed)."""
+        return (self.round.deadline - today).days
+
+
+# --- Compliance --------------------------------------------------------------------------------
+
+
+class ComplianceKind(models.TextChoices):
+    ACCREDITATION = "accreditation", "Accredited investor"
+    QUALIFIED_PURCHASER = "qualified_purchaser", "Qualified purchaser"
+    KYC_AML = "kyc_aml", "KYC / AML"
+
+
+class ComplianceStatus(models.TextChoices):
+    NOT_STARTED = "not_started", "Not started"
+    PENDING = "pending", "Pending"
+    VERIFIED = "verified", "Verified"
+    EXPIRED = "expired", "Expired"
+
+
+class ComplianceCheck(GuardedModel, TimeStampedModel):
+    """One of an LP's compliance checks (accreditation, qualified purchaser, KYC/AML): its status,
+    when it was verified and when the verification runs out. No row means not started."""
+
+    WRITE_RULES = {ANY_FIELD: Capability.CHANGE_COMPLIANCE}
+
+    lp = models.ForeignKey(LPProfile, on_delete=models.CASCADE, related_name="compliance_checks", verbose_name="LP")
+    kind = models.CharField(max_length=20, choices=ComplianceKind.choices)
+    status = models.CharField(max_length=12, choices=ComplianceStatus.choices, default=ComplianceStatus.NOT_STARTED)
+    verified_on = models.DateField("verified on", null=True, blank=True)
+    expires_on = models.DateField("expires on", null=True, blank=True)
+
+    objects = ScopedQuerySet.as_manager()
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = "compliance check"
+        ordering = ["lp", "kind"]
+        constraints = [models.UniqueConstraint(fields=["lp", "kind"], name="compliance_check_one_per_lp_kind")]
+        indexes = [models.Index(fields=["kind", "status"]), models.Index(fields=["expires_on"])]
+
+    def __str__(self) -> str:
+        return f"{self.lp} · {self.get_kind_display()}"
+
+    def current_status(self, today: datetime.date) -> str:
+        """The status as of ``today``: a verification past its expiry date is expired, whatever was stored."""
+        if self.status == ComplianceStatus.VERIFIED and self.expires_on is not None and self.expires_on < today:
+            return ComplianceStatus.EXPIRED
+        return self.status
+
+    def clean(self) -> None:
+        if self.verified_on and self.expires_on and self.expires_on < self.verified_on:
+            raise ValidationError({"expires_on": "The expiry cannot be before the verification."})
