@@ -7,7 +7,7 @@ from django.db.models import Q
 
 from contacts.models import OrganizationType
 from crm.lib.filters import every_word_matches
-from lps.models import Commitment, CommitmentStatus, Fund
+from lps.models import Commitment, CommitmentStatus, Fund, ProvisionCategory, SideLetterProvision
 
 MISSING_CHOICES = (
     ("docs", "Legal docs not signed"),
@@ -80,3 +80,32 @@ class CommitmentFilter(django_filters.FilterSet):
     def is_filtered(self) -> bool:
         data = self.form.data if self.is_bound else {}
         return any(data.get(name) for name in ("q", "fund", "investor_type", "status", "missing"))
+
+
+class ProvisionFilter(django_filters.FilterSet):
+    """The side-letter register: it drives the page, its htmx refresh and the export."""
+
+    q = django_filters.CharFilter(method="search", label="Search")
+    category = django_filters.ChoiceFilter(choices=ProvisionCategory.choices, empty_label="Every category")
+    fund = django_filters.ModelChoiceFilter(
+        field_name="side_letter__commitment__fund",
+        queryset=lambda request: Fund.objects.visible_to(request.user).order_by("-vintage_year", "name"),
+        empty_label="All funds",
+    )
+
+    class Meta:
+        model = SideLetterProvision
+        fields = ["q", "category", "fund"]
+
+    def search(self, queryset, name, value):
+        return every_word_matches(
+            queryset,
+            value,
+            (
+                "text",
+                "side_letter__commitment__lp__contact__first_name",
+                "side_letter__commitment__lp__contact__last_name",
+                "side_letter__commitment__lp__contact__organization__name",
+                "side_letter__commitment__investing_entity",
+            ),
+        )

@@ -23,7 +23,18 @@ from django.utils import timezone
 from contacts.models import Communication, Contact, Organization, Tag
 from crm.lib.scoping import ScopedQuerySet
 from crm.tests.test_access import ROUTE_ROLES, all_routes
-from lps.models import CallLine, CapitalCall, Close, Commitment, CommitmentStatus, Fund, LPProfile
+from lps.models import (
+    CallLine,
+    CapitalCall,
+    Close,
+    Commitment,
+    CommitmentStatus,
+    Fund,
+    LPProfile,
+    MFNElection,
+    MFNRound,
+    SideLetter,
+)
 from pipeline.models import Opportunity, Stage
 
 # Each URL that takes a record's id, and which record that is.
@@ -57,6 +68,11 @@ OBJECT_ROUTES: dict[str, type[Model]] = {
     "capital_call_detail": CapitalCall,
     "call_line_receipt": CallLine,
     "reup_ask_edit": LPProfile,
+    "side_letter_create": Commitment,
+    "side_letter_edit": SideLetter,
+    "mfn_round_detail": MFNRound,
+    "mfn_election_edit": MFNElection,
+    "compliance_edit": LPProfile,
     "reup_opportunity_create": LPProfile,
     # The API's record paths, through the session (its token auth resolves to the same user).
     "api:api_contact_detail": Contact,
@@ -74,7 +90,7 @@ NOT_CRM_RECORDS = {"passkey_rename", "passkey_remove", "api_token_revoke"}
 IMPORT_PAGES = {name for name in ROUTE_ROLES if name.startswith("import_")}
 POST_ONLY = {
     "action_done", "commitment_toggle", "close_hold", "capital_call_create", "call_line_receipt",
-    "reup_opportunity_create",
+    "reup_opportunity_create", "mfn_election_edit",
 }  # fmt: skip
 # API writes validate their body before the record is looked up, so each gets a well-formed
 # one: the 404 must then come from the record, not a 400 from the body.
@@ -128,7 +144,10 @@ def book(db, admin_user) -> dict[type[Model], Model]:
         fund=fund, number=1, notice_date=close.date, due_date=close.date, amount=Decimal("250000")
     )
     line = CallLine.objects.create(call=call, commitment=commitment, amount=Decimal("250000"))
-    records += [communication, lp, commitment, close, call, line]
+    side_letter = SideLetter.objects.create(commitment=commitment)
+    mfn_round = MFNRound.objects.create(fund=fund, sent_date=close.date, deadline=close.date)
+    election = MFNElection.objects.create(round=mfn_round, commitment=commitment)
+    records += [communication, lp, commitment, close, call, line, side_letter, mfn_round, election]
     return {type(record): record for record in records}
 
 
