@@ -49,10 +49,10 @@ def save_checks(profile: LPProfile, user: Any, values: dict[str, dict[str, Any]]
     return changed
 
 
-def verified(kind: str, today: datetime.date | None = None) -> Exists:
-    """An ``Exists`` for an LP queryset (or one reaching it through ``lp``): a verified ``kind``
-    check, not past its expiry when ``today`` is given."""
-    checks = ComplianceCheck.objects.filter(lp=OuterRef("pk"), kind=kind, status=ComplianceStatus.VERIFIED)
+def verified(kind: str, today: datetime.date | None = None, *, lp: str = "pk") -> Exists:
+    """An ``Exists`` for an LP queryset (``lp="lp"`` for one reaching it through ``lp``): a
+    verified ``kind`` check, not past its expiry when ``today`` is given."""
+    checks = ComplianceCheck.objects.filter(lp=OuterRef(lp), kind=kind, status=ComplianceStatus.VERIFIED)
     if today is not None:
         checks = checks.exclude(expires_on__lt=today)
     return Exists(checks)

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import django_filters
 from django.db.models import Q
+from django.utils import timezone
 
 from contacts.models import OrganizationType
 from crm.lib.filters import every_word_matches
-from lps.models import Commitment, CommitmentStatus, Fund, ProvisionCategory, SideLetterProvision
+from lps import compliance
+from lps.models import Commitment, CommitmentStatus, ComplianceKind, Fund, ProvisionCategory, SideLetterProvision
 
 MISSING_CHOICES = (
     ("docs", "Legal docs not signed"),
     ("wire", "Wire not received"),
     ("k1", "K-1 not sent"),
     ("accredited", "Not marked accredited"),
+    ("compliance", "Accreditation expired or not verified"),
 )
 MISSING_LOOKUPS = {
     "docs": Q(legal_docs_signed=False),
@@ -67,6 +70,9 @@ class CommitmentFilter(django_filters.FilterSet):
         )
 
     def filter_missing(self, queryset, name, value):
+        if value == "compliance":
+            # Read from the checks themselves, so an expired verification counts as missing.
+            return queryset.exclude(compliance.verified(ComplianceKind.ACCREDITATION, timezone.localdate(), lp="lp"))
         lookup = MISSING_LOOKUPS.get(value)
         return queryset.filter(lookup) if lookup is not None else queryset
 

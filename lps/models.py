@@ -224,8 +224,11 @@ class LPProfile(GuardedModel, CustomFieldsModel, TimeStampedModel):
         explicitly (a “Relationship” column), or the profile only holds a soft circle or a
         withdrawn commitment, the file's word stands (see lps.resources).
         """
+        flags = self.guarded_changes() & set(FLAG_KINDS)
         with transaction.atomic():
             super().save(*args, **kwargs)
+            for flag in sorted(flags):
+                ComplianceCheck.follow_flag(self, flag)
             contact = self.contact
             if not keep_contact_type and contact.contact_type != ContactType.INVESTOR:
                 contact.contact_type = ContactType.INVESTOR
@@ -698,6 +701,10 @@ class ComplianceKind(models.TextChoices):
     KYC_AML = "kyc_aml", "KYC / AML"
 
 
+# The LP profile's two older flags, and the check each one mirrors (see ComplianceCheck.save).
+FLAG_KINDS = {"accredited": ComplianceKind.ACCREDITATION, "qualified_purchaser": ComplianceKind.QUALIFIED_PURCHASER}
+
+
 class ComplianceStatus(models.TextChoices):
     NOT_STARTED = "not_started", "Not started"
     PENDING = "pending", "Pending"
@@ -728,6 +735,31 @@ class ComplianceCheck(GuardedModel, TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.lp} · {self.get_kind_display()}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        with transaction.atomic():
+            super().save(*args, **kwargs)
+            flag = {kind: flag for flag, kind in FLAG_KINDS.items()}.get(self.kind)
+            if flag is not None:
+                # The profile's flag mirrors the check (the import and the API read and write
+                # it); update() writes no profile history: the check's own history says it.
+                LPProfile.objects.filter(pk=self.lp_id).update(**{flag: self.status == ComplianceStatus.VERIFIED})
+
+    @classmethod
+    def follow_flag(cls, profile: LPProfile, flag: str) -> None:
+        """A profile's flag was ticked or cleared (the form, the tracker, a merge): its check follows,
+        verified or back to not started, keeping any dates."""
+        check = cls.objects.filter(lp=profile, kind=FLAG_KINDS[flag]).first() or cls(lp=profile, kind=FLAG_KINDS[flag])
+        ticked = getattr(profile, flag)
+        if ticked and check.status != ComplianceStatus.VERIFIED:
+            check.status = ComplianceStatus.VERIFIED
+        elif not ticked and check.status == ComplianceStatus.VERIFIED:
+            check.status = ComplianceStatus.NOT_STARTED
+        else:
+            return
+        if hasattr(profile, "_history_user"):
+            check._history_user = profile._history_user
+        check.save()
 
     def current_status(self, today: datetime.date) -> str:
         """The status as of ``today``: a verification past its expiry date is expired, whatever was stored."""
