@@ -175,3 +175,17 @@ def test_the_migration_turns_the_flags_into_verified_checks_without_dates():
         (accredited, "accreditation", "verified", None, None),
     }
     assert not ComplianceCheck.objects.filter(lp_id=neither).exists()
+
+
+def test_a_merge_keeps_the_other_profiles_checks_where_the_survivor_has_none(manager_client, manager_user):
+    keep, dupe = lp(contact("Okafor")), lp(contact("Okafor"))
+    check(keep, ComplianceKind.KYC_AML, verified_on=datetime.date(2026, 1, 1))
+    check(dupe, ComplianceKind.KYC_AML, verified_on=datetime.date(2020, 1, 1))
+    check(dupe, ComplianceKind.QUALIFIED_PURCHASER, verified_on=datetime.date(2025, 6, 1))
+    manager_client.post(reverse("contact_merge"), {"a": keep.contact_id, "b": dupe.contact_id, "survivor": "a"})
+    rows = set(ComplianceCheck.objects.values_list("lp_id", "kind", "verified_on"))
+    assert rows == {
+        (keep.pk, "kyc_aml", datetime.date(2026, 1, 1)),
+        (keep.pk, "qualified_purchaser", datetime.date(2025, 6, 1)),
+    }
+    assert LPProfile.objects.get(pk=keep.pk).qualified_purchaser is True
