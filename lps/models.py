@@ -14,13 +14,14 @@ from django.db.models import Count, Q, Sum
 from django.urls import reverse
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
+from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
 from contacts.models import ContactType, OrganizationType
 from crm.lib.money import MONEY
 from crm.lib.scoping import ScopedQuerySet
 from crm.lib.text import NAME_MAX, NOTE_MAX, SHORT_NAME_MAX, LengthLimit
 from crm.models import CustomFieldEntity, CustomFieldsModel, TimeStampedModel
-from crm.permissions import ANY_FIELD, OPEN, Capability, GuardedModel
+from crm.permissions import ANY_FIELD, OPEN, Capability, GuardedModel, require_write
 
 
 class FundStatus(models.TextChoices):
@@ -239,6 +240,11 @@ class LPProfile(GuardedModel, CustomFieldsModel, TimeStampedModel):
 
     def get_absolute_url(self) -> str:
         return reverse("lp_detail", args=[self.pk])
+
+    @classmethod
+    def after_bulk_write(cls, profiles: list[LPProfile], user: Any) -> None:
+        """The import wrote these profiles in bulk (no save()): their checks follow their flags."""
+        ComplianceCheck.follow_flags_in_bulk(profiles, user)
 
 
 class CommitmentStatus(models.TextChoices):
@@ -760,6 +766,30 @@ class ComplianceCheck(GuardedModel, TimeStampedModel):
         if hasattr(profile, "_history_user"):
             check._history_user = profile._history_user
         check.save()
+
+    @classmethod
+    def follow_flags_in_bulk(cls, profiles: list[LPProfile], user: Any) -> None:
+        """``follow_flag`` for many profiles in a few queries, with history (an import's rows)."""
+        existing = {
+            (check.lp_id, check.kind): check
+            for check in cls.objects.filter(lp__in=[p.pk for p in profiles], kind__in=FLAG_KINDS.values())
+        }
+        created, updated = [], []
+        for profile in profiles:
+            for flag, kind in FLAG_KINDS.items():
+                ticked, check = getattr(profile, flag), existing.get((profile.pk, kind))
+                if check is None:
+                    if ticked:
+                        created.append(cls(lp_id=profile.pk, kind=kind, status=ComplianceStatus.VERIFIED))
+                elif ticked != (check.status == ComplianceStatus.VERIFIED):
+                    check.status = ComplianceStatus.VERIFIED if ticked else ComplianceStatus.NOT_STARTED
+                    updated.append(check)
+        if created or updated:
+            require_write(cls, user, None)  # a bulk write sends no pre_save: check here
+        if created:
+            bulk_create_with_history(created, cls, batch_size=500, default_user=user)
+        if updated:
+            bulk_update_with_history(updated, cls, ["status"], batch_size=500, default_user=user)
 
     def current_status(self, today: datetime.date) -> str:
         """The status as of ``today``: a verification past its expiry date is expired, whatever was stored."""

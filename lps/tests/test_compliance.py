@@ -189,3 +189,24 @@ def test_a_merge_keeps_the_other_profiles_checks_where_the_survivor_has_none(man
         (keep.pk, "qualified_purchaser", datetime.date(2025, 6, 1)),
     }
     assert LPProfile.objects.get(pk=keep.pk).qualified_purchaser is True
+
+
+def test_an_import_that_ticks_accredited_records_a_verified_check_with_history(tmp_path, manager_user):
+    import io
+
+    from django.core.management import call_command
+
+    folder = tmp_path / "base"
+    folder.mkdir()
+    (folder / "Commitments.csv").write_text(
+        "Investor,E-mail,Fund,Commitment Status,Amount Committed,Accredited\n"
+        "Ada Okafor,ada@ex.com,Fund I,Closed,$1000000,yes\nBo Chen,bo@ex.com,Fund I,Closed,$500000,no\n",
+        encoding="utf-8",
+    )
+    fund("Fund I")
+    call_command("import_airtable", str(folder), "--user", manager_user.username, stdout=io.StringIO())
+    accreditation = ComplianceCheck.objects.get(kind=ComplianceKind.ACCREDITATION)
+    assert str(accreditation.lp) == "Ada Okafor" and accreditation.status == VERIFIED
+    assert accreditation.history.get().history_user == manager_user
+    assert LPProfile.objects.get(pk=accreditation.lp_id).accredited is True
+    assert ComplianceCheck.objects.count() == 1, "Bo was imported unticked: no check"
