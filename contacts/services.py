@@ -22,7 +22,7 @@ from simple_history.utils import bulk_update_with_history, get_history_manager_f
 from contacts.models import Communication, Contact, ContactType, Organization, Tag
 from crm.lib.history import HistoryEntry, history_entries
 from crm.permissions import GuardedModel, require_write
-from lps.models import Commitment, LPProfile
+from lps.models import Commitment, ComplianceCheck, LPProfile
 from pipeline.models import Opportunity
 
 
@@ -319,6 +319,11 @@ def merge_contacts(
             moved["LP profile"] = 1
         elif other_lp is not None:
             moved["commitments"] = _move(Commitment.objects.filter(lp=other_lp), "lp", survivor_lp, user, reason)
+            # The other profile's compliance checks of kinds the survivor has no check for move
+            # with their dates; where both have one, the survivor's stands.
+            have = ComplianceCheck.objects.filter(lp=survivor_lp).values("kind")
+            checks = ComplianceCheck.objects.filter(lp=other_lp).exclude(kind__in=have)
+            moved["compliance checks"] = _move(checks, "lp", survivor_lp, user, reason)
             _fold_lp_profile(survivor_lp, other_lp, user, reason)
             other_lp._history_user = user
             other_lp._change_reason = into

@@ -1,7 +1,17 @@
 from django.contrib import admin
 
 from crm.lib.admin import CRMRecordAdmin
-from lps.models import Close, Commitment, Fund, LPProfile
+from lps.models import (
+    Close,
+    Commitment,
+    ComplianceCheck,
+    Fund,
+    LPProfile,
+    MFNElection,
+    MFNRound,
+    SideLetter,
+    SideLetterProvision,
+)
 
 
 class CloseInline(admin.TabularInline):
@@ -33,6 +43,12 @@ class CommitmentInline(admin.TabularInline):
     )
 
 
+class ComplianceCheckInline(admin.TabularInline):
+    model = ComplianceCheck
+    extra = 0
+    fields = ("kind", "status", "verified_on", "expires_on")
+
+
 @admin.register(LPProfile)
 class LPProfileAdmin(CRMRecordAdmin):
     list_display = ("contact", "investor_type", "accredited", "qualified_purchaser")
@@ -40,7 +56,7 @@ class LPProfileAdmin(CRMRecordAdmin):
     search_fields = ("contact__first_name", "contact__last_name", "contact__email")
     autocomplete_fields = ("contact",)
     list_select_related = ("contact",)
-    inlines = [CommitmentInline]
+    inlines = [ComplianceCheckInline, CommitmentInline]
 
 
 @admin.register(Commitment)
@@ -60,3 +76,33 @@ class CommitmentAdmin(CRMRecordAdmin):
     search_fields = ("lp__contact__first_name", "lp__contact__last_name", "investing_entity")
     autocomplete_fields = ("lp",)
     list_select_related = ("lp__contact", "fund")
+
+
+class ProvisionInline(admin.TabularInline):
+    model = SideLetterProvision
+    extra = 0
+    fields = ("category", "text")
+
+
+@admin.register(SideLetter)
+class SideLetterAdmin(CRMRecordAdmin):
+    list_display = ("commitment", "signed_date")
+    list_filter = ("commitment__fund",)
+    search_fields = ("commitment__lp__contact__first_name", "commitment__lp__contact__last_name")
+    list_select_related = ("commitment__lp__contact", "commitment__fund")
+    raw_id_fields = ("commitment",)
+    inlines = [ProvisionInline]
+
+
+class ElectionInline(admin.TabularInline):
+    model = MFNElection
+    extra = 0
+    fields = ("commitment", "status", "decided_on")
+    raw_id_fields = ("commitment",)
+
+
+@admin.register(MFNRound)
+class MFNRoundAdmin(CRMRecordAdmin):
+    list_display = ("fund", "sent_date", "deadline")
+    list_filter = ("fund",)
+    inlines = [ElectionInline]

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import django_filters
 from django.db.models import Q
+from django.utils import timezone
 
 from contacts.models import OrganizationType
 from crm.lib.filters import every_word_matches
-from lps.models import Commitment, CommitmentStatus, Fund
+from lps import compliance
+from lps.models import Commitment, CommitmentStatus, ComplianceKind, Fund, ProvisionCategory, SideLetterProvision
 
 MISSING_CHOICES = (
     ("docs", "Legal docs not signed"),
     ("wire", "Wire not received"),
     ("k1", "K-1 not sent"),
     ("accredited", "Not marked accredited"),
+    ("compliance", "Accreditation expired or not verified"),
 )
 MISSING_LOOKUPS = {
     "docs": Q(legal_docs_signed=False),
@@ -67,6 +70,9 @@ class CommitmentFilter(django_filters.FilterSet):
         )
 
     def filter_missing(self, queryset, name, value):
+        if value == "compliance":
+            # Read from the checks themselves, so an expired verification counts as missing.
+            return queryset.exclude(compliance.verified(ComplianceKind.ACCREDITATION, timezone.localdate(), lp="lp"))
         lookup = MISSING_LOOKUPS.get(value)
         return queryset.filter(lookup) if lookup is not None else queryset
 
@@ -80,3 +86,32 @@ class CommitmentFilter(django_filters.FilterSet):
     def is_filtered(self) -> bool:
         data = self.form.data if self.is_bound else {}
         return any(data.get(name) for name in ("q", "fund", "investor_type", "status", "missing"))
+
+
+class ProvisionFilter(django_filters.FilterSet):
+    """The side-letter register: it drives the page, its htmx refresh and the export."""
+
+    q = django_filters.CharFilter(method="search", label="Search")
+    category = django_filters.ChoiceFilter(choices=ProvisionCategory.choices, empty_label="Every category")
+    fund = django_filters.ModelChoiceFilter(
+        field_name="side_letter__commitment__fund",
+        queryset=lambda request: Fund.objects.visible_to(request.user).order_by("-vintage_year", "name"),
+        empty_label="All funds",
+    )
+
+    class Meta:
+        model = SideLetterProvision
+        fields = ["q", "category", "fund"]
+
+    def search(self, queryset, name, value):
+        return every_word_matches(
+            queryset,
+            value,
+            (
+                "text",
+                "side_letter__commitment__lp__contact__first_name",
+                "side_letter__commitment__lp__contact__last_name",
+                "side_letter__commitment__lp__contact__organization__name",
+                "side_letter__commitment__investing_entity",
+            ),
+        )

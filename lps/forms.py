@@ -16,10 +16,15 @@ from lps.models import (
     Close,
     Commitment,
     CommitmentStatus,
+    ComplianceCheck,
     DistributionBasis,
+    ElectionStatus,
     Fund,
     LPProfile,
+    MFNRound,
     ReupAsk,
+    SideLetter,
+    SideLetterProvision,
 )
 
 DATE_WIDGET = {"type": "date"}
@@ -254,3 +259,99 @@ class ReupAskForm(LengthLimitsMixin, forms.ModelForm):
     def save(self, commit: bool = True) -> ReupAsk:
         self.instance._history_user = self.user
         return super().save(commit=commit)
+
+
+# --- Side letters, MFN rounds, compliance -------------------------------------------------------
+
+
+class SideLetterForm(LengthLimitsMixin, forms.ModelForm):
+    class Meta:
+        model = SideLetter
+        fields = ["signed_date", "notes"]
+        widgets = {
+            "signed_date": forms.DateInput(attrs=DATE_WIDGET, format="%Y-%m-%d"),
+            "notes": forms.Textarea(attrs={"rows": 2}),
+        }
+        error_messages = {"signed_date": DATE_ERRORS}
+
+
+class ProvisionForm(LengthLimitsMixin, forms.ModelForm):
+    class Meta:
+        model = SideLetterProvision
+        fields = ["category", "text"]
+        widgets = {"text": forms.Textarea(attrs={"rows": 2})}
+
+
+# Three empty rows: a letter is usually entered whole, its provisions at once.
+ProvisionFormSet = forms.inlineformset_factory(
+    SideLetter, SideLetterProvision, form=ProvisionForm, extra=3, can_delete=True, max_num=100, validate_max=True
+)
+
+
+class MFNRoundForm(LengthLimitsMixin, forms.ModelForm):
+    fund = forms.ModelChoiceField(queryset=Fund.objects.none(), empty_label=None)
+
+    class Meta:
+        model = MFNRound
+        fields = ["fund", "sent_date", "deadline", "notes"]
+        widgets = {
+            "sent_date": forms.DateInput(attrs=DATE_WIDGET, format="%Y-%m-%d"),
+            "deadline": forms.DateInput(attrs=DATE_WIDGET, format="%Y-%m-%d"),
+            "notes": forms.Textarea(attrs={"rows": 2}),
+        }
+        error_messages = {"sent_date": DATE_ERRORS, "deadline": DATE_ERRORS}
+
+    def __init__(self, *args, user, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["fund"].queryset = Fund.objects.visible_to(user).order_by("-vintage_year", "name")
+
+    def clean(self):
+        cleaned = super().clean()
+        sent, deadline = cleaned.get("sent_date"), cleaned.get("deadline")
+        if sent and deadline and deadline < sent:
+            self.add_error("deadline", "The deadline cannot be before the round is sent.")
+        return cleaned
+
+
+class MFNElectionForm(forms.Form):
+    status = forms.ChoiceField(choices=ElectionStatus.choices)
+    provisions = forms.TypedMultipleChoiceField(
+        coerce=int, required=False, widget=forms.CheckboxSelectMultiple, label="Elected provisions"
+    )
+    decided_on = forms.DateField(
+        required=False, widget=forms.DateInput(attrs=DATE_WIDGET), error_messages=DATE_ERRORS, label="Decided on"
+    )
+
+    def __init__(self, *args, provisions: list[SideLetterProvision], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # A list read once for the whole round page: a queryset here would be read again for
+        # every LP's form.
+        self.provisions = {p.pk: p for p in provisions}
+        self.fields["provisions"].choices = [
+            (p.pk, f"{p.get_category_display()} ({p.side_letter.commitment.lp}): {p.text[:80]}") for p in provisions
+        ]
+
+    def clean_provisions(self) -> list[SideLetterProvision]:
+        return [self.provisions[pk] for pk in self.cleaned_data["provisions"]]
+
+    def clean(self):
+        cleaned = super().clean()
+        status = cleaned.get("status")
+        if status == ElectionStatus.ELECTED and not cleaned.get("provisions"):
+            self.add_error("provisions", "Tick the provisions the LP elected (or record a decline).")
+        if status in (ElectionStatus.ELECTED, ElectionStatus.DECLINED) and not cleaned.get("decided_on"):
+            self.add_error("decided_on", "Give the date the LP answered.")
+        return cleaned
+
+
+class ComplianceCheckForm(forms.ModelForm):
+    """One kind's check; the compliance page shows one per kind, each with the kind as prefix."""
+
+    class Meta:
+        model = ComplianceCheck
+        fields = ["status", "verified_on", "expires_on"]
+        widgets = {
+            "verified_on": forms.DateInput(attrs=DATE_WIDGET, format="%Y-%m-%d"),
+            "expires_on": forms.DateInput(attrs=DATE_WIDGET, format="%Y-%m-%d"),
+        }
+        error_messages = {"verified_on": DATE_ERRORS, "expires_on": DATE_ERRORS}

@@ -14,13 +14,14 @@ from django.db.models import Count, Q, Sum
 from django.urls import reverse
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
+from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
 from contacts.models import ContactType, OrganizationType
 from crm.lib.money import MONEY
 from crm.lib.scoping import ScopedQuerySet
 from crm.lib.text import NAME_MAX, NOTE_MAX, SHORT_NAME_MAX, LengthLimit
 from crm.models import CustomFieldEntity, CustomFieldsModel, TimeStampedModel
-from crm.permissions import ANY_FIELD, OPEN, Capability, GuardedModel
+from crm.permissions import ANY_FIELD, OPEN, Capability, GuardedModel, require_write
 
 
 class FundStatus(models.TextChoices):
@@ -300,8 +301,11 @@ class LPProfile(GuardedModel, CustomFieldsModel, TimeStampedModel):
         explicitly (a “Relationship” column), or the profile only holds a soft circle or a
         withdrawn commitment, the file's word stands (see lps.resources).
         """
+        flags = self.guarded_changes() & set(FLAG_KINDS)
         with transaction.atomic():
             super().save(*args, **kwargs)
+            for flag in sorted(flags):
+                ComplianceCheck.follow_flag(self, flag)
             contact = self.contact
             if not keep_contact_type and contact.contact_type != ContactType.INVESTOR:
                 contact.contact_type = ContactType.INVESTOR
@@ -312,6 +316,11 @@ class LPProfile(GuardedModel, CustomFieldsModel, TimeStampedModel):
 
     def get_absolute_url(self) -> str:
         return reverse("lp_detail", args=[self.pk])
+
+    @classmethod
+    def after_bulk_write(cls, profiles: list[LPProfile], user: Any) -> None:
+        """The import wrote these profiles in bulk (no save()): their checks follow their flags."""
+        ComplianceCheck.follow_flags_in_bulk(profiles, user)
 
 
 class CommitmentStatus(models.TextChoices):
@@ -651,3 +660,219 @@ class ReupAsk(GuardedModel, TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.lp} — {self.fund} ask"
+
+
+# --- Side letters and MFN election rounds ------------------------------------------------------
+
+
+class ProvisionCategory(models.TextChoices):
+    FEES = "fees", "Fee or carry terms"
+    MFN = "mfn", "MFN"
+    CO_INVESTMENT = "co_investment", "Co-investment rights"
+    REPORTING = "reporting", "Reporting"
+    TRANSFER = "transfer", "Transfer"
+    EXCUSE = "excuse", "Excuse / exclusion"
+    OTHER = "other", "Other"
+
+
+class SideLetter(GuardedModel, TimeStampedModel):
+    """A side letter to one commitment: what the LP was granted beyond the fund's documents."""
+
+    # Side letters change the economics and rights of a commitment: a manager's, like the commitment.
+    WRITE_RULES = {ANY_FIELD: Capability.CHANGE_COMMITMENTS}
+
+    commitment = models.ForeignKey(Commitment, on_delete=models.CASCADE, related_name="side_letters")
+    signed_date = models.DateField("signed on", null=True, blank=True)
+    notes = models.TextField(blank=True, max_length=NOTE_MAX, validators=[LengthLimit(NOTE_MAX)])
+
+    objects = ScopedQuerySet.as_manager()
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["commitment", "signed_date", "pk"]
+
+    def __str__(self) -> str:
+        return f"Side letter · {self.commitment}"
+
+
+class SideLetterProvision(GuardedModel, TimeStampedModel):
+    """One term of a side letter, filed under a category so the register can list them across LPs."""
+
+    WRITE_RULES = {ANY_FIELD: Capability.CHANGE_COMMITMENTS}
+
+    side_letter = models.ForeignKey(SideLetter, on_delete=models.CASCADE, related_name="provisions")
+    category = models.CharField(max_length=16, choices=ProvisionCategory.choices, default=ProvisionCategory.OTHER)
+    text = models.TextField(max_length=NOTE_MAX, validators=[LengthLimit(NOTE_MAX)])
+
+    objects = ScopedQuerySet.as_manager()
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = "side letter provision"
+        ordering = ["side_letter", "pk"]
+        indexes = [models.Index(fields=["category"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_category_display()} · {self.side_letter.commitment}"
+
+
+class MFNRound(GuardedModel, TimeStampedModel):
+    """An MFN election round of a fund: the compendium of side-letter terms sent to the LPs
+    whose side letter has an MFN provision, who elect the terms they want by the deadline."""
+
+    WRITE_RULES = {ANY_FIELD: Capability.CHANGE_COMMITMENTS}
+
+    fund = models.ForeignKey(Fund, on_delete=models.PROTECT, related_name="mfn_rounds")
+    sent_date = models.DateField("sent on")
+    deadline = models.DateField("elections due by")
+    notes = models.TextField(blank=True, max_length=NOTE_MAX, validators=[LengthLimit(NOTE_MAX)])
+
+    objects = ScopedQuerySet.as_manager()
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = "MFN election round"
+        ordering = ["-deadline", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.fund} · MFN round sent {self.sent_date:%b %-d, %Y}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("mfn_round_detail", args=[self.pk])
+
+
+class ElectionStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    ELECTED = "elected", "Elected"
+    DECLINED = "declined", "Declined"
+
+
+class MFNElection(GuardedModel, TimeStampedModel):
+    """One eligible commitment's answer to an MFN round: the provisions it elected, or a decline."""
+
+    WRITE_RULES = {ANY_FIELD: Capability.CHANGE_COMMITMENTS}
+
+    round = models.ForeignKey(MFNRound, on_delete=models.CASCADE, related_name="elections")
+    commitment = models.ForeignKey(Commitment, on_delete=models.CASCADE, related_name="mfn_elections")
+    status = models.CharField(max_length=10, choices=ElectionStatus.choices, default=ElectionStatus.PENDING)
+    elected_provisions = models.ManyToManyField(SideLetterProvision, blank=True, related_name="elections")
+    decided_on = models.DateField("decided on", null=True, blank=True)
+
+    objects = ScopedQuerySet.as_manager()
+    history = HistoricalRecords(m2m_fields=[elected_provisions])
+
+    class Meta:
+        verbose_name = "MFN election"
+        ordering = ["round", "pk"]
+        constraints = [models.UniqueConstraint(fields=["round", "commitment"], name="mfn_election_one_per_commitment")]
+
+    def __str__(self) -> str:
+        return f"{self.round} · {self.commitment.lp}"
+
+    def days_left(self, today: datetime.date) -> int:
+        """Days until the round's deadline (0 on the day, negative once it has passed)."""
+        return (self.round.deadline - today).days
+
+
+# --- Compliance --------------------------------------------------------------------------------
+
+
+class ComplianceKind(models.TextChoices):
+    ACCREDITATION = "accreditation", "Accredited investor"
+    QUALIFIED_PURCHASER = "qualified_purchaser", "Qualified purchaser"
+    KYC_AML = "kyc_aml", "KYC / AML"
+
+
+# The LP profile's two older flags, and the check each one mirrors (see ComplianceCheck.save).
+FLAG_KINDS = {"accredited": ComplianceKind.ACCREDITATION, "qualified_purchaser": ComplianceKind.QUALIFIED_PURCHASER}
+
+
+class ComplianceStatus(models.TextChoices):
+    NOT_STARTED = "not_started", "Not started"
+    PENDING = "pending", "Pending"
+    VERIFIED = "verified", "Verified"
+    EXPIRED = "expired", "Expired"
+
+
+class ComplianceCheck(GuardedModel, TimeStampedModel):
+    """One of an LP's compliance checks (accreditation, qualified purchaser, KYC/AML): its status,
+    when it was verified and when the verification runs out. No row means not started."""
+
+    WRITE_RULES = {ANY_FIELD: Capability.CHANGE_COMPLIANCE}
+
+    lp = models.ForeignKey(LPProfile, on_delete=models.CASCADE, related_name="compliance_checks", verbose_name="LP")
+    kind = models.CharField(max_length=20, choices=ComplianceKind.choices)
+    status = models.CharField(max_length=12, choices=ComplianceStatus.choices, default=ComplianceStatus.NOT_STARTED)
+    verified_on = models.DateField("verified on", null=True, blank=True)
+    expires_on = models.DateField("expires on", null=True, blank=True)
+
+    objects = ScopedQuerySet.as_manager()
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = "compliance check"
+        ordering = ["lp", "kind"]
+        constraints = [models.UniqueConstraint(fields=["lp", "kind"], name="compliance_check_one_per_lp_kind")]
+        indexes = [models.Index(fields=["kind", "status"]), models.Index(fields=["expires_on"])]
+
+    def __str__(self) -> str:
+        return f"{self.lp} · {self.get_kind_display()}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        with transaction.atomic():
+            super().save(*args, **kwargs)
+            flag = {kind: flag for flag, kind in FLAG_KINDS.items()}.get(self.kind)
+            if flag is not None:
+                # The profile's flag mirrors the check (the import and the API read and write
+                # it); update() writes no profile history: the check's own history says it.
+                LPProfile.objects.filter(pk=self.lp_id).update(**{flag: self.status == ComplianceStatus.VERIFIED})
+
+    @classmethod
+    def follow_flag(cls, profile: LPProfile, flag: str) -> None:
+        """A profile's flag was ticked or cleared (the form, the tracker, a merge): its check follows,
+        verified or back to not started, keeping any dates."""
+        check = cls.objects.filter(lp=profile, kind=FLAG_KINDS[flag]).first() or cls(lp=profile, kind=FLAG_KINDS[flag])
+        ticked = getattr(profile, flag)
+        if ticked and check.status != ComplianceStatus.VERIFIED:
+            check.status = ComplianceStatus.VERIFIED
+        elif not ticked and check.status == ComplianceStatus.VERIFIED:
+            check.status = ComplianceStatus.NOT_STARTED
+        else:
+            return
+        if hasattr(profile, "_history_user"):
+            check._history_user = profile._history_user
+        check.save()
+
+    @classmethod
+    def follow_flags_in_bulk(cls, profiles: list[LPProfile], user: Any) -> None:
+        """``follow_flag`` for many profiles in a few queries, with history (an import's rows)."""
+        existing = {
+            (check.lp_id, check.kind): check
+            for check in cls.objects.filter(lp__in=[p.pk for p in profiles], kind__in=FLAG_KINDS.values())
+        }
+        created, updated = [], []
+        for profile in profiles:
+            for flag, kind in FLAG_KINDS.items():
+                ticked, check = getattr(profile, flag), existing.get((profile.pk, kind))
+                if check is None:
+                    if ticked:
+                        created.append(cls(lp_id=profile.pk, kind=kind, status=ComplianceStatus.VERIFIED))
+                elif ticked != (check.status == ComplianceStatus.VERIFIED):
+                    check.status = ComplianceStatus.VERIFIED if ticked else ComplianceStatus.NOT_STARTED
+                    updated.append(check)
+        if created or updated:
+            require_write(cls, user, None)  # a bulk write sends no pre_save: check here
+        if created:
+            bulk_create_with_history(created, cls, batch_size=500, default_user=user)
+        if updated:
+            bulk_update_with_history(updated, cls, ["status"], batch_size=500, default_user=user)
+
+    def current_status(self, today: datetime.date) -> str:
+        """The status as of ``today``: a verification past its expiry date is expired, whatever was stored."""
+        if self.status == ComplianceStatus.VERIFIED and self.expires_on is not None and self.expires_on < today:
+            return ComplianceStatus.EXPIRED
+        return self.status
+
+    def clean(self) -> None:
+        if self.verified_on and self.expires_on and self.expires_on < self.verified_on:
+            raise ValidationError({"expires_on": "The expiry cannot be before the verification."})

@@ -24,4 +24,12 @@ urlpatterns = [
     path("distribution-lines/<int:pk>/notice/", views.distribution_notice, name="distribution_notice"),
     path("funds/<int:pk>/accounts/", views.capital_accounts, name="capital_accounts"),
     path("funds/<int:pk>/accounts/export/", views.capital_account_export, name="capital_account_export"),
+    path("side-letters/", views.side_letter_register, name="side_letter_register"),
+    path("side-letters/export/", views.side_letter_export, name="side_letter_export"),
+    path("commitments/<int:pk>/side-letters/new/", views.side_letter_create, name="side_letter_create"),
+    path("side-letters/<int:pk>/edit/", views.side_letter_edit, name="side_letter_edit"),
+    path("mfn-rounds/new/", views.mfn_round_create, name="mfn_round_create"),
+    path("mfn-rounds/<int:pk>/", views.mfn_round_detail, name="mfn_round_detail"),
+    path("mfn-elections/<int:pk>/", views.mfn_election_edit, name="mfn_election_edit"),
+    path("<int:pk>/compliance/", views.compliance_edit, name="compliance_edit"),
 ]

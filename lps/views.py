@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.contrib import messages
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, Prefetch, Q, QuerySet, Sum
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -19,24 +19,49 @@ from django_htmx.http import trigger_client_event
 from contacts.models import Communication, Contact
 from crm.lib.export import export_response
 from crm.lib.history import history_entries
-from crm.lib.htmx import close_dialog, empty_fragment, is_fragment_request, render_page_or_fragment, safe_next, saved
+from crm.lib.htmx import (
+    close_dialog,
+    empty_fragment,
+    is_fragment_request,
+    posted,
+    render_page_or_fragment,
+    safe_next,
+    saved,
+)
 from crm.lib.listing import export_format, paginate
 from crm.permissions import Capability, can
 from crm.roles import capability_required
-from lps import accounts, calls
+from lps import accounts, calls, compliance, side_letters
 from lps import distributions as dist_service
-from lps.filters import CommitmentFilter
-from lps.forms import CapitalCallForm, CommitmentForm, DistributionForm, LPProfileForm, ReceiptForm
+from lps.filters import CommitmentFilter, ProvisionFilter
+from lps.forms import (
+    CapitalCallForm,
+    CommitmentForm,
+    ComplianceCheckForm,
+    DistributionForm,
+    LPProfileForm,
+    MFNElectionForm,
+    MFNRoundForm,
+    ProvisionFormSet,
+    ReceiptForm,
+    SideLetterForm,
+)
 from lps.models import (
     COMMITTED_STATUSES,
     CallLine,
     CapitalCall,
     Commitment,
     CommitmentStatus,
+    ComplianceKind,
     Distribution,
     DistributionLine,
+    ElectionStatus,
     Fund,
     LPProfile,
+    MFNElection,
+    MFNRound,
+    SideLetter,
+    SideLetterProvision,
 )
 
 LIST_TEMPLATE = "lps/lp_list.html"
@@ -261,7 +286,13 @@ def commitment_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _detail_context(request: HttpRequest, profile: LPProfile) -> dict:
     user = request.user
-    commitments = list(commitments_for(user).filter(lp=profile).order_by("-fund__vintage_year", "fund__name"))
+    commitments = list(
+        commitments_for(user)
+        .filter(lp=profile)
+        .prefetch_related(Prefetch("side_letters", SideLetter.objects.prefetch_related("provisions")))
+        .order_by("-fund__vintage_year", "fund__name")
+    )
+    today = timezone.localdate()
     past_due = calls.overdue_by_commitment(timezone.localdate(), lp=profile)
     for commitment in commitments:
         commitment.past_due = past_due.get(commitment.pk)
@@ -287,7 +318,9 @@ def _detail_context(request: HttpRequest, profile: LPProfile) -> dict:
         "history": history_entries(profile),
         "checks": CHECKS,
         "can_edit": can(user, Capability.CHANGE_COMMITMENTS),
-        "today": timezone.localdate(),
+        "can_edit_compliance": can(user, Capability.CHANGE_COMPLIANCE),
+        "compliance": compliance_rows(profile, today),
+        "today": today,
     }
 
 
@@ -567,3 +600,233 @@ def capital_account_export(request: HttpRequest, pk: int) -> HttpResponse:
     table = [cells(r, r.commitment.lp.contact.full_name, r.commitment.investing_entity) for r in rows]
     table.append(cells(accounts.add_up(rows), "Total", ""))
     return export_response(fmt, f"capital-accounts-{slugify(fund.name)}", ACCOUNT_HEADERS, table)
+
+
+# --- Side letters -------------------------------------------------------------------------------
+
+SIDE_LETTER_FORM_TEMPLATE = "lps/side_letter_form.html"
+REGISTER_TEMPLATE = "lps/side_letter_register.html"
+ROUND_TEMPLATE = "lps/mfn_round.html"
+COMPLIANCE_FORM_TEMPLATE = "lps/compliance_form.html"
+
+
+def _side_letter_form(request: HttpRequest, side_letter: SideLetter) -> HttpResponse:
+    form = SideLetterForm(posted(request), instance=side_letter)
+    formset = ProvisionFormSet(posted(request), instance=side_letter, prefix="provisions")
+    if request.method == "POST" and form.is_valid() and formset.is_valid():
+        adding = side_letter.pk is None
+        provisions = [f.instance for f in formset.forms if f.has_changed() and f not in formset.deleted_forms]
+        deleted = [f.instance for f in formset.deleted_forms if f.instance.pk]
+        side_letters.save_side_letter(form.instance, provisions, deleted, request.user)
+        commitment = side_letter.commitment
+        messages.success(
+            request, f"{'Added' if adding else 'Saved'} the side letter of {commitment.lp} in {commitment.fund}."
+        )
+        if is_fragment_request(request):
+            return close_dialog(empty_fragment(request), CHANGED_EVENT)
+        return redirect(safe_next(request) or reverse("lp_detail", args=[commitment.lp_id]))
+    context = {"form": form, "formset": formset, "side_letter": side_letter, "commitment": side_letter.commitment,
+               "next": safe_next(request) or ""}  # fmt: skip
+    return render_page_or_fragment(request, SIDE_LETTER_FORM_TEMPLATE, "side-letter-form", context)
+
+
+@require_http_methods(["GET", "POST"])
+@capability_required(Capability.CHANGE_COMMITMENTS)
+def side_letter_create(request: HttpRequest, pk: int) -> HttpResponse:
+    commitment = commitments_for(request.user).get_for_user(request.user, pk, write=True)
+    return _side_letter_form(request, SideLetter(commitment=commitment))
+
+
+@require_http_methods(["GET", "POST"])
+@capability_required(Capability.CHANGE_COMMITMENTS)
+def side_letter_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    queryset = SideLetter.objects.select_related("commitment__lp__contact", "commitment__fund")
+    return _side_letter_form(request, queryset.get_for_user(request.user, pk, write=True))
+
+
+def _register_filter(request: HttpRequest) -> ProvisionFilter:
+    queryset = (
+        SideLetterProvision.objects.visible_to(request.user)
+        .select_related("side_letter__commitment__lp__contact__organization", "side_letter__commitment__fund")
+        .order_by(
+            "side_letter__commitment__fund__name", "category", "side_letter__commitment__lp__contact__last_name", "pk"
+        )
+    )
+    return ProvisionFilter(request.GET or None, queryset=queryset, request=request)
+
+
+def _register_context(request: HttpRequest, round_form: MFNRoundForm | None = None) -> dict:
+    filterset = _register_filter(request)
+    today = timezone.localdate()
+    rounds = (
+        MFNRound.objects.visible_to(request.user)
+        .select_related("fund")
+        .annotate(
+            eligible=Count("elections"),
+            pending=Count("elections", filter=Q(elections__status=ElectionStatus.PENDING)),
+        )
+        .order_by("-deadline", "-pk")[:ROUNDS_SHOWN]
+    )
+    can_edit = can(request.user, Capability.CHANGE_COMMITMENTS)
+    return {
+        "filter": filterset,
+        "page_obj": paginate(request, filterset.qs),
+        "rounds": [(r, (r.deadline - today).days) for r in rounds],
+        "round_form": round_form
+        or (MFNRoundForm(user=request.user, initial={"sent_date": today}) if can_edit else None),
+        "can_edit": can_edit,
+        "warning_days": side_letters.MFN_WARNING_DAYS,
+        "today": today,
+    }
+
+
+# The register shows the latest rounds; older ones stay reachable from their own pages' links.
+ROUNDS_SHOWN = 20
+
+
+@require_GET
+def side_letter_register(request: HttpRequest) -> HttpResponse:
+    """Every side-letter provision across LPs, filterable by category, fund and words; MFN rounds above."""
+    response = render_page_or_fragment(request, REGISTER_TEMPLATE, "provision-table", _register_context(request))
+    patch_vary_headers(response, ("HX-Request",))
+    return response
+
+
+@require_GET
+def side_letter_export(request: HttpRequest) -> HttpResponse:
+    fmt = export_format(request)
+    headers = ["LP", "Organization", "Fund", "Investing entity", "Side letter signed", "Category", "Provision"]
+    rows = (
+        [
+            p.side_letter.commitment.lp.contact.full_name,
+            p.side_letter.commitment.lp.contact.organization.name
+            if p.side_letter.commitment.lp.contact.organization
+            else "",
+            p.side_letter.commitment.fund.name,
+            p.side_letter.commitment.investing_entity,
+            p.side_letter.signed_date,
+            p.get_category_display(),
+            p.text,
+        ]
+        for p in _register_filter(request).qs
+    )
+    return export_response(fmt, "side-letter-provisions", headers, rows)
+
+
+# --- MFN election rounds --------------------------------------------------------------------------
+
+
+@require_POST
+@capability_required(Capability.CHANGE_COMMITMENTS)
+def mfn_round_create(request: HttpRequest) -> HttpResponse:
+    form = MFNRoundForm(request.POST, user=request.user)
+    if form.is_valid():
+        data = form.cleaned_data
+        mfn_round = side_letters.create_round(
+            data["fund"], request.user, sent_date=data["sent_date"], deadline=data["deadline"], notes=data["notes"]
+        )
+        messages.success(request, f"MFN round of {mfn_round.fund} sent to {mfn_round.elections.count()} eligible LPs.")
+        return redirect("mfn_round_detail", mfn_round.pk)
+    return render(request, REGISTER_TEMPLATE, _register_context(request, form), status=400)
+
+
+def _round_context(request: HttpRequest, mfn_round: MFNRound, forms: dict | None = None) -> dict:
+    today = timezone.localdate()
+    provisions = list(side_letters.electable_provisions(mfn_round))
+    elections = list(
+        mfn_round.elections.select_related("commitment__lp__contact__organization")
+        .prefetch_related("elected_provisions")
+        .order_by("commitment__lp__contact__last_name", "pk")
+    )
+    can_edit = can(request.user, Capability.CHANGE_COMMITMENTS)
+    rows = []
+    for election in elections:
+        form = (forms or {}).get(election.pk)
+        if form is None and can_edit:
+            form = MFNElectionForm(
+                provisions=provisions,
+                initial={"status": election.status, "decided_on": election.decided_on or today,
+                         "provisions": [p.pk for p in election.elected_provisions.all()]},
+                prefix=f"e{election.pk}",
+            )  # fmt: skip
+        rows.append((election, form))
+    return {
+        "round": mfn_round,
+        "fund": mfn_round.fund,
+        "rows": rows,
+        "days_left": (mfn_round.deadline - today).days,
+        "pending": sum(1 for e in elections if e.status == ElectionStatus.PENDING),
+        "provisions": provisions,
+        "warning_days": side_letters.MFN_WARNING_DAYS,
+        "can_edit": can_edit,
+        "today": today,
+    }
+
+
+@require_GET
+def mfn_round_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """The round's eligible LPs with each one's election and the days left."""
+    mfn_round = MFNRound.objects.select_related("fund").get_for_user(request.user, pk)
+    return render(request, ROUND_TEMPLATE, _round_context(request, mfn_round))
+
+
+@require_POST
+@capability_required(Capability.CHANGE_COMMITMENTS)
+def mfn_election_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    """Record one LP's election (the provisions chosen), a decline, or set it back to pending."""
+    election = MFNElection.objects.select_related("round__fund", "commitment__lp").get_for_user(
+        request.user, pk, write=True
+    )
+    form = MFNElectionForm(
+        request.POST, provisions=list(side_letters.electable_provisions(election.round)), prefix=f"e{election.pk}"
+    )
+    if form.is_valid():
+        data = form.cleaned_data
+        side_letters.record_election(
+            election,
+            request.user,
+            status=data["status"],
+            provisions=data["provisions"],
+            decided_on=data["decided_on"],
+        )
+        messages.success(
+            request, f"Recorded {election.commitment.lp}'s MFN election: {election.get_status_display().lower()}."
+        )
+        return redirect("mfn_round_detail", election.round_id)
+    return render(request, ROUND_TEMPLATE, _round_context(request, election.round, {election.pk: form}), status=400)
+
+
+# --- Compliance -----------------------------------------------------------------------------------
+
+
+def compliance_rows(profile: LPProfile, today) -> list[tuple[str, object, str]]:
+    """(label, check, status as of today) per kind, for the LP's page."""
+    checks = compliance.checks_by_kind(profile)
+    labels = dict(ComplianceKind.choices)
+    return [(labels[kind], check, check.current_status(today)) for kind, check in checks.items()]
+
+
+@require_http_methods(["GET", "POST"])
+@capability_required(Capability.CHANGE_COMPLIANCE)
+def compliance_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    """The LP's three compliance checks in one form (one sub-form per kind)."""
+    profile = _profile(request, pk)
+    checks = compliance.checks_by_kind(profile)
+    forms = {kind: ComplianceCheckForm(posted(request), instance=check, prefix=kind) for kind, check in checks.items()}
+    if request.method == "POST" and all(form.is_valid() for form in forms.values()):
+        values = {kind: {name: form.cleaned_data[name] for name in form.Meta.fields} for kind, form in forms.items()}
+        compliance.save_checks(profile, request.user, values)
+        return saved(
+            request,
+            f"Saved {profile.contact}'s compliance status.",
+            redirect_to=profile,
+            panel=lambda: _panel(request, profile.pk),
+            event=CHANGED_EVENT,
+        )
+    labels = dict(ComplianceKind.choices)
+    context = {
+        "profile": profile,
+        "forms": [(labels[k], f) for k, f in forms.items()],
+        "action_url": request.get_full_path(),
+    }
+    return render_page_or_fragment(request, COMPLIANCE_FORM_TEMPLATE, "compliance-form", context)

@@ -87,8 +87,9 @@ def test_actions_page_runs_a_fixed_number_of_queries(member_client, member_user,
 
     small = queries_with(2)
     assert small == queries_with(40)
-    # Session, user, the tab counts, the group totals, one query per group (4), the badge.
-    assert small <= 9
+    # Session, user, the tab counts, the group totals, one query per group (4), the badge, and
+    # two per group the layers above register (crm.lib.next_actions: lps's MFN and compliance).
+    assert small <= 13
 
 
 def test_a_long_group_shows_its_first_ten_and_offers_more(member_client, member_user):

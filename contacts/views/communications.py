@@ -32,6 +32,7 @@ from contacts.pickers import (
     search_organizations,
 )
 from contacts.services import communications_for, overdue_count
+from crm.lib import next_actions
 from crm.lib.export import export_response
 from crm.lib.history import history_entries
 from crm.lib.htmx import close_dialog, empty_fragment, is_fragment_request, render_page_or_fragment, safe_next
@@ -473,6 +474,9 @@ def actions(request: HttpRequest) -> HttpResponse:
     context = {
         "who": who,
         "groups": fill_action_groups(queryset, today, shown),
+        # Deadlines of the layers above (MFN elections, compliance expiry): registered sources,
+        # two queries each, for everyone's view and mine alike (they belong to no one's log).
+        "sources": next_actions.groups_for(request.user, today),
         "more_url": reverse("actions_more"),
         "counts": counts,
         "today": today,

@@ -102,7 +102,8 @@ def log_rows(user: Any, filters: dict):
             rows = rows.filter(history_date__gte=_since(filters["date_from"]))
         if filters.get("date_to"):
             rows = rows.filter(history_date__lt=_since(filters["date_to"] + datetime.timedelta(days=1)))
-        parts.append(rows.annotate(kind=Value(key, output_field=CharField())).values(*ROW_FIELDS, "kind"))
+        # Not "kind": an audited model may have a field of that name (lps.ComplianceCheck).
+        parts.append(rows.annotate(audit_kind=Value(key, output_field=CharField())).values(*ROW_FIELDS, "audit_kind"))
     union = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
     return union.order_by("-history_date", "-history_id")
 
@@ -125,7 +126,7 @@ def describe(rows: list[dict]) -> list[AuditEntry]:
     """The page's rows with who, the record's name and the field-by-field change."""
     by_kind: dict[str, list[dict]] = {}
     for row in rows:
-        by_kind.setdefault(row["kind"], []).append(row)
+        by_kind.setdefault(row["audit_kind"], []).append(row)
     users = get_user_model().objects.in_bulk({row["history_user_id"] for row in rows} - {None})
     details: dict[tuple[str, int], tuple[list[Change], str, str | None]] = {}
     for kind, kind_rows in by_kind.items():
@@ -153,14 +154,14 @@ def describe(rows: list[dict]) -> list[AuditEntry]:
             details[(kind, record.history_id)] = (readable, str(named or f"#{record.id}"), url)
     entries = []
     for row in rows:
-        model = audited_models()[row["kind"]]
-        changes, name, url = details[(row["kind"], row["history_id"])]
+        model = audited_models()[row["audit_kind"]]
+        changes, name, url = details[(row["audit_kind"], row["history_id"])]
         entries.append(
             AuditEntry(
                 when=row["history_date"],
                 who=users.get(row["history_user_id"]),
                 action=HISTORY_TYPES.get(row["history_type"], row["history_type"]),
-                kind=row["kind"],
+                kind=row["audit_kind"],
                 type_label=str(model._meta.verbose_name).capitalize(),
                 record_id=row["id"],
                 record=name,

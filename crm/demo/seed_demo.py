@@ -5,6 +5,8 @@ missing, and nothing that exists is touched, so a re-run changes nothing (not ev
 password someone has since changed). After a load into an empty database the dashboard shows
 6 LPs, $83M committed and funded in Fund I and $40M expected in the Fund II pipeline; Fund II
 has three closes (the first held) and the Fund I LPs' re-ups at each level of the ladder, with their asks.
+Two Fund I LPs have side letters with an MFN clause and an MFN round is open (one election
+pending, due in nine days); every LP's KYC/AML is verified, Marcus Chen's expiring in 20 days.
 """
 
 from __future__ import annotations
@@ -33,7 +35,22 @@ from crm.models import Role, User
 from crm.permissions import as_system
 from lps import calls
 from lps import distributions as lp_distributions
-from lps.models import Close, CloseState, Commitment, CommitmentStatus, Fund, FundStatus, LPProfile, ReupAsk
+from lps import side_letters as side_letter_services
+from lps.models import (
+    Close,
+    CloseState,
+    Commitment,
+    CommitmentStatus,
+    ComplianceCheck,
+    ComplianceKind,
+    ComplianceStatus,
+    Fund,
+    FundStatus,
+    LPProfile,
+    ReupAsk,
+    SideLetter,
+    SideLetterProvision,
+)
 from pipeline.models import Opportunity, Priority, Stage, StageOutcome
 
 TEAM_DOMAIN = "fund.example"
@@ -205,6 +222,21 @@ LP_COMMITMENTS = [
     ("marcus.chen@summitinsurance.example", OrganizationType.INSURANCE, "5000000", (2021, 4, 1), (2021, 6, 18)),
 ]  # fmt: skip
 
+# Fund I's side letters: (contact email, signed on, provisions). Both have an MFN clause, so
+# both LPs are eligible for the fund's MFN election round.
+FUND_ONE_SIDE_LETTERS = [
+    ("amira.haddad@sovereignwealth.example", (2020, 7, 30), [
+        ("mfn", "Most favoured nation: may elect any term granted to an LP of $25M or less."),
+        ("co_investment", "Offered co-investment alongside the fund in deals over $10M, no fee or carry."),
+        ("excuse", "Excused from investments in gaming, alcohol and tobacco."),
+    ]),
+    ("daniel.okafor@northeastpension.example", (2020, 8, 17), [
+        ("mfn", "Most favoured nation, economic terms only."),
+        ("fees", "Management fee of 1.75% (not 2%) during the investment period."),
+        ("reporting", "Quarterly ILPA template and an annual ESG report."),
+    ]),
+]  # fmt: skip
+
 # Fund II: (contact email, open-stage index, expected amount, priority, owner, next step,
 # next step in days from today, expected close). Only open stages, so no Fund II money is
 # implied committed. Sum: $40,000,000. Index 0..3 are Lead, Outreach, Meeting, Due diligence.
@@ -341,6 +373,8 @@ class _Loader:
         self.commitments(contacts, funds["Fund I"])
         self.fund_one_calls(funds["Fund I"])
         self.fund_one_distribution(funds["Fund I"])
+        self.side_letters(funds["Fund I"])
+        self.compliance(contacts)
         self.fund_two_raise(contacts, funds["Fund II"])
         opportunities = self.opportunities(users, contacts, funds["Fund II"])
         self.communications(users, contacts, opportunities)
@@ -474,6 +508,56 @@ class _Loader:
             gain=Decimal("4000000"), income=Decimal("150000"), notes="Proceeds of the Northwind sale.",
         )  # fmt: skip
         self.result.created["distributions"] += 1
+
+    def side_letters(self, fund: Fund) -> None:
+        """Two Fund I side letters, both with an MFN clause, and the MFN round sent on them:
+        one LP has elected, the other is still pending with the deadline nine days out (so it
+        shows in next actions)."""
+        letters = {}
+        for email, signed, provisions in FUND_ONE_SIDE_LETTERS:
+            commitment = Commitment.objects.get(fund=fund, lp__contact__email=email)
+            letters[email], created = self.ensure(
+                SideLetter, {"commitment": commitment}, commitment=commitment, signed_date=datetime.date(*signed)
+            )
+            if created:
+                for category, text in provisions:
+                    provision = SideLetterProvision(side_letter=letters[email], category=category, text=text)
+                    provision._history_user = self.actor
+                    provision.save()
+        if fund.mfn_rounds.exists():
+            return
+        mfn_round = side_letter_services.create_round(
+            fund,
+            self.actor,
+            sent_date=self.today - datetime.timedelta(days=21),
+            deadline=self.today + datetime.timedelta(days=9),
+            notes="Compendium of the Fund I side letters, sent to the LPs with an MFN clause.",
+        )
+        self.result.created["MFN election rounds"] += 1
+        amira = mfn_round.elections.get(commitment__lp__contact__email="amira.haddad@sovereignwealth.example")
+        reporting = SideLetterProvision.objects.get(side_letter__commitment__fund=fund, category="reporting")
+        side_letter_services.record_election(
+            amira,
+            self.actor,
+            status="elected",
+            provisions=[reporting],
+            decided_on=self.today - datetime.timedelta(days=4),
+        )
+
+    def compliance(self, contacts: dict[str, Contact]) -> None:
+        """KYC/AML for every LP, verified a year ago; Marcus Chen's runs out in three weeks."""
+        for email, *_rest in LP_COMMITMENTS:
+            lp = LPProfile.objects.get(contact=contacts[email])
+            expires = self.today + datetime.timedelta(days=20 if email.startswith("marcus.") else 400)
+            self.ensure(
+                ComplianceCheck,
+                {"lp": lp, "kind": ComplianceKind.KYC_AML},
+                lp=lp,
+                kind=ComplianceKind.KYC_AML,
+                status=ComplianceStatus.VERIFIED,
+                verified_on=expires - datetime.timedelta(days=365),
+                expires_on=expires,
+            )
 
     def fund_two_raise(self, contacts: dict[str, Contact], fund: Fund) -> None:
         """Fund II's closes and the Fund I LPs' re-ups, at every level of the ladder."""

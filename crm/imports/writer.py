@@ -272,6 +272,11 @@ class PlanWriter:
                     default_change_reason=self.reason,
                 )
         self._through_rows(model, step.objects)
+        # What a model's save() would have done beyond its own row (an LP profile's flags
+        # keep their compliance checks in step), done in bulk for the rows just written.
+        after = getattr(model, "after_bulk_write", None)
+        if after is not None and step.objects:
+            after(step.objects, self.user)
 
     def _history(self, model: type, objects: list, history_type: str) -> None:
         """The history rows ``bulk_create_with_history`` / ``bulk_update_with_history`` would write."""

@@ -53,6 +53,9 @@ from lps.models import (
     DistributionLine,
     Fund,
     LPProfile,
+    MFNElection,
+    MFNRound,
+    SideLetter,
 )
 from pipeline.models import Opportunity, Stage
 
@@ -180,6 +183,15 @@ ROUTE_ROLES: dict[str, str] = {
     "distribution_notice": Role.MEMBER,
     "capital_accounts": Role.MEMBER,
     "capital_account_export": Role.MANAGER,
+    # Side letters, MFN rounds and compliance (issue 16): members read; money and compliance are managers'.
+    "side_letter_register": Role.MEMBER,
+    "side_letter_export": Role.MANAGER,
+    "side_letter_create": Role.MANAGER,
+    "side_letter_edit": Role.MANAGER,
+    "mfn_round_create": Role.MANAGER,
+    "mfn_round_detail": Role.MEMBER,
+    "mfn_election_edit": Role.MANAGER,
+    "compliance_edit": Role.MANAGER,
     # The re-up cockpit (issue 15): members read it and add the deal; the ask is money.
     "reup_list": Role.MEMBER,
     "reup_export": Role.MANAGER,
@@ -246,6 +258,8 @@ POST_ONLY_URL_NAMES = {
     "distribution_create",
     "stage_calibration_adopt",
     "reup_opportunity_create",
+    "mfn_round_create",
+    "mfn_election_edit",
     "import_run",
     "import_discard",
     "import_cancel",
@@ -343,6 +357,9 @@ def records(admin_user) -> dict[str, Model]:
     )
     objects = [tag, organization, contact, fund, stage, opportunity, communication, lp, commitment, custom_field]
     objects += [exclusion, call, line, distribution, paid_out]
+    mfn_round = MFNRound.objects.create(fund=fund, sent_date=call.notice_date, deadline=call.due_date)
+    objects += [SideLetter.objects.create(commitment=commitment), mfn_round]
+    objects += [MFNElection.objects.create(round=mfn_round, commitment=commitment)]
     objects += [group, admin_user]
     # An import and a saved mapping, for the import pages that take an id (pk 1, like the rest).
     objects += [
@@ -411,6 +428,9 @@ PAGE_MODELS = {
     "lps/call-lines/": CallLine,
     "lps/distributions/": Distribution,
     "lps/distribution-lines/": DistributionLine,
+    "lps/side-letters/": SideLetter,
+    "lps/mfn-rounds/": MFNRound,
+    "lps/mfn-elections/": MFNElection,
     "api/v1/contacts": Contact,
     "api/v1/organizations": Organization,
     "api/v1/opportunities": Opportunity,

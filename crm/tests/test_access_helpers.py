@@ -33,6 +33,9 @@ from lps.models import (
     DistributionLine,
     Fund,
     LPProfile,
+    MFNElection,
+    MFNRound,
+    SideLetter,
 )
 from pipeline.models import Opportunity, Stage
 
@@ -76,6 +79,11 @@ OBJECT_ROUTES: dict[str, type[Model]] = {
     "capital_accounts": Fund,
     "capital_account_export": Fund,
     "reup_ask_edit": LPProfile,
+    "side_letter_create": Commitment,
+    "side_letter_edit": SideLetter,
+    "mfn_round_detail": MFNRound,
+    "mfn_election_edit": MFNElection,
+    "compliance_edit": LPProfile,
     "reup_opportunity_create": LPProfile,
     # The API's record paths, through the session (its token auth resolves to the same user).
     "api:api_contact_detail": Contact,
@@ -93,7 +101,7 @@ NOT_CRM_RECORDS = {"passkey_rename", "passkey_remove", "api_token_revoke"}
 IMPORT_PAGES = {name for name in ROUTE_ROLES if name.startswith("import_")}
 POST_ONLY = {
     "action_done", "commitment_toggle", "close_hold", "capital_call_create", "call_line_receipt",
-    "reup_opportunity_create", "distribution_create",
+    "reup_opportunity_create", "distribution_create", "mfn_election_edit",
 }  # fmt: skip
 # API writes validate their body before the record is looked up, so each gets a well-formed
 # one: the 404 must then come from the record, not a 400 from the body.
@@ -153,7 +161,11 @@ def book(db, admin_user) -> dict[type[Model], Model]:
     paid_out = DistributionLine.objects.create(
         distribution=distribution, commitment=commitment, amount=Decimal("1000"), income=Decimal("1000")
     )
-    records += [communication, lp, commitment, close, call, line, distribution, paid_out]
+    records += [distribution, paid_out]
+    side_letter = SideLetter.objects.create(commitment=commitment)
+    mfn_round = MFNRound.objects.create(fund=fund, sent_date=close.date, deadline=close.date)
+    election = MFNElection.objects.create(round=mfn_round, commitment=commitment)
+    records += [communication, lp, commitment, close, call, line, side_letter, mfn_round, election]
     return {type(record): record for record in records}
 
 

@@ -34,12 +34,18 @@ from lps.models import (
     Close,
     Commitment,
     CommitmentStatus,
+    ComplianceCheck,
     Distribution,
     DistributionLine,
     Fund,
     FundStatus,
     LPProfile,
+    MFNElection,
+    MFNRound,
+    ProvisionCategory,
     ReupAsk,
+    SideLetter,
+    SideLetterProvision,
 )
 from pipeline import services
 from pipeline.forms import MoveForm, OpportunityForm
@@ -67,6 +73,8 @@ class World:
     duplicate: Contact  # another record of the LP, for a merge
     close: Close  # the fund's planned first close, the LP's signed commitment expected at it
     line: CallLine  # Cy Tan's line of a first capital call, nothing received yet
+    side_letter: SideLetter  # Ada's side letter, with an MFN provision
+    election: MFNElection  # Ada's pending election in the fund's MFN round
 
 
 @pytest.fixture
@@ -97,9 +105,14 @@ def world(db) -> World:
     )
     call = CapitalCall.objects.create(fund=fund, number=1, notice_date=close.date, due_date=close.date, amount=1000)
     line = CallLine.objects.create(call=call, commitment=signed_commitment, amount=Decimal("1000"))
+    side_letter = SideLetter.objects.create(commitment=commitment, signed_date=close.date)
+    SideLetterProvision.objects.create(side_letter=side_letter, category=ProvisionCategory.MFN, text="MFN on fees.")
+    mfn_round = MFNRound.objects.create(fund=fund, sent_date=close.date, deadline=close.date)
+    election = MFNElection.objects.create(round=mfn_round, commitment=commitment)
     return World(
-        fund, old_fund, stages, lp_contact, profile, commitment, won, open_deal, prospect, duplicate, close, line
-    )
+        fund, old_fund, stages, lp_contact, profile, commitment, won, open_deal, prospect, duplicate, close, line,
+        side_letter, election,
+    )  # fmt: skip
 
 
 def guarded_state() -> tuple:
@@ -119,7 +132,11 @@ def guarded_state() -> tuple:
     distributions = tuple(Distribution.objects.order_by("pk").values_list()) + tuple(
         DistributionLine.objects.order_by("pk").values_list()
     )
-    return commitments, owners, compliance, funds, stages, closes, calls, asks, distributions
+    side_letters = tuple(
+        tuple(model.objects.order_by("pk").values_list()) for model in (SideLetter, SideLetterProvision, MFNRound)
+    ) + tuple(MFNElection.objects.order_by("pk").values_list("pk", "status", "decided_on", "elected_provisions"))
+    checks = tuple(ComplianceCheck.objects.order_by("pk").values_list())
+    return commitments, owners, compliance, funds, stages, closes, calls, asks, distributions, side_letters, checks
 
 
 # --- every path that writes guarded data ------------------------------------------------------
@@ -175,6 +192,21 @@ def _no_closes_changed(w: World) -> dict:
 
 
 COMPLIANT = {"accredited": "on", "qualified_purchaser": "on"}
+
+
+def _provisions(*new: tuple[str, str]) -> dict:
+    """A side letter form's provisions formset, with ``new`` (category, text) rows and no others."""
+    data = {"provisions-TOTAL_FORMS": str(len(new)), "provisions-INITIAL_FORMS": "0",
+            "provisions-MIN_NUM_FORMS": "0", "provisions-MAX_NUM_FORMS": "100"}  # fmt: skip
+    for n, (category, text) in enumerate(new):
+        data.update({f"provisions-{n}-category": category, f"provisions-{n}-text": text})
+    return data
+
+
+def _checks() -> dict:
+    """The compliance form with every check not started."""
+    return {f"{kind}-status": "not_started" for kind in ("accreditation", "qualified_purchaser", "kyc_aml")}
+
 
 CASES = [
     Case("commitment_create", "add a commitment", Capability.CHANGE_COMMITMENTS,
@@ -261,6 +293,21 @@ CASES = [
     Case("reup_ask_edit", "set a prior LP's re-up ask", Capability.CHANGE_COMMITMENTS,
          lambda c, w: c.post(reverse("reup_ask_edit", args=[w.profile.pk]),
                              {"fund": w.fund.pk, "amount": "30000000", "asked_on": "2026-01-15"})),
+    Case("side_letter_create", "add a side letter granting a fee discount", Capability.CHANGE_COMMITMENTS,
+         lambda c, w: c.post(reverse("side_letter_create", args=[w.commitment.pk]),
+                             {"signed_date": "2026-04-01", "notes": "", **_provisions(("fees", "Half the fee."))})),
+    Case("side_letter_edit", "rewrite a side letter's date", Capability.CHANGE_COMMITMENTS,
+         lambda c, w: c.post(reverse("side_letter_edit", args=[w.side_letter.pk]),
+                             {"signed_date": "2020-01-01", "notes": "", **_provisions()})),
+    Case("mfn_round_create", "send an MFN election round", Capability.CHANGE_COMMITMENTS,
+         lambda c, w: c.post(reverse("mfn_round_create"),
+                             {"fund": w.fund.pk, "sent_date": "2026-05-01", "deadline": "2026-06-01"})),
+    Case("mfn_election_edit", "record an LP's MFN decline", Capability.CHANGE_COMMITMENTS,
+         lambda c, w: c.post(reverse("mfn_election_edit", args=[w.election.pk]),
+                             {f"e{w.election.pk}-status": "declined", f"e{w.election.pk}-decided_on": "2026-05-02"})),
+    Case("compliance_edit", "mark an LP's KYC verified", Capability.CHANGE_COMPLIANCE,
+         lambda c, w: c.post(reverse("compliance_edit", args=[w.profile.pk]),
+                             {**_checks(), "kyc_aml-status": "verified", "kyc_aml-verified_on": "2026-01-05"})),
     Case("close_hold", "hold a close, accepting its signed commitments", Capability.CONFIGURE_FUNDS,
          lambda c, w: c.post(reverse("close_hold", args=[w.close.pk]))),
     Case("admin:pipeline_stage_delete", "delete a stage in the Django admin", Capability.CONFIGURE_FUNDS,
@@ -289,6 +336,7 @@ ROUTES_WITHOUT_GUARDED_WRITES = {
     "call_notices", "call_notice", "distributions", "distribution_detail", "distribution_notices",
     "distribution_notice", "capital_accounts", "capital_account_export",
     "reup_list", "reup_export", "reup_opportunity_create",
+    "side_letter_register", "side_letter_export", "mfn_round_detail",
     "report_conversion_export", "report_fundraising_export", "report_team_export", "reports_index", "settings",
     "settings_password", "settings_profile", "tag_create", "tag_delete", "tag_edit", "tag_list",
     "two_factor_verify", "two_factor_enrol", "two_factor_recovery_codes", "two_factor_remove",

@@ -81,6 +81,21 @@ def test_seed_demo_fund_one_is_83m_committed_and_funded_by_its_six_lps():
     assert lines == {"called": Decimal("83000000"), "paid": Decimal("83000000")}
 
 
+def test_seed_demo_has_two_fund_one_side_letters_an_open_mfn_round_and_a_check_expiring_soon(admin_client):
+    from lps.models import ComplianceCheck, MFNRound, SideLetter
+
+    run("seed_demo")
+
+    assert SideLetter.objects.filter(commitment__fund__name="Fund I").count() == 2
+    mfn_round = MFNRound.objects.get(fund__name="Fund I")
+    assert sorted(mfn_round.elections.values_list("status", flat=True)) == ["elected", "pending"]
+    assert ComplianceCheck.objects.filter(kind="accreditation", status="verified").count() == 6
+    actions = admin_client.get(reverse("actions")).content.decode()
+    assert "MFN election from Daniel Okafor" in actions and "9 days left" in actions
+    assert "Renew KYC / AML: Marcus Chen" in actions
+    assert "Demo data already present" in run("seed_demo")
+
+
 def test_seed_demo_fund_two_has_closes_and_re_ups_at_every_level_of_the_ladder():
     run("seed_demo")
 

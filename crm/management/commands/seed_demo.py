@@ -6,7 +6,8 @@ from crm.demo.seed_demo import DemoError, is_empty_database, load_demo
 class Command(BaseCommand):
     help = (
         "Load the demo data set: users admin/admin123 and grant/password (both admins), 8 organizations, "
-        "12 contacts, 6 tags, Fund I (6 LPs, $83M committed and funded through three capital calls) and Fund II "
+        "12 contacts, 6 tags, Fund I (6 LPs, $83M committed and funded through three capital calls, two side letters "
+        "with an MFN round open, KYC/AML checks, one expiring soon) and Fund II "
         "(three closes, five re-ups up the commitment ladder, 6 open opportunities, $40M expected), 9 communications "
         "(one a captured email thread). Records are matched by natural key and only missing ones are "
         "created; existing records, including changed passwords, are left as they are."
