@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from crm.lib.admin import CRMRecordAdmin
-from lps.models import Close, Commitment, Fund, LPProfile
+from lps.models import Close, Commitment, Fund, K1Delivery, LPProfile
 
 
 class CloseInline(admin.TabularInline):
@@ -29,7 +29,6 @@ class CommitmentInline(admin.TabularInline):
         "funded_amount",
         "legal_docs_signed",
         "wire_received",
-        "k1_sent",
     )
 
 
@@ -54,9 +53,17 @@ class CommitmentAdmin(CRMRecordAdmin):
         "funded_amount",
         "legal_docs_signed",
         "wire_received",
-        "k1_sent",
     )
-    list_filter = ("fund", "status", "legal_docs_signed", "wire_received", "k1_sent")
+    list_filter = ("fund", "status", "legal_docs_signed", "wire_received")
     search_fields = ("lp__contact__first_name", "lp__contact__last_name", "investing_entity")
     autocomplete_fields = ("lp",)
     list_select_related = ("lp__contact", "fund")
+
+
+@admin.register(K1Delivery)
+class K1DeliveryAdmin(CRMRecordAdmin):
+    list_display = ("commitment", "tax_year", "prepared_on", "sent_on", "method")
+    list_filter = ("tax_year", "method", "commitment__fund")
+    search_fields = ("commitment__lp__contact__first_name", "commitment__lp__contact__last_name")
+    autocomplete_fields = ("commitment",)
+    list_select_related = ("commitment__lp__contact", "commitment__fund")

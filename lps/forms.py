@@ -98,7 +98,6 @@ class CommitmentForm(LengthLimitsMixin, forms.ModelForm):
             "signed_date",
             "wire_received",
             "wire_date",
-            "k1_sent",
             "notes",
             "soft_amount",
             "soft_date",

@@ -336,13 +336,22 @@ def climb_ladder(commitment: Commitment, *, adding: bool, today: datetime.date) 
 
 class CommitmentQuerySet(ScopedQuerySet):
     def for_tracker(self) -> CommitmentQuerySet:
-        """What a row of the LP tracker (and the API's list) shows, and % funded to sort by."""
+        """What a row of the LP tracker (and the API's list) shows, and % funded to sort by.
+
+        ``k1_sent``: whether the K-1 of the latest tax year (``latest_tax_year``) has been sent,
+        a subquery so the tracker's column, filter and export read it without a query per row."""
         money = models.DecimalField(max_digits=19, decimal_places=4)
         percent = models.ExpressionWrapper(
             models.F("funded_amount") * 100 / models.F("commitment_amount"), output_field=money
         )
+        sent = K1Delivery.objects.filter(
+            commitment=models.OuterRef("pk"), tax_year=latest_tax_year(), sent_on__isnull=False
+        )
         return self.select_related("lp__contact__organization", "fund").annotate(
-            pct_funded=models.Case(models.When(commitment_amount__gt=0, then=percent), default=None, output_field=money)
+            pct_funded=models.Case(
+                models.When(commitment_amount__gt=0, then=percent), default=None, output_field=money
+            ),
+            k1_sent=models.Exists(sent),
         )
 
     def committed(self) -> CommitmentQuerySet:
@@ -414,7 +423,6 @@ class Commitment(GuardedModel, TimeStampedModel):
     signed_date = models.DateField(null=True, blank=True)
     wire_received = models.BooleanField(default=False)
     wire_date = models.DateField(null=True, blank=True)
-    k1_sent = models.BooleanField("K-1 sent", default=False)
     notes = models.TextField(blank=True, max_length=NOTE_MAX, validators=[LengthLimit(NOTE_MAX)])
     # The ladder (see LADDER and climb_ladder): the amount and date at each rung reached.
     soft_amount = models.DecimalField("soft-circle amount", **MONEY, null=True, blank=True)
@@ -575,3 +583,51 @@ class ReupAsk(GuardedModel, TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.lp} — {self.fund} ask"
+
+
+def latest_tax_year(today: datetime.date | None = None) -> int:
+    """The tax year whose K-1s are being prepared and sent: the last completed one.
+
+    Funds here keep calendar tax years, so it is the year before today's (in 2026, the 2025
+    K-1s are due). lps 0010 records the old single "K-1 sent" tick as this year's delivery.
+    """
+    return (today or timezone.localdate()).year - 1
+
+
+class K1Method(models.TextChoices):
+    EMAIL = "email", "Email"
+    PORTAL = "portal", "Investor portal"
+    POST = "post", "Post"
+    OTHER = "other", "Other"
+
+
+class K1Delivery(GuardedModel, TimeStampedModel):
+    """A commitment's K-1 for one tax year: when it was prepared, when and how it was sent."""
+
+    # K-1s are the fund's tax reporting to its LPs: a manager's, like the commitment itself.
+    WRITE_RULES = {ANY_FIELD: Capability.CHANGE_COMMITMENTS}
+
+    commitment = models.ForeignKey(Commitment, on_delete=models.CASCADE, related_name="k1_deliveries")
+    tax_year = models.PositiveSmallIntegerField(validators=[MinValueValidator(1900)])
+    prepared_on = models.DateField(null=True, blank=True)
+    sent_on = models.DateField(null=True, blank=True)
+    method = models.CharField(max_length=10, choices=K1Method.choices, blank=True)
+    notes = models.TextField(blank=True, max_length=NOTE_MAX, validators=[LengthLimit(NOTE_MAX)])
+
+    objects = ScopedQuerySet.as_manager()
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = "K-1 delivery"
+        verbose_name_plural = "K-1 deliveries"
+        ordering = ["-tax_year", "commitment"]
+        constraints = [
+            models.UniqueConstraint(fields=["commitment", "tax_year"], name="k1_delivery_one_per_commitment_year")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.commitment} · K-1 {self.tax_year}"
+
+    @property
+    def is_sent(self) -> bool:
+        return self.sent_on is not None

@@ -22,7 +22,7 @@ from crm.lib.htmx import close_dialog, empty_fragment, is_fragment_request, rend
 from crm.lib.listing import export_format, paginate
 from crm.permissions import Capability, can
 from crm.roles import capability_required
-from lps import calls
+from lps import calls, k1s
 from lps.filters import CommitmentFilter
 from lps.forms import CapitalCallForm, CommitmentForm, LPProfileForm, ReceiptForm
 from lps.models import COMMITTED_STATUSES, CallLine, CapitalCall, Commitment, CommitmentStatus, Fund, LPProfile
@@ -40,7 +40,8 @@ CHECKS = {
     "accredited": ("Accredited", "Accred.", True),
     "legal_docs_signed": ("Legal docs signed", "Docs", False),
     "wire_received": ("Wire received", "Wire", False),
-    "k1_sent": ("K-1 sent", "K-1", False),
+    # Not a field since lps 0010: the latest tax year's K-1 delivery (Commitment.for_tracker).
+    "k1_sent": ("K-1 sent (latest tax year)", "K-1", False),
 }
 # Ticking one of these also dates it, when no date was recorded yet.
 CHECK_DATES = {"legal_docs_signed": "signed_date", "wire_received": "wire_date"}
@@ -186,13 +187,16 @@ def commitment_toggle(request: HttpRequest, pk: int) -> HttpResponse:
     if field not in CHECKS:
         return HttpResponse("Unknown check.", status=400)
     label, _header, on_profile = CHECKS[field]
-    target = commitment.lp if on_profile else commitment
-    value = not getattr(target, field)
-    setattr(target, field, value)
-    date_field = CHECK_DATES.get(field)
-    if value and date_field and getattr(target, date_field) is None:
-        setattr(target, date_field, timezone.localdate())
-    target.save()
+    if field == "k1_sent":
+        value = k1s.toggle_latest_sent(commitment, request.user, timezone.localdate())
+    else:
+        target = commitment.lp if on_profile else commitment
+        value = not getattr(target, field)
+        setattr(target, field, value)
+        date_field = CHECK_DATES.get(field)
+        if value and date_field and getattr(target, date_field) is None:
+            setattr(target, date_field, timezone.localdate())
+        target.save()
     state = "ticked" if value else "cleared"
     if not is_fragment_request(request):
         messages.success(request, f"{label} {state} for {commitment.lp} in {commitment.fund}.")

@@ -32,7 +32,19 @@ from contacts.models import (
 from crm.models import Role, User
 from crm.permissions import as_system
 from lps import calls
-from lps.models import Close, CloseState, Commitment, CommitmentStatus, Fund, FundStatus, LPProfile, ReupAsk
+from lps.models import (
+    Close,
+    CloseState,
+    Commitment,
+    CommitmentStatus,
+    Fund,
+    FundStatus,
+    K1Delivery,
+    K1Method,
+    LPProfile,
+    ReupAsk,
+    latest_tax_year,
+)
 from pipeline.models import Opportunity, Priority, Stage, StageOutcome
 
 TEAM_DOMAIN = "fund.example"
@@ -337,6 +349,7 @@ class _Loader:
         funds = {spec["name"]: self.ensure(Fund, {"name": spec["name"]}, **spec)[0] for spec in FUNDS}
         self.commitments(contacts, funds["Fund I"])
         self.fund_one_calls(funds["Fund I"])
+        self.fund_one_k1s(funds["Fund I"])
         self.fund_two_raise(contacts, funds["Fund II"])
         opportunities = self.opportunities(users, contacts, funds["Fund II"])
         self.communications(users, contacts, opportunities)
@@ -444,7 +457,6 @@ class _Loader:
                 signed_date=datetime.date(*committed_on) + datetime.timedelta(days=14),
                 wire_received=True,
                 wire_date=datetime.date(*wired_on),
-                k1_sent=True,
             )
 
     def fund_one_calls(self, fund: Fund) -> None:
@@ -460,6 +472,26 @@ class _Loader:
             for line in call.lines.order_by("pk"):
                 calls.record_receipt(line, self.actor, line.amount, due_date - datetime.timedelta(days=number))
             self.result.created["capital calls"] += 1
+
+    def fund_one_k1s(self, fund: Fund) -> None:
+        """Fund I's K-1s for the last two tax years: all sent for the earlier one; for the latest,
+        every LP's but the smallest commitment's (the one the K-1 page shows as missing)."""
+        latest = latest_tax_year(self.today)
+        commitments = list(fund.commitments.filter(status=CommitmentStatus.CLOSED).order_by("-commitment_amount", "pk"))
+        for year in (latest - 1, latest):
+            sent_on = datetime.date(year + 1, 3, 14)
+            for index, commitment in enumerate(commitments):
+                if year == latest and index == len(commitments) - 1:
+                    continue
+                _delivery, created = self.ensure(
+                    K1Delivery,
+                    {"commitment": commitment, "tax_year": year},
+                    commitment=commitment,
+                    tax_year=year,
+                    prepared_on=sent_on - datetime.timedelta(days=10),
+                    sent_on=min(sent_on, self.today),
+                    method=K1Method.PORTAL if index % 2 else K1Method.EMAIL,
+                )
 
     def fund_two_raise(self, contacts: dict[str, Contact], fund: Fund) -> None:
         """Fund II's closes and the Fund I LPs' re-ups, at every level of the ladder."""

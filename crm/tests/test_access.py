@@ -44,7 +44,7 @@ from crm.models import (
     SecurityPolicy,
 )
 from crm.roles import manager_required
-from lps.models import CallLine, CapitalCall, Commitment, CommitmentStatus, Fund, LPProfile
+from lps.models import CallLine, CapitalCall, Commitment, CommitmentStatus, Fund, K1Delivery, LPProfile
 from pipeline.models import Opportunity, Stage
 
 # The lowest role that may use each named URL (admin-site URLs are covered below: Django's
@@ -316,7 +316,8 @@ def records(admin_user) -> dict[str, Model]:
     )
     line = CallLine.objects.create(call=call, commitment=commitment, amount=Decimal("250"))
     objects = [tag, organization, contact, fund, stage, opportunity, communication, lp, commitment, custom_field]
-    objects += [exclusion, call, line]
+    k1 = K1Delivery.objects.create(commitment=commitment, tax_year=2025, sent_on=datetime.date(2026, 3, 1))
+    objects += [exclusion, call, line, k1]
     objects += [group, admin_user]
     # An import and a saved mapping, for the import pages that take an id (pk 1, like the rest).
     objects += [

@@ -28,7 +28,18 @@ from crm.models import ROLE_RANK, Role
 from crm.permissions import ANY_FIELD, CAPABILITY_ROLES, Capability, GuardedModel, acting_as, can
 from crm.tests.test_access import ROUTE_ROLES
 from lps.forms import CommitmentForm, LPProfileForm
-from lps.models import CallLine, CapitalCall, Close, Commitment, CommitmentStatus, Fund, FundStatus, LPProfile, ReupAsk
+from lps.models import (
+    CallLine,
+    CapitalCall,
+    Close,
+    Commitment,
+    CommitmentStatus,
+    Fund,
+    FundStatus,
+    K1Delivery,
+    LPProfile,
+    ReupAsk,
+)
 from pipeline import services
 from pipeline.forms import MoveForm, OpportunityForm
 from pipeline.models import Opportunity, Stage
@@ -104,7 +115,8 @@ def guarded_state() -> tuple:
         CallLine.objects.order_by("pk").values_list()
     )
     asks = tuple(ReupAsk.objects.order_by("pk").values_list())
-    return commitments, owners, compliance, funds, stages, closes, calls, asks
+    k1s = tuple(K1Delivery.objects.order_by("pk").values_list())
+    return commitments, owners, compliance, funds, stages, closes, calls, asks, k1s
 
 
 # --- every path that writes guarded data ------------------------------------------------------
