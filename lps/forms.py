@@ -11,7 +11,7 @@ from contacts.pickers import ContactPicker, ContactPickerField
 from crm.lib.custom_field_forms import CustomFieldsFormMixin
 from crm.lib.text import NOTE_MAX, LengthLimitsMixin
 from crm.permissions import can
-from lps.models import CallPurpose, Close, Commitment, CommitmentStatus, Fund, LPProfile, ReupAsk
+from lps.models import CallPurpose, Close, Commitment, CommitmentStatus, Fund, K1Method, LPProfile, ReupAsk
 
 DATE_WIDGET = {"type": "date"}
 DATE_ERRORS = {"invalid": "Enter a date like 2025-03-14."}
@@ -80,6 +80,29 @@ class CapitalCallForm(forms.Form):
 class ReceiptForm(forms.Form):
     amount = forms.DecimalField(label="Received", min_value=Decimal("0.01"), max_digits=15, decimal_places=2)
     received_on = forms.DateField(widget=forms.DateInput(attrs=DATE_WIDGET), error_messages=DATE_ERRORS)
+
+
+class K1Form(forms.Form):
+    """One commitment's K-1 for one tax year, as the K-1 page records it (blank dates: not yet)."""
+
+    tax_year = forms.IntegerField(min_value=1900, max_value=2999, widget=forms.HiddenInput)
+    prepared_on = forms.DateField(
+        required=False, widget=forms.DateInput(attrs=DATE_WIDGET, format="%Y-%m-%d"), error_messages=DATE_ERRORS
+    )
+    sent_on = forms.DateField(
+        required=False, widget=forms.DateInput(attrs=DATE_WIDGET, format="%Y-%m-%d"), error_messages=DATE_ERRORS
+    )
+    method = forms.ChoiceField(choices=[("", "—"), *K1Method.choices], required=False, label="Sent by")
+    notes = forms.CharField(required=False, max_length=NOTE_MAX)
+
+    def clean(self) -> dict:
+        data = super().clean()
+        prepared, sent = data.get("prepared_on"), data.get("sent_on")
+        if prepared and sent and sent < prepared:
+            self.add_error("sent_on", "A K-1 cannot be sent before it is prepared.")
+        if data.get("method") and not sent:
+            self.add_error("sent_on", "Give the date it was sent, or leave “sent by” blank.")
+        return data
 
 
 class CommitmentForm(LengthLimitsMixin, forms.ModelForm):

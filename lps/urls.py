@@ -15,4 +15,6 @@ urlpatterns = [
     path("funds/<int:pk>/calls/new/", views.capital_call_create, name="capital_call_create"),
     path("calls/<int:pk>/", views.capital_call_detail, name="capital_call_detail"),
     path("call-lines/<int:pk>/receipt/", views.call_line_receipt, name="call_line_receipt"),
+    path("funds/<int:pk>/k1s/", views.k1_status, name="k1_status"),
+    path("commitments/<int:pk>/k1s/", views.k1_record, name="k1_record"),
 ]

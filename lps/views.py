@@ -24,8 +24,17 @@ from crm.permissions import Capability, can
 from crm.roles import capability_required
 from lps import calls, k1s
 from lps.filters import CommitmentFilter
-from lps.forms import CapitalCallForm, CommitmentForm, LPProfileForm, ReceiptForm
-from lps.models import COMMITTED_STATUSES, CallLine, CapitalCall, Commitment, CommitmentStatus, Fund, LPProfile
+from lps.forms import CapitalCallForm, CommitmentForm, K1Form, LPProfileForm, ReceiptForm
+from lps.models import (
+    COMMITTED_STATUSES,
+    CallLine,
+    CapitalCall,
+    Commitment,
+    CommitmentStatus,
+    Fund,
+    LPProfile,
+    latest_tax_year,
+)
 
 LIST_TEMPLATE = "lps/lp_list.html"
 DETAIL_TEMPLATE = "lps/lp_detail.html"
@@ -419,3 +428,84 @@ def call_line_receipt(request: HttpRequest, pk: int) -> HttpResponse:
             messages.success(request, f"Recorded {form.cleaned_data['amount']:,} from {line.commitment.lp}.")
             return redirect("capital_call_detail", line.call_id)
     return render(request, CALL_TEMPLATE, _call_context(request, line.call, {line.pk: form}), status=400)
+
+
+# --- K-1s -----------------------------------------------------------------------------------
+
+K1_TEMPLATE = "lps/k1_status.html"
+# Tax years the K-1 page offers: from the fund's vintage (or a decade back) to the latest.
+K1_YEARS_BACK = 10
+
+
+def _tax_year(request: HttpRequest, fund: Fund) -> tuple[int, list[int]]:
+    latest = latest_tax_year(timezone.localdate())
+    first = min(fund.vintage_year or latest - K1_YEARS_BACK, latest)
+    years = list(range(latest, first - 1, -1))
+    try:
+        year = int(request.GET.get("year", latest))
+    except ValueError:
+        year = latest
+    return (year if year in years else latest), years
+
+
+def _k1_context(request: HttpRequest, fund: Fund, year: int, years: list[int], forms: dict | None = None) -> dict:
+    rows = k1s.k1_rows(fund, year, request.user)
+    can_record = can(request.user, Capability.CHANGE_COMMITMENTS)
+    entries = []
+    for row in rows:
+        form = (forms or {}).get(row.commitment.pk)
+        if form is None and can_record:
+            delivery = row.delivery
+            initial = {"tax_year": year}
+            if delivery is not None:
+                initial |= {
+                    "prepared_on": delivery.prepared_on,
+                    "sent_on": delivery.sent_on,
+                    "method": delivery.method,
+                    "notes": delivery.notes,
+                }
+            form = K1Form(initial=initial, prefix=f"k1-{row.commitment.pk}")
+        entries.append((row, form))
+    counts = {status: sum(1 for row in rows if row.status == status) for status in ("sent", "prepared", "missing")}
+    return {
+        "fund": fund,
+        "year": year,
+        "years": years,
+        "entries": entries,
+        "counts": counts,
+        "can_record": can_record,
+    }
+
+
+@require_GET
+def k1_status(request: HttpRequest, pk: int) -> HttpResponse:
+    """A fund's K-1s for one tax year: every admitted commitment, prepared or sent, and who is missing one."""
+    fund = Fund.objects.get_for_user(request.user, pk)
+    year, years = _tax_year(request, fund)
+    return render(request, K1_TEMPLATE, _k1_context(request, fund, year, years))
+
+
+@require_POST
+@capability_required(Capability.CHANGE_COMMITMENTS)
+def k1_record(request: HttpRequest, pk: int) -> HttpResponse:
+    """Record a commitment's K-1 for a tax year (prepared, sent, how), from the K-1 page."""
+    commitment = Commitment.objects.select_related("fund", "lp__contact").get_for_user(request.user, pk, write=True)
+    form = K1Form(request.POST, prefix=f"k1-{commitment.pk}")
+    if form.is_valid():
+        data = form.cleaned_data
+        k1s.record_k1(
+            commitment,
+            data["tax_year"],
+            request.user,
+            prepared_on=data["prepared_on"],
+            sent_on=data["sent_on"],
+            method=data["method"],
+            notes=data["notes"],
+        )
+        messages.success(request, f"Saved {commitment.lp}'s {data['tax_year']} K-1 for {commitment.fund}.")
+        return redirect(f"{reverse('k1_status', args=[commitment.fund_id])}?year={data['tax_year']}")
+    fund = commitment.fund
+    _year, years = _tax_year(request, fund)
+    year = form.cleaned_data.get("tax_year") if form.cleaned_data.get("tax_year") in years else _year
+    context = _k1_context(request, fund, year, years, {commitment.pk: form})
+    return render(request, K1_TEMPLATE, context, status=400)

@@ -160,6 +160,9 @@ ROUTE_ROLES: dict[str, str] = {
     "capital_call_create": Role.MANAGER,
     "capital_call_detail": Role.MEMBER,
     "call_line_receipt": Role.MANAGER,
+    # K-1s per tax year (issue 16): everyone reads who is missing one; recording is a manager's.
+    "k1_status": Role.MEMBER,
+    "k1_record": Role.MANAGER,
     "close_hold": Role.MANAGER,
     # The re-up cockpit (issue 15): members read it and add the deal; the ask is money.
     "reup_list": Role.MEMBER,
@@ -224,6 +227,7 @@ POST_ONLY_URL_NAMES = {
     "close_hold",
     "capital_call_create",
     "call_line_receipt",
+    "k1_record",
     "stage_calibration_adopt",
     "reup_opportunity_create",
     "import_run",

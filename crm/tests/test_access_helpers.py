@@ -56,6 +56,8 @@ OBJECT_ROUTES: dict[str, type[Model]] = {
     "capital_call_create": Fund,
     "capital_call_detail": CapitalCall,
     "call_line_receipt": CallLine,
+    "k1_status": Fund,
+    "k1_record": Commitment,
     "reup_ask_edit": LPProfile,
     "reup_opportunity_create": LPProfile,
     # The API's record paths, through the session (its token auth resolves to the same user).
@@ -74,7 +76,7 @@ NOT_CRM_RECORDS = {"passkey_rename", "passkey_remove", "api_token_revoke"}
 IMPORT_PAGES = {name for name in ROUTE_ROLES if name.startswith("import_")}
 POST_ONLY = {
     "action_done", "commitment_toggle", "close_hold", "capital_call_create", "call_line_receipt",
-    "reup_opportunity_create",
+    "reup_opportunity_create", "k1_record",
 }  # fmt: skip
 # API writes validate their body before the record is looked up, so each gets a well-formed
 # one: the 404 must then come from the record, not a 400 from the body.
