@@ -11,7 +11,18 @@ from contacts.pickers import ContactPicker, ContactPickerField
 from crm.lib.custom_field_forms import CustomFieldsFormMixin
 from crm.lib.text import NOTE_MAX, LengthLimitsMixin
 from crm.permissions import can
-from lps.models import CallPurpose, Close, Commitment, CommitmentStatus, Fund, K1Method, LPProfile, ReupAsk
+from lps import documents
+from lps.models import (
+    CallPurpose,
+    Close,
+    Commitment,
+    CommitmentStatus,
+    DocumentKind,
+    Fund,
+    K1Method,
+    LPProfile,
+    ReupAsk,
+)
 
 DATE_WIDGET = {"type": "date"}
 DATE_ERRORS = {"invalid": "Enter a date like 2025-03-14."}
@@ -80,6 +91,33 @@ class CapitalCallForm(forms.Form):
 class ReceiptForm(forms.Form):
     amount = forms.DecimalField(label="Received", min_value=Decimal("0.01"), max_digits=15, decimal_places=2)
     received_on = forms.DateField(widget=forms.DateInput(attrs=DATE_WIDGET), error_messages=DATE_ERRORS)
+
+
+class DocumentForm(forms.Form):
+    """A file to attach. ``owners``: the choices of what it belongs to (the LP page offers the LP
+    and each commitment); without them, the view fixes the owner (a call line)."""
+
+    file = forms.FileField(
+        help_text=f"{documents.ACCEPTED}; up to {{max_mb}} MB.",
+        widget=forms.ClearableFileInput(attrs={"accept": documents.ACCEPTED.replace(" ", "")}),
+    )
+    kind = forms.ChoiceField(choices=DocumentKind.choices, initial=DocumentKind.OTHER)
+    title = forms.CharField(required=False, max_length=200, help_text="Blank: the file's name.")
+    owner = forms.ChoiceField(label="Attach to", required=False)
+
+    def __init__(self, *args, owners: list[tuple[str, str]] | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["file"].help_text = self.fields["file"].help_text.format(max_mb=documents.max_bytes() >> 20)
+        if owners:
+            self.fields["owner"].choices = owners
+            self.fields["owner"].required = True
+        else:
+            del self.fields["owner"]
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        documents.check_upload(upload)
+        return upload
 
 
 class K1Form(forms.Form):

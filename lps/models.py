@@ -11,6 +11,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models, transaction
 from django.db.models import Count, Q, Sum
+from django.db.models.signals import post_delete
+from django.dispatch import receiver
 from django.urls import reverse
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
@@ -21,6 +23,7 @@ from crm.lib.scoping import ScopedQuerySet
 from crm.lib.text import NAME_MAX, NOTE_MAX, SHORT_NAME_MAX, LengthLimit
 from crm.models import CustomFieldEntity, CustomFieldsModel, TimeStampedModel
 from crm.permissions import ANY_FIELD, OPEN, Capability, GuardedModel
+from lps.documents import document_path, document_storage, remove_file_on_commit
 
 
 class FundStatus(models.TextChoices):
@@ -631,3 +634,96 @@ class K1Delivery(GuardedModel, TimeStampedModel):
     @property
     def is_sent(self) -> bool:
         return self.sent_on is not None
+
+
+class DocumentKind(models.TextChoices):
+    SUBSCRIPTION = "subscription", "Subscription documents"
+    SIDE_LETTER = "side_letter", "Side letter"
+    NOTICE = "notice", "Notice"
+    K1 = "k1", "K-1"
+    OTHER = "other", "Other"
+
+
+# What a document can belong to, exactly one each (the check constraint below). A new owner
+# (a side letter, say) is one more nullable foreign key and its name here, and a migration.
+DOCUMENT_OWNERS = ("lp", "commitment", "call_line")
+
+
+def _exactly_one_owner() -> Q:
+    return Q(
+        *[Q(**{f"{other}__isnull": other != owner for other in DOCUMENT_OWNERS}) for owner in DOCUMENT_OWNERS],
+        _connector=Q.OR,
+    )
+
+
+class DocumentQuerySet(ScopedQuerySet):
+    def visible_to(self, user: Any) -> DocumentQuerySet:
+        """The documents whose owner the user may see: a document is scoped as what it belongs to."""
+        return (
+            super()
+            .visible_to(user)
+            .filter(
+                Q(lp__in=LPProfile.objects.visible_to(user).values("pk"))
+                | Q(commitment__in=Commitment.objects.visible_to(user).values("pk"))
+                | Q(call_line__in=CallLine.objects.visible_to(user).values("pk"))
+            )
+        )
+
+
+class Document(GuardedModel, TimeStampedModel):
+    """A file attached to an LP, a commitment or a capital call line (lps.documents stores it)."""
+
+    # Subscription documents, K-1s and notices are the fund's paperwork: a manager's to add
+    # or remove; members read and download them.
+    WRITE_RULES = {ANY_FIELD: Capability.CHANGE_COMMITMENTS}
+
+    file = models.FileField(upload_to=document_path, storage=document_storage, max_length=200)
+    # Not "kind": the audit log's union of history tables names its own column so.
+    document_type = models.CharField("kind", max_length=16, choices=DocumentKind.choices, default=DocumentKind.OTHER)
+    title = models.CharField(max_length=NAME_MAX)
+    original_name = models.CharField("file name", max_length=NAME_MAX)
+    size = models.PositiveBigIntegerField("size (bytes)")
+    content_type = models.CharField(max_length=100)
+    uploaded_by = models.ForeignKey(
+        "crm.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+", editable=False
+    )
+    lp = models.ForeignKey(
+        LPProfile, on_delete=models.CASCADE, null=True, blank=True, related_name="documents", verbose_name="LP"
+    )
+    commitment = models.ForeignKey(
+        Commitment, on_delete=models.CASCADE, null=True, blank=True, related_name="documents"
+    )
+    call_line = models.ForeignKey(CallLine, on_delete=models.CASCADE, null=True, blank=True, related_name="documents")
+    k1_delivery = models.ForeignKey(
+        K1Delivery,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="documents",
+        verbose_name="K-1 delivery",
+        help_text="The K-1 this file is, when it is one.",
+    )
+
+    objects = DocumentQuerySet.as_manager()
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [models.CheckConstraint(condition=_exactly_one_owner(), name="document_exactly_one_owner")]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def uploaded_at(self) -> datetime.datetime:
+        return self.created_at
+
+    @property
+    def is_pdf(self) -> bool:
+        return self.content_type == "application/pdf"
+
+
+@receiver(post_delete, sender=Document)
+def _document_file_goes_with_its_row(sender: type, instance: Document, **kwargs: Any) -> None:
+    """Cascades (an LP deleted with its documents) delete rows without calling delete()."""
+    remove_file_on_commit(instance.file.name)

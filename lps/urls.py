@@ -16,5 +16,9 @@ urlpatterns = [
     path("calls/<int:pk>/", views.capital_call_detail, name="capital_call_detail"),
     path("call-lines/<int:pk>/receipt/", views.call_line_receipt, name="call_line_receipt"),
     path("funds/<int:pk>/k1s/", views.k1_status, name="k1_status"),
+    path("<int:pk>/documents/new/", views.lp_document_upload, name="lp_document_upload"),
+    path("call-lines/<int:pk>/documents/new/", views.call_line_document_upload, name="call_line_document_upload"),
+    path("documents/<int:pk>/", views.document_download, name="document_download"),
+    path("documents/<int:pk>/delete/", views.document_delete, name="document_delete"),
     path("commitments/<int:pk>/k1s/", views.k1_record, name="k1_record"),
 ]

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.contrib import messages
+from django.db import transaction
 from django.db.models import Count, Q, QuerySet, Sum
-from django.http import HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -22,15 +23,16 @@ from crm.lib.htmx import close_dialog, empty_fragment, is_fragment_request, rend
 from crm.lib.listing import export_format, paginate
 from crm.permissions import Capability, can
 from crm.roles import capability_required
-from lps import calls, k1s
+from lps import calls, documents, k1s
 from lps.filters import CommitmentFilter
-from lps.forms import CapitalCallForm, CommitmentForm, K1Form, LPProfileForm, ReceiptForm
+from lps.forms import CapitalCallForm, CommitmentForm, DocumentForm, K1Form, LPProfileForm, ReceiptForm
 from lps.models import (
     COMMITTED_STATUSES,
     CallLine,
     CapitalCall,
     Commitment,
     CommitmentStatus,
+    Document,
     Fund,
     LPProfile,
     latest_tax_year,
@@ -256,7 +258,7 @@ def commitment_edit(request: HttpRequest, pk: int) -> HttpResponse:
 # --- LP profiles ----------------------------------------------------------------------------
 
 
-def _detail_context(request: HttpRequest, profile: LPProfile) -> dict:
+def _detail_context(request: HttpRequest, profile: LPProfile, document_form: DocumentForm | None = None) -> dict:
     user = request.user
     commitments = list(commitments_for(user).filter(lp=profile).order_by("-fund__vintage_year", "fund__name"))
     past_due = calls.overdue_by_commitment(timezone.localdate(), lp=profile)
@@ -279,6 +281,8 @@ def _detail_context(request: HttpRequest, profile: LPProfile) -> dict:
         .order_by("-fund__vintage_year", "stage__order"),
         "custom_fields": profile.custom_field_display(),
         "history": history_entries(profile),
+        "documents": lp_documents(user, profile),
+        "document_form": document_form or DocumentForm(owners=document_owners(profile, commitments)),
         "checks": CHECKS,
         "can_edit": can(user, Capability.CHANGE_COMMITMENTS),
         "today": timezone.localdate(),
@@ -392,9 +396,19 @@ def capital_call_create(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, CALLS_TEMPLATE, context, status=400)
 
 
-def _call_context(request: HttpRequest, call: CapitalCall, receipt_forms: dict | None = None) -> dict:
+def _call_context(
+    request: HttpRequest, call: CapitalCall, receipt_forms: dict | None = None, document_forms: dict | None = None
+) -> dict:
     lines = list(call.lines.select_related("commitment__lp__contact").order_by("-amount", "pk"))
     today = timezone.localdate()
+    attached: dict[int, list[Document]] = {}
+    for document in (
+        Document.objects.visible_to(request.user).filter(call_line__call=call).select_related("uploaded_by")
+    ):
+        attached.setdefault(document.call_line_id, []).append(document)
+    for line in lines:
+        line.attached = attached.get(line.pk, [])
+        line.document_form = (document_forms or {}).get(line.pk) or DocumentForm(prefix=f"doc-{line.pk}")
     return {
         "call": call,
         "fund": call.fund,
@@ -509,3 +523,104 @@ def k1_record(request: HttpRequest, pk: int) -> HttpResponse:
     year = form.cleaned_data.get("tax_year") if form.cleaned_data.get("tax_year") in years else _year
     context = _k1_context(request, fund, year, years, {commitment.pk: form})
     return render(request, K1_TEMPLATE, context, status=400)
+
+
+# --- Documents ------------------------------------------------------------------------------
+
+
+def lp_documents(user, profile: LPProfile) -> list[Document]:
+    """The LP's documents and its commitments', newest first, in one query."""
+    return list(
+        Document.objects.visible_to(user)
+        .filter(Q(lp=profile) | Q(commitment__lp=profile))
+        .select_related("uploaded_by", "commitment__fund")
+    )
+
+
+def document_owners(profile: LPProfile, commitments: list[Commitment]) -> list[tuple[str, str]]:
+    """What a document on the LP page can be attached to: the LP, or one of its commitments."""
+    owners = [("lp", f"{profile} (the LP)")]
+    for c in commitments:
+        through = f" through {c.investing_entity}" if c.investing_entity else ""
+        owners.append((f"commitment:{c.pk}", f"{c.fund.name} commitment{through}"))
+    return owners
+
+
+@require_POST
+@capability_required(Capability.CHANGE_COMMITMENTS)
+def lp_document_upload(request: HttpRequest, pk: int) -> HttpResponse:
+    """Attach a file to the LP or to one of its commitments."""
+    profile = _profile(request, pk)
+    commitments = list(commitments_for(request.user).filter(lp=profile).order_by("-fund__vintage_year", "fund__name"))
+    form = DocumentForm(request.POST, request.FILES, owners=document_owners(profile, commitments))
+    if form.is_valid():
+        owner = form.cleaned_data["owner"]
+        document = Document(document_type=form.cleaned_data["kind"], title=form.cleaned_data["title"])
+        if owner == "lp":
+            document.lp = profile
+        else:
+            document.commitment = next(c for c in commitments if f"commitment:{c.pk}" == owner)
+        documents.save_document(document, form.cleaned_data["file"], request.user)
+        messages.success(request, f"Attached “{document.title}”.")
+        return redirect("lp_detail", pk=profile.pk)
+    context = _detail_context(request, profile, document_form=form)
+    return render(request, DETAIL_TEMPLATE, context, status=400)
+
+
+@require_POST
+@capability_required(Capability.CHANGE_COMMITMENTS)
+def call_line_document_upload(request: HttpRequest, pk: int) -> HttpResponse:
+    """Attach a file (a notice, a wire confirmation…) to one LP's line of a capital call."""
+    line = CallLine.objects.select_related("call__fund", "commitment__lp").get_for_user(request.user, pk, write=True)
+    form = DocumentForm(request.POST, request.FILES, prefix=f"doc-{line.pk}")
+    if form.is_valid():
+        document = Document(call_line=line, document_type=form.cleaned_data["kind"], title=form.cleaned_data["title"])
+        documents.save_document(document, form.cleaned_data["file"], request.user)
+        messages.success(request, f"Attached “{document.title}” to {line.commitment.lp}'s line.")
+        return redirect("capital_call_detail", line.call_id)
+    return render(request, CALL_TEMPLATE, _call_context(request, line.call, document_forms={line.pk: form}), status=400)
+
+
+def _document(request: HttpRequest, pk: int, *, write: bool = False) -> Document:
+    """The document, through its owner's access helper: a document is visible as its owner is."""
+    document = Document.objects.select_related("call_line__call").get_for_user(request.user, pk, write=write)
+    if document.lp_id is not None:
+        LPProfile.objects.get_for_user(request.user, document.lp_id)
+    elif document.commitment_id is not None:
+        Commitment.objects.get_for_user(request.user, document.commitment_id)
+    else:
+        CallLine.objects.get_for_user(request.user, document.call_line_id)
+    return document
+
+
+@require_GET
+def document_download(request: HttpRequest, pk: int) -> FileResponse:
+    """The file, to a signed-in user who may see its owner: PDFs open in the browser, the rest download."""
+    document = _document(request, pk)
+    try:
+        handle = document.file.open("rb")
+    except FileNotFoundError as missing:
+        raise Http404("The file of this document is missing.") from missing
+    response = FileResponse(
+        handle, as_attachment=not document.is_pdf, filename=document.original_name, content_type=document.content_type
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, no-store"
+    # Nothing in a served file may run or load anything (a PDF viewer honours this too).
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
+
+
+@require_POST
+@capability_required(Capability.CHANGE_COMMITMENTS)
+def document_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    """Remove a document; its file goes once the delete commits."""
+    document = _document(request, pk, write=True)
+    document._history_user = request.user
+    with transaction.atomic():
+        document.delete()
+    messages.success(request, f"Removed “{document.title}”.")
+    if document.call_line_id is not None:
+        return redirect(safe_next(request) or reverse("capital_call_detail", args=[document.call_line.call_id]))
+    lp_id = document.lp_id or Commitment.objects.values_list("lp_id", flat=True).get(pk=document.commitment_id)
+    return redirect(safe_next(request) or reverse("lp_detail", args=[lp_id]))

@@ -21,6 +21,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth.models import Group
 from django.contrib.contenttypes.models import ContentType
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db.models import Model
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import resolve_url
@@ -44,7 +45,18 @@ from crm.models import (
     SecurityPolicy,
 )
 from crm.roles import manager_required
-from lps.models import CallLine, CapitalCall, Commitment, CommitmentStatus, Fund, K1Delivery, LPProfile
+from lps.documents import save_document, tiny_pdf
+from lps.models import (
+    CallLine,
+    CapitalCall,
+    Commitment,
+    CommitmentStatus,
+    Document,
+    DocumentKind,
+    Fund,
+    K1Delivery,
+    LPProfile,
+)
 from pipeline.models import Opportunity, Stage
 
 # The lowest role that may use each named URL (admin-site URLs are covered below: Django's
@@ -163,6 +175,11 @@ ROUTE_ROLES: dict[str, str] = {
     # K-1s per tax year (issue 16): everyone reads who is missing one; recording is a manager's.
     "k1_status": Role.MEMBER,
     "k1_record": Role.MANAGER,
+    # LP documents: everyone downloads; attaching and removing files is a manager's.
+    "document_download": Role.MEMBER,
+    "lp_document_upload": Role.MANAGER,
+    "call_line_document_upload": Role.MANAGER,
+    "document_delete": Role.MANAGER,
     "close_hold": Role.MANAGER,
     # The re-up cockpit (issue 15): members read it and add the deal; the ask is money.
     "reup_list": Role.MEMBER,
@@ -228,6 +245,9 @@ POST_ONLY_URL_NAMES = {
     "capital_call_create",
     "call_line_receipt",
     "k1_record",
+    "lp_document_upload",
+    "call_line_document_upload",
+    "document_delete",
     "stage_calibration_adopt",
     "reup_opportunity_create",
     "import_run",
@@ -321,7 +341,12 @@ def records(admin_user) -> dict[str, Model]:
     line = CallLine.objects.create(call=call, commitment=commitment, amount=Decimal("250"))
     objects = [tag, organization, contact, fund, stage, opportunity, communication, lp, commitment, custom_field]
     k1 = K1Delivery.objects.create(commitment=commitment, tax_year=2025, sent_on=datetime.date(2026, 3, 1))
-    objects += [exclusion, call, line, k1]
+    document = save_document(
+        Document(lp=lp, document_type=DocumentKind.SUBSCRIPTION),
+        SimpleUploadedFile("sub.pdf", tiny_pdf("Sub docs")),
+        admin_user,
+    )
+    objects += [exclusion, call, line, k1, document]
     objects += [group, admin_user]
     # An import and a saved mapping, for the import pages that take an id (pk 1, like the rest).
     objects += [
@@ -388,6 +413,7 @@ PAGE_MODELS = {
     "lps/funds/": Fund,
     "lps/calls/": CapitalCall,
     "lps/call-lines/": CallLine,
+    "lps/documents/": Document,
     "api/v1/contacts": Contact,
     "api/v1/organizations": Organization,
     "api/v1/opportunities": Opportunity,

@@ -15,6 +15,7 @@ from types import SimpleNamespace
 
 import pytest
 from django.core.exceptions import PermissionDenied
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db.models import Model
 from django.http import Http404
 from django.urls import reverse
@@ -23,7 +24,8 @@ from django.utils import timezone
 from contacts.models import Communication, Contact, Organization, Tag
 from crm.lib.scoping import ScopedQuerySet
 from crm.tests.test_access import ROUTE_ROLES, all_routes
-from lps.models import CallLine, CapitalCall, Close, Commitment, CommitmentStatus, Fund, LPProfile
+from lps.documents import save_document
+from lps.models import CallLine, CapitalCall, Close, Commitment, CommitmentStatus, Document, Fund, LPProfile
 from pipeline.models import Opportunity, Stage
 
 # Each URL that takes a record's id, and which record that is.
@@ -58,6 +60,10 @@ OBJECT_ROUTES: dict[str, type[Model]] = {
     "call_line_receipt": CallLine,
     "k1_status": Fund,
     "k1_record": Commitment,
+    "lp_document_upload": LPProfile,
+    "call_line_document_upload": CallLine,
+    "document_download": Document,
+    "document_delete": Document,
     "reup_ask_edit": LPProfile,
     "reup_opportunity_create": LPProfile,
     # The API's record paths, through the session (its token auth resolves to the same user).
@@ -76,7 +82,7 @@ NOT_CRM_RECORDS = {"passkey_rename", "passkey_remove", "api_token_revoke"}
 IMPORT_PAGES = {name for name in ROUTE_ROLES if name.startswith("import_")}
 POST_ONLY = {
     "action_done", "commitment_toggle", "close_hold", "capital_call_create", "call_line_receipt",
-    "reup_opportunity_create", "k1_record",
+    "reup_opportunity_create", "k1_record", "lp_document_upload", "call_line_document_upload", "document_delete",
 }  # fmt: skip
 # API writes validate their body before the record is looked up, so each gets a well-formed
 # one: the 404 must then come from the record, not a 400 from the body.
@@ -130,8 +136,16 @@ def book(db, admin_user) -> dict[type[Model], Model]:
         fund=fund, number=1, notice_date=close.date, due_date=close.date, amount=Decimal("250000")
     )
     line = CallLine.objects.create(call=call, commitment=commitment, amount=Decimal("250000"))
-    records += [communication, lp, commitment, close, call, line]
+    document = save_document(Document(commitment=commitment), SimpleUploadedFile("a.txt", b"Signed."), admin_user)
+    records += [communication, lp, commitment, close, call, line, document]
     return {type(record): record for record in records}
+
+
+def test_a_document_is_hidden_with_the_record_it_belongs_to(admin_client, book, hide):
+    url = reverse("document_download", args=[book[Document].pk])
+    assert admin_client.get(url).status_code == 200
+    hide(book[Commitment])
+    assert admin_client.get(url).status_code == 404
 
 
 def _request(client, name: str, record: Model | SimpleNamespace):

@@ -18,6 +18,7 @@ from decimal import Decimal
 import pytest
 from django.apps import apps
 from django.core.exceptions import PermissionDenied
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from django.db import transaction
 from django.urls import reverse
@@ -25,8 +26,9 @@ from django.urls import reverse
 from conftest import HX, make_user
 from contacts.models import Contact, ContactType, Organization, OrganizationType
 from crm.models import ROLE_RANK, Role
-from crm.permissions import ANY_FIELD, CAPABILITY_ROLES, Capability, GuardedModel, acting_as, can
+from crm.permissions import ANY_FIELD, CAPABILITY_ROLES, Capability, GuardedModel, acting_as, as_system, can
 from crm.tests.test_access import ROUTE_ROLES
+from lps.documents import save_document
 from lps.forms import CommitmentForm, LPProfileForm
 from lps.models import (
     CallLine,
@@ -34,6 +36,7 @@ from lps.models import (
     Close,
     Commitment,
     CommitmentStatus,
+    Document,
     Fund,
     FundStatus,
     K1Delivery,
@@ -66,6 +69,7 @@ class World:
     duplicate: Contact  # another record of the LP, for a merge
     close: Close  # the fund's planned first close, the LP's signed commitment expected at it
     line: CallLine  # Cy Tan's line of a first capital call, nothing received yet
+    document: Document  # the LP's subscription documents, a small text file
 
 
 @pytest.fixture
@@ -96,9 +100,12 @@ def world(db) -> World:
     )
     call = CapitalCall.objects.create(fund=fund, number=1, notice_date=close.date, due_date=close.date, amount=1000)
     line = CallLine.objects.create(call=call, commitment=signed_commitment, amount=Decimal("1000"))
+    with as_system():
+        document = save_document(Document(lp=profile), SimpleUploadedFile("kept.txt", b"Kept."), None)
     return World(
-        fund, old_fund, stages, lp_contact, profile, commitment, won, open_deal, prospect, duplicate, close, line
-    )
+        fund, old_fund, stages, lp_contact, profile, commitment, won, open_deal, prospect, duplicate, close, line,
+        document,
+    )  # fmt: skip
 
 
 def guarded_state() -> tuple:
@@ -116,7 +123,8 @@ def guarded_state() -> tuple:
     )
     asks = tuple(ReupAsk.objects.order_by("pk").values_list())
     k1s = tuple(K1Delivery.objects.order_by("pk").values_list())
-    return commitments, owners, compliance, funds, stages, closes, calls, asks, k1s
+    documents = tuple(Document.objects.order_by("pk").values_list())
+    return commitments, owners, compliance, funds, stages, closes, calls, asks, k1s, documents
 
 
 # --- every path that writes guarded data ------------------------------------------------------
@@ -255,6 +263,16 @@ CASES = [
          lambda c, w: c.post(reverse("k1_record", args=[w.commitment.pk]),
                              {f"k1-{w.commitment.pk}-tax_year": "2025", f"k1-{w.commitment.pk}-sent_on": "2026-03-01",
                               f"k1-{w.commitment.pk}-method": "email"})),
+    Case("lp_document_upload", "attach subscription documents to an LP", Capability.CHANGE_COMMITMENTS,
+         lambda c, w: c.post(reverse("lp_document_upload", args=[w.profile.pk]),
+                             {"file": SimpleUploadedFile("sub.txt", b"Signed."), "kind": "subscription",
+                              "owner": "lp"})),
+    Case("call_line_document_upload", "attach a notice to a call line", Capability.CHANGE_COMMITMENTS,
+         lambda c, w: c.post(reverse("call_line_document_upload", args=[w.line.pk]),
+                             {f"doc-{w.line.pk}-file": SimpleUploadedFile("n.txt", b"Notice."),
+                              f"doc-{w.line.pk}-kind": "notice"})),
+    Case("document_delete", "remove an LP's document", Capability.CHANGE_COMMITMENTS,
+         lambda c, w: c.post(reverse("document_delete", args=[w.document.pk]))),
     Case("reup_ask_edit", "set a prior LP's re-up ask", Capability.CHANGE_COMMITMENTS,
          lambda c, w: c.post(reverse("reup_ask_edit", args=[w.profile.pk]),
                              {"fund": w.fund.pk, "amount": "30000000", "asked_on": "2026-01-15"})),
@@ -282,7 +300,7 @@ ROUTES_WITHOUT_GUARDED_WRITES = {
     "password_change", "password_change_done", "pipeline_board", "pipeline_board_cards", "stage_calibration",
     "pipeline_changes",
     "organization_picker", "report_concentration_export", "report_ladder_export", "close_planner",
-    "capital_calls", "capital_call_detail", "k1_status",
+    "capital_calls", "capital_call_detail", "k1_status", "document_download",
     "reup_list", "reup_export", "reup_opportunity_create",
     "report_conversion_export", "report_fundraising_export", "report_team_export", "reports_index", "settings",
     "settings_password", "settings_profile", "tag_create", "tag_delete", "tag_edit", "tag_list",
