@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import models, transaction
 from django.utils import timezone
 
@@ -32,11 +33,14 @@ from contacts.models import (
 from crm.models import Role, User
 from crm.permissions import as_system
 from lps import calls
+from lps.documents import save_document, tiny_pdf
 from lps.models import (
     Close,
     CloseState,
     Commitment,
     CommitmentStatus,
+    Document,
+    DocumentKind,
     Fund,
     FundStatus,
     K1Delivery,
@@ -350,6 +354,7 @@ class _Loader:
         self.commitments(contacts, funds["Fund I"])
         self.fund_one_calls(funds["Fund I"])
         self.fund_one_k1s(funds["Fund I"])
+        self.fund_one_documents(funds["Fund I"])
         self.fund_two_raise(contacts, funds["Fund II"])
         opportunities = self.opportunities(users, contacts, funds["Fund II"])
         self.communications(users, contacts, opportunities)
@@ -492,6 +497,23 @@ class _Loader:
                     sent_on=min(sent_on, self.today),
                     method=K1Method.PORTAL if index % 2 else K1Method.EMAIL,
                 )
+
+    def fund_one_documents(self, fund: Fund) -> None:
+        """Two small files, generated here (no binaries in git): the largest Fund I LP's signed
+        subscription agreement (a one-page PDF) and a wire confirmation on its line of call 1."""
+        largest = fund.commitments.filter(status=CommitmentStatus.CLOSED).order_by("-commitment_amount", "pk").first()
+        if largest is None or Document.objects.filter(commitment=largest).exists():
+            return
+        pdf = SimpleUploadedFile(
+            "Subscription agreement (signed).pdf", tiny_pdf(f"{largest.lp} - {fund} subscription agreement")
+        )
+        save_document(Document(commitment=largest, document_type=DocumentKind.SUBSCRIPTION), pdf, self.actor)
+        line = largest.call_lines.filter(call__number=1).first()
+        if line is not None:
+            text = f"Wire received from {largest.lp} for {line.call}: {line.received_amount} on {line.received_date}.\n"
+            upload = SimpleUploadedFile("Wire confirmation.txt", text.encode())
+            save_document(Document(call_line=line, document_type=DocumentKind.OTHER), upload, self.actor)
+        self.result.created["documents"] += 2 if line is not None else 1
 
     def fund_two_raise(self, contacts: dict[str, Contact], fund: Fund) -> None:
         """Fund II's closes and the Fund I LPs' re-ups, at every level of the ladder."""
