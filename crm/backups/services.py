@@ -252,9 +252,11 @@ def _check_documents(path: Path, manifest: Manifest | None) -> Path | None:
         return None
     tar_path = path.with_name(entry["file"])
     if tar_path.name != entry["file"] or not tar_path.is_file():
-        raise BackupError(f"{path.name}'s documents ({entry['file']}) are not beside it. {FORCE_HINT}")
+        raise BackupError(f"{path.name}'s documents ({entry['file']}) are not beside it. Nothing was changed.")
     if tar_path.stat().st_size != entry["size"] or _sha256(tar_path) != entry["sha256"]:
-        raise BackupError(f"{tar_path.name} does not match the manifest: the documents are damaged. {FORCE_HINT}")
+        raise BackupError(
+            f"{tar_path.name} does not match the manifest: the documents are damaged. Nothing was changed."
+        )
     try:
         with tarfile.open(tar_path) as tar:
             members = tar.getmembers()
