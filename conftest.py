@@ -37,6 +37,12 @@ def _tasks_run_at_once(settings):
     settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
 
 
+@pytest.fixture(autouse=True)
+def _documents_in_a_temporary_folder(settings, tmp_path):
+    # LP documents are files under the data folder (lps.documents): each test gets its own.
+    settings.DOCUMENTS_DIR = tmp_path / "documents"
+
+
 class CRMClient(Client):
     """Django's test client, with ``login()`` working beside django-axes.
 

@@ -275,6 +275,10 @@ SILENCED_SYSTEM_CHECKS = ["otp_webauthn.E030"]
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("CRM_MAX_UPLOAD_MB", 20, minimum=1, maximum=1024) * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 20000  # bulk actions post one id per selected row
+# LP documents (subscription documents, K-1s…): stored here, never under a public URL
+# (lps.documents); included in backups. The largest file accepted, in MB.
+DOCUMENTS_DIR = DATA_DIR / "documents"
+CRM_DOCUMENT_MAX_MB = env_int("CRM_DOCUMENT_MAX_MB", 20, minimum=1, maximum=1024)
 # The largest CSV the import wizard and import_airtable accept, per file.
 CRM_IMPORT_MAX_MB = env_int("CRM_IMPORT_MAX_MB", 10, minimum=1, maximum=512)
 # Requests one API token (or one signed-in user) may make, as "<count>/<s|min|hour|day>".

@@ -6,6 +6,7 @@ from lps.models import (
     Commitment,
     ComplianceCheck,
     Fund,
+    K1Delivery,
     LPProfile,
     MFNElection,
     MFNRound,
@@ -39,7 +40,6 @@ class CommitmentInline(admin.TabularInline):
         "funded_amount",
         "legal_docs_signed",
         "wire_received",
-        "k1_sent",
     )
 
 
@@ -70,9 +70,8 @@ class CommitmentAdmin(CRMRecordAdmin):
         "funded_amount",
         "legal_docs_signed",
         "wire_received",
-        "k1_sent",
     )
-    list_filter = ("fund", "status", "legal_docs_signed", "wire_received", "k1_sent")
+    list_filter = ("fund", "status", "legal_docs_signed", "wire_received")
     search_fields = ("lp__contact__first_name", "lp__contact__last_name", "investing_entity")
     autocomplete_fields = ("lp",)
     list_select_related = ("lp__contact", "fund")
@@ -106,3 +105,12 @@ class MFNRoundAdmin(CRMRecordAdmin):
     list_display = ("fund", "sent_date", "deadline")
     list_filter = ("fund",)
     inlines = [ElectionInline]
+
+
+@admin.register(K1Delivery)
+class K1DeliveryAdmin(CRMRecordAdmin):
+    list_display = ("commitment", "tax_year", "prepared_on", "sent_on", "method")
+    list_filter = ("tax_year", "method", "commitment__fund")
+    search_fields = ("commitment__lp__contact__first_name", "commitment__lp__contact__last_name")
+    autocomplete_fields = ("commitment",)
+    list_select_related = ("commitment__lp__contact", "commitment__fund")

@@ -14,13 +14,14 @@ from lps.models import Commitment, CommitmentStatus, ComplianceKind, Fund, Provi
 MISSING_CHOICES = (
     ("docs", "Legal docs not signed"),
     ("wire", "Wire not received"),
-    ("k1", "K-1 not sent"),
+    ("k1", "K-1 not sent (latest tax year)"),
     ("accredited", "Not marked accredited"),
     ("compliance", "Accreditation expired or not verified"),
 )
 MISSING_LOOKUPS = {
     "docs": Q(legal_docs_signed=False),
     "wire": Q(wire_received=False),
+    # k1_sent: the annotation Commitment.objects.for_tracker() adds (the latest tax year's K-1).
     "k1": Q(k1_sent=False),
     "accredited": Q(lp__accredited=False),
 }

@@ -11,6 +11,7 @@ from contacts.pickers import ContactPicker, ContactPickerField
 from crm.lib.custom_field_forms import CustomFieldsFormMixin
 from crm.lib.text import NOTE_MAX, LengthLimitsMixin
 from crm.permissions import can
+from lps import documents
 from lps.models import (
     CallPurpose,
     Close,
@@ -18,8 +19,10 @@ from lps.models import (
     CommitmentStatus,
     ComplianceCheck,
     DistributionBasis,
+    DocumentKind,
     ElectionStatus,
     Fund,
+    K1Method,
     LPProfile,
     MFNRound,
     ReupAsk,
@@ -133,6 +136,56 @@ class ReceiptForm(forms.Form):
     received_on = forms.DateField(widget=forms.DateInput(attrs=DATE_WIDGET), error_messages=DATE_ERRORS)
 
 
+class DocumentForm(forms.Form):
+    """A file to attach. ``owners``: the choices of what it belongs to (the LP page offers the LP
+    and each commitment); without them, the view fixes the owner (a call line)."""
+
+    file = forms.FileField(
+        help_text=f"{documents.ACCEPTED}; up to {{max_mb}} MB.",
+        widget=forms.ClearableFileInput(attrs={"accept": documents.ACCEPTED.replace(" ", "")}),
+    )
+    kind = forms.ChoiceField(choices=DocumentKind.choices, initial=DocumentKind.OTHER)
+    title = forms.CharField(required=False, max_length=200, help_text="Blank: the file's name.")
+    owner = forms.ChoiceField(label="Attach to", required=False)
+
+    def __init__(self, *args, owners: list[tuple[str, str]] | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["file"].help_text = self.fields["file"].help_text.format(max_mb=documents.max_bytes() >> 20)
+        if owners:
+            self.fields["owner"].choices = owners
+            self.fields["owner"].required = True
+        else:
+            del self.fields["owner"]
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        documents.check_upload(upload)
+        return upload
+
+
+class K1Form(forms.Form):
+    """One commitment's K-1 for one tax year, as the K-1 page records it (blank dates: not yet)."""
+
+    tax_year = forms.IntegerField(min_value=1900, max_value=2999, widget=forms.HiddenInput)
+    prepared_on = forms.DateField(
+        required=False, widget=forms.DateInput(attrs=DATE_WIDGET, format="%Y-%m-%d"), error_messages=DATE_ERRORS
+    )
+    sent_on = forms.DateField(
+        required=False, widget=forms.DateInput(attrs=DATE_WIDGET, format="%Y-%m-%d"), error_messages=DATE_ERRORS
+    )
+    method = forms.ChoiceField(choices=[("", "—"), *K1Method.choices], required=False, label="Sent by")
+    notes = forms.CharField(required=False, max_length=NOTE_MAX)
+
+    def clean(self) -> dict:
+        data = super().clean()
+        prepared, sent = data.get("prepared_on"), data.get("sent_on")
+        if prepared and sent and sent < prepared:
+            self.add_error("sent_on", "A K-1 cannot be sent before it is prepared.")
+        if data.get("method") and not sent:
+            self.add_error("sent_on", "Give the date it was sent, or leave “sent by” blank.")
+        return data
+
+
 class CommitmentForm(LengthLimitsMixin, forms.ModelForm):
     fund = forms.ModelChoiceField(queryset=Fund.objects.none(), empty_label=None)
 
@@ -149,7 +202,6 @@ class CommitmentForm(LengthLimitsMixin, forms.ModelForm):
             "signed_date",
             "wire_received",
             "wire_date",
-            "k1_sent",
             "notes",
             "soft_amount",
             "soft_date",

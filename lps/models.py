@@ -11,6 +11,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models, transaction
 from django.db.models import Count, Q, Sum
+from django.db.models.signals import post_delete
+from django.dispatch import receiver
 from django.urls import reverse
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
@@ -22,6 +24,7 @@ from crm.lib.scoping import ScopedQuerySet
 from crm.lib.text import NAME_MAX, NOTE_MAX, SHORT_NAME_MAX, LengthLimit
 from crm.models import CustomFieldEntity, CustomFieldsModel, TimeStampedModel
 from crm.permissions import ANY_FIELD, OPEN, Capability, GuardedModel, require_write
+from lps.documents import document_path, document_storage, remove_file_on_commit
 
 
 class FundStatus(models.TextChoices):
@@ -421,13 +424,22 @@ def climb_ladder(commitment: Commitment, *, adding: bool, today: datetime.date) 
 
 class CommitmentQuerySet(ScopedQuerySet):
     def for_tracker(self) -> CommitmentQuerySet:
-        """What a row of the LP tracker (and the API's list) shows, and % funded to sort by."""
+        """What a row of the LP tracker (and the API's list) shows, and % funded to sort by.
+
+        ``k1_sent``: whether the K-1 of the latest tax year (``latest_tax_year``) has been sent,
+        a subquery so the tracker's column, filter and export read it without a query per row."""
         money = models.DecimalField(max_digits=19, decimal_places=4)
         percent = models.ExpressionWrapper(
             models.F("funded_amount") * 100 / models.F("commitment_amount"), output_field=money
         )
+        sent = K1Delivery.objects.filter(
+            commitment=models.OuterRef("pk"), tax_year=latest_tax_year(), sent_on__isnull=False
+        )
         return self.select_related("lp__contact__organization", "fund").annotate(
-            pct_funded=models.Case(models.When(commitment_amount__gt=0, then=percent), default=None, output_field=money)
+            pct_funded=models.Case(
+                models.When(commitment_amount__gt=0, then=percent), default=None, output_field=money
+            ),
+            k1_sent=models.Exists(sent),
         )
 
     def committed(self) -> CommitmentQuerySet:
@@ -499,7 +511,6 @@ class Commitment(GuardedModel, TimeStampedModel):
     signed_date = models.DateField(null=True, blank=True)
     wire_received = models.BooleanField(default=False)
     wire_date = models.DateField(null=True, blank=True)
-    k1_sent = models.BooleanField("K-1 sent", default=False)
     notes = models.TextField(blank=True, max_length=NOTE_MAX, validators=[LengthLimit(NOTE_MAX)])
     # The ladder (see LADDER and climb_ladder): the amount and date at each rung reached.
     soft_amount = models.DecimalField("soft-circle amount", **MONEY, null=True, blank=True)
@@ -876,3 +887,147 @@ class ComplianceCheck(GuardedModel, TimeStampedModel):
     def clean(self) -> None:
         if self.verified_on and self.expires_on and self.expires_on < self.verified_on:
             raise ValidationError({"expires_on": "The expiry cannot be before the verification."})
+
+
+# --- K-1s and documents ---------------------------------------------------------------------
+
+
+def latest_tax_year(today: datetime.date | None = None) -> int:
+    """The tax year whose K-1s are being prepared and sent: the last completed one.
+
+    Funds here keep calendar tax years, so it is the year before today's (in 2026, the 2025
+    K-1s are due). lps 0012 records the old single "K-1 sent" tick as this year's delivery.
+    """
+    return (today or timezone.localdate()).year - 1
+
+
+class K1Method(models.TextChoices):
+    EMAIL = "email", "Email"
+    PORTAL = "portal", "Investor portal"
+    POST = "post", "Post"
+    OTHER = "other", "Other"
+
+
+class K1Delivery(GuardedModel, TimeStampedModel):
+    """A commitment's K-1 for one tax year: when it was prepared, when and how it was sent."""
+
+    # K-1s are the fund's tax reporting to its LPs: a manager's, like the commitment itself.
+    WRITE_RULES = {ANY_FIELD: Capability.CHANGE_COMMITMENTS}
+
+    commitment = models.ForeignKey(Commitment, on_delete=models.CASCADE, related_name="k1_deliveries")
+    tax_year = models.PositiveSmallIntegerField(validators=[MinValueValidator(1900)])
+    prepared_on = models.DateField(null=True, blank=True)
+    sent_on = models.DateField(null=True, blank=True)
+    method = models.CharField(max_length=10, choices=K1Method.choices, blank=True)
+    notes = models.TextField(blank=True, max_length=NOTE_MAX, validators=[LengthLimit(NOTE_MAX)])
+
+    objects = ScopedQuerySet.as_manager()
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = "K-1 delivery"
+        verbose_name_plural = "K-1 deliveries"
+        ordering = ["-tax_year", "commitment"]
+        constraints = [
+            models.UniqueConstraint(fields=["commitment", "tax_year"], name="k1_delivery_one_per_commitment_year")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.commitment} · K-1 {self.tax_year}"
+
+    @property
+    def is_sent(self) -> bool:
+        return self.sent_on is not None
+
+
+class DocumentKind(models.TextChoices):
+    SUBSCRIPTION = "subscription", "Subscription documents"
+    SIDE_LETTER = "side_letter", "Side letter"
+    NOTICE = "notice", "Notice"
+    K1 = "k1", "K-1"
+    OTHER = "other", "Other"
+
+
+# What a document can belong to, exactly one each (the check constraint below). A new owner
+# (a side letter, say) is one more nullable foreign key and its name here, and a migration.
+DOCUMENT_OWNERS = ("lp", "commitment", "call_line")
+
+
+def _exactly_one_owner() -> Q:
+    return Q(
+        *[Q(**{f"{other}__isnull": other != owner for other in DOCUMENT_OWNERS}) for owner in DOCUMENT_OWNERS],
+        _connector=Q.OR,
+    )
+
+
+class DocumentQuerySet(ScopedQuerySet):
+    def visible_to(self, user: Any) -> DocumentQuerySet:
+        """The documents whose owner the user may see: a document is scoped as what it belongs to."""
+        return (
+            super()
+            .visible_to(user)
+            .filter(
+                Q(lp__in=LPProfile.objects.visible_to(user).values("pk"))
+                | Q(commitment__in=Commitment.objects.visible_to(user).values("pk"))
+                | Q(call_line__in=CallLine.objects.visible_to(user).values("pk"))
+            )
+        )
+
+
+class Document(GuardedModel, TimeStampedModel):
+    """A file attached to an LP, a commitment or a capital call line (lps.documents stores it)."""
+
+    # Subscription documents, K-1s and notices are the fund's paperwork: a manager's to add
+    # or remove; members read and download them.
+    WRITE_RULES = {ANY_FIELD: Capability.CHANGE_COMMITMENTS}
+
+    file = models.FileField(upload_to=document_path, storage=document_storage, max_length=200)
+    # Not "kind": the audit log's union of history tables names its own column so.
+    document_type = models.CharField("kind", max_length=16, choices=DocumentKind.choices, default=DocumentKind.OTHER)
+    title = models.CharField(max_length=NAME_MAX)
+    original_name = models.CharField("file name", max_length=NAME_MAX)
+    size = models.PositiveBigIntegerField("size (bytes)")
+    content_type = models.CharField(max_length=100)
+    uploaded_by = models.ForeignKey(
+        "crm.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+", editable=False
+    )
+    lp = models.ForeignKey(
+        LPProfile, on_delete=models.CASCADE, null=True, blank=True, related_name="documents", verbose_name="LP"
+    )
+    commitment = models.ForeignKey(
+        Commitment, on_delete=models.CASCADE, null=True, blank=True, related_name="documents"
+    )
+    call_line = models.ForeignKey(CallLine, on_delete=models.CASCADE, null=True, blank=True, related_name="documents")
+    k1_delivery = models.ForeignKey(
+        K1Delivery,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="documents",
+        verbose_name="K-1 delivery",
+        help_text="The K-1 this file is, when it is one.",
+    )
+
+    objects = DocumentQuerySet.as_manager()
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [models.CheckConstraint(condition=_exactly_one_owner(), name="document_exactly_one_owner")]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def uploaded_at(self) -> datetime.datetime:
+        return self.created_at
+
+    @property
+    def is_pdf(self) -> bool:
+        return self.content_type == "application/pdf"
+
+
+@receiver(post_delete, sender=Document)
+def _document_file_goes_with_its_row(sender: type, instance: Document, **kwargs: Any) -> None:
+    """Cascades (an LP deleted with its documents) delete rows without calling delete()."""
+    remove_file_on_commit(instance.file.name)

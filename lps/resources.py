@@ -28,6 +28,7 @@ from collections import Counter
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 from import_export import fields
 
 from contacts.models import ContactType
@@ -38,7 +39,7 @@ from crm.imports.resources import ROW, AttachmentsWidget, CRMField, CRMResource
 from crm.imports.schema import Target
 from crm.lib.money import money_exact
 from crm.lib.text import collapse_spaces, normalize_email
-from lps.models import COMMITTED_STATUSES, Commitment, Fund, LPProfile
+from lps.models import COMMITTED_STATUSES, Commitment, Fund, K1Delivery, LPProfile, latest_tax_year
 
 PROFILE_TARGETS = ("investor_type", "qualified_purchaser", "accredited")
 ENTITY_LENGTH = Commitment._meta.get_field("investing_entity").max_length
@@ -64,6 +65,14 @@ class AttachmentNotesField(CRMField):
             )
 
 
+class K1SentField(CRMField):
+    """“K-1 sent”: a ticked cell records the latest tax year's K-1 as sent (lps 0012 turned the
+    old tick into that delivery); an unticked one leaves any delivery alone."""
+
+    def save(self, instance: Any, row: dict, is_m2m: bool = False, **kwargs: Any) -> None:
+        self.resource.k1_sent = self.clean(row) is True
+
+
 class CommitmentResource(CRMResource):
     entity_key = "commitments"
     notes_attribute = "notes"
@@ -77,6 +86,9 @@ class CommitmentResource(CRMResource):
         self.entity = ""
         self._row_number = 0
         self.profile_values: dict[str, Any] = {}
+        self.k1_sent = False
+        self._k1_year = latest_tax_year()
+        self._k1_done: set[tuple] = set()  # commitments (record keys) with the year's K-1 recorded
         self._entities: dict[int, str] = {}  # row number → its investing entity
         self._clashes: dict[int, str] = {}  # row number → why it cannot be told apart from another row
         self._shared: set[int] = set()  # rows whose investor has other rows for the same fund in the file
@@ -87,6 +99,8 @@ class CommitmentResource(CRMResource):
             return None  # resolved in find_existing, or composed with the notes
         if target.key in PROFILE_TARGETS:
             field = ProfileField(None, target, self.widget_for(target))
+        elif target.key == "k1_sent":
+            field = K1SentField(None, target, self.widget_for(target))
         elif target.key == "attachments":
             field = AttachmentNotesField(None, target, AttachmentsWidget(self, target))
         else:
@@ -99,6 +113,9 @@ class CommitmentResource(CRMResource):
     def before_import(self, dataset: Any, **kwargs: Any) -> None:
         """Give every row its investing entity, looking at all rows of the file at once."""
         super().before_import(dataset, **kwargs)
+        if "k1_sent" in self.table.mapped_targets():
+            recorded = K1Delivery.objects.filter(tax_year=self._k1_year).values_list("commitment_id", flat=True)
+            self._k1_done = {("lps.commitment", pk) for pk in recorded}
         explicit = "investing_entity" in self.table.mapped_targets()
         groups: dict[tuple[str, str], list[dict]] = {}
         for values in dataset.dict:
@@ -214,6 +231,7 @@ class CommitmentResource(CRMResource):
 
     def prepare_row(self, row: dict) -> None:
         self.profile = None
+        self.k1_sent = False
         self.entity = ""
 
     def import_row(self, row: dict, instance_loader: Any, **kwargs: Any) -> Any:
@@ -282,6 +300,12 @@ class CommitmentResource(CRMResource):
         super().after_save_instance(instance, row, **kwargs)
         if not any(c is instance for c in self.ctx.commitments_of(instance.lp, instance.fund)):
             self.ctx.add_commitment(instance)
+        key = record_key(instance)
+        if self.k1_sent and key not in self._k1_done:
+            today = timezone.localdate()
+            self.ctx.save(K1Delivery(commitment=instance, tax_year=self._k1_year, prepared_on=today, sent_on=today))
+            self._k1_done.add(key)
+            self.ctx.plan.on_discard(lambda: self._k1_done.discard(key))
         changes = self._profile_changes()
         if changes:
             profile = self.ctx.edit(self.profile)

@@ -32,4 +32,10 @@ urlpatterns = [
     path("mfn-rounds/<int:pk>/", views.mfn_round_detail, name="mfn_round_detail"),
     path("mfn-elections/<int:pk>/", views.mfn_election_edit, name="mfn_election_edit"),
     path("<int:pk>/compliance/", views.compliance_edit, name="compliance_edit"),
+    path("funds/<int:pk>/k1s/", views.k1_status, name="k1_status"),
+    path("<int:pk>/documents/new/", views.lp_document_upload, name="lp_document_upload"),
+    path("call-lines/<int:pk>/documents/new/", views.call_line_document_upload, name="call_line_document_upload"),
+    path("documents/<int:pk>/", views.document_download, name="document_download"),
+    path("documents/<int:pk>/delete/", views.document_delete, name="document_delete"),
+    path("commitments/<int:pk>/k1s/", views.k1_record, name="k1_record"),
 ]

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.contrib import messages
+from django.db import transaction
 from django.db.models import Count, Prefetch, Q, QuerySet, Sum
-from django.http import HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -31,7 +32,7 @@ from crm.lib.htmx import (
 from crm.lib.listing import export_format, paginate
 from crm.permissions import Capability, can
 from crm.roles import capability_required
-from lps import accounts, calls, compliance, side_letters
+from lps import accounts, calls, compliance, documents, k1s, side_letters
 from lps import distributions as dist_service
 from lps.filters import CommitmentFilter, ProvisionFilter
 from lps.forms import (
@@ -39,6 +40,8 @@ from lps.forms import (
     CommitmentForm,
     ComplianceCheckForm,
     DistributionForm,
+    DocumentForm,
+    K1Form,
     LPProfileForm,
     MFNElectionForm,
     MFNRoundForm,
@@ -55,6 +58,7 @@ from lps.models import (
     ComplianceKind,
     Distribution,
     DistributionLine,
+    Document,
     ElectionStatus,
     Fund,
     LPProfile,
@@ -62,6 +66,7 @@ from lps.models import (
     MFNRound,
     SideLetter,
     SideLetterProvision,
+    latest_tax_year,
 )
 
 LIST_TEMPLATE = "lps/lp_list.html"
@@ -77,7 +82,8 @@ CHECKS = {
     "accredited": ("Accredited", "Accred.", True),
     "legal_docs_signed": ("Legal docs signed", "Docs", False),
     "wire_received": ("Wire received", "Wire", False),
-    "k1_sent": ("K-1 sent", "K-1", False),
+    # Not a field since lps 0012: the latest tax year's K-1 delivery (Commitment.for_tracker).
+    "k1_sent": ("K-1 sent (latest tax year)", "K-1", False),
 }
 # Ticking one of these also dates it, when no date was recorded yet.
 CHECK_DATES = {"legal_docs_signed": "signed_date", "wire_received": "wire_date"}
@@ -227,13 +233,16 @@ def commitment_toggle(request: HttpRequest, pk: int) -> HttpResponse:
     if field not in CHECKS:
         return HttpResponse("Unknown check.", status=400)
     label, _header, on_profile = CHECKS[field]
-    target = commitment.lp if on_profile else commitment
-    value = not getattr(target, field)
-    setattr(target, field, value)
-    date_field = CHECK_DATES.get(field)
-    if value and date_field and getattr(target, date_field) is None:
-        setattr(target, date_field, timezone.localdate())
-    target.save()
+    if field == "k1_sent":
+        value = k1s.toggle_latest_sent(commitment, request.user, timezone.localdate())
+    else:
+        target = commitment.lp if on_profile else commitment
+        value = not getattr(target, field)
+        setattr(target, field, value)
+        date_field = CHECK_DATES.get(field)
+        if value and date_field and getattr(target, date_field) is None:
+            setattr(target, date_field, timezone.localdate())
+        target.save()
     state = "ticked" if value else "cleared"
     if not is_fragment_request(request):
         messages.success(request, f"{label} {state} for {commitment.lp} in {commitment.fund}.")
@@ -284,7 +293,7 @@ def commitment_edit(request: HttpRequest, pk: int) -> HttpResponse:
 # --- LP profiles ----------------------------------------------------------------------------
 
 
-def _detail_context(request: HttpRequest, profile: LPProfile) -> dict:
+def _detail_context(request: HttpRequest, profile: LPProfile, document_form: DocumentForm | None = None) -> dict:
     user = request.user
     commitments = list(
         commitments_for(user)
@@ -316,6 +325,8 @@ def _detail_context(request: HttpRequest, profile: LPProfile) -> dict:
         .order_by("-fund__vintage_year", "stage__order"),
         "custom_fields": profile.custom_field_display(),
         "history": history_entries(profile),
+        "documents": lp_documents(user, profile),
+        "document_form": document_form or DocumentForm(owners=document_owners(profile, commitments)),
         "checks": CHECKS,
         "can_edit": can(user, Capability.CHANGE_COMMITMENTS),
         "can_edit_compliance": can(user, Capability.CHANGE_COMPLIANCE),
@@ -431,9 +442,19 @@ def capital_call_create(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, CALLS_TEMPLATE, context, status=400)
 
 
-def _call_context(request: HttpRequest, call: CapitalCall, receipt_forms: dict | None = None) -> dict:
+def _call_context(
+    request: HttpRequest, call: CapitalCall, receipt_forms: dict | None = None, document_forms: dict | None = None
+) -> dict:
     lines = list(call.lines.select_related("commitment__lp__contact").order_by("-amount", "pk"))
     today = timezone.localdate()
+    attached: dict[int, list[Document]] = {}
+    for document in (
+        Document.objects.visible_to(request.user).filter(call_line__call=call).select_related("uploaded_by")
+    ):
+        attached.setdefault(document.call_line_id, []).append(document)
+    for line in lines:
+        line.attached = attached.get(line.pk, [])
+        line.document_form = (document_forms or {}).get(line.pk) or DocumentForm(prefix=f"doc-{line.pk}")
     return {
         "call": call,
         "fund": call.fund,
@@ -830,3 +851,185 @@ def compliance_edit(request: HttpRequest, pk: int) -> HttpResponse:
         "action_url": request.get_full_path(),
     }
     return render_page_or_fragment(request, COMPLIANCE_FORM_TEMPLATE, "compliance-form", context)
+
+
+# --- K-1s -----------------------------------------------------------------------------------
+
+K1_TEMPLATE = "lps/k1_status.html"
+# Tax years the K-1 page offers: from the fund's vintage (or a decade back) to the latest.
+K1_YEARS_BACK = 10
+
+
+def _tax_year(request: HttpRequest, fund: Fund) -> tuple[int, list[int]]:
+    latest = latest_tax_year(timezone.localdate())
+    first = min(fund.vintage_year or latest - K1_YEARS_BACK, latest)
+    years = list(range(latest, first - 1, -1))
+    try:
+        year = int(request.GET.get("year", latest))
+    except ValueError:
+        year = latest
+    return (year if year in years else latest), years
+
+
+def _k1_context(request: HttpRequest, fund: Fund, year: int, years: list[int], forms: dict | None = None) -> dict:
+    rows = k1s.k1_rows(fund, year, request.user)
+    can_record = can(request.user, Capability.CHANGE_COMMITMENTS)
+    entries = []
+    for row in rows:
+        form = (forms or {}).get(row.commitment.pk)
+        if form is None and can_record:
+            delivery = row.delivery
+            initial = {"tax_year": year}
+            if delivery is not None:
+                initial |= {
+                    "prepared_on": delivery.prepared_on,
+                    "sent_on": delivery.sent_on,
+                    "method": delivery.method,
+                    "notes": delivery.notes,
+                }
+            form = K1Form(initial=initial, prefix=f"k1-{row.commitment.pk}")
+        entries.append((row, form))
+    counts = {status: sum(1 for row in rows if row.status == status) for status in ("sent", "prepared", "missing")}
+    return {
+        "fund": fund,
+        "year": year,
+        "years": years,
+        "entries": entries,
+        "counts": counts,
+        "can_record": can_record,
+    }
+
+
+@require_GET
+def k1_status(request: HttpRequest, pk: int) -> HttpResponse:
+    """A fund's K-1s for one tax year: every admitted commitment, prepared or sent, and who is missing one."""
+    fund = Fund.objects.get_for_user(request.user, pk)
+    year, years = _tax_year(request, fund)
+    return render(request, K1_TEMPLATE, _k1_context(request, fund, year, years))
+
+
+@require_POST
+@capability_required(Capability.CHANGE_COMMITMENTS)
+def k1_record(request: HttpRequest, pk: int) -> HttpResponse:
+    """Record a commitment's K-1 for a tax year (prepared, sent, how), from the K-1 page."""
+    commitment = Commitment.objects.select_related("fund", "lp__contact").get_for_user(request.user, pk, write=True)
+    form = K1Form(request.POST, prefix=f"k1-{commitment.pk}")
+    if form.is_valid():
+        data = form.cleaned_data
+        k1s.record_k1(
+            commitment,
+            data["tax_year"],
+            request.user,
+            prepared_on=data["prepared_on"],
+            sent_on=data["sent_on"],
+            method=data["method"],
+            notes=data["notes"],
+        )
+        messages.success(request, f"Saved {commitment.lp}'s {data['tax_year']} K-1 for {commitment.fund}.")
+        return redirect(f"{reverse('k1_status', args=[commitment.fund_id])}?year={data['tax_year']}")
+    fund = commitment.fund
+    _year, years = _tax_year(request, fund)
+    year = form.cleaned_data.get("tax_year") if form.cleaned_data.get("tax_year") in years else _year
+    context = _k1_context(request, fund, year, years, {commitment.pk: form})
+    return render(request, K1_TEMPLATE, context, status=400)
+
+
+# --- Documents ------------------------------------------------------------------------------
+
+
+def lp_documents(user, profile: LPProfile) -> list[Document]:
+    """The LP's documents and its commitments', newest first, in one query."""
+    return list(
+        Document.objects.visible_to(user)
+        .filter(Q(lp=profile) | Q(commitment__lp=profile))
+        .select_related("uploaded_by", "commitment__fund")
+    )
+
+
+def document_owners(profile: LPProfile, commitments: list[Commitment]) -> list[tuple[str, str]]:
+    """What a document on the LP page can be attached to: the LP, or one of its commitments."""
+    owners = [("lp", f"{profile} (the LP)")]
+    for c in commitments:
+        through = f" through {c.investing_entity}" if c.investing_entity else ""
+        owners.append((f"commitment:{c.pk}", f"{c.fund.name} commitment{through}"))
+    return owners
+
+
+@require_POST
+@capability_required(Capability.CHANGE_COMMITMENTS)
+def lp_document_upload(request: HttpRequest, pk: int) -> HttpResponse:
+    """Attach a file to the LP or to one of its commitments."""
+    profile = _profile(request, pk)
+    commitments = list(commitments_for(request.user).filter(lp=profile).order_by("-fund__vintage_year", "fund__name"))
+    form = DocumentForm(request.POST, request.FILES, owners=document_owners(profile, commitments))
+    if form.is_valid():
+        owner = form.cleaned_data["owner"]
+        document = Document(document_type=form.cleaned_data["kind"], title=form.cleaned_data["title"])
+        if owner == "lp":
+            document.lp = profile
+        else:
+            document.commitment = next(c for c in commitments if f"commitment:{c.pk}" == owner)
+        documents.save_document(document, form.cleaned_data["file"], request.user)
+        messages.success(request, f"Attached “{document.title}”.")
+        return redirect("lp_detail", pk=profile.pk)
+    context = _detail_context(request, profile, document_form=form)
+    return render(request, DETAIL_TEMPLATE, context, status=400)
+
+
+@require_POST
+@capability_required(Capability.CHANGE_COMMITMENTS)
+def call_line_document_upload(request: HttpRequest, pk: int) -> HttpResponse:
+    """Attach a file (a notice, a wire confirmation…) to one LP's line of a capital call."""
+    line = CallLine.objects.select_related("call__fund", "commitment__lp").get_for_user(request.user, pk, write=True)
+    form = DocumentForm(request.POST, request.FILES, prefix=f"doc-{line.pk}")
+    if form.is_valid():
+        document = Document(call_line=line, document_type=form.cleaned_data["kind"], title=form.cleaned_data["title"])
+        documents.save_document(document, form.cleaned_data["file"], request.user)
+        messages.success(request, f"Attached “{document.title}” to {line.commitment.lp}'s line.")
+        return redirect("capital_call_detail", line.call_id)
+    return render(request, CALL_TEMPLATE, _call_context(request, line.call, document_forms={line.pk: form}), status=400)
+
+
+def _document(request: HttpRequest, pk: int, *, write: bool = False) -> Document:
+    """The document, through its owner's access helper: a document is visible as its owner is."""
+    document = Document.objects.select_related("call_line__call").get_for_user(request.user, pk, write=write)
+    if document.lp_id is not None:
+        LPProfile.objects.get_for_user(request.user, document.lp_id)
+    elif document.commitment_id is not None:
+        Commitment.objects.get_for_user(request.user, document.commitment_id)
+    else:
+        CallLine.objects.get_for_user(request.user, document.call_line_id)
+    return document
+
+
+@require_GET
+def document_download(request: HttpRequest, pk: int) -> FileResponse:
+    """The file, to a signed-in user who may see its owner: PDFs open in the browser, the rest download."""
+    document = _document(request, pk)
+    try:
+        handle = document.file.open("rb")
+    except FileNotFoundError as missing:
+        raise Http404("The file of this document is missing.") from missing
+    response = FileResponse(
+        handle, as_attachment=not document.is_pdf, filename=document.original_name, content_type=document.content_type
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, no-store"
+    # Nothing in a served file may run or load anything (a PDF viewer honours this too).
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
+
+
+@require_POST
+@capability_required(Capability.CHANGE_COMMITMENTS)
+def document_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    """Remove a document; its file goes once the delete commits."""
+    document = _document(request, pk, write=True)
+    document._history_user = request.user
+    with transaction.atomic():
+        document.delete()
+    messages.success(request, f"Removed “{document.title}”.")
+    if document.call_line_id is not None:
+        return redirect(safe_next(request) or reverse("capital_call_detail", args=[document.call_line.call_id]))
+    lp_id = document.lp_id or Commitment.objects.values_list("lp_id", flat=True).get(pk=document.commitment_id)
+    return redirect(safe_next(request) or reverse("lp_detail", args=[lp_id]))

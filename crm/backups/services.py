@@ -39,6 +39,7 @@ import shutil
 import socket
 import sqlite3
 import subprocess
+import tarfile
 import tempfile
 import zlib
 from collections.abc import Iterator
@@ -57,6 +58,7 @@ OUR_APPS = ("crm", "contacts", "pipeline", "lps")
 DAILY = "crm"
 PRE_RESTORE = "pre-restore"
 SQLITE_SUFFIX = ".sqlite3.gz"
+DOCUMENTS_SUFFIX = ".documents.tar"
 POSTGRES_SUFFIX = ".pgdump"
 STAMP_FORMAT = "%Y%m%d-%H%M%S"
 BACKUP_NAME = re.compile(
@@ -164,6 +166,10 @@ class Manifest:
     host: str = ""
     app: str = APP
     format: int = MANIFEST_FORMAT
+    # The LP documents folder as a tar beside the database file (see "documents" below):
+    # {"file", "sha256", "size", "files": {path inside the folder: SHA-256}}; None in backups
+    # made before documents existed, whose restore leaves the folder as it is.
+    documents: dict[str, Any] | None = None
 
     @property
     def rows(self) -> int:
@@ -200,6 +206,93 @@ def manifest_path(backup: Path) -> Path:
     return backup.with_name(name + ".json")
 
 
+def documents_path(backup: Path) -> Path:
+    """``crm-20260101-020000.sqlite3.gz`` → ``crm-20260101-020000.documents.tar``."""
+    return manifest_path(backup).with_suffix(DOCUMENTS_SUFFIX)
+
+
+# --- documents -----------------------------------------------------------------------------
+#
+# The LP documents (lps.documents) are files under settings.DOCUMENTS_DIR, not rows: a backup
+# packs the folder into a tar beside the database file, taken just after the database's
+# snapshot (an upload writes its file before its row commits, so every row in the snapshot
+# has its file on disk by then), with each file's SHA-256 in the manifest. A restore checks
+# the tar against the manifest before anything is touched, and after the database is in
+# place swaps the folder for the backup's in one rename.
+
+
+def _pack_documents(target: Path) -> dict[str, Any]:
+    root = Path(settings.DOCUMENTS_DIR)
+    files: dict[str, str] = {}
+    with tarfile.open(target, "w") as tar:
+        if root.is_dir():
+            for path in sorted(root.rglob("*")):
+                if path.is_file() and not path.is_symlink():
+                    relative = path.relative_to(root).as_posix()
+                    files[relative] = _sha256(path)
+                    tar.add(path, arcname=relative, recursive=False)
+    return {"file": "", "sha256": _sha256(target), "size": target.stat().st_size, "files": files}
+
+
+def _add_documents(path: Path, manifest: Manifest) -> None:
+    """Write the documents tar beside the backup ``path`` and list it in its manifest."""
+    tar_path = documents_path(path)
+    with _temp_path(path.parent, DOCUMENTS_SUFFIX) as temp:
+        entry = _pack_documents(temp)
+        os.replace(temp, tar_path)
+    entry["file"] = tar_path.name
+    manifest.documents = entry
+    manifest.write(manifest_path(path))
+
+
+def _check_documents(path: Path, manifest: Manifest | None) -> Path | None:
+    """The backup's documents tar when its manifest lists one, checked file by file; else None."""
+    entry = manifest.documents if manifest else None
+    if not entry:
+        return None
+    tar_path = path.with_name(entry["file"])
+    if tar_path.name != entry["file"] or not tar_path.is_file():
+        raise BackupError(f"{path.name}'s documents ({entry['file']}) are not beside it. Nothing was changed.")
+    if tar_path.stat().st_size != entry["size"] or _sha256(tar_path) != entry["sha256"]:
+        raise BackupError(
+            f"{tar_path.name} does not match the manifest: the documents are damaged. Nothing was changed."
+        )
+    try:
+        with tarfile.open(tar_path) as tar:
+            members = tar.getmembers()
+            names = {member.name for member in members}
+            unsafe = [m.name for m in members if not m.isfile() or m.name.startswith("/") or ".." in m.name.split("/")]
+            if unsafe or names != set(entry["files"]):
+                raise BackupError(f"{tar_path.name} does not hold the documents its manifest lists.")
+            for member in members:
+                handle = tar.extractfile(member)
+                digest = hashlib.sha256(handle.read() if handle else b"").hexdigest()
+                if digest != entry["files"][member.name]:
+                    raise BackupError(f"{tar_path.name}: {member.name} does not match its checksum.")
+    except tarfile.TarError as exc:
+        raise BackupError(f"{tar_path.name} is not a readable tar ({exc}).") from None
+    return tar_path
+
+
+def _restore_documents(tar_path: Path) -> int:
+    """Replace the documents folder with the tar's files (checked by ``_check_documents``); how many."""
+    root = Path(settings.DOCUMENTS_DIR)
+    root.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    incoming = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=root.parent))
+    with tarfile.open(tar_path) as tar:
+        members = tar.getmembers()
+        tar.extractall(incoming, members=members, filter="data")
+    for path in incoming.rglob("*"):
+        path.chmod(0o700 if path.is_dir() else 0o600)
+    outgoing = root.with_name(f"{TEMP_PREFIX}{root.name}-old")
+    if root.exists():
+        shutil.rmtree(outgoing, ignore_errors=True)
+        os.replace(root, outgoing)
+    os.replace(incoming, root)
+    shutil.rmtree(outgoing, ignore_errors=True)
+    return len(members)
+
+
 def backup_time(path: Path) -> dt.datetime | None:
     """The UTC time in a backup's file name, or None when the name is not one of ours."""
     match = BACKUP_NAME.match(path.name)
@@ -232,6 +325,8 @@ class BackupResult:
             f"Backup {self.path} ({_size(self.manifest.size)}): {len(self.manifest.tables)} tables, "
             f"{self.manifest.rows:,} rows, verified."
         )
+        if self.manifest.documents and self.manifest.documents["files"]:
+            text += f" {len(self.manifest.documents['files'])} document file(s) beside it."
         if self.pruned:
             text += f" Removed {len(self.pruned)} backup(s) older than {self.keep_days} days."
         return text
@@ -248,6 +343,7 @@ class CheckedBackup:
     migrations: list[tuple[str, str]]
     snapshot: Path | None = None
     warnings: list[str] = field(default_factory=list)
+    documents: Path | None = None  # the checked documents tar, when the backup has one
 
     @property
     def created_at(self) -> dt.datetime | None:
@@ -270,6 +366,7 @@ class RestoreResult:
     counts: dict[str, int]
     pre_restore: BackupResult | None
     pending_migrations: list[tuple[str, str]]
+    documents: int | None = None  # files put back in the documents folder; None: the backup had none
 
     def summary(self) -> str:
         when = self.backup.created_at
@@ -278,6 +375,8 @@ class RestoreResult:
             f"Restored {self.backup.path.name}{taken} into the {self.database.describe()}: "
             f"{_main_counts_text(self.counts)}."
         )
+        if self.documents is not None:
+            text += f" {self.documents} document file(s) put back."
         if self.pre_restore:
             text += f" The database as it was before is kept in {self.pre_restore.path}."
         return text
@@ -933,8 +1032,16 @@ def open_backup(
         if require_app:
             _check_ours(listed, migrations, path.name)
             _check_postgres_schema(toc, migrations, path.name)
+        documents = _check_documents(path, manifest)
         yield CheckedBackup(
-            path, "postgresql", manifest, dict(manifest.tables) if manifest else {}, migrations, None, warnings
+            path,
+            "postgresql",
+            manifest,
+            dict(manifest.tables) if manifest else {},
+            migrations,
+            None,
+            warnings,
+            documents,
         )
         return
     if not (magic.startswith(GZIP_MAGIC) or magic == SQLITE_MAGIC):
@@ -960,7 +1067,8 @@ def open_backup(
         if require_app:
             _check_ours(tables, migrations, path.name)
             _check_sqlite_schema(snapshot, migrations, path.name)
-        yield CheckedBackup(path, "sqlite", manifest, tables, migrations, snapshot, warnings)
+        documents = _check_documents(path, manifest)
+        yield CheckedBackup(path, "sqlite", manifest, tables, migrations, snapshot, warnings, documents)
 
 
 def migration_gap(migrations: list[tuple[str, str]]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
@@ -1005,12 +1113,14 @@ def create_backup(
             path, manifest = _backup_sqlite(database, directory, prefix, now)
         else:
             path, manifest = _backup_postgres(database, directory, prefix, now)
+        _add_documents(path, manifest)
         try:
             with open_backup(path, workdir=directory, require_app=False):
                 pass
         except BackupError as exc:
             path.unlink(missing_ok=True)
             manifest_path(path).unlink(missing_ok=True)
+            documents_path(path).unlink(missing_ok=True)
             raise BackupError(f"The backup was written but did not verify, so it was removed: {exc}") from None
         pruned = prune_backups(directory, keep_days, now=now) if prefix == DAILY else []
     return BackupResult(path, manifest, pruned, keep_days)
@@ -1036,6 +1146,7 @@ def prune_backups(directory: Path | str, keep_days: int, *, now: dt.datetime | N
         if when is not None and when < cutoff:
             path.unlink()
             manifest_path(path).unlink(missing_ok=True)
+            documents_path(path).unlink(missing_ok=True)
             removed.append(path)
     # Temporary files of a backup that was killed half-way.
     for path in directory.glob(f"{TEMP_PREFIX}*"):
@@ -1080,4 +1191,5 @@ def restore_backup(
         _restore_postgres(checked.path, database)
         counts = _postgres_counts(database, tables)
     _reinstall_search(database, checked.migrations)
-    return RestoreResult(checked, database, counts, pre_restore, pending)
+    documents = _restore_documents(checked.documents) if checked.documents else None
+    return RestoreResult(checked, database, counts, pre_restore, pending, documents)

@@ -512,7 +512,6 @@ class _Seeder:
                 signed_date=committed_on + datetime.timedelta(days=self.rng.randint(7, 30)),
                 wire_received=True,
                 wire_date=committed_on + datetime.timedelta(days=self.rng.randint(30, 90)),
-                k1_sent=status == CommitmentStatus.CLOSED,
             )
         )
 

@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import models, transaction
 from django.utils import timezone
 
@@ -36,6 +37,7 @@ from crm.permissions import as_system
 from lps import calls
 from lps import distributions as lp_distributions
 from lps import side_letters as side_letter_services
+from lps.documents import save_document, tiny_pdf
 from lps.models import (
     Close,
     CloseState,
@@ -44,12 +46,17 @@ from lps.models import (
     ComplianceCheck,
     ComplianceKind,
     ComplianceStatus,
+    Document,
+    DocumentKind,
     Fund,
     FundStatus,
+    K1Delivery,
+    K1Method,
     LPProfile,
     ReupAsk,
     SideLetter,
     SideLetterProvision,
+    latest_tax_year,
 )
 from pipeline.models import Opportunity, Priority, Stage, StageOutcome
 
@@ -375,6 +382,8 @@ class _Loader:
         self.fund_one_distribution(funds["Fund I"])
         self.side_letters(funds["Fund I"])
         self.compliance(contacts)
+        self.fund_one_k1s(funds["Fund I"])
+        self.fund_one_documents(funds["Fund I"])
         self.fund_two_raise(contacts, funds["Fund II"])
         opportunities = self.opportunities(users, contacts, funds["Fund II"])
         self.communications(users, contacts, opportunities)
@@ -482,7 +491,6 @@ class _Loader:
                 signed_date=datetime.date(*committed_on) + datetime.timedelta(days=14),
                 wire_received=True,
                 wire_date=datetime.date(*wired_on),
-                k1_sent=True,
             )
 
     def fund_one_calls(self, fund: Fund) -> None:
@@ -558,6 +566,43 @@ class _Loader:
                 verified_on=expires - datetime.timedelta(days=365),
                 expires_on=expires,
             )
+
+    def fund_one_k1s(self, fund: Fund) -> None:
+        """Fund I's K-1s for the last two tax years: all sent for the earlier one; for the latest,
+        every LP's but the smallest commitment's (the one the K-1 page shows as missing)."""
+        latest = latest_tax_year(self.today)
+        commitments = list(fund.commitments.filter(status=CommitmentStatus.CLOSED).order_by("-commitment_amount", "pk"))
+        for year in (latest - 1, latest):
+            sent_on = datetime.date(year + 1, 3, 14)
+            for index, commitment in enumerate(commitments):
+                if year == latest and index == len(commitments) - 1:
+                    continue
+                _delivery, created = self.ensure(
+                    K1Delivery,
+                    {"commitment": commitment, "tax_year": year},
+                    commitment=commitment,
+                    tax_year=year,
+                    prepared_on=sent_on - datetime.timedelta(days=10),
+                    sent_on=min(sent_on, self.today),
+                    method=K1Method.PORTAL if index % 2 else K1Method.EMAIL,
+                )
+
+    def fund_one_documents(self, fund: Fund) -> None:
+        """Two small files, generated here (no binaries in git): the largest Fund I LP's signed
+        subscription agreement (a one-page PDF) and a wire confirmation on its line of call 1."""
+        largest = fund.commitments.filter(status=CommitmentStatus.CLOSED).order_by("-commitment_amount", "pk").first()
+        if largest is None or Document.objects.filter(commitment=largest).exists():
+            return
+        pdf = SimpleUploadedFile(
+            "Subscription agreement (signed).pdf", tiny_pdf(f"{largest.lp} - {fund} subscription agreement")
+        )
+        save_document(Document(commitment=largest, document_type=DocumentKind.SUBSCRIPTION), pdf, self.actor)
+        line = largest.call_lines.filter(call__number=1).first()
+        if line is not None:
+            text = f"Wire received from {largest.lp} for {line.call}: {line.received_amount} on {line.received_date}.\n"
+            upload = SimpleUploadedFile("Wire confirmation.txt", text.encode())
+            save_document(Document(call_line=line, document_type=DocumentKind.OTHER), upload, self.actor)
+        self.result.created["documents"] += 2 if line is not None else 1
 
     def fund_two_raise(self, contacts: dict[str, Contact], fund: Fund) -> None:
         """Fund II's closes and the Fund I LPs' re-ups, at every level of the ladder."""

@@ -101,11 +101,23 @@ class RunOutcome:
 def tracked_models() -> list:
     from contacts.models import Communication, Contact, Organization, Tag
     from crm.models import User
-    from lps.models import Commitment, Fund, LPProfile
+    from lps.models import Commitment, Fund, K1Delivery, LPProfile
     from pipeline.models import Opportunity, Stage
 
     # Deletion order for undo: what links to others first (users an import created last).
-    return [Communication, Opportunity, Commitment, LPProfile, Contact, Organization, Tag, Stage, Fund, User]
+    return [
+        Communication,
+        Opportunity,
+        K1Delivery,
+        Commitment,
+        LPProfile,
+        Contact,
+        Organization,
+        Tag,
+        Stage,
+        Fund,
+        User,
+    ]
 
 
 def build_dataset(table: TableInput) -> tuple[tablib.Dataset, list[int]]:

@@ -259,7 +259,7 @@ COMMITMENTS = Entity(
             "subscription docs|sub docs|legal docs|docs signed|subscription agreement|legal docs signed",
         ),
         _t("wire_received", "Wire received", "bool", "wire in|wire received|wired|wire|funds received"),
-        _t("k1_sent", "K-1 sent", "bool", "k1 delivered|k-1 sent|k1 sent|k1|k-1|k-1 delivered"),
+        _t("k1_sent", "K-1 sent (latest tax year)", "bool", "k1 delivered|k-1 sent|k1 sent|k1|k-1|k-1 delivered"),
         _t(
             "attachments",
             "Attached files (names kept)",

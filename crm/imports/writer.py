@@ -51,11 +51,23 @@ FAST = True
 def write_order() -> list[type[models.Model]]:
     from contacts.models import Communication, Contact, Organization, Tag
     from crm.models import User
-    from lps.models import Commitment, Fund, LPProfile
+    from lps.models import Commitment, Fund, K1Delivery, LPProfile
     from pipeline.models import Opportunity, Stage
 
     # Inactive users made for unmatched team members first: owners and attendees link to them.
-    return [User, Tag, Fund, Stage, Organization, Contact, LPProfile, Commitment, Opportunity, Communication]
+    return [
+        User,
+        Tag,
+        Fund,
+        Stage,
+        Organization,
+        Contact,
+        LPProfile,
+        Commitment,
+        K1Delivery,
+        Opportunity,
+        Communication,
+    ]
 
 
 def _prepare(instance: models.Model, now: Any, original: dict | None) -> None:

@@ -18,7 +18,7 @@ from itertools import count
 from django.utils import timezone
 
 from contacts.models import Communication, Contact, Organization, Tag
-from lps.models import Commitment, CommitmentStatus, Fund, LPProfile
+from lps.models import Commitment, CommitmentStatus, Fund, K1Delivery, LPProfile, latest_tax_year
 from pipeline.models import Opportunity, Stage
 
 _serial = count(1)
@@ -83,5 +83,11 @@ def lp(person: Contact | None = None, *signed: tuple[Fund, str], **extra) -> LPP
 
 
 def commitment(profile: LPProfile, in_fund: Fund, amount: str = "1000000", **extra) -> Commitment:
+    """``k1_sent=True``: with the latest tax year's K-1 recorded as sent (what the old flag meant)."""
     extra.setdefault("status", CommitmentStatus.SIGNED)
-    return Commitment.objects.create(lp=profile, fund=in_fund, commitment_amount=Decimal(amount), **extra)
+    k1_sent = extra.pop("k1_sent", False)
+    made = Commitment.objects.create(lp=profile, fund=in_fund, commitment_amount=Decimal(amount), **extra)
+    if k1_sent:
+        today = timezone.localdate()
+        K1Delivery.objects.create(commitment=made, tax_year=latest_tax_year(today), prepared_on=today, sent_on=today)
+    return made

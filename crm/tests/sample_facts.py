@@ -251,9 +251,11 @@ def test_the_withdrawn_row_keeps_its_amount_and_counts_toward_nothing(imported):
 
 def test_checkboxes_and_blank_paid_in(imported):
     facts = expected()["commitments"]
-    flags = {"Subscription Docs": "legal_docs_signed", "Wire In": "wire_received", "K1 Delivered": "k1_sent"}
+    flags = {"Subscription Docs": "legal_docs_signed", "Wire In": "wire_received"}
     for column, attribute in flags.items():
         assert Commitment.objects.filter(**{attribute: True}).count() == facts["checkbox_counts"][column]
+    # The K-1 tick is the latest tax year's delivery, sent (lps 0012).
+    assert Commitment.objects.for_tracker().filter(k1_sent=True).count() == facts["checkbox_counts"]["K1 Delivered"]
     # Qualified purchaser is kept once per LP (on the LP profile), ticked by any of their rows.
     rows = sample_rows("Commitments")
     assert (
@@ -379,7 +381,7 @@ def test_person_spot_checks(imported, index):
     assert last.first().communication_date.astimezone(LA).date().isoformat() == person["last_touch_after_merge"]
     statuses = imported["values"]["commitments"]["status"]
     for wanted in check["commitments"]:
-        commitment = Commitment.objects.get(lp__contact=contact, fund__name=wanted["vehicle"])
+        commitment = Commitment.objects.for_tracker().get(lp__contact=contact, fund__name=wanted["vehicle"])
         assert commitment.status == statuses[wanted["status"]]
         assert commitment.investing_entity == ""  # their only row for the fund
         assert commitment.commitment_amount == dollars(wanted["amount_committed"])

@@ -21,6 +21,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth.models import Group
 from django.contrib.contenttypes.models import ContentType
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db.models import Model
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import resolve_url
@@ -44,6 +45,7 @@ from crm.models import (
     SecurityPolicy,
 )
 from crm.roles import manager_required
+from lps.documents import save_document, tiny_pdf
 from lps.models import (
     CallLine,
     CapitalCall,
@@ -51,7 +53,10 @@ from lps.models import (
     CommitmentStatus,
     Distribution,
     DistributionLine,
+    Document,
+    DocumentKind,
     Fund,
+    K1Delivery,
     LPProfile,
     MFNElection,
     MFNRound,
@@ -172,6 +177,14 @@ ROUTE_ROLES: dict[str, str] = {
     "capital_call_create": Role.MANAGER,
     "capital_call_detail": Role.MEMBER,
     "call_line_receipt": Role.MANAGER,
+    # K-1s per tax year (issue 16): everyone reads who is missing one; recording is a manager's.
+    "k1_status": Role.MEMBER,
+    "k1_record": Role.MANAGER,
+    # LP documents: everyone downloads; attaching and removing files is a manager's.
+    "document_download": Role.MEMBER,
+    "lp_document_upload": Role.MANAGER,
+    "call_line_document_upload": Role.MANAGER,
+    "document_delete": Role.MANAGER,
     "close_hold": Role.MANAGER,
     # Distributions, capital accounts and notices (issue 16): members read, managers make them.
     "call_notices": Role.MEMBER,
@@ -256,6 +269,10 @@ POST_ONLY_URL_NAMES = {
     "capital_call_create",
     "call_line_receipt",
     "distribution_create",
+    "k1_record",
+    "lp_document_upload",
+    "call_line_document_upload",
+    "document_delete",
     "stage_calibration_adopt",
     "reup_opportunity_create",
     "mfn_round_create",
@@ -360,6 +377,13 @@ def records(admin_user) -> dict[str, Model]:
     mfn_round = MFNRound.objects.create(fund=fund, sent_date=call.notice_date, deadline=call.due_date)
     objects += [SideLetter.objects.create(commitment=commitment), mfn_round]
     objects += [MFNElection.objects.create(round=mfn_round, commitment=commitment)]
+    k1 = K1Delivery.objects.create(commitment=commitment, tax_year=2025, sent_on=datetime.date(2026, 3, 1))
+    document = save_document(
+        Document(lp=lp, document_type=DocumentKind.SUBSCRIPTION),
+        SimpleUploadedFile("sub.pdf", tiny_pdf("Sub docs")),
+        admin_user,
+    )
+    objects += [k1, document]
     objects += [group, admin_user]
     # An import and a saved mapping, for the import pages that take an id (pk 1, like the rest).
     objects += [
@@ -431,6 +455,7 @@ PAGE_MODELS = {
     "lps/side-letters/": SideLetter,
     "lps/mfn-rounds/": MFNRound,
     "lps/mfn-elections/": MFNElection,
+    "lps/documents/": Document,
     "api/v1/contacts": Contact,
     "api/v1/organizations": Organization,
     "api/v1/opportunities": Opportunity,

@@ -15,6 +15,7 @@ from types import SimpleNamespace
 
 import pytest
 from django.core.exceptions import PermissionDenied
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db.models import Model
 from django.http import Http404
 from django.urls import reverse
@@ -23,6 +24,7 @@ from django.utils import timezone
 from contacts.models import Communication, Contact, Organization, Tag
 from crm.lib.scoping import ScopedQuerySet
 from crm.tests.test_access import ROUTE_ROLES, all_routes
+from lps.documents import save_document
 from lps.models import (
     CallLine,
     CapitalCall,
@@ -31,6 +33,7 @@ from lps.models import (
     CommitmentStatus,
     Distribution,
     DistributionLine,
+    Document,
     Fund,
     LPProfile,
     MFNElection,
@@ -78,6 +81,12 @@ OBJECT_ROUTES: dict[str, type[Model]] = {
     "distribution_notice": DistributionLine,
     "capital_accounts": Fund,
     "capital_account_export": Fund,
+    "k1_status": Fund,
+    "k1_record": Commitment,
+    "lp_document_upload": LPProfile,
+    "call_line_document_upload": CallLine,
+    "document_download": Document,
+    "document_delete": Document,
     "reup_ask_edit": LPProfile,
     "side_letter_create": Commitment,
     "side_letter_edit": SideLetter,
@@ -101,7 +110,8 @@ NOT_CRM_RECORDS = {"passkey_rename", "passkey_remove", "api_token_revoke"}
 IMPORT_PAGES = {name for name in ROUTE_ROLES if name.startswith("import_")}
 POST_ONLY = {
     "action_done", "commitment_toggle", "close_hold", "capital_call_create", "call_line_receipt",
-    "reup_opportunity_create", "distribution_create", "mfn_election_edit",
+    "reup_opportunity_create", "distribution_create", "mfn_election_edit", "k1_record", "lp_document_upload",
+    "call_line_document_upload", "document_delete",
 }  # fmt: skip
 # API writes validate their body before the record is looked up, so each gets a well-formed
 # one: the 404 must then come from the record, not a 400 from the body.
@@ -166,7 +176,16 @@ def book(db, admin_user) -> dict[type[Model], Model]:
     mfn_round = MFNRound.objects.create(fund=fund, sent_date=close.date, deadline=close.date)
     election = MFNElection.objects.create(round=mfn_round, commitment=commitment)
     records += [communication, lp, commitment, close, call, line, side_letter, mfn_round, election]
+    document = save_document(Document(commitment=commitment), SimpleUploadedFile("a.txt", b"Signed."), admin_user)
+    records += [document]
     return {type(record): record for record in records}
+
+
+def test_a_document_is_hidden_with_the_record_it_belongs_to(admin_client, book, hide):
+    url = reverse("document_download", args=[book[Document].pk])
+    assert admin_client.get(url).status_code == 200
+    hide(book[Commitment])
+    assert admin_client.get(url).status_code == 404
 
 
 def _request(client, name: str, record: Model | SimpleNamespace):

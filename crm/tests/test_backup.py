@@ -35,6 +35,7 @@ from crm.backups.services import (
     BackupError,
     Database,
     create_backup,
+    documents_path,
     manifest_path,
     migration_gap,
     open_backup,
@@ -192,7 +193,7 @@ def test_backup_of_a_database_with_data_verifies_and_restores_into_a_fresh_data_
         assert packed.read(16) == b"SQLite format 3\x00"
     # No temporary files left behind.
     assert sorted(p.name for p in backups.iterdir()) == sorted(
-        [".lock", result.path.name, manifest_path(result.path).name]
+        [".lock", result.path.name, manifest_path(result.path).name, documents_path(result.path).name]
     )
 
     fresh = tmp_path / "fresh-data" / "crm.sqlite3"
@@ -429,6 +430,7 @@ def test_backup_applies_retention_after_it_verified_and_says_so(live_db, backups
     assert result.summary().endswith("verified. Removed 1 backup(s) older than 7 days.")
     assert sorted(p.name for p in backups.glob("crm-*")) == [
         "crm-20260225-020000.sqlite3.gz",
+        "crm-20260301-020000.documents.tar",
         "crm-20260301-020000.json",
         "crm-20260301-020000.sqlite3.gz",
     ]
@@ -1069,3 +1071,67 @@ def test_a_postgres_dump_with_the_search_index_passes_and_a_lookalike_function_i
     toc.write_text(_toc_lines([*CLEAN_TOC, *search, "500; 1255 17100 FUNCTION public crm_search_fold2(text) crm"]))
     with pytest.raises(BackupError, match=r"FUNCTION public crm_search_fold2\(text\)"), open_backup(dump, force=True):
         pass
+
+
+# --- the documents folder ------------------------------------------------------------------
+
+
+def _documents(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_a_backup_carries_the_documents_folder_and_a_restore_brings_it_back(live_db, backups, tmp_path, settings):
+    root = Path(settings.DOCUMENTS_DIR)
+    (root / "2026" / "03").mkdir(parents=True)
+    (root / "2026" / "03" / "a1.pdf").write_bytes(b"%PDF-1.4 subscription")
+    (root / "2026" / "03" / "b2.txt").write_bytes(b"wire instructions")
+    before = _documents(root)
+
+    result = create_backup(backups, database=Database.sqlite(live_db), keep_days=0)
+
+    manifest = json.loads(manifest_path(result.path).read_text())
+    tar_path = documents_path(result.path)
+    assert manifest["documents"]["file"] == tar_path.name and manifest["documents"]["sha256"] == sha256(tar_path)
+    assert manifest["documents"]["files"] == {name: hashlib.sha256(data).hexdigest() for name, data in before.items()}
+    assert "2 document file(s)" in result.summary()
+
+    # Files change after the backup: one removed, one added, one altered.
+    (root / "2026" / "03" / "a1.pdf").unlink()
+    (root / "2026" / "03" / "b2.txt").write_bytes(b"tampered")
+    (root / "later.txt").write_bytes(b"uploaded after the backup")
+    with open_backup(result.path) as checked:
+        restored = restore_backup(checked, database=Database.sqlite(live_db), directory=backups)
+
+    assert _documents(root) == before
+    assert all(p.stat().st_mode & 0o077 == 0 for p in root.rglob("*"))
+    assert "2 document file(s) put back" in restored.summary()
+    # The pre-restore copy kept the folder as it was just before.
+    [kept] = backups.glob("pre-restore-*.sqlite3.gz")
+    assert set(json.loads(manifest_path(kept).read_text())["documents"]["files"]) == {"2026/03/b2.txt", "later.txt"}
+    assert not list(root.parent.glob(".tmp-crm-*"))  # no half-swapped folder left
+
+
+@pytest.mark.parametrize("damage", ["flip", "missing"])
+def test_a_backup_whose_documents_are_damaged_is_refused_before_anything_changes(live_db, backups, settings, damage):
+    root = Path(settings.DOCUMENTS_DIR)
+    root.mkdir(parents=True)
+    (root / "k1.pdf").write_bytes(b"%PDF-1.4 K-1")
+    result = create_backup(backups, database=Database.sqlite(live_db), keep_days=0)
+    tar_path = documents_path(result.path)
+    if damage == "missing":
+        tar_path.unlink()
+    else:
+        _flip_bytes(tar_path)
+    (root / "k1.pdf").write_bytes(b"current")
+
+    with pytest.raises(BackupError, match="documents"), open_backup(result.path):
+        pass
+    assert (root / "k1.pdf").read_bytes() == b"current"
+
+
+def test_retention_removes_a_backups_documents_with_it(tmp_path):
+    now = dt.datetime(2026, 3, 31, 2, 0, tzinfo=UTC)
+    for name in ("crm-20260101-020000.sqlite3.gz", "crm-20260101-020000.json", "crm-20260101-020000.documents.tar"):
+        (tmp_path / name).write_text(name)
+    prune_backups(tmp_path, 30, now=now)
+    assert list(tmp_path.iterdir()) == []

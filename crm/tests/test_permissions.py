@@ -18,6 +18,7 @@ from decimal import Decimal
 import pytest
 from django.apps import apps
 from django.core.exceptions import PermissionDenied
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from django.db import transaction
 from django.urls import reverse
@@ -25,8 +26,9 @@ from django.urls import reverse
 from conftest import HX, make_user
 from contacts.models import Contact, ContactType, Organization, OrganizationType
 from crm.models import ROLE_RANK, Role
-from crm.permissions import ANY_FIELD, CAPABILITY_ROLES, Capability, GuardedModel, acting_as, can
+from crm.permissions import ANY_FIELD, CAPABILITY_ROLES, Capability, GuardedModel, acting_as, as_system, can
 from crm.tests.test_access import ROUTE_ROLES
+from lps.documents import save_document
 from lps.forms import CommitmentForm, LPProfileForm
 from lps.models import (
     CallLine,
@@ -37,8 +39,10 @@ from lps.models import (
     ComplianceCheck,
     Distribution,
     DistributionLine,
+    Document,
     Fund,
     FundStatus,
+    K1Delivery,
     LPProfile,
     MFNElection,
     MFNRound,
@@ -75,6 +79,7 @@ class World:
     line: CallLine  # Cy Tan's line of a first capital call, nothing received yet
     side_letter: SideLetter  # Ada's side letter, with an MFN provision
     election: MFNElection  # Ada's pending election in the fund's MFN round
+    document: Document  # the LP's subscription documents, a small text file
 
 
 @pytest.fixture
@@ -109,9 +114,11 @@ def world(db) -> World:
     SideLetterProvision.objects.create(side_letter=side_letter, category=ProvisionCategory.MFN, text="MFN on fees.")
     mfn_round = MFNRound.objects.create(fund=fund, sent_date=close.date, deadline=close.date)
     election = MFNElection.objects.create(round=mfn_round, commitment=commitment)
+    with as_system():
+        document = save_document(Document(lp=profile), SimpleUploadedFile("kept.txt", b"Kept."), None)
     return World(
         fund, old_fund, stages, lp_contact, profile, commitment, won, open_deal, prospect, duplicate, close, line,
-        side_letter, election,
+        side_letter, election, document,
     )  # fmt: skip
 
 
@@ -136,7 +143,10 @@ def guarded_state() -> tuple:
         tuple(model.objects.order_by("pk").values_list()) for model in (SideLetter, SideLetterProvision, MFNRound)
     ) + tuple(MFNElection.objects.order_by("pk").values_list("pk", "status", "decided_on", "elected_provisions"))
     checks = tuple(ComplianceCheck.objects.order_by("pk").values_list())
-    return commitments, owners, compliance, funds, stages, closes, calls, asks, distributions, side_letters, checks
+    k1s = tuple(K1Delivery.objects.order_by("pk").values_list())
+    documents = tuple(Document.objects.order_by("pk").values_list())
+    return commitments, owners, compliance, funds, stages, closes, calls, asks, distributions, side_letters, checks, \
+        k1s, documents  # fmt: skip
 
 
 # --- every path that writes guarded data ------------------------------------------------------
@@ -290,6 +300,20 @@ CASES = [
          lambda c, w: c.post(reverse("distribution_create", args=[w.fund.pk]),
                              {"date": "2026-10-01", "amount": "1000", "return_of_capital": "600", "gain": "400",
                               "income": "0", "basis": "commitments"})),
+    Case("k1_record", "record an LP's K-1 as sent", Capability.CHANGE_COMMITMENTS,
+         lambda c, w: c.post(reverse("k1_record", args=[w.commitment.pk]),
+                             {f"k1-{w.commitment.pk}-tax_year": "2025", f"k1-{w.commitment.pk}-sent_on": "2026-03-01",
+                              f"k1-{w.commitment.pk}-method": "email"})),
+    Case("lp_document_upload", "attach subscription documents to an LP", Capability.CHANGE_COMMITMENTS,
+         lambda c, w: c.post(reverse("lp_document_upload", args=[w.profile.pk]),
+                             {"file": SimpleUploadedFile("sub.txt", b"Signed."), "kind": "subscription",
+                              "owner": "lp"})),
+    Case("call_line_document_upload", "attach a notice to a call line", Capability.CHANGE_COMMITMENTS,
+         lambda c, w: c.post(reverse("call_line_document_upload", args=[w.line.pk]),
+                             {f"doc-{w.line.pk}-file": SimpleUploadedFile("n.txt", b"Notice."),
+                              f"doc-{w.line.pk}-kind": "notice"})),
+    Case("document_delete", "remove an LP's document", Capability.CHANGE_COMMITMENTS,
+         lambda c, w: c.post(reverse("document_delete", args=[w.document.pk]))),
     Case("reup_ask_edit", "set a prior LP's re-up ask", Capability.CHANGE_COMMITMENTS,
          lambda c, w: c.post(reverse("reup_ask_edit", args=[w.profile.pk]),
                              {"fund": w.fund.pk, "amount": "30000000", "asked_on": "2026-01-15"})),
@@ -335,6 +359,7 @@ ROUTES_WITHOUT_GUARDED_WRITES = {
     "capital_calls", "capital_call_detail",
     "call_notices", "call_notice", "distributions", "distribution_detail", "distribution_notices",
     "distribution_notice", "capital_accounts", "capital_account_export",
+    "k1_status", "document_download",
     "reup_list", "reup_export", "reup_opportunity_create",
     "side_letter_register", "side_letter_export", "mfn_round_detail",
     "report_conversion_export", "report_fundraising_export", "report_team_export", "reports_index", "settings",

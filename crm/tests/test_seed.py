@@ -13,7 +13,8 @@ from django.urls import reverse
 from contacts.models import Communication, Contact, ContactType, Organization, Tag
 from crm.demo.seed_demo import is_empty_database
 from crm.models import Role, User
-from lps.models import CallLine, Commitment, Fund, LPProfile, ReupAsk
+from lps import k1s
+from lps.models import CallLine, Commitment, Document, Fund, LPProfile, ReupAsk, latest_tax_year
 from pipeline.models import Opportunity, StageOutcome
 
 pytestmark = pytest.mark.django_db
@@ -94,6 +95,29 @@ def test_seed_demo_has_two_fund_one_side_letters_an_open_mfn_round_and_a_check_e
     assert "MFN election from Daniel Okafor" in actions and "9 days left" in actions
     assert "Renew KYC / AML: Marcus Chen" in actions
     assert "Demo data already present" in run("seed_demo")
+
+
+def test_seed_demo_has_fund_ones_k1s_for_two_years_with_one_lp_missing_the_latest(admin_user):
+    run("seed_demo")
+    fund_one = Fund.objects.get(name="Fund I")
+    latest = latest_tax_year()
+
+    earlier = [row.status for row in k1s.k1_rows(fund_one, latest - 1, admin_user)]
+    newest = [row.status for row in k1s.k1_rows(fund_one, latest, admin_user)]
+
+    assert earlier == ["sent"] * 6
+    assert sorted(newest) == ["missing"] + ["sent"] * 5
+
+
+def test_seed_demo_attaches_two_small_generated_documents(admin_client):
+    run("seed_demo")
+    subscription, wire = Document.objects.order_by("pk")
+    assert subscription.commitment is not None and subscription.content_type == "application/pdf"
+    assert wire.call_line is not None and wire.content_type == "text/plain"
+    response = admin_client.get(reverse("document_download", args=[subscription.pk]))
+    assert b"".join(response.streaming_content).startswith(b"%PDF-1.4")
+    run("seed_demo")
+    assert Document.objects.count() == 2  # a second run adds none
 
 
 def test_seed_demo_fund_two_has_closes_and_re_ups_at_every_level_of_the_ladder():

@@ -177,14 +177,16 @@ def test_manager_toggles_wire_received_in_place_with_history(manager_client, man
     assert [h.wire_received for h in item.history.order_by("history_date")] == [False, True, False]
 
 
-def test_toggle_without_htmx_redirects_back(manager_client, funds):
+def test_toggle_without_htmx_redirects_back(manager_client, manager_user, funds):
     item = commitment(lp(), funds[0])
     response = manager_client.post(
         reverse("commitment_toggle", args=[item.pk]), {"field": "k1_sent", "next": f"{LIST}?fund={funds[0].pk}"}
     )
     assert response.status_code == 302 and response["Location"] == f"{LIST}?fund={funds[0].pk}"
-    item.refresh_from_db()
+    item = Commitment.objects.for_tracker().get(pk=item.pk)
     assert item.k1_sent
+    delivery = item.k1_deliveries.get()
+    assert delivery.sent_on == timezone.localdate() and delivery.history.get().history_user == manager_user
 
 
 def test_toggling_accredited_changes_the_lp_profile(manager_client, manager_user, funds):
