@@ -950,7 +950,7 @@ class DocumentKind(models.TextChoices):
 
 # What a document can belong to, exactly one each (the check constraint below). A new owner
 # (a side letter, say) is one more nullable foreign key and its name here, and a migration.
-DOCUMENT_OWNERS = ("lp", "commitment", "call_line")
+DOCUMENT_OWNERS = ("lp", "commitment", "call_line", "side_letter")
 
 
 def _exactly_one_owner() -> Q:
@@ -970,12 +970,13 @@ class DocumentQuerySet(ScopedQuerySet):
                 Q(lp__in=LPProfile.objects.visible_to(user).values("pk"))
                 | Q(commitment__in=Commitment.objects.visible_to(user).values("pk"))
                 | Q(call_line__in=CallLine.objects.visible_to(user).values("pk"))
+                | Q(side_letter__in=SideLetter.objects.visible_to(user).values("pk"))
             )
         )
 
 
 class Document(GuardedModel, TimeStampedModel):
-    """A file attached to an LP, a commitment or a capital call line (lps.documents stores it)."""
+    """A file attached to an LP, a commitment, a capital call line or a side letter (lps.documents stores it)."""
 
     # Subscription documents, K-1s and notices are the fund's paperwork: a manager's to add
     # or remove; members read and download them.
@@ -998,6 +999,9 @@ class Document(GuardedModel, TimeStampedModel):
         Commitment, on_delete=models.CASCADE, null=True, blank=True, related_name="documents"
     )
     call_line = models.ForeignKey(CallLine, on_delete=models.CASCADE, null=True, blank=True, related_name="documents")
+    side_letter = models.ForeignKey(
+        SideLetter, on_delete=models.CASCADE, null=True, blank=True, related_name="documents"
+    )
     k1_delivery = models.ForeignKey(
         K1Delivery,
         on_delete=models.SET_NULL,

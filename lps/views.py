@@ -941,8 +941,8 @@ def lp_documents(user, profile: LPProfile) -> list[Document]:
     """The LP's documents and its commitments', newest first, in one query."""
     return list(
         Document.objects.visible_to(user)
-        .filter(Q(lp=profile) | Q(commitment__lp=profile))
-        .select_related("uploaded_by", "commitment__fund")
+        .filter(Q(lp=profile) | Q(commitment__lp=profile) | Q(side_letter__commitment__lp=profile))
+        .select_related("uploaded_by", "commitment__fund", "side_letter__commitment__fund")
     )
 
 
@@ -952,6 +952,9 @@ def document_owners(profile: LPProfile, commitments: list[Commitment]) -> list[t
     for c in commitments:
         through = f" through {c.investing_entity}" if c.investing_entity else ""
         owners.append((f"commitment:{c.pk}", f"{c.fund.name} commitment{through}"))
+        for letter in c.side_letters.all():
+            signed = f" signed {letter.signed_date:%b %-d, %Y}" if letter.signed_date else ""
+            owners.append((f"side_letter:{letter.pk}", f"{c.fund.name} side letter{signed}"))
     return owners
 
 
@@ -960,13 +963,21 @@ def document_owners(profile: LPProfile, commitments: list[Commitment]) -> list[t
 def lp_document_upload(request: HttpRequest, pk: int) -> HttpResponse:
     """Attach a file to the LP or to one of its commitments."""
     profile = _profile(request, pk)
-    commitments = list(commitments_for(request.user).filter(lp=profile).order_by("-fund__vintage_year", "fund__name"))
+    commitments = list(
+        commitments_for(request.user)
+        .filter(lp=profile)
+        .prefetch_related("side_letters")
+        .order_by("-fund__vintage_year", "fund__name")
+    )
     form = DocumentForm(request.POST, request.FILES, owners=document_owners(profile, commitments))
     if form.is_valid():
         owner = form.cleaned_data["owner"]
         document = Document(document_type=form.cleaned_data["kind"], title=form.cleaned_data["title"])
+        letters = {f"side_letter:{letter.pk}": letter for c in commitments for letter in c.side_letters.all()}
         if owner == "lp":
             document.lp = profile
+        elif owner in letters:
+            document.side_letter = letters[owner]
         else:
             document.commitment = next(c for c in commitments if f"commitment:{c.pk}" == owner)
         documents.save_document(document, form.cleaned_data["file"], request.user)
@@ -997,6 +1008,8 @@ def _document(request: HttpRequest, pk: int, *, write: bool = False) -> Document
         LPProfile.objects.get_for_user(request.user, document.lp_id)
     elif document.commitment_id is not None:
         Commitment.objects.get_for_user(request.user, document.commitment_id)
+    elif document.side_letter_id is not None:
+        SideLetter.objects.get_for_user(request.user, document.side_letter_id)
     else:
         CallLine.objects.get_for_user(request.user, document.call_line_id)
     return document

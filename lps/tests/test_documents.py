@@ -3,6 +3,7 @@ type and size limits, and a file and its row kept together."""
 
 from __future__ import annotations
 
+import datetime
 import io
 import zipfile
 from pathlib import Path
@@ -18,7 +19,7 @@ from django.urls import reverse
 from crm.testing.factories import commitment, lp
 from lps import calls, documents
 from lps.documents import save_document, tiny_pdf
-from lps.models import CommitmentStatus, Document, DocumentKind
+from lps.models import CommitmentStatus, Document, DocumentKind, SideLetter
 
 
 def stored_files() -> list[Path]:
@@ -68,6 +69,31 @@ def test_a_document_can_be_attached_to_one_of_the_lps_commitments(manager_client
     assert document.commitment == item and document.lp is None
     html = manager_client.get(reverse("lp_detail", args=[profile.pk])).content.decode()
     assert reverse("document_download", args=[document.pk]) in html
+
+
+def test_a_side_letter_gets_its_signed_copy_and_a_member_downloads_it(manager_client, member_user, profile, fund_two):
+    letter = SideLetter.objects.create(commitment=commitment(profile, fund_two), signed_date=datetime.date(2025, 3, 4))
+    other = SideLetter.objects.create(commitment=commitment(lp(), fund_two))
+    refused = upload(manager_client, profile, "theirs.pdf", tiny_pdf("x"), owner=f"side_letter:{other.pk}")
+    assert refused.status_code == 400 and not Document.objects.exists()  # another LP's letter is not a choice
+    response = upload(
+        manager_client,
+        profile,
+        "Side letter.pdf",
+        tiny_pdf("Signed"),
+        owner=f"side_letter:{letter.pk}",
+        kind="side_letter",
+    )
+    assert response.status_code == 302
+    document = Document.objects.get()
+    assert (document.side_letter, document.lp, document.commitment) == (letter, None, None)
+    member_client = manager_client
+    member_client.force_login(member_user)  # one test client: now the member's
+    html = member_client.get(reverse("lp_detail", args=[profile.pk])).content.decode()
+    assert reverse("document_download", args=[document.pk]) in html and f"{fund_two.name} side letter" in html
+    assert member_client.get(reverse("document_download", args=[document.pk])).status_code == 200
+    letter.delete()  # the letter's documents go with it
+    assert not Document.objects.exists()
 
 
 def test_a_commitment_of_another_lp_is_not_a_choice(manager_client, profile, fund_two):
