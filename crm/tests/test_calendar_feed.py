@@ -10,6 +10,7 @@ import pytest
 from django.core.exceptions import PermissionDenied
 from django.urls import reverse
 from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from icalendar import Calendar
 
 from conftest import make_user
@@ -244,3 +245,12 @@ def test_the_feed_runs_a_fixed_number_of_queries(client, member_user, contact, c
     with django_assert_num_queries(5):
         events = events_of(fetch(client, raw))
     assert len(events) == 3 * count
+
+
+def test_a_browser_signed_in_but_owing_a_second_factor_still_gets_the_feed(client, member_user):
+    # The token is the credential, not the session: the second-step hold must not turn it into a redirect.
+    TOTPDevice.objects.create(user=member_user, name="Authenticator app", confirmed=True)
+    _, raw = CalendarFeed.issue(member_user)
+    client.force_login(member_user)
+    assert client.get(reverse("settings")).status_code == 302  # held at the second step
+    assert fetch(client, raw).status_code == 200
