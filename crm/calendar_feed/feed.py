@@ -93,7 +93,9 @@ def _next_actions(user, everyone: bool, host: str, absolute: AbsoluteUrl, now) -
             owner = action.created_by.display_name if action.created_by else "nobody"
             summary = f"{summary} ({owner})"
         url = absolute(reverse("communication_detail", args=[action.pk]))
-        description = f"From: {action}\nContact: {absolute(action.contact.get_absolute_url())}"
+        # Not str(action): it would read the contact's deferred name fields, a query per event.
+        origin = action.subject or action.get_type_display()
+        description = f"From: {origin}\nContact: {absolute(action.contact.get_absolute_url())}"
         event = _event(f"communication-{action.pk}@{host}", summary, url, description, now)
         yield _all_day(event, action.next_action_date)
 
