@@ -11,10 +11,11 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser, UserManager
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import EmailValidator, URLValidator
 from django.db import models
 from django.db.models.functions import Lower
+from django.utils import timezone
 from django.utils.text import slugify
 from simple_history.models import HistoricalRecords
 
@@ -672,6 +673,81 @@ class ApiToken(models.Model):
 
     def is_expired(self, now: datetime.datetime) -> bool:
         return self.expires_at is not None and self.expires_at <= now
+
+    def revoke(self, now: datetime.datetime) -> None:
+        if self.revoked_at is None:
+            self.revoked_at = now
+            self.save(update_fields=["revoked_at"])
+
+
+# --- private calendar feeds (issue 17, crm/calendar_feed/) ----------------------------------
+
+CALENDAR_TOKEN_PREFIX = "vcal_"
+
+
+class CalendarFeedQuerySet(ScopedQuerySet):
+    def visible_to(self, user: Any) -> CalendarFeedQuerySet:
+        """A feed is its owner's alone, like an API token: nobody else sees or revokes it."""
+        return super().visible_to(user).filter(user=user)
+
+    def usable(self) -> CalendarFeedQuerySet:
+        return self.filter(revoked_at__isnull=True, user__is_active=True)
+
+
+class CalendarFeed(models.Model):
+    """A private iCalendar URL: whoever holds its token reads its user's calendar, without signing in.
+
+    Only the SHA-256 of the token is stored; the URL is shown once, when made. ``everyone``
+    feeds (every user's next actions) are for admins: an admin demoted later gets their own
+    next actions only, checked on each fetch (``includes_everyone``).
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="calendar_feeds")
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    key_start = models.CharField(max_length=API_TOKEN_SHOWN, editable=False)
+    everyone = models.BooleanField(default=False, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_fetched_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = CalendarFeedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{'Everyone' if self.everyone else 'Personal'} calendar of {self.user} ({self.key_start}…)"
+
+    @classmethod
+    def issue(cls, user: Any, *, everyone: bool = False) -> tuple[CalendarFeed, str]:
+        """A new feed for ``user`` and its token, which is never stored; the user's previous
+        feed of the same kind is revoked (one personal and one "everyone" URL at a time).
+        """
+        if everyone and not user.is_admin:
+            raise PermissionDenied("Only admins may make a calendar of everyone's next actions.")
+        now = timezone.now()
+        cls.objects.filter(user=user, everyone=everyone, revoked_at__isnull=True).update(revoked_at=now)
+        raw = CALENDAR_TOKEN_PREFIX + secrets.token_urlsafe(32)
+        feed = cls.objects.create(
+            user=user, everyone=everyone, key_hash=hash_api_token(raw), key_start=raw[:API_TOKEN_SHOWN]
+        )
+        return feed, raw
+
+    @classmethod
+    def authenticate(cls, raw: str, now: datetime.datetime) -> CalendarFeed | None:
+        """The usable feed ``raw`` names, with its user, marked as fetched now; None for any other string."""
+        if not raw.startswith(CALENDAR_TOKEN_PREFIX) or len(raw) > 100:
+            return None
+        feed = cls.objects.usable().select_related("user").filter(key_hash=hash_api_token(raw)).first()
+        if feed is not None:
+            # Every fetch writes, so the feed's query count is the same on every fetch.
+            cls.objects.filter(pk=feed.pk).update(last_fetched_at=now)
+            feed.last_fetched_at = now
+        return feed
+
+    @property
+    def includes_everyone(self) -> bool:
+        return self.everyone and self.user.is_admin
 
     def revoke(self, now: datetime.datetime) -> None:
         if self.revoked_at is None:

@@ -9,6 +9,7 @@ from django.views.generic import RedirectView
 from crm import views
 from crm.api.api import urls as api_urls
 from crm.audit import views as audit
+from crm.calendar_feed import views as calendar_feed
 from crm.forms import SignInForm
 from crm.security import passkeys
 from crm.security import views as two_factor
@@ -51,6 +52,10 @@ urlpatterns = [
     path("settings/passkeys/<int:pk>/remove/", two_factor.passkey_remove, name="passkey_remove"),
     path("settings/api-tokens/new/", views.api_token_create, name="api_token_create"),
     path("settings/api-tokens/<int:pk>/revoke/", views.api_token_revoke, name="api_token_revoke"),
+    path("settings/calendar/new/", views.calendar_feed_create, name="calendar_feed_create"),
+    path("settings/calendar/<int:pk>/revoke/", views.calendar_feed_revoke, name="calendar_feed_revoke"),
+    # Outside sign-in: the token is the credential (crm/calendar_feed/views.py).
+    path("calendar/<str:token>.ics", calendar_feed.calendar_feed, name="calendar_feed"),
     path("settings/mailbox/", views.mailbox_save, name="mailbox_save"),
     path("settings/mailbox/disconnect/", views.mailbox_disconnect, name="mailbox_disconnect"),
     path("settings/mailbox/sync/", views.mailbox_sync, name="mailbox_sync"),

@@ -23,7 +23,7 @@ from crm.capture import tasks as capture_tasks
 from crm.forms import ApiTokenForm, ProfileForm
 from crm.lib.htmx import close_dialog, empty_fragment, is_fragment_request, posted, render_page_or_fragment, saved
 from crm.lib.text import PASSWORD_MAX, LengthLimit
-from crm.models import EMAIL_UNAVAILABLE, ApiToken, User
+from crm.models import EMAIL_UNAVAILABLE, ApiToken, CalendarFeed, User
 from crm.roles import manager_required
 from crm.search import DROPDOWN_LIMIT, PAGE_LIMIT, search
 from crm.security import services as two_factor
@@ -91,6 +91,7 @@ def settings_context(request: HttpRequest, **overrides: Any) -> dict[str, Any]:
         "two_factor_required": two_factor.two_factor_state(request.user).required,
         "api_token_form": ApiTokenForm(),
         "api_tokens": list(ApiToken.objects.visible_to(request.user)),
+        "calendar_feeds": list(CalendarFeed.objects.visible_to(request.user).filter(revoked_at__isnull=True)),
         **_mailbox_context(request),
         "now": timezone.now(),
     }
@@ -258,6 +259,35 @@ def api_token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     if not is_fragment_request(request):
         return redirect(reverse("settings") + "#api-tokens")
     return _api_tokens(request)
+
+
+# --- the private calendar URL (crm/calendar_feed/), under Settings ---------------------------
+# Making one again is "regenerate": CalendarFeed.issue revokes the previous URL of that kind.
+
+
+def _calendar_feeds(request: HttpRequest, **overrides: Any) -> HttpResponse:
+    context = settings_context(request, **overrides)
+    return render_page_or_fragment(request, SETTINGS_TEMPLATE, "calendar-feeds", context)
+
+
+@require_http_methods(["GET", "POST"])
+def calendar_feed_create(request: HttpRequest) -> HttpResponse:
+    if request.method == "GET":
+        return redirect(reverse("settings") + "#calendar-feeds")
+    # Only admins may make an "everyone" feed: CalendarFeed.issue refuses anyone else (403).
+    feed, raw = CalendarFeed.issue(request.user, everyone=request.POST.get("everyone") == "1")
+    url = request.build_absolute_uri(reverse("calendar_feed", args=[raw]))
+    return _calendar_feeds(request, new_calendar_url=url, new_calendar_everyone=feed.everyone)
+
+
+@require_POST
+def calendar_feed_revoke(request: HttpRequest, pk: int) -> HttpResponse:
+    feed = CalendarFeed.objects.get_for_user(request.user, pk, write=True)
+    feed.revoke(timezone.now())
+    messages.success(request, "Revoked the calendar URL. Calendar apps using it now get nothing new.")
+    if not is_fragment_request(request):
+        return redirect(reverse("settings") + "#calendar-feeds")
+    return _calendar_feeds(request)
 
 
 # --- email capture: one's own mailbox, under Settings ---------------------------------------

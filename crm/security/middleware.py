@@ -12,7 +12,8 @@ from crm.security.services import two_factor_state
 
 # Reachable by a signed-in session in any state: signing in again or out, and what the
 # browser fetches on every page. Static files never get here (WhiteNoise answers first).
-ALWAYS_OPEN = frozenset({"login", "logout", "health", "favicon", "admin:login", "admin:logout"})
+# The calendar feed authenticates by its token, not the session (a browser may hold both).
+ALWAYS_OPEN = frozenset({"login", "logout", "health", "favicon", "calendar_feed", "admin:login", "admin:logout"})
 # Only the step the session owes is open besides: a session that owes a code must not
 # reach the enrolment pages, or a stolen password could add its own authenticator.
 OPEN_WHILE_OWING_CODE = ALWAYS_OPEN | {"two_factor_verify", "passkey_verify_begin", "passkey_verify_complete"}

@@ -70,6 +70,10 @@ from pipeline.models import Opportunity, Stage
 ROUTE_ROLES: dict[str, str] = {
     "health": Role.MEMBER,
     "favicon": Role.MEMBER,
+    # The documented exception to sign-in: the secret token in the URL is the credential.
+    "calendar_feed": Role.MEMBER,
+    "calendar_feed_create": Role.MEMBER,
+    "calendar_feed_revoke": Role.MEMBER,
     "login": Role.MEMBER,
     "logout": Role.MEMBER,
     "password_change": Role.MEMBER,
@@ -255,11 +259,15 @@ def _tasks_queued_as_in_production(settings):
 PUBLIC_URL_NAMES = {"login", "health", "admin:login"}
 # Public redirects into the static files (which are public too).
 PUBLIC_STATIC_REDIRECTS = {"favicon"}
+# Outside sign-in because the URL holds a secret (the calendar feed): the walk's made-up token
+# names no feed, so everyone, signed in or not, gets 404; the feed's own tests fetch real ones.
+SECRET_URL_NAMES = {"calendar_feed"}
 
 # Answer GET with 405; the role check is made with a POST instead.
 POST_ONLY_URL_NAMES = {
     "logout",
     "api_token_revoke",
+    "calendar_feed_revoke",
     "mailbox_disconnect",
     "mailbox_sync",
     "contact_bulk",
@@ -537,6 +545,10 @@ def test_anonymous_visitor_is_sent_to_sign_in_from_every_url_but_the_public_ones
     for route in all_routes():
         url = concrete_url(route, records)
         response = client.get(url)
+        if route.name in SECRET_URL_NAMES:
+            if response.status_code != 404:
+                problems.append(f"{url}: a made-up secret answered {response.status_code}, not 404")
+            continue
         if route.name in PUBLIC_URL_NAMES:
             if response.status_code != 200:
                 problems.append(f"{url}: public page answered {response.status_code}")
@@ -576,7 +588,8 @@ def test_each_role_reaches_exactly_the_urls_its_rank_allows(client, records, req
                 problems.append(f"{url}: {role} is below {minimum} but got {response.status_code}, not 403")
             continue
         response = client.get(url)
-        expected = {405} if post_only else {404} if route.name in OWN_OBJECT_URL_NAMES else {200, 302}
+        not_found = route.name in OWN_OBJECT_URL_NAMES | SECRET_URL_NAMES
+        expected = {405} if post_only else {404} if not_found else {200, 302}
         if route.is_api_endpoint:  # the walk's id may name no record of that kind; POST-only paths: 405
             expected = {200, 404, 405}
         if response.status_code not in expected:

@@ -106,7 +106,8 @@ OBJECT_ROUTES: dict[str, type[Model]] = {
 # Id-taking URLs of records that are not CRM data: one's own passkeys (checked against the
 # owner), and the import engine's runs and mappings (tested with the imports).
 # An API token is one's own too: revoking someone else's answers 404 (crm/api/tests/test_tokens_page.py).
-NOT_CRM_RECORDS = {"passkey_rename", "passkey_remove", "api_token_revoke"}
+# So is a calendar URL (crm/tests/test_calendar_feed.py).
+NOT_CRM_RECORDS = {"passkey_rename", "passkey_remove", "api_token_revoke", "calendar_feed_revoke"}
 IMPORT_PAGES = {name for name in ROUTE_ROLES if name.startswith("import_")}
 POST_ONLY = {
     "action_done", "commitment_toggle", "close_hold", "capital_call_create", "call_line_receipt",

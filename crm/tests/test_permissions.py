@@ -367,6 +367,7 @@ ROUTES_WITHOUT_GUARDED_WRITES = {
     "two_factor_verify", "two_factor_enrol", "two_factor_recovery_codes", "two_factor_remove",
     "passkey_verify_begin", "passkey_verify_complete", "passkey_register_begin", "passkey_register_complete",
     "passkey_rename", "passkey_remove", "api_token_create", "api_token_revoke",
+    "calendar_feed_create", "calendar_feed_revoke", "calendar_feed",
     "mailbox_save", "mailbox_disconnect", "mailbox_sync",
     "api:api-root", "api:openapi-json", "api:openapi-view", "api:api_contact_list", "api:api_contact_create",
     "api:api_contact_detail", "api:api_contact_edit", "api:api_organization_list", "api:api_organization_detail",
