@@ -66,6 +66,11 @@ def _parameter_schema(field: django_filters.Filter) -> dict[str, Any]:
     return {"type": "string"}
 
 
+def _typed(field: django_filters.Filter | None) -> bool:
+    """Whether the filter's schema is more than free text (an id, a choice, a number, a date)."""
+    return field is not None and _parameter_schema(field) != {"type": "string"}
+
+
 def filter_parameters(filterset_class: type[django_filters.FilterSet]) -> dict[str, Any]:
     """The FilterSet's fields as OpenAPI query parameters: the list page's own query string."""
     parameters = [
@@ -85,8 +90,8 @@ def filter_parameters(filterset_class: type[django_filters.FilterSet]) -> dict[s
 
 
 def _positive(request: HttpRequest, name: str, default: int, maximum: int) -> int:
-    value = request.GET.get(name, "")
-    if value == "":
+    value = request.GET.get(name)
+    if value is None:
         return default
     if not value.isdigit() or not 1 <= int(value) <= maximum:
         raise Problem(422, "The request has invalid fields.", {name: [f"A whole number from 1 to {maximum}."]})
@@ -101,6 +106,15 @@ def filtered_page(
     repeated = {key: ["Give this parameter once."] for key, values in request.GET.lists() if len(values) > 1}
     if repeated:
         raise Problem(422, "A query parameter was given more than once.", repeated)
+    # An empty typed filter ("tag=") is refused rather than read as no filter, as the list page
+    # reads it: the schema says an id or a choice, and a script that sent one meant something.
+    empty = {
+        key: ["Leave the parameter out, or give it a value."]
+        for key, value in request.GET.items()
+        if value == "" and (key in PAGING or _typed(filterset_class.base_filters.get(key)))
+    }
+    if empty:
+        raise Problem(422, "The request has invalid fields.", empty)
     data = QueryDict(mutable=True)
     for key, values in request.GET.lists():
         if key not in PAGING:

@@ -179,3 +179,11 @@ def test_details_answer_404_for_missing_records_and_200_for_present_ones(member_
     assert member_api.get(f"/api/v1/organizations/{org().pk}").status_code == 200
     for path in ("contacts", "opportunities", "organizations"):
         assert member_api.get(f"/api/v1/{path}/99999999").status_code == 404
+
+
+@pytest.mark.parametrize("query", ["tag=", "type=", "o=", "page=", "page_size="])
+def test_an_empty_typed_filter_is_refused_not_read_as_no_filter(member_api, query):
+    response = member_api.get("/api/v1/organizations", {query[:-1]: ""})
+    assert response.status_code == 422
+    assert response.json()["errors"] == {query[:-1]: ["Leave the parameter out, or give it a value."]}
+    assert member_api.get("/api/v1/organizations", {"q": ""}).status_code == 200  # free text may be empty
