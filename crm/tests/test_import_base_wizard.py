@@ -9,20 +9,24 @@ hostile zips are checked after.
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import zipfile
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from contacts.models import Organization
+from contacts.models import Communication, Contact, Organization
 from crm.imports.mapping import loads
 from crm.models import ImportRun, ImportStatus
 from crm.tests.importing import (
     SAMPLE_MAPPING,
+    csv_bytes,
     expected,
     form_fields,
     make_team,
@@ -31,6 +35,8 @@ from crm.tests.importing import (
     sample_files,
 )
 from crm.tests.sample_facts import use_sample_facts
+from lps.models import Commitment
+from pipeline.models import Opportunity
 
 pytestmark = [needs_sample, pytest.mark.django_db]
 use_sample_facts(globals())
@@ -123,11 +129,60 @@ def test_the_mapping_download_is_the_command_s_mapping_file_format(imported, man
     )
 
 
+def test_the_dry_run_and_the_import_kept_progress_for_every_table(imported):
+    progress = imported["run"].progress
+    assert set(expected()["files"]) <= set(progress)
+    for name, facts in expected()["files"].items():
+        assert progress[name]["written"] == progress[name]["total"] == facts["data_rows"], name
+
+
 def test_one_undo_takes_back_the_whole_base(imported, manager):
+    # Inside this test's transaction: the module's import is back once it ends.
     run = imported["run"]
-    assert run.can_undo
-    response = manager.get(reverse("import_undo", args=[run.pk]))
-    assert response.status_code == 200
+    assert run.can_undo and Organization.objects.exists()
+    response = manager.post(reverse("import_undo", args=[run.pk]))
+    assert response.status_code == 302
+    run.refresh_from_db()
+    assert run.status == ImportStatus.UNDONE, run.message
+    for model in (Organization, Contact, Commitment, Opportunity, Communication):
+        assert not model.objects.exists(), model.__name__
+
+
+def test_the_dry_run_lists_every_table_and_shows_the_rows_of_the_one_chosen(imported, manager):
+    response = upload(manager, ("base.zip", sample_zip()))
+    url = response["Location"]
+    fields = form_fields(manager.get(url).content.decode(), "mapping-form")
+    fields.pop("mapping_file", None)
+    fields.update({"action": "preview"})
+    response = manager.post(url, fields)
+    run = ImportRun.objects.get(pk=int(url.strip("/").split("/")[-2]))
+    assert manager.get(response["Location"])["Location"] == reverse("import_preview", args=[run.pk])
+    page = manager.get(reverse("import_preview", args=[run.pk])).content.decode()
+    report = run.report
+    assert sorted(t["name"] for t in report["tables"]) == sorted(expected()["files"])
+    for table in report["tables"]:
+        assert f">{table['name']}</a>" in page
+    index = next(i for i, t in enumerate(report["tables"]) if t["name"].startswith("Touchpoints"))
+    rows = manager.get(reverse("import_preview", args=[run.pk]), {"table": index, "show": ""}).content.decode()
+    assert f"Row by row: {report['tables'][index]['name']}" in rows
+    first = next(r for r in report["tables"][index]["rows"])
+    assert first["r"][:20] in rows
+    assert not Organization.history.filter(history_change_reason__contains=f"#{run.pk} ").exists()
+
+
+def test_the_combined_mapping_page_runs_the_same_queries_for_a_longer_base(imported, manager):
+    def queries_for(repeat: int) -> int:
+        files = {}
+        for path in sample_files():
+            header, *rows = csv.reader(io.StringIO(path.read_text(encoding="utf-8-sig"), newline=""))
+            files[path.name] = csv_bytes([header, *rows * repeat])
+        response = upload(manager, *files.items())
+        assert response.status_code == 302, response.content.decode()[-3000:]
+        with CaptureQueriesContext(connection) as queries:
+            assert manager.get(response["Location"]).status_code == 200
+        return len(queries)
+
+    assert queries_for(1) == queries_for(3)
 
 
 def test_several_csv_files_chosen_at_once_are_one_base(imported, manager):
