@@ -24,6 +24,7 @@ from crm.imports.source import SourceError, SourceTable, describe_size, max_impo
 
 MAX_MEMBERS = 50
 BASE_FORMAT = "crm-base-1"
+WIZARD_HINT = "Leave it out of the upload, or import it on its own as one file."
 
 
 def is_zip(name: str, data: bytes) -> bool:
@@ -144,5 +145,5 @@ def tables(run: Any, mapping: MappingFile | None = None) -> tuple[list, ImportOp
     from crm.management.commands.import_airtable import import_options, source_tables
 
     mapping = mapping or mapping_file(run)
-    found = source_tables(sources(run), mapping)
+    found = source_tables(sources(run), mapping, WIZARD_HINT)
     return found, import_options(mapping, None, None, found)

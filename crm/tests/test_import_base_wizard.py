@@ -249,3 +249,37 @@ def test_a_file_that_is_no_zip_is_refused(imported, manager):
     response = upload(manager, ("base.zip", b"this is not a zip"))
     assert response.status_code == 200
     assert "not a readable zip file" in response.content.decode()
+
+
+def test_a_table_nobody_can_recognise_refuses_the_upload_and_says_which(imported, manager):
+    before = ImportRun.objects.count()
+    stray = b"Colour,Shape\nred,round\nblue,square\n"
+    response = upload(manager, ("base.zip", sample_zip({"Marram base/Stickers.csv": stray})))
+    assert response.status_code == 200
+    text = response.content.decode()
+    assert "Stickers.csv: its columns do not look like" in text and "Leave it out of the upload" in text
+    assert ImportRun.objects.count() == before
+
+
+def test_a_mapping_file_that_is_not_one_is_refused_and_the_mapping_kept(imported, manager):
+    response = upload(manager, ("base.zip", sample_zip()))
+    url = response["Location"]
+    run = ImportRun.objects.get(pk=int(url.strip("/").split("/")[-2]))
+    bad = SimpleUploadedFile("bad.json", b"{not json", content_type="application/json")
+    response = manager.post(url, {"action": "upload", "mapping_file": bad})
+    assert response.status_code == 200
+    assert "bad.json:" in response.content.decode()
+    run.refresh_from_db()
+    assert run.mapping == {}
+
+
+def test_an_htmx_refresh_answers_with_the_mapping_form_alone(imported, manager):
+    response = upload(manager, ("base.zip", sample_zip()))
+    url = response["Location"]
+    fields = form_fields(manager.get(url).content.decode(), "mapping-form")
+    fields.pop("mapping_file", None)
+    fields["action"] = "refresh"
+    response = manager.post(url, fields, headers={"HX-Request": "true", "HX-Target": "mapping-form"})
+    assert response.status_code == 200
+    text = response.content.decode()
+    assert text.lstrip().startswith('<form id="mapping-form"') and "<html" not in text

@@ -325,7 +325,10 @@ def base_tables(directory: Path, mapping_file: MappingFile) -> list[TableInput]:
     return source_tables(sources, mapping_file)
 
 
-def source_tables(sources: list[SourceTable], mapping_file: MappingFile) -> list[TableInput]:
+COMMAND_HINT = "Say what it is in a mapping file (--mapping), or move it out of the folder."
+
+
+def source_tables(sources: list[SourceTable], mapping_file: MappingFile, hint: str = COMMAND_HINT) -> list[TableInput]:
     """The tables of one base, already read (a folder's files, or the wizard's upload), recognised and mapped.
 
     Raises ``CommandError`` when a table is not recognised and the mapping file does not say what it is.
@@ -339,8 +342,7 @@ def source_tables(sources: list[SourceTable], mapping_file: MappingFile) -> list
             if recognised.score < MIN_RECOGNITION_SCORE:
                 raise CommandError(
                     f"{path.name}: its columns do not look like organizations, contacts, commitments, "
-                    "opportunities or communications. Say what it is in a mapping file (--mapping), or move it "
-                    "out of the folder."
+                    f"opportunities or communications. {hint}"
                 )
             entity = recognised.entity
         else:
