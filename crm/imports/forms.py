@@ -10,6 +10,7 @@ from django import forms
 from django.conf import settings
 from django.http import QueryDict
 
+from crm.imports import bundle
 from crm.imports.context import UserIndex
 from crm.imports.mapping import (
     CREATE_INACTIVE,
@@ -25,12 +26,31 @@ from crm.imports.source import SourceError, SourceTable, check_size, describe_si
 from crm.imports.suggest import suggest_columns, suggest_value
 
 
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    """Several files from one ``<input type=file multiple>`` (Django's documented pattern)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("widget", MultipleFileInput())
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data: Any, initial: Any = None) -> list:
+        single = super().clean
+        if isinstance(data, (list, tuple)):
+            return [single(item, initial) for item in data if item]
+        return [single(data, initial)] if data else []
+
+
 class UploadForm(forms.Form):
-    file = forms.FileField(
+    file = MultipleFileField(
         label="CSV file",
         required=False,
-        help_text="A CSV exported from Airtable, Excel, Google Sheets or another CRM.",
-        widget=forms.ClearableFileInput(attrs={"accept": ".csv,.txt,.tsv,text/csv,text/plain"}),
+        help_text="A CSV exported from Airtable, Excel, Google Sheets or another CRM — or a whole Airtable base: "
+        "choose all its CSV downloads at once, or one .zip of them.",
+        widget=MultipleFileInput(attrs={"accept": ".csv,.txt,.tsv,.zip,text/csv,text/plain,application/zip"}),
     )
     pasted = forms.CharField(
         label="…or paste CSV text",
@@ -42,22 +62,28 @@ class UploadForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
-        upload = cleaned.get("file")
+        uploads = cleaned.get("file") or []
         pasted = cleaned.get("pasted") or ""
-        if upload and pasted.strip():
+        self.base: list[SourceTable] = []  # several tables: a whole base (crm/imports/bundle.py)
+        if uploads and pasted.strip():
             raise forms.ValidationError("Upload a file or paste text, not both.")
-        if not upload and not pasted.strip():
+        if not uploads and not pasted.strip():
             raise forms.ValidationError("Choose a CSV file to upload, or paste CSV text.")
         try:
-            if upload:
-                # Refuse an oversized file before reading it into memory.
+            if len(uploads) > 1 or (uploads and uploads[0].name.lower().endswith(".zip")):
+                # Refuse an oversized upload before reading it into memory.
+                check_size("The files", sum(upload.size for upload in uploads))
+                self.base = bundle.read_uploads([(upload.name, upload.read()) for upload in uploads])
+                self.source = self.base[0]
+            elif uploads:
+                upload = uploads[0]
                 check_size(upload.name, upload.size)
                 self.source = read_bytes(upload.read(), upload.name)
             else:
                 check_size("The pasted text", len(pasted.encode("utf-8")))
                 self.source = parse_text(pasted, "Pasted text")
         except SourceError as exc:
-            self.add_error("file" if upload else "pasted", str(exc))
+            self.add_error("file" if uploads else "pasted", str(exc))
         return cleaned
 
     @staticmethod

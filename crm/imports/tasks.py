@@ -14,7 +14,7 @@ from pathlib import Path
 
 from django_tasks import task
 
-from crm.imports import jobs
+from crm.imports import bundle, jobs
 from crm.imports.progress import Cancelled
 from crm.imports.runner import RunOutcome, TableInput, run_import
 from crm.models import ImportJob, ImportStatus, User
@@ -29,20 +29,24 @@ def _ended(outcome: RunOutcome) -> dict:
 
 
 def _run_draft(run_pk: int, user_pk: int, kind: str, *, skip_errors: bool = False) -> str:
-    """The wizard's dry run or import of its one file, with progress; a crash ends the job with a message."""
+    """The wizard's dry run or import of its file or whole base, with progress; a crash ends the job with a message."""
     dry_run = kind == ImportJob.DRY_RUN
     run = jobs.start(run_pk, kind)
     if run is None:
         return "nothing to do"
     progress = None
     try:
-        source = jobs.draft_source(run)
-        table = jobs.draft_table(run, source)
+        if bundle.is_base(run):
+            # A whole base: its tables, mapping and order exactly as import_airtable reads a folder.
+            tables, options = bundle.tables(run)
+        else:
+            source = jobs.draft_source(run)
+            tables, options = [TableInput(source, jobs.draft_table(run, source))], jobs.draft_options(run)
         with jobs.RunProgress(run.pk) as progress:
             outcome = run_import(
-                [TableInput(source, table)],
+                tables,
                 user=_user(user_pk),
-                options=jobs.draft_options(run),
+                options=options,
                 dry_run=dry_run,
                 skip_errors=skip_errors,
                 run=run,

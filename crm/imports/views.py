@@ -12,10 +12,11 @@ import json
 
 from django.contrib import messages
 from django.contrib.contenttypes.models import ContentType
+from django.core.management.base import CommandError
 from django.core.paginator import Paginator
 from django.db import IntegrityError, transaction
 from django.db.models import Count
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -23,7 +24,7 @@ from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from crm.imports import jobs
+from crm.imports import bundle, jobs
 from crm.imports.forms import EntityForm, MappingEditor, UploadForm
 from crm.imports.mapping import (
     ImportOptions,
@@ -36,7 +37,8 @@ from crm.imports.mapping import (
     loads,
     unmapped_values,
 )
-from crm.imports.schema import ENTITIES
+from crm.imports.runner import TableInput
+from crm.imports.schema import ENTITIES, ENTITY_CHOICES
 from crm.imports.source import SourceTable
 from crm.imports.suggest import recognise
 from crm.imports.undo import UndoError, undo_run
@@ -117,7 +119,27 @@ def import_start(request: HttpRequest) -> HttpResponse:
     ImportRun.objects.filter(status=ImportStatus.DRAFT, updated_at__lt=stale).delete()
     # Bound on every POST, even an empty one, so “nothing chosen” gets its message.
     form = UploadForm(request.POST, request.FILES) if request.method == "POST" else UploadForm()
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST" and form.is_valid() and form.base:
+        try:
+            # Recognised now, as import_airtable does before anything else, so a stray file is said at once.
+            bundle.tables(ImportRun(source_text=bundle.source_text(form.base)))
+        except CommandError as exc:
+            form.add_error("file", str(exc))
+        else:
+            names = form.cleaned_data["file"]
+            label = names[0].name if len(names) == 1 else f"{len(form.base)} files"
+            run = ImportRun.objects.create(
+                user=request.user,
+                file_name=f"{label} ({len(form.base)} tables)"[:255],
+                entity="",
+                encoding="utf-8",
+                notices=[f"{s.name}: {notice}" for s in form.base for notice in s.notices],
+                source_text=bundle.source_text(form.base),
+            )
+            for notice in run.notices:
+                messages.warning(request, notice)
+            return redirect("import_mapping", pk=run.pk)
+    elif request.method == "POST" and form.is_valid():
         source = form.source
         found = recognise(source.headers, source.name, source.rows)
         run = ImportRun.objects.create(
@@ -152,6 +174,8 @@ def import_entity(request: HttpRequest, pk: int) -> HttpResponse:
         run = _draft(request, pk)
     except _Finished as finished:
         return _finished_redirect(finished.run)
+    if bundle.is_base(run):
+        return redirect("import_mapping", pk=run.pk)  # each table's kind is chosen on the combined mapping
     source = _source(run)
     found = recognise(source.headers, source.name, source.rows)
     initial = {"entity": run.entity or found.entity}
@@ -188,6 +212,8 @@ def import_mapping(request: HttpRequest, pk: int) -> HttpResponse:
         run = _draft(request, pk)
     except _Finished as finished:
         return _finished_redirect(finished.run)
+    if bundle.is_base(run):
+        return _base_mapping(request, run)
     if not run.entity:
         return redirect("import_entity", pk=run.pk)
     source = _source(run)
@@ -275,7 +301,10 @@ def _save_mapping(request: HttpRequest, run: ImportRun, editor: MappingEditor) -
 @require_GET
 def import_mapping_download(request: HttpRequest, pk: int) -> HttpResponse:
     run = get_object_or_404(_runs(request), pk=pk)
-    if run.mapping:
+    if run.source_text and bundle.is_base(run):
+        tables, options = bundle.tables(run)
+        data = MappingFile(options, [t.mapping for t in tables]).to_json()
+    elif run.mapping:
         data = run.mapping
     elif run.source_text and run.entity:
         source = _source(run)
@@ -291,6 +320,117 @@ def _json_download(data: dict, filename: str) -> HttpResponse:
     )
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
+
+
+# --- 3b. the combined mapping of a whole base -----------------------------------------------------
+
+
+def _table_post(post: QueryDict, index: int) -> QueryDict:
+    """The post as one table's editor reads it: the run-wide fields, and this table's ``t<index>-`` ones unprefixed."""
+    prefix = f"t{index}-"
+    data = QueryDict(mutable=True)
+    for key, values in post.lists():
+        if key.startswith(prefix):
+            data.setlist(key.removeprefix(prefix), values)
+        elif not (key[:1] == "t" and key[1:].partition("-")[0].isdigit()):
+            data.setlist(key, values)
+    return data
+
+
+def _base_mapping(request: HttpRequest, run: ImportRun) -> HttpResponse:
+    """One screen for every table of the base: its kind, its columns, its values; the team and options once."""
+    errors: list[str] = []
+    try:
+        tables, options = bundle.tables(run)
+    except CommandError as exc:
+        messages.error(request, str(exc))
+        run.mapping = {}
+        run.save(update_fields=["mapping", "updated_at"])
+        tables, options = bundle.tables(run)
+    action = request.POST.get("action", "refresh")
+    if request.method == "POST" and action == "upload":
+        errors = _upload_base_mapping(request, run)
+        if not errors:
+            return _redirect(request, reverse("import_mapping", args=[run.pk]))
+    elif request.method == "POST":
+        chosen: list[TableMapping] = []
+        for index, table in enumerate(tables):
+            post = _table_post(request.POST, index)
+            entity = post.get("entity", table.mapping.entity)
+            if entity in ENTITIES and entity != table.mapping.entity:
+                # Another kind: its columns get that kind's suggestions on the way back.
+                chosen.append(TableMapping(entity=entity, name=table.mapping.name, files=table.mapping.files))
+                continue
+            editor = MappingEditor.from_post(post, table.source, table.mapping, options, user=request.user)
+            chosen.append(editor.table)
+            options = editor.options
+        run.mapping = MappingFile(options, chosen).to_json()
+        run.save(update_fields=["mapping", "updated_at"])
+        tables, options = bundle.tables(run)
+        if action == "preview":
+            errors = [f"{t.mapping.name}: {problem}" for t in tables for problem in check(t.mapping)]
+            if not errors:
+                return _dry_run(request, run)
+    context = _base_mapping_context(request, run, tables, options)
+    context["errors"] = errors
+    return render_page_or_fragment(request, "imports/base_mapping.html", "mapping-form", context)
+
+
+def _upload_base_mapping(request: HttpRequest, run: ImportRun) -> list[str]:
+    upload = request.FILES.get("mapping_file")
+    if upload is None:
+        return ["Choose a mapping file (JSON) to upload."]
+    if upload.size > 1024 * 1024:
+        return ["A mapping file is a small JSON file; this one is over 1 MB."]
+    try:
+        mapping = loads(upload.read().decode("utf-8-sig"))
+    except (UnicodeDecodeError, MappingError) as exc:
+        return [f"{upload.name}: {exc}"]
+    try:
+        bundle.tables(run, mapping)
+    except CommandError as exc:
+        return [f"{upload.name}: {exc}"]
+    run.mapping = mapping.to_json()
+    run.save(update_fields=["mapping", "updated_at"])
+    messages.success(request, f"Applied {upload.name}. Tables and columns it does not name keep their suggestions.")
+    return []
+
+
+def _base_mapping_context(request: HttpRequest, run: ImportRun, tables: list[TableInput], options) -> dict:
+    shown = []
+    team: dict[str, object] = {}
+    for index, table in enumerate(tables):
+        editor = MappingEditor(table.source, table.mapping, options, user=request.user)
+        for row in editor.team_rows():
+            if row.name in team:
+                team[row.name].count += row.count
+            else:
+                team[row.name] = row
+        shown.append(
+            {
+                "index": index,
+                "prefix": f"t{index}-",
+                "name": table.mapping.name,
+                "file": table.source.name,
+                "editor": editor,
+                "columns": editor.columns(),
+                "value_groups": editor.value_groups(),
+                "row_count": table.source.data_rows - table.source.blank_rows,
+                "notices": table.source.notices,
+            }
+        )
+    team_rows = sorted(team.values(), key=lambda row: row.name)
+    for index, row in enumerate(team_rows):
+        row.index = index
+    return {
+        "run": run,
+        "tables": sorted(shown, key=lambda t: (ENTITIES[t["editor"].entity.key].order, t["index"])),
+        "entity_choices": ENTITY_CHOICES,
+        "team_rows": team_rows,
+        "options": options,
+        "editor": shown[0]["editor"] if shown else None,
+        "steps": _steps("mapping"),
+    }
 
 
 # --- 4. dry run ---------------------------------------------------------------------------------
@@ -313,11 +453,14 @@ def import_preview(request: HttpRequest, pk: int) -> HttpResponse:
         # A reload while the dry run is queued or running watches it instead of starting another.
         return _redirect(request, reverse("import_progress", args=[run.pk]))
     if request.method == "POST" or not run.report:
-        if not run.entity:
+        if not run.entity and not bundle.is_base(run):
             return redirect("import_entity", pk=run.pk)
         return _dry_run(request, run)
     report = run.report
-    table = (report.get("tables") or [{}])[0]
+    all_tables = report.get("tables") or [{}]
+    chosen = request.GET.get("table", "")
+    index = int(chosen) if chosen.isdigit() and int(chosen) < len(all_tables) else 0
+    table = all_tables[index]
     rows = table.get("rows", [])
     show = request.GET.get("show")
     if show not in ACTIONS:
@@ -334,7 +477,12 @@ def import_preview(request: HttpRequest, pk: int) -> HttpResponse:
         "tabs": [("", "All", len(rows))] + [(key, label, table.get(_plural(key), 0)) for key, label in ACTIONS.items()],
         "steps": _steps("preview"),
         "entity": ENTITIES.get(run.entity),
-        "importable": (table.get("created", 0) + table.get("updated", 0)),
+        "importable": sum(t.get("created", 0) + t.get("updated", 0) for t in all_tables),
+        "error_count": sum(t.get("errors", 0) for t in all_tables),
+        # A whole base: one line per table, each opening its rows below (the run-wide figures stay whole).
+        "base_tables": [(i, t) for i, t in enumerate(all_tables)] if bundle.is_base(run) else [],
+        "table_query": f"table={index}&" if bundle.is_base(run) else "",
+        "show_funds": run.entity == "commitments" or (bundle.is_base(run) and report.get("fund_totals")),
     }
     return render_page_or_fragment(request, "imports/preview.html", "preview-rows", context)
 
@@ -355,7 +503,7 @@ def import_run(request: HttpRequest, pk: int) -> HttpResponse:
         running = finished.run.status == ImportStatus.RUNNING
         messages.info(request, "This import is still running." if running else "This file was imported already.")
         return _redirect(request, reverse("import_detail", args=[finished.run.pk]))
-    if not run.entity:
+    if not run.entity and not bundle.is_base(run):
         return _redirect(request, reverse("import_entity", args=[run.pk]))
     jobs.enqueue(run, ImportJob.IMPORT, user_pk=request.user.pk, skip_errors=request.POST.get("skip_errors") == "on")
     return _redirect(request, reverse("import_progress", args=[run.pk]))

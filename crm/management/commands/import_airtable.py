@@ -316,20 +316,33 @@ def base_tables(directory: Path, mapping_file: MappingFile) -> list[TableInput]:
     names the other tables' primary fields hold.
     """
     files = sorted(p for p in directory.iterdir() if p.suffix.lower() == ".csv" and p.is_file())
-    found: list[tuple[Path, SourceTable, TableMapping | None, str]] = []
+    sources = []
     for path in files:
         try:
-            source = read_bytes(path.read_bytes(), path.name)
+            sources.append(read_bytes(path.read_bytes(), path.name))
         except SourceError as exc:
             raise CommandError(str(exc)) from None
+    return source_tables(sources, mapping_file)
+
+
+COMMAND_HINT = "Say what it is in a mapping file (--mapping), or move it out of the folder."
+
+
+def source_tables(sources: list[SourceTable], mapping_file: MappingFile, hint: str = COMMAND_HINT) -> list[TableInput]:
+    """The tables of one base, already read (a folder's files, or the wizard's upload), recognised and mapped.
+
+    Raises ``CommandError`` when a table is not recognised and the mapping file does not say what it is.
+    """
+    found: list[tuple[Path, SourceTable, TableMapping | None, str]] = []
+    for source in sources:
+        path = Path(source.name)
         base = mapping_file.table_for(path.name, source.headers)
         if base is None:
             recognised = recognise(source.headers, path.name, source.rows)
             if recognised.score < MIN_RECOGNITION_SCORE:
                 raise CommandError(
                     f"{path.name}: its columns do not look like organizations, contacts, commitments, "
-                    "opportunities or communications. Say what it is in a mapping file (--mapping), or move it "
-                    "out of the folder."
+                    f"opportunities or communications. {hint}"
                 )
             entity = recognised.entity
         else:
