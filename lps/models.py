@@ -321,9 +321,10 @@ class LPProfile(GuardedModel, CustomFieldsModel, TimeStampedModel):
         return reverse("lp_detail", args=[self.pk])
 
     @classmethod
-    def after_bulk_write(cls, profiles: list[LPProfile], user: Any) -> None:
-        """The import wrote these profiles in bulk (no save()): their checks follow their flags."""
-        ComplianceCheck.follow_flags_in_bulk(profiles, user)
+    def after_bulk_write(cls, profiles: list[LPProfile], user: Any, reason: str = "") -> None:
+        """The import wrote these profiles in bulk (no save()): their checks follow their flags,
+        with the import's change reason in their history (its undo takes them back with the profiles)."""
+        ComplianceCheck.follow_flags_in_bulk(profiles, user, reason)
 
 
 class CommitmentStatus(models.TextChoices):
@@ -855,7 +856,7 @@ class ComplianceCheck(GuardedModel, TimeStampedModel):
         check.save()
 
     @classmethod
-    def follow_flags_in_bulk(cls, profiles: list[LPProfile], user: Any) -> None:
+    def follow_flags_in_bulk(cls, profiles: list[LPProfile], user: Any, reason: str = "") -> None:
         """``follow_flag`` for many profiles in a few queries, with history (an import's rows)."""
         existing = {
             (check.lp_id, check.kind): check
@@ -874,9 +875,13 @@ class ComplianceCheck(GuardedModel, TimeStampedModel):
         if created or updated:
             require_write(cls, user, None)  # a bulk write sends no pre_save: check here
         if created:
-            bulk_create_with_history(created, cls, batch_size=500, default_user=user)
+            bulk_create_with_history(
+                created, cls, batch_size=500, default_user=user, default_change_reason=reason or None
+            )
         if updated:
-            bulk_update_with_history(updated, cls, ["status"], batch_size=500, default_user=user)
+            bulk_update_with_history(
+                updated, cls, ["status"], batch_size=500, default_user=user, default_change_reason=reason or None
+            )
 
     def current_status(self, today: datetime.date) -> str:
         """The status as of ``today``: a verification past its expiry date is expired, whatever was stored."""

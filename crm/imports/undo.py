@@ -114,7 +114,7 @@ def undo_run(run: ImportRun, user: Any, progress: Progress | None = None) -> Und
             ]
             found = list(model._base_manager.filter(pk__in=[r.object_id for r in created]))
             outcome.already_gone += len({r.object_id for r in created}) - len(found)
-            _delete_all(model, found, user, reason, outcome)
+            _delete_all(model, found, user, reason, outcome, made_by=run.change_reason)
             if model in totals:
                 progress.update(_kind_plural(model), WRITTEN, totals[model], totals[model])
         run.status = ImportStatus.UNDONE if outcome.complete else ImportStatus.PARTLY_UNDONE
@@ -179,7 +179,9 @@ def _restore(model: type, record: ImportedRecord, before: Any, user: Any, reason
     outcome.restored += 1
 
 
-def _delete_all(model: type, objs: list[models.Model], user: Any, reason: str, outcome: UndoOutcome) -> None:
+def _delete_all(
+    model: type, objs: list[models.Model], user: Any, reason: str, outcome: UndoOutcome, *, made_by: str = ""
+) -> None:
     """Delete ``objs`` together when nothing else links to any of them; else one by one, to say which.
 
     One collector for the whole kind instead of one per record: the deletes and the cleanup of
@@ -198,7 +200,7 @@ def _delete_all(model: type, objs: list[models.Model], user: Any, reason: str, o
         outcome.deleted += len(objs)
         return
     for obj in objs:
-        _delete(obj, user, reason, outcome)
+        _delete(obj, user, reason, outcome, made_by=made_by)
 
 
 def _bulk_delete_with_history(model: type, objs: list, collector: Collector, user: Any, reason: str) -> None:
@@ -268,7 +270,18 @@ def _outside_dependents(collector: Collector, model: type, pks: set) -> bool:
     return False
 
 
-def _delete(obj: models.Model, user: Any, reason: str, outcome: UndoOutcome) -> None:
+def _made_by(obj: models.Model, reason: str) -> bool:
+    """Whether every history row of ``obj`` was written by the import of that change reason:
+    a record the import made along with one of its own (an LP profile's compliance check,
+    written from the profile's flags), which goes with it."""
+    history = getattr(type(obj), "history", None)
+    if not reason or history is None:
+        return False
+    rows = history.filter(id=obj.pk)
+    return rows.exists() and not rows.exclude(history_change_reason=reason).exists()
+
+
+def _delete(obj: models.Model, user: Any, reason: str, outcome: UndoOutcome, *, made_by: str = "") -> None:
     label = str(obj)[:255]
     collector = Collector(using="default", origin=obj)
     try:
@@ -300,6 +313,7 @@ def _delete(obj: models.Model, user: Any, reason: str, outcome: UndoOutcome) -> 
         # Another record points at this one (a contact tagged with this tag, an attendee).
         other = next(f for f in through._meta.fields if f.is_relation and f not in pointing)
         dependents.extend(getattr(row, other.name) for row in queryset.select_related(other.name)[:5])
+    dependents = [item for item in dependents if not _made_by(item, made_by)]
     if dependents:
         outcome.kept.append(Kept(label, _kind(type(obj)), _depends(dependents)))
         return

@@ -288,7 +288,7 @@ class PlanWriter:
         # keep their compliance checks in step), done in bulk for the rows just written.
         after = getattr(model, "after_bulk_write", None)
         if after is not None and step.objects:
-            after(step.objects, self.user)
+            after(step.objects, self.user, self.reason)
 
     def _history(self, model: type, objects: list, history_type: str) -> None:
         """The history rows ``bulk_create_with_history`` / ``bulk_update_with_history`` would write."""

@@ -143,7 +143,7 @@ def test_one_undo_takes_back_the_whole_base(imported, manager):
     response = manager.post(reverse("import_undo", args=[run.pk]))
     assert response.status_code == 302
     run.refresh_from_db()
-    assert run.status == ImportStatus.UNDONE, run.message
+    assert run.status == ImportStatus.UNDONE, run.undo_report
     for model in (Organization, Contact, Commitment, Opportunity, Communication):
         assert not model.objects.exists(), model.__name__
 
