@@ -21,6 +21,8 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
 CHROMIUM ?= /usr/bin/chromium
 # The IMAP server the email-capture tests start on a loopback port (Debian's dovecot-imapd).
 DOVECOT ?= /usr/sbin/dovecot
+# Test processes (pytest-xdist): one per core by default; TEST_WORKERS=0 runs the suite in one process.
+TEST_WORKERS ?= auto
 # The background worker: runs dry runs, imports and large undos queued in the database.
 WORKER = $(PY) manage.py db_worker --no-reload
 
@@ -86,11 +88,11 @@ format: $(VENV)/.dev ## Format and auto-fix with ruff
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: $(VENV)/.dev $(CHROMIUM) $(DOVECOT) lint ## Set up everything and run the whole suite, browser tests included
-	$(BIN)/pytest
+test: $(VENV)/.dev $(CHROMIUM) $(DOVECOT) lint ## Set up everything and run the whole suite, browser tests included, one process per core
+	$(BIN)/pytest -n $(TEST_WORKERS)
 
 test-postgres: $(VENV)/.dev $(CHROMIUM) $(DOVECOT) ## The whole suite against a throwaway local PostgreSQL server
-	.ci/with-postgres $(BIN)/pytest
+	.ci/with-postgres $(BIN)/pytest -n $(TEST_WORKERS)
 
 seed-bulk: $(VENV)/.runtime ## Add generated volumes for demos and benchmarks (SCALE=1000)
 	$(PY) manage.py migrate --noinput
@@ -99,7 +101,7 @@ seed-bulk: $(VENV)/.runtime ## Add generated volumes for demos and benchmarks (S
 backup: $(VENV)/.runtime ## Verified snapshot of the database into ./backups (CRM_BACKUP_DIR); safe while the app runs
 	$(PY) manage.py backup
 
-benchmark: $(VENV)/.runtime ## Time the main pages on a throwaway database (SCALE=2000, REPEAT=5); never touches ./data
+benchmark: $(VENV)/.runtime ## Time the main pages (test client, then gunicorn with worker memory) and imports on a throwaway database (SCALE=2000, REPEAT=5); never touches ./data
 	$(PY) manage.py benchmark --scale $(or $(SCALE),2000) --repeat $(or $(REPEAT),5)
 
 clean: ## Remove the virtualenv, collected static files and caches (keeps ./data)

@@ -31,15 +31,22 @@ ROW = re.compile(
 )
 
 
-def table_rows(output: str) -> dict[str, dict[str, str]]:
-    return {match["label"]: match.groupdict() for line in output.splitlines() if (match := ROW.match(line))}
+# The gunicorn table: the same columns and a last one against the page budget.
+SERVED_ROW = re.compile(ROW.pattern.removesuffix("$") + r"\s+(?P<verdict>ok|OVER)$")
+PEAKS = re.compile(
+    r"^Worker peak RSS after every page: (?P<peaks>\d+ MiB(?:, \d+ MiB)*) \(budget 130 MiB\): (ok|OVER)\.$"
+)
+
+
+def table_rows(output: str, row: re.Pattern = ROW) -> dict[str, dict[str, str]]:
+    return {match["label"]: match.groupdict() for line in output.splitlines() if (match := row.match(line))}
 
 
 def every_page() -> dict[str, str]:
     return {label: reverse(name) + query for label, name, query in PAGES}
 
 
-def test_benchmark_seeds_a_throwaway_database_and_lists_every_page_with_its_query_count(tmp_path):
+def test_benchmark_seeds_a_throwaway_database_and_lists_every_page_through_the_test_client_and_gunicorn(tmp_path):
     real_data = tmp_path / "real-data"
     temp = tmp_path / "tmp"
     temp.mkdir()
@@ -71,7 +78,17 @@ def test_benchmark_seeds_a_throwaway_database_and_lists_every_page_with_its_quer
         assert row["status"] == "200"
         assert int(row["queries"]) > 0  # every page reads the signed-in user at least
     assert "page" in result.stdout and "queries" in result.stdout and "median ms" in result.stdout
-    # The real data folder was never used, and the throwaway one is gone.
+    # Then every page again through gunicorn: answered 200 with the same queries, judged against
+    # the budget, and each of the two workers' peak memory read from /proc.
+    served = table_rows(result.stdout, SERVED_ROW)
+    assert {label: row["url"] for label, row in served.items()} == expected
+    for label, row in served.items():
+        assert row["status"] == "200", label
+        assert row["queries"] == rows[label]["queries"], label
+        assert int(row["size"]) == pytest.approx(int(rows[label]["size"]), abs=2), label
+    peaks = [match for line in result.stdout.splitlines() if (match := PEAKS.match(line))]
+    assert len(peaks) == 1 and peaks[0]["peaks"].count("MiB") == 2, result.stdout
+    # The real data folder was never used, and the throwaway one (static files included) is gone.
     assert not (real_data / "crm.sqlite3").exists()
     assert list(temp.iterdir()) == []
 

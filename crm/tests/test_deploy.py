@@ -230,11 +230,15 @@ def test_the_inline_code_scan_catches_each_form():
 
 @pytest.fixture(scope="module")
 def collected_static(tmp_path_factory) -> Path:
-    """collectstatic into STATIC_ROOT (BASE_DIR/staticfiles, git-ignored), as a deploy does."""
+    """collectstatic as a deploy does, into a folder of this test run's own (CRM_STATIC_ROOT).
+
+    Not the checkout's ``staticfiles``: parallel test workers would collect into it at once.
+    """
     environ = production_environ(tmp_path_factory.mktemp("collect"))
+    environ["CRM_STATIC_ROOT"] = str(root := tmp_path_factory.mktemp("static"))
     result = manage("collectstatic", "--noinput", environ=environ)
     assert result.returncode == 0, result.stderr
-    return Path(settings.STATIC_ROOT)
+    return root
 
 
 def test_collectstatic_writes_the_hashed_manifest(collected_static):
@@ -248,6 +252,7 @@ def test_collectstatic_writes_the_hashed_manifest(collected_static):
 def test_dashboard_renders_with_the_manifest_storage_and_whitenoise_serves_its_files(
     collected_static, member_client, settings
 ):
+    settings.STATIC_ROOT = collected_static
     settings.STORAGES = {
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},

@@ -1,6 +1,14 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from crm.demo.benchmark import DEFAULT_REPEAT, DEFAULT_SCALE, BenchmarkError, report, run_in_throwaway, seed_throwaway
+from crm.demo.benchmark import (
+    DEFAULT_REPEAT,
+    DEFAULT_SCALE,
+    BenchmarkError,
+    report,
+    report_served,
+    run_in_throwaway,
+    seed_throwaway,
+)
 from crm.imports.benchmark import report_imports
 
 
@@ -8,7 +16,9 @@ class Command(BaseCommand):
     help = (
         "Time the main pages (dashboard, every list and board page that exists, search) through Django's test "
         "client signed in as an admin: SQL queries per request, then median and 95th-percentile wall time of "
-        "--repeat requests. By default against a throwaway SQLite database in a new temporary folder filled with "
+        "--repeat requests; on the throwaway database the same pages again through gunicorn, flagged against the "
+        "page budget, with each worker's peak memory. By default against a throwaway SQLite database in a new "
+        "temporary folder filled with "
         "seed_bulk --scale N and removed afterwards; the real data is only used with --use-current-db "
         "(read-only apart from a session row it deletes again)."
     )
@@ -43,8 +53,9 @@ class Command(BaseCommand):
             elif not options["use_current_db"]:
                 run_in_throwaway(options["scale"], options["repeat"], self.stdout)
                 return
-            report(options["repeat"], self.stdout)
+            measured = report(options["repeat"], self.stdout)
             if options["in_throwaway"]:
+                report_served(options["repeat"], self.stdout, measured)
                 report_imports(self.stdout, min(options["repeat"], 3))
         except BenchmarkError as exc:
             raise CommandError(str(exc)) from exc
