@@ -28,7 +28,8 @@ class Outcome:
     failed: dict[str, str] = field(default_factory=dict)  # username → why
 
     def summary(self) -> str:
-        text = f"{len(self.sent)} digest(s) sent, {len(self.empty)} with nothing to say, {len(self.already)} already sent today"
+        text = f"{len(self.sent)} digest(s) sent, {len(self.empty)} with nothing to say"
+        text += f", {len(self.already)} already sent today"
         return text + (f", {len(self.failed)} failed." if self.failed else ".")
 
 
