@@ -207,3 +207,15 @@ def test_the_worker_task_sends_the_digest(smtp, team):
     result = send_daily_digest.enqueue()
     assert "1 digest(s) sent" in result.return_value
     assert len(smtp.to("milo@fund.example")) == 1
+
+
+def test_a_user_turns_the_digest_off_and_on_again_in_settings(member_client, member_user):
+    assert 'name="daily_digest"' in member_client.get("/settings/").content.decode()
+    posted = {"full_name": "Milo Member", "email": "milo@fund.example"}
+    member_client.post("/settings/profile/", posted)
+    member_user.refresh_from_db()
+    assert member_user.digest_opt_out is True
+    member_client.post("/settings/profile/", {**posted, "daily_digest": "on"})
+    member_user.refresh_from_db()
+    assert member_user.digest_opt_out is False
+    assert member_user.history.first().history_user == member_user
