@@ -219,3 +219,25 @@ def test_a_user_turns_the_digest_off_and_on_again_in_settings(member_client, mem
     member_user.refresh_from_db()
     assert member_user.digest_opt_out is False
     assert member_user.history.first().history_user == member_user
+
+
+@pytest.mark.parametrize("actions", [1, 6])
+def test_building_a_managers_digest_runs_a_fixed_number_of_queries(team, django_assert_num_queries, actions):
+    from crm.digest import compose
+
+    fund = f.fund("Fund III", status="raising")
+    f.opportunity(f.contact(), fund)
+    for _ in range(actions):
+        f.action(f.contact(), -1, by=team["manager"])
+    with django_assert_num_queries(9):
+        built = compose.build(team["manager"], timezone.localdate())
+    assert len(built.sections[0].items) == actions and built.changes is not None
+
+
+def test_a_digest_lists_only_the_users_own_actions(team):
+    from crm.digest import compose
+
+    f.action(f.contact(), 0, by=team["manager"], next_action="Mara's call")
+    f.action(f.contact(), 0, by=team["member"], next_action="Milo's call")
+    built = compose.build(team["member"], timezone.localdate())
+    assert [item.title for item in built.sections[0].items] == ["Milo's call"]
