@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import logging
 import smtplib
 import ssl
 from dataclasses import dataclass, field
@@ -16,6 +17,8 @@ from django.utils import timezone
 
 from crm.digest import compose
 from crm.models import DigestDelivery, User
+
+logger = logging.getLogger(__name__)
 
 EMAIL_OFF = "Email is off (CRM_EMAIL_HOST is not set): no digest was sent."
 
@@ -86,7 +89,12 @@ def send_digests(today: datetime.date | None = None, *, dry_run: bool = False, o
         if user.pk in done and not dry_run:
             outcome.already.append(user.username)
             continue
-        built = compose.build(user, today)
+        try:
+            built = compose.build(user, today)
+        except Exception as error:  # a section's bug must not cost everyone else their digest
+            logger.exception("The digest of %s could not be built", user.username)
+            outcome.failed[user.username] = f"The digest could not be built ({type(error).__name__}); see the log."
+            continue
         if built.is_empty:
             outcome.empty.append(user.username)
             continue

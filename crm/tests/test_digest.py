@@ -241,3 +241,20 @@ def test_a_digest_lists_only_the_users_own_actions(team):
     f.action(f.contact(), 0, by=team["member"], next_action="Milo's call")
     built = compose.build(team["member"], timezone.localdate())
     assert [item.title for item in built.sections[0].items] == ["Milo's call"]
+
+
+def test_a_section_that_fails_for_one_user_does_not_stop_the_others(smtp, team):
+    def broken(user, today):
+        if user.username == "milo":
+            raise RuntimeError("bug")
+        return
+
+    f.action(f.contact(), 0, by=team["member"])
+    f.action(f.contact(), 0, by=team["manager"])
+    digest.register("test-broken", broken)
+    try:
+        outcome = send.send_digests()
+    finally:
+        digest.unregister("test-broken")
+    assert outcome.sent == ["mara"] and "could not be built" in outcome.failed["milo"]
+    assert len(smtp.to("mara@fund.example")) == 1
