@@ -57,6 +57,7 @@ $(DOVECOT):
 prepare: $(VENV)/.runtime
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput -v0
+	$(PY) manage.py start_schedule
 
 run: prepare ## Set up, load the demo data into an empty database, and serve on 127.0.0.1 (HOST=0.0.0.0 for the LAN)
 	$(PY) manage.py seed_demo --if-empty

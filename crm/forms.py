@@ -28,6 +28,12 @@ class ProfileForm(LengthLimitsMixin, forms.ModelForm):
         max_length=EMAIL_MAX,
         help_text="Used to match you to meetings and emails imported from the old system.",
     )
+    # Said the positive way round; stored as an opt-out so a new user gets the digest.
+    daily_digest = forms.BooleanField(
+        label="Email me a morning digest",
+        required=False,
+        help_text="Your overdue and due-today actions each morning; nothing is sent on a day with nothing due.",
+    )
 
     class Meta:
         model = User
@@ -40,6 +46,11 @@ class ProfileForm(LengthLimitsMixin, forms.ModelForm):
         self.fields["full_name"].required = True
         self.fields["full_name"].widget.attrs.update({"autocomplete": "name"})
         self.fields["email"].widget.attrs.update({"autocomplete": "email"})
+        self.fields["daily_digest"].initial = not self.instance.digest_opt_out
+
+    def save(self, commit: bool = True) -> User:
+        self.instance.digest_opt_out = not self.cleaned_data["daily_digest"]
+        return super().save(commit)
 
     def clean_full_name(self) -> str:
         name = collapse_spaces(self.cleaned_data["full_name"])

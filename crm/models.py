@@ -77,6 +77,8 @@ class User(AbstractUser):
     full_name = models.CharField(max_length=TITLE_MAX, blank=True)
     email = models.EmailField("email address", blank=True)
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
+    # The morning digest by email (crm/digest): on unless the user turns it off in Settings.
+    digest_opt_out = models.BooleanField("no daily digest email", default=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     # first_name/last_name of AbstractUser are replaced by one full name.
@@ -753,3 +755,22 @@ class CalendarFeed(models.Model):
         if self.revoked_at is None:
             self.revoked_at = now
             self.save(update_fields=["revoked_at"])
+
+
+class DigestDelivery(models.Model):
+    """One user's morning digest for one local day: the record that makes sending idempotent.
+
+    Written before the message goes out (in the same transaction as the claim), so a second
+    run the same day — the scheduler restarted, ``send_digest`` by hand — sends nothing twice.
+    A failed send deletes its row, so the next run retries it.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="digests")
+    day = models.DateField()
+    sent_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "day"], name="digest_once_per_user_per_day")]
+
+    def __str__(self) -> str:
+        return f"{self.user} · {self.day}"

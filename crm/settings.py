@@ -154,6 +154,32 @@ else:
 # the immediate backend (conftest.py), except the tests that start a real worker process.
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
 
+# --- Outgoing email (the daily digest) ----------------------------------------------------
+# Off unless CRM_EMAIL_HOST is set: no mail leaves the machine, and `manage.py send_digest`
+# says so. The server and credentials come from the environment only, never the database.
+CRM_EMAIL_HOST = env_str("CRM_EMAIL_HOST")
+CRM_EMAIL_ENABLED = bool(CRM_EMAIL_HOST)
+EMAIL_BACKEND = (
+    "django.core.mail.backends.smtp.EmailBackend"
+    if CRM_EMAIL_ENABLED
+    else "django.core.mail.backends.dummy.EmailBackend"
+)
+EMAIL_HOST = CRM_EMAIL_HOST or "localhost"
+EMAIL_PORT = env_int("CRM_EMAIL_PORT", 587, minimum=1, maximum=65535)
+EMAIL_HOST_USER = env_str("CRM_EMAIL_USER")
+EMAIL_HOST_PASSWORD = env_str("CRM_EMAIL_PASSWORD")
+_email_security = env_choice("CRM_EMAIL_SECURITY", "starttls", ("starttls", "ssl", "none"))
+EMAIL_USE_TLS = _email_security == "starttls"
+EMAIL_USE_SSL = _email_security == "ssl"
+EMAIL_TIMEOUT = env_int("CRM_EMAIL_TIMEOUT", 20, minimum=1, maximum=600)
+DEFAULT_FROM_EMAIL = env_str("CRM_EMAIL_FROM", "Venture CRM <crm@localhost>")
+# Links in emails are absolute: the address the team reaches the site at.
+CRM_BASE_URL = env_str("CRM_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+# The local hour (CRM_TIME_ZONE) from which `run_schedule` sends the morning digest.
+CRM_DIGEST_HOUR = env_int("CRM_DIGEST_HOUR", 7, minimum=0, maximum=23)
+# How often `run_schedule` queues a sync of every connected mailbox.
+CRM_SYNC_MINUTES = env_int("CRM_SYNC_MINUTES", 5, minimum=1, maximum=24 * 60)
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "crm.User"
 
