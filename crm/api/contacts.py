@@ -5,17 +5,20 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
+from django.db import IntegrityError, transaction
 from django.forms.models import model_to_dict
 from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 
 from contacts.filters import ContactFilter, OrganizationFilter
-from contacts.forms import ContactForm
+from contacts.forms import ContactForm, OrganizationForm, TagForm
 from contacts.models import Contact, Organization, Tag
 from crm.api.common import Body, Page, PathId, RecordId, bound_form, filter_parameters, filtered_page, form_data
 from crm.api.errors import Problem
 from crm.lib.text import (
+    ADDRESS_MAX,
     AFFIX_MAX,
+    LABEL_MAX,
     LINE_MAX,
     NAME_MAX,
     NOTE_MAX,
@@ -23,6 +26,7 @@ from crm.lib.text import (
     SHORT_NAME_MAX,
     TITLE_MAX,
     URL_MAX,
+    collapse_spaces,
     normalize_email,
 )
 
@@ -196,3 +200,83 @@ def organization_detail(request: HttpRequest, pk: PathId) -> Organization:
 @router.get("/tags", response=list[TagOut], url_name="api_tag_list")
 def tag_list(request: HttpRequest) -> list[Tag]:
     return list(Tag.objects.visible_to(request.user).order_by("name", "pk"))
+
+
+class OrganizationIn(Body):
+    """An organization's fields; on PATCH only those sent change. Checked as the form does."""
+
+    name: str | None = Field(None, max_length=NAME_MAX)
+    type: str | None = Field(None, max_length=20)
+    industry: str | None = Field(None, max_length=SHORT_NAME_MAX)
+    website: str | None = Field(None, max_length=URL_MAX)
+    phone: str | None = Field(None, max_length=PHONE_MAX)
+    email: str | None = Field(None, max_length=254)
+    address: str | None = Field(None, max_length=ADDRESS_MAX)
+    city: str | None = Field(None, max_length=SHORT_NAME_MAX)
+    state: str | None = Field(None, max_length=SHORT_NAME_MAX)
+    country: str | None = Field(None, max_length=SHORT_NAME_MAX)
+    tag_ids: list[RecordId] | None = Field(None, max_length=500)
+    description: str | None = Field(None, max_length=NOTE_MAX)
+
+
+class TagIn(Body):
+    name: str | None = Field(None, max_length=LABEL_MAX)
+    colour: str | None = Field(None, max_length=10)
+
+
+def _refuse_duplicate_name(model: type, name: str | None, record: Any, what: str) -> None:
+    """A name another record holds (ignoring case and spacing) is a conflict, not a field error."""
+    if not name:
+        return
+    if model.objects.filter(name__iexact=collapse_spaces(name)).exclude(pk=record.pk).exists():
+        raise Problem(409, f"Another {what} already has this name.", {"name": ["Already in use."]})
+
+
+def _save_organization(request: HttpRequest, organization: Organization, payload: OrganizationIn) -> Organization:
+    changes = {_FORM_NAMES.get(k, k): v for k, v in payload.dict(exclude_unset=True).items()}
+    _refuse_duplicate_name(Organization, changes.get("name"), organization, "organization")
+    initial = model_to_dict(organization, fields=OrganizationForm._meta.fields)
+    initial["tags"] = [tag.pk for tag in initial.get("tags", [])]
+    form = bound_form(OrganizationForm(form_data(initial, changes), instance=organization))
+    saved = form.save(commit=False)
+    saved.save()
+    form.save_m2m()
+    return Organization.objects.prefetch_related("tags").get(pk=saved.pk)
+
+
+@router.post("/organizations", response={201: OrganizationOut}, url_name="api_organization_create")
+def organization_create(request: HttpRequest, payload: OrganizationIn) -> Status:
+    return Status(201, _save_organization(request, Organization(created_by=request.user), payload))
+
+
+@router.patch("/organizations/{pk}", response=OrganizationOut, url_name="api_organization_edit")
+def organization_edit(request: HttpRequest, pk: PathId, payload: OrganizationIn) -> Organization:
+    organization = Organization.objects.get_for_user(request.user, pk, write=True)
+    return _save_organization(request, organization, payload)
+
+
+def _save_tag(tag: Tag, payload: TagIn) -> Tag:
+    changes = payload.dict(exclude_unset=True)
+    _refuse_duplicate_name(Tag, changes.get("name"), tag, "tag")
+    initial = model_to_dict(tag, fields=TagForm._meta.fields)
+    form = bound_form(TagForm(form_data(initial, changes), instance=tag))
+    try:
+        with transaction.atomic():
+            return form.save()
+    except IntegrityError:  # created by someone else since the form was checked
+        raise Problem(409, "Another tag already has this name.", {"name": ["Already in use."]}) from None
+
+
+@router.post("/tags", response={201: TagOut}, url_name="api_tag_create")
+def tag_create(request: HttpRequest, payload: TagIn) -> Status:
+    return Status(201, _save_tag(Tag(), payload))
+
+
+@router.get("/tags/{pk}", response=TagOut, url_name="api_tag_detail")
+def tag_detail(request: HttpRequest, pk: PathId) -> Tag:
+    return Tag.objects.get_for_user(request.user, pk)
+
+
+@router.patch("/tags/{pk}", response=TagOut, url_name="api_tag_edit")
+def tag_edit(request: HttpRequest, pk: PathId, payload: TagIn) -> Tag:
+    return _save_tag(Tag.objects.get_for_user(request.user, pk, write=True), payload)

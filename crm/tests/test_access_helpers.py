@@ -98,6 +98,9 @@ OBJECT_ROUTES: dict[str, type[Model]] = {
     "api:api_contact_detail": Contact,
     "api:api_contact_edit": Contact,
     "api:api_organization_detail": Organization,
+    "api:api_organization_edit": Organization,
+    "api:api_tag_detail": Tag,
+    "api:api_tag_edit": Tag,
     "api:api_communication_detail": Communication,
     "api:api_opportunity_detail": Opportunity,
     "api:api_opportunity_move": Opportunity,
@@ -116,7 +119,12 @@ POST_ONLY = {
 }  # fmt: skip
 # API writes validate their body before the record is looked up, so each gets a well-formed
 # one: the 404 must then come from the record, not a 400 from the body.
-API_WRITES = {"api:api_contact_edit": ("patch", {}), "api:api_opportunity_move": ("post", {"stage_id": 1})}
+API_WRITES = {
+    "api:api_contact_edit": ("patch", {}),
+    "api:api_organization_edit": ("patch", {}),
+    "api:api_tag_edit": ("patch", {}),
+    "api:api_opportunity_move": ("post", {"stage_id": 1}),
+}
 
 
 @pytest.fixture

@@ -374,7 +374,8 @@ ROUTES_WITHOUT_GUARDED_WRITES = {
     "api:api_tag_list", "api:api_opportunity_list", "api:api_opportunity_detail", "api:api_fund_list",
     "api:api_stage_list", "api:api_user_list", "api:api_communication_list", "api:api_communication_create",
     "api:api_communication_detail", "api:api_dashboard", "api:api_commitment_list", "api:api_lp_detail",
-    "api:api_report",
+    "api:api_report", "api:api_organization_create", "api:api_organization_edit", "api:api_tag_create",
+    "api:api_tag_detail", "api:api_tag_edit",
 }  # fmt: skip
 # Imports write commitments and funds through the same models (checked below with the
 # engine itself, as the wizard and import_airtable run it): routes open to managers only.
