@@ -27,6 +27,7 @@ from crm.models import ImportRun, ImportStatus
 from crm.tests.importing import (
     SAMPLE_MAPPING,
     csv_bytes,
+    dry_run_then_import,
     expected,
     form_fields,
     make_team,
@@ -77,20 +78,7 @@ def through_the_wizard(client: Client, response) -> ImportRun:
     fields = form_fields(page.content.decode(), "mapping-form")
     fields.pop("mapping_file", None)
     fields.update({"time_zone": "America/Los_Angeles", "action": "preview"})
-    response = client.post(mapping_url, fields)
-    assert response.status_code == 302, response.content.decode()[:3000]
-    assert response["Location"] == reverse("import_progress", args=[run.pk])
-    response = client.get(response["Location"])
-    assert response["Location"] == reverse("import_preview", args=[run.pk])
-    preview = client.get(response["Location"])
-    assert preview.status_code == 200
-    response = client.post(reverse("import_run", args=[run.pk]))
-    assert response["Location"] == reverse("import_progress", args=[run.pk])
-    response = client.get(response["Location"])
-    assert response["Location"] == reverse("import_detail", args=[run.pk])
-    run.refresh_from_db()
-    assert run.status == ImportStatus.IMPORTED, run.message
-    return run
+    return dry_run_then_import(client, client.post(mapping_url, fields), run)
 
 
 @pytest.fixture(scope="module")
