@@ -140,10 +140,24 @@ def mapping_file(run: Any) -> MappingFile:
 def tables(run: Any, mapping: MappingFile | None = None) -> tuple[list, ImportOptions]:
     """The run's tables, recognised and mapped as ``import_airtable`` does, and the run's options.
 
-    Raises ``CommandError`` (from the command's code) when a table is not recognised.
+    A table nobody recognises gets the engine's best guess (the combined screen asks what it
+    is); one the mapping marks ``"entity": "skip"`` is left out (``skipped`` lists those).
     """
     from crm.management.commands.import_airtable import import_options, source_tables
 
     mapping = mapping or mapping_file(run)
-    found = source_tables(sources(run), mapping, WIZARD_HINT)
+    found = source_tables(sources(run), mapping, WIZARD_HINT, guess=True)
     return found, import_options(mapping, None, None, found)
+
+
+def skipped(run: Any, mapping: MappingFile | None = None) -> list[tuple[SourceTable, Any]]:
+    """The run's tables its mapping says not to import, as (source, table mapping), in file order."""
+    from crm.imports.mapping import SKIP
+
+    mapping = mapping or mapping_file(run)
+    result = []
+    for source in sources(run):
+        table = mapping.table_for(source.name, source.headers)
+        if table is not None and table.entity == SKIP:
+            result.append((source, table))
+    return result

@@ -92,12 +92,18 @@ class TableMapping:
             data["files"] = self.files
         if self.headers:
             data["headers"] = self.headers
+        if self.entity == SKIP:
+            return data
         data["airtable_links"] = bool(self.airtable_links)
         if self.default_fund:
             data["default_fund"] = self.default_fund
         data["columns"] = {header: (target or None) for header, target in self.columns.items()}
         data["values"] = {target: dict(choices) for target, choices in self.values.items() if choices}
         return data
+
+
+# A table's "entity" in the mapping file when the person chose not to import it.
+SKIP = "skip"
 
 
 # For a name in an owner / “logged by” / collaborator column that is no user here: an existing
@@ -166,8 +172,24 @@ def table_from_json(data: Any, where: str = "table") -> TableMapping:
     if not isinstance(data, dict):
         raise MappingError(f"{where} must be an object.")
     entity = data.get("entity")
+    files = data.get("files") or []
+    if isinstance(files, str):
+        files = [files]
+    if entity == SKIP:
+        # A table the person said not to import: only what finds its file again is kept.
+        headers = data.get("headers") or []
+        if not isinstance(headers, list) or not isinstance(files, list):
+            raise MappingError(f"{where}: “files” and “headers” of a skipped table must be lists.")
+        return TableMapping(
+            entity=SKIP,
+            name=str(data.get("name") or ""),
+            files=[str(f) for f in files],
+            headers=[str(h) for h in headers],
+        )
     if entity not in ENTITIES:
-        raise MappingError(f"{where}: “entity” must be one of {', '.join(ENTITIES)}, not {json.dumps(entity)}.")
+        raise MappingError(
+            f"{where}: “entity” must be one of {', '.join(ENTITIES)} or {SKIP}, not {json.dumps(entity)}."
+        )
     valid = {t.key for t in ENTITIES[entity].targets} | {NOTES}
     columns: dict[str, str] = {}
     for header, target in (data.get("columns") or {}).items():
@@ -185,9 +207,6 @@ def table_from_json(data: Any, where: str = "table") -> TableMapping:
         if not isinstance(choices, dict):
             raise MappingError(f"{where}: “values” → “{target}” must be an object of their value → ours.")
         values[target] = {str(k): _check_choice(f"{where}: {target} “{k}”", v) for k, v in choices.items()}
-    files = data.get("files") or []
-    if isinstance(files, str):
-        files = [files]
     return TableMapping(
         entity=entity,
         columns=columns,

@@ -484,7 +484,7 @@ def _finish(run: ImportRun, outcome: RunOutcome, options: ImportOptions, tables:
 
 
 def _apply_counts(run: ImportRun, outcome: RunOutcome, options: ImportOptions, tables: list[TableInput]) -> None:
-    from crm.imports.mapping import MappingFile
+    from crm.imports.mapping import SKIP, MappingFile
 
     run.rows_read = outcome.total("rows_read")
     run.created_count = outcome.total("created")
@@ -494,7 +494,10 @@ def _apply_counts(run: ImportRun, outcome: RunOutcome, options: ImportOptions, t
     run.tables = [table.summary() for table in outcome.tables]
     run.fund_totals = outcome.fund_totals
     run.notices = outcome.notices
+    # The tables the person chose not to import stay in the mapping (else the next step would guess them again).
+    skipped = [t for t in (run.mapping or {}).get("tables", []) if isinstance(t, dict) and t.get("entity") == SKIP]
     run.mapping = MappingFile(options, [t.mapping for t in tables]).to_json()
+    run.mapping["tables"] += skipped
     run.message = outcome.message
 
 

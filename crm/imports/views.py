@@ -27,6 +27,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from crm.imports import bundle, jobs
 from crm.imports.forms import EntityForm, MappingEditor, UploadForm
 from crm.imports.mapping import (
+    SKIP,
     ImportOptions,
     MappingError,
     MappingFile,
@@ -303,7 +304,7 @@ def import_mapping_download(request: HttpRequest, pk: int) -> HttpResponse:
     run = get_object_or_404(_runs(request), pk=pk)
     if run.source_text and bundle.is_base(run):
         tables, options = bundle.tables(run)
-        data = MappingFile(options, [t.mapping for t in tables]).to_json()
+        data = MappingFile(options, [t.mapping for t in tables] + [t for _s, t in bundle.skipped(run)]).to_json()
     elif run.mapping:
         data = run.mapping
     elif run.source_text and run.entity:
@@ -357,6 +358,13 @@ def _base_mapping(request: HttpRequest, run: ImportRun) -> HttpResponse:
         for index, table in enumerate(tables):
             post = _table_post(request.POST, index)
             entity = post.get("entity", table.mapping.entity)
+            if entity == SKIP:
+                chosen.append(
+                    TableMapping(
+                        entity=SKIP, name=table.mapping.name, files=table.mapping.files, headers=table.source.headers
+                    )
+                )
+                continue
             if entity in ENTITIES and entity != table.mapping.entity:
                 # Another kind: its columns get that kind's suggestions on the way back.
                 chosen.append(TableMapping(entity=entity, name=table.mapping.name, files=table.mapping.files))
@@ -364,11 +372,20 @@ def _base_mapping(request: HttpRequest, run: ImportRun) -> HttpResponse:
             editor = MappingEditor.from_post(post, table.source, table.mapping, options, user=request.user)
             chosen.append(editor.table)
             options = editor.options
+        for index, (_source, table) in enumerate(bundle.skipped(run)):
+            entity = request.POST.get(f"skipped-{index}", SKIP)
+            if entity in ENTITIES:
+                # Imported after all: that kind's suggestions on the way back.
+                chosen.append(TableMapping(entity=entity, name=table.name, files=table.files))
+            else:
+                chosen.append(table)
         run.mapping = MappingFile(options, chosen).to_json()
         run.save(update_fields=["mapping", "updated_at"])
         tables, options = bundle.tables(run)
         if action == "preview":
             errors = [f"{t.mapping.name}: {problem}" for t in tables for problem in check(t.mapping)]
+            if not tables:
+                errors.append("Every table is marked not to import: choose what at least one of them is.")
             if not errors:
                 return _dry_run(request, run)
     context = _base_mapping_context(request, run, tables, options)
@@ -425,7 +442,11 @@ def _base_mapping_context(request: HttpRequest, run: ImportRun, tables: list[Tab
     return {
         "run": run,
         "tables": sorted(shown, key=lambda t: (ENTITIES[t["editor"].entity.key].order, t["index"])),
-        "entity_choices": ENTITY_CHOICES,
+        "entity_choices": [*ENTITY_CHOICES, (SKIP, "Not imported (skip this table)")],
+        "skipped": [
+            {"index": i, "name": table.name or source.name, "file": source.name}
+            for i, (source, table) in enumerate(bundle.skipped(run))
+        ],
         "team_rows": team_rows,
         "options": options,
         "editor": shown[0]["editor"] if shown else None,

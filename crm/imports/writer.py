@@ -259,9 +259,7 @@ class PlanWriter:
                 create_records(model, step.objects)
                 self._history(model, step.objects, "+")
             else:
-                bulk_create_with_history(
-                    step.objects, model, batch_size=BATCH, default_user=self.user, default_change_reason=self.reason
-                )
+                self._create_with_library(model, step.objects)
         elif step.kind == "update" and step.objects:
             names: set[str] = set()
             for obj in step.objects:
@@ -289,6 +287,27 @@ class PlanWriter:
         after = getattr(model, "after_bulk_write", None)
         if after is not None and step.objects:
             after(step.objects, self.user, self.reason)
+
+    def _create_with_library(self, model: type, objects: list) -> None:
+        """``bulk_create_with_history``, keeping the created dates the old system knew.
+
+        ``bulk_create`` gives every record "now" (``auto_now_add``) whatever it holds, so the
+        records with a date from the source get it back before their history row copies them.
+        """
+        sourced = [(obj, obj.created_at) for obj in objects if obj.__dict__.get("_created_in_source")]
+        if not sourced:
+            bulk_create_with_history(
+                objects, model, batch_size=BATCH, default_user=self.user, default_change_reason=self.reason
+            )
+            return
+        manager = model._default_manager
+        manager.bulk_create(objects, batch_size=BATCH)
+        for obj, created_at in sourced:
+            obj.created_at = created_at
+        manager.bulk_update([obj for obj, _ in sourced], ["created_at"], batch_size=BATCH)
+        model.history.bulk_history_create(
+            objects, batch_size=BATCH, default_user=self.user, default_change_reason=self.reason
+        )
 
     def _history(self, model: type, objects: list, history_type: str) -> None:
         """The history rows ``bulk_create_with_history`` / ``bulk_update_with_history`` would write."""

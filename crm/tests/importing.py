@@ -15,13 +15,15 @@ from collections.abc import Iterator
 from functools import cache
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.conf import settings
 from django.db import transaction
 from django.test import override_settings
+from django.urls import reverse
 
-from crm.models import Role, User
+from crm.models import ImportStatus, Role, User
 
 SAMPLE = Path(settings.BASE_DIR).parent / "shared" / "samples" / "airtable"
 PASSWORD = "correct-horse-battery"
@@ -179,3 +181,24 @@ def form_fields(html: str, form_id: str) -> dict[str, str]:
     parser = _FormParser(form_id)
     parser.feed(html)
     return dict(parser.fields)
+
+
+def dry_run_then_import(client: Any, response: Any, run: Any) -> Any:
+    """From the mapping screen's "preview" answer to an imported run, as a person clicks through.
+
+    The dry run is queued and the progress page watches it (the tests' backend ran it at
+    once); then the preview, the import itself, and its progress page sending on to the run.
+    """
+    assert response.status_code == 302, response.content.decode()[:3000]
+    assert response["Location"] == reverse("import_progress", args=[run.pk])
+    response = client.get(response["Location"])
+    assert response["Location"] == reverse("import_preview", args=[run.pk])
+    preview = client.get(response["Location"])
+    assert preview.status_code == 200
+    response = client.post(reverse("import_run", args=[run.pk]))
+    assert response["Location"] == reverse("import_progress", args=[run.pk])
+    response = client.get(response["Location"])
+    assert response["Location"] == reverse("import_detail", args=[run.pk])
+    run.refresh_from_db()
+    assert run.status == ImportStatus.IMPORTED, run.message
+    return run

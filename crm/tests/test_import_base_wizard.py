@@ -27,6 +27,7 @@ from crm.models import ImportRun, ImportStatus
 from crm.tests.importing import (
     SAMPLE_MAPPING,
     csv_bytes,
+    dry_run_then_import,
     expected,
     form_fields,
     make_team,
@@ -77,20 +78,7 @@ def through_the_wizard(client: Client, response) -> ImportRun:
     fields = form_fields(page.content.decode(), "mapping-form")
     fields.pop("mapping_file", None)
     fields.update({"time_zone": "America/Los_Angeles", "action": "preview"})
-    response = client.post(mapping_url, fields)
-    assert response.status_code == 302, response.content.decode()[:3000]
-    assert response["Location"] == reverse("import_progress", args=[run.pk])
-    response = client.get(response["Location"])
-    assert response["Location"] == reverse("import_preview", args=[run.pk])
-    preview = client.get(response["Location"])
-    assert preview.status_code == 200
-    response = client.post(reverse("import_run", args=[run.pk]))
-    assert response["Location"] == reverse("import_progress", args=[run.pk])
-    response = client.get(response["Location"])
-    assert response["Location"] == reverse("import_detail", args=[run.pk])
-    run.refresh_from_db()
-    assert run.status == ImportStatus.IMPORTED, run.message
-    return run
+    return dry_run_then_import(client, client.post(mapping_url, fields), run)
 
 
 @pytest.fixture(scope="module")
@@ -251,14 +239,107 @@ def test_a_file_that_is_no_zip_is_refused(imported, manager):
     assert "not a readable zip file" in response.content.decode()
 
 
-def test_a_table_nobody_can_recognise_refuses_the_upload_and_says_which(imported, manager):
-    before = ImportRun.objects.count()
-    stray = b"Colour,Shape\nred,round\nblue,square\n"
-    response = upload(manager, ("base.zip", sample_zip({"Marram base/Stickers.csv": stray})))
+STRAY = b"Colour,Shape\nred,round\nblue,square\n"
+
+
+def stray_base(manager) -> tuple[str, ImportRun, dict[str, str], str]:
+    """A base with a table nobody recognises: its mapping url, run, form fields and the table's kind field."""
+    response = upload(manager, ("base.zip", sample_zip({"Marram base/Stickers.csv": STRAY})))
+    assert response.status_code == 302, response.content.decode()[:3000]
+    url = response["Location"]
+    run = ImportRun.objects.get(pk=int(url.strip("/").split("/")[-2]))
+    page = manager.get(url).content.decode()
+    fields = form_fields(page, "mapping-form")
+    index = next(t.index for t in bundle_tables(run) if t.source.name == "Stickers.csv")
+    return url, run, fields, f"t{index}-entity"
+
+
+def bundle_tables(run: ImportRun) -> list:
+    from crm.imports import bundle
+
+    return [type("T", (), {"index": i, "source": t.source})() for i, t in enumerate(bundle.tables(run)[0])]
+
+
+def test_a_table_nobody_recognises_is_asked_about_with_the_best_guess_preselected(imported, manager):
+    url, run, fields, key = stray_base(manager)
+    page = manager.get(url).content.decode()
+    assert "Stickers" in page and "do not clearly look like any kind of record" in page
+    assert fields[key] in {"organizations", "contacts", "commitments", "opportunities", "communications"}
+    assert 'value="skip"' in page
+
+
+def test_skipping_a_table_keeps_it_out_of_the_import_and_in_the_mapping_file(imported, manager):
+    url, run, fields, key = stray_base(manager)
+    fields.update({key: "skip", "action": "refresh"})
+    assert manager.post(url, fields).status_code == 200
+    run.refresh_from_db()
+    (skipped,) = [t for t in run.mapping["tables"] if t["entity"] == "skip"]
+    assert skipped["headers"] == ["Colour", "Shape"] and "columns" not in skipped
+    page = manager.get(url).content.decode()
+    assert "Tables not imported" in page
+    fields = form_fields(page, "mapping-form")
+    assert fields["skipped-0"] == "skip"
+    assert not any(value == "skip" for name, value in fields.items() if name.endswith("-entity"))
+    # The downloaded mapping repeats the choice when uploaded again.
+    download = manager.get(reverse("import_mapping_download", args=[run.pk]))
+    data = json.loads(b"".join(download.streaming_content) if download.streaming else download.content)
+    assert [t["entity"] for t in data["tables"]].count("skip") == 1
+    run.mapping = {}
+    run.save(update_fields=["mapping"])
+    fields = form_fields(manager.get(url).content.decode(), "mapping-form")
+    fields.update({"action": "upload", "mapping_file": mapping_file(data)})
+    assert manager.post(url, fields).status_code == 302
+    run.refresh_from_db()
+    assert [t["entity"] for t in run.mapping["tables"]].count("skip") == 1
+    # And choosing a kind for it brings it back, with that kind's suggestions.
+    fields = form_fields(manager.get(url).content.decode(), "mapping-form")
+    fields.pop("mapping_file", None)
+    fields.update({"skipped-0": "organizations", "action": "refresh"})
+    assert manager.post(url, fields).status_code == 200
+    run.refresh_from_db()
+    assert "skip" not in [t["entity"] for t in run.mapping["tables"]]
+    assert [t["entity"] for t in run.mapping["tables"]].count("organizations") == 2
+
+
+def test_a_skipped_table_stays_skipped_through_the_dry_run_and_the_import(imported, manager):
+    url, run, fields, key = stray_base(manager)
+    fields.update({key: "skip", "action": "refresh"})
+    manager.post(url, fields)
+    fields = form_fields(manager.get(url).content.decode(), "mapping-form")
+    fields.update({"time_zone": "America/Los_Angeles", "action": "preview"})
+    run = dry_run_then_import(manager, manager.post(url, fields), run)
+    assert "Stickers.csv" not in [t["name"] for t in run.tables]
+    assert [t["entity"] for t in run.mapping["tables"]].count("skip") == 1
+    assert len(run.tables) == len(sample_files())
+
+
+def test_a_kind_that_is_none_of_ours_posted_for_a_table_changes_nothing(imported, manager):
+    url, run, fields, key = stray_base(manager)
+    guess = fields[key]
+    fields.update({key: "rockets", "action": "refresh"})
+    assert manager.post(url, fields).status_code == 200
+    run.refresh_from_db()
+    assert "rockets" not in [t["entity"] for t in run.mapping["tables"]]
+    assert form_fields(manager.get(url).content.decode(), "mapping-form")[key] == guess
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ({"entity": "rockets", "files": ["Stickers.csv"]}, "“entity” must be one of"),
+        ({"entity": "skip", "files": ["Stickers.csv"], "headers": "Colour"}, "must be lists"),
+    ],
+)
+def test_a_tampered_mapping_file_is_refused_and_the_mapping_kept(imported, manager, table, message):
+    url, run, fields, key = stray_base(manager)
+    data = {"format": SAMPLE_MAPPING.get("format", "venture-crm-mapping"), "tables": [table]}
+    data = {k: v for k, v in data.items() if k != "format"}
+    fields.update({"action": "upload", "mapping_file": mapping_file(data)})
+    response = manager.post(url, fields)
     assert response.status_code == 200
-    text = response.content.decode()
-    assert "Stickers.csv: its columns do not look like" in text and "Leave it out of the upload" in text
-    assert ImportRun.objects.count() == before
+    assert message in response.content.decode()
+    run.refresh_from_db()
+    assert run.mapping == {}
 
 
 def test_a_mapping_file_that_is_not_one_is_refused_and_the_mapping_kept(imported, manager):

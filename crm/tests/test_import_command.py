@@ -215,6 +215,25 @@ def test_a_file_that_is_not_recognised_stops_the_import_before_anything_is_writt
     assert Organization.objects.count() == before
 
 
+def test_a_table_the_mapping_file_marks_skip_is_left_out_of_the_import(imported, tmp_path):
+    (tmp_path / "Firms.csv").write_bytes((SAMPLE / "Firms.csv").read_bytes())
+    (tmp_path / "Weather.csv").write_text("Temperature,Humidity\n21,40\n", encoding="utf-8")
+    mapping = tmp_path / "mapping.json"
+    mapping.write_text(
+        json.dumps({"tables": [{"entity": "skip", "files": ["Weather.csv"], "headers": ["Temperature", "Humidity"]}]}),
+        encoding="utf-8",
+    )
+    out = io.StringIO()
+    call_command("import_airtable", str(tmp_path), "--user", "importer", "--mapping", str(mapping), stdout=out)
+    run = ImportRun.objects.latest("pk")
+    assert [t["name"] for t in run.tables] == ["Firms.csv"]
+    assert "Weather" not in out.getvalue()
+    # A skip whose files and headers are not lists is a tampered file, refused before anything is read.
+    mapping.write_text(json.dumps({"tables": [{"entity": "skip", "headers": "Temperature"}]}), encoding="utf-8")
+    with pytest.raises(CommandError, match="must be lists"):
+        call_command("import_airtable", str(tmp_path), "--user", "importer", "--mapping", str(mapping))
+
+
 def test_commitment_statuses_other_funds_use_are_suggested(imported):
     from crm.imports.schema import choice_spec
     from crm.imports.suggest import suggest_value

@@ -224,6 +224,31 @@ def test_created_dates_come_along_while_history_shows_the_import_as_the_change(i
     assert "“Created” → Created on" in imported
 
 
+@pytest.mark.parametrize("fast", [True, False], ids=["fast-write", "django-simple-history-write"])
+def test_created_dates_survive_both_the_fast_and_the_library_write(base, admin_user, monkeypatch, fast):
+    from crm.imports import writer
+
+    monkeypatch.setattr(writer, "FAST", fast)
+    Fund.objects.create(name="Fund II", status=FundStatus.RAISING, vintage_year=2025)
+    started = timezone.now()
+    call_command("import_airtable", str(base), "--time-zone", "Europe/London", stdout=io.StringIO())
+    org = Organization.objects.get(name="Orrery Family Office")
+    assert org.created_at == datetime.datetime(2024, 1, 14, 9, 30, tzinfo=LONDON)
+    assert Communication.objects.get(subject="Lunch – Bo Chen").created_at == datetime.datetime(
+        2025, 4, 3, 15, 0, tzinfo=LONDON
+    )
+    (row,) = org.history.all()
+    assert row.created_at == org.created_at
+    assert row.history_date >= started  # the import is the change; the original date is kept on the row
+    # Every created record with a date in the old base keeps it, in its table and its history.
+    for model in (Organization, Contact, Commitment, Opportunity, Communication):
+        records = list(model.objects.all())
+        assert records and all(r.created_at < started for r in records), model
+        assert set(model.history.values_list("created_at", flat=True)) == {r.created_at for r in records}
+    # Records without a date in the source still get "now".
+    assert Fund.objects.get(name="Fund I").created_at >= started
+
+
 def test_last_contacted_fills_last_touch_until_a_later_communication(imported, manager_client):
     touch = dict(Contact.objects.with_activity().values_list("email", "last_touch"))
     assert touch == {

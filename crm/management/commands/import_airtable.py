@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from crm.imports import jobs
 from crm.imports.mapping import (
+    SKIP,
     ImportOptions,
     MappingError,
     MappingFile,
@@ -328,18 +329,29 @@ def base_tables(directory: Path, mapping_file: MappingFile) -> list[TableInput]:
 COMMAND_HINT = "Say what it is in a mapping file (--mapping), or move it out of the folder."
 
 
-def source_tables(sources: list[SourceTable], mapping_file: MappingFile, hint: str = COMMAND_HINT) -> list[TableInput]:
+def source_tables(
+    sources: list[SourceTable], mapping_file: MappingFile, hint: str = COMMAND_HINT, *, guess: bool = False
+) -> list[TableInput]:
     """The tables of one base, already read (a folder's files, or the wizard's upload), recognised and mapped.
 
-    Raises ``CommandError`` when a table is not recognised and the mapping file does not say what it is.
+    A table the mapping file marks ``"entity": "skip"`` is left out. Raises ``CommandError`` when
+    a table is not recognised and the mapping file does not say what it is, unless ``guess``
+    (the wizard's combined screen, where the person says what it is): then the engine's best
+    guess is taken, with a notice on the table.
     """
     found: list[tuple[Path, SourceTable, TableMapping | None, str]] = []
     for source in sources:
         path = Path(source.name)
         base = mapping_file.table_for(path.name, source.headers)
+        if base is not None and base.entity == SKIP:
+            continue
         if base is None:
             recognised = recognise(source.headers, path.name, source.rows)
-            if recognised.score < MIN_RECOGNITION_SCORE:
+            if recognised.score < MIN_RECOGNITION_SCORE and guess:
+                source.notices.append(
+                    "Its columns do not clearly look like any kind of record: say what its rows are, or skip it."
+                )
+            elif recognised.score < MIN_RECOGNITION_SCORE:
                 raise CommandError(
                     f"{path.name}: its columns do not look like organizations, contacts, commitments, "
                     f"opportunities or communications. {hint}"
