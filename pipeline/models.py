@@ -242,9 +242,7 @@ class Task(TimeStampedModel):
     contact = models.ForeignKey(
         "contacts.Contact", null=True, blank=True, on_delete=models.SET_NULL, related_name="tasks"
     )
-    opportunity = models.ForeignKey(
-        Opportunity, null=True, blank=True, on_delete=models.SET_NULL, related_name="tasks"
-    )
+    opportunity = models.ForeignKey(Opportunity, null=True, blank=True, on_delete=models.SET_NULL, related_name="tasks")
     lp_profile = models.ForeignKey(
         "lps.LPProfile", null=True, blank=True, on_delete=models.SET_NULL, related_name="tasks", verbose_name="LP"
     )

@@ -137,8 +137,6 @@ def task_from_next_action(communication: Any, user: Any, owner: Any, *, title: s
     fund team expects one place to look, not the same to-do twice on the page. The task's
     notes say where it came from.
     """
-    from contacts.services import communications_for  # noqa: F401  (contacts is below pipeline)
-
     if communication.next_action_done or not communication.next_action:
         raise ValidationError("This next action is already done or empty.")
     source = communication.subject or communication.get_type_display()
@@ -157,5 +155,7 @@ def task_from_next_action(communication: Any, user: Any, owner: Any, *, title: s
         communication.next_action_done_at = timezone.now()
         communication.next_action_done_by = user
         communication._history_user = user
-        communication.save(update_fields=["next_action_done", "next_action_done_at", "next_action_done_by", "updated_at"])
+        communication.save(
+            update_fields=["next_action_done", "next_action_done_at", "next_action_done_by", "updated_at"]
+        )
     return task
