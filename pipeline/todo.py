@@ -14,6 +14,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
+from django.urls import reverse
 from django.utils import timezone
 
 from pipeline.models import Task
@@ -110,7 +111,15 @@ def tasks_for(user: Any, view: str = TaskView.MINE) -> QuerySet[Task]:
         tasks = tasks.filter(owner=user)
     elif view == TaskView.ASSIGNED:
         tasks = tasks.filter(created_by=user)
-    return tasks.select_related("owner", "created_by", "contact", "opportunity", "lp_profile__contact", "commitment")
+    return tasks.select_related(
+        "owner",
+        "created_by",
+        "contact",
+        "opportunity",
+        "lp_profile__contact",
+        "commitment__lp__contact",
+        "commitment__fund",
+    )
 
 
 def overdue_and_due_today(user: Any, today: datetime.date) -> QuerySet[Task]:
@@ -159,3 +168,64 @@ def task_from_next_action(communication: Any, user: Any, owner: Any, *, title: s
             update_fields=["next_action_done", "next_action_done_at", "next_action_done_by", "updated_at"]
         )
     return task
+
+
+# --- On the "Tasks & next actions" page ----------------------------------------------------
+
+GROUP_LABELS = {
+    TaskView.MINE: "Tasks assigned to me",
+    TaskView.ASSIGNED: "Tasks I assigned",
+    TaskView.EVERYONE: "Everyone's tasks",
+}
+
+
+def _task_detail(task: Task, user: Any) -> str:
+    parts = []
+    if task.owner_id != getattr(user, "pk", None):
+        parts.append(f"for {task.owner.display_name}")
+    if task.created_by_id and task.created_by_id != getattr(user, "pk", None):
+        parts.append(f"from {task.created_by.display_name}")
+    for linked in (task.contact, task.opportunity, task.lp_profile, task.commitment):
+        if linked is not None:
+            parts.append(str(linked))
+            break
+    if task.snoozed_until:
+        parts.append(f"snoozed until {task.snoozed_until:%b %-d}")
+    return " · ".join(parts)
+
+
+def _task_controls(task: Task) -> tuple[Any, ...]:
+    from crm.lib.next_actions import ActionControl
+
+    return (
+        ActionControl("✓ Done", reverse("task_done", args=[task.pk]), post=(("done", "1"),), aria_label=f"Mark “{task.title}” done"),
+        ActionControl("Snooze", reverse("task_snooze", args=[task.pk]), aria_label=f"Snooze “{task.title}”"),
+        ActionControl("Edit", reverse("task_edit", args=[task.pk]), aria_label=f"Edit “{task.title}”"),
+    )
+
+
+def task_action_group(user: Any, today: datetime.date, who: str = TaskView.MINE) -> Any:
+    """The page's tasks group for one view: two queries (the count and the first SOURCE_LIMIT)."""
+    from crm.lib.next_actions import SOURCE_LIMIT, ActionItem, SourceGroup
+
+    tasks = tasks_for(user, who).unsnoozed(today) if who == TaskView.MINE else tasks_for(user, who)
+    group = SourceGroup(
+        key="tasks",
+        label=GROUP_LABELS.get(who, GROUP_LABELS[TaskView.MINE]),
+        explanation="Open tasks by due date"
+        + (" (snoozed ones come back on their day)." if who == TaskView.MINE else ", snoozed ones included."),
+        total=tasks.order_by().count(),
+        more_url=reverse("task_list") + f"?who={who}",
+    )
+    for task in tasks[:SOURCE_LIMIT]:
+        group.items.append(
+            ActionItem(
+                title=task.title,
+                detail=_task_detail(task, user),
+                due=task.due_date,
+                url=task.get_absolute_url(),
+                controls=_task_controls(task) if task.may_change(user) else (),
+                key=f"task-{task.pk}",
+            )
+        )
+    return group
