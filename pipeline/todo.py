@@ -198,7 +198,12 @@ def _task_controls(task: Task) -> tuple[Any, ...]:
     from crm.lib.next_actions import ActionControl
 
     return (
-        ActionControl("✓ Done", reverse("task_done", args=[task.pk]), post=(("done", "1"),), aria_label=f"Mark “{task.title}” done"),
+        ActionControl(
+            "✓ Done",
+            reverse("task_done", args=[task.pk]),
+            post=(("done", "1"),),
+            aria_label=f"Mark “{task.title}” done",
+        ),
         ActionControl("Snooze", reverse("task_snooze", args=[task.pk]), aria_label=f"Snooze “{task.title}”"),
         ActionControl("Edit", reverse("task_edit", args=[task.pk]), aria_label=f"Edit “{task.title}”"),
     )

@@ -353,7 +353,7 @@ def all_routes() -> list[Route]:
 
 
 @pytest.fixture
-def records(admin_user) -> dict[str, Model]:
+def records(admin_user, member_user) -> dict[str, Model]:
     """One saved object of every model the admin edits, so change/delete/history pages have a target."""
     tag = Tag.objects.create(name="Warm intro")
     organization = Organization.objects.create(name="Atlas Family Office")
@@ -405,7 +405,8 @@ def records(admin_user) -> dict[str, Model]:
         admin_user,
     )
     objects += [k1, document]
-    objects += [Task.objects.create(title="Call Ada", owner=admin_user, created_by=admin_user, contact=contact)]
+    # Set by an admin for the member: every role may change it (owner, manager, admin).
+    objects += [Task.objects.create(title="Call Ada", owner=member_user, created_by=admin_user, contact=contact)]
     objects += [group, admin_user]
     # An import and a saved mapping, for the import pages that take an id (pk 1, like the rest).
     objects += [

@@ -115,7 +115,8 @@ OBJECT_ROUTES: dict[str, type[Model]] = {
 NOT_CRM_RECORDS = {"passkey_rename", "passkey_remove", "api_token_revoke", "calendar_feed_revoke"}
 IMPORT_PAGES = {name for name in ROUTE_ROLES if name.startswith("import_")}
 POST_ONLY = {
-    "action_done", "task_done", "task_delete", "commitment_toggle", "close_hold", "capital_call_create", "call_line_receipt",
+    "action_done", "task_done", "task_delete", "commitment_toggle", "close_hold", "capital_call_create",
+    "call_line_receipt",
     "reup_opportunity_create", "distribution_create", "mfn_election_edit", "k1_record", "lp_document_upload",
     "call_line_document_upload", "document_delete",
 }  # fmt: skip
