@@ -25,6 +25,8 @@ SECTIONS = (
     NavItem("Organizations", "organization_list", "building"),
     NavItem("Pipeline", "pipeline_board", "columns"),
     NavItem("Communications", "communication_list", "message"),
+    # Tasks & next actions (issue 17); the overdue badge rides on it.
+    NavItem("Tasks", "actions", "check"),
     NavItem("LPs", "lp_list", "briefcase"),
     NavItem("Reports", "reports_index", "chart"),
     NavItem("Import", "import_start", "upload", Role.MANAGER),

@@ -70,6 +70,7 @@ urlpatterns = [
     path("import/", include("crm.imports.urls")),
     path("", include("contacts.urls")),
     path("pipeline/", include("pipeline.urls")),
+    path("tasks/", include("pipeline.task_urls")),
     path("lps/", include("lps.urls")),
     path("", include("reports.urls")),
 ]

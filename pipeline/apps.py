@@ -12,6 +12,11 @@ class PipelineConfig(AppConfig):
         # `flush` (and test teardown) empties every table, stages included, and only
         # post_migrate runs afterwards: seed the standard stages there, not just in a migration.
         post_migrate.connect(ensure_default_stages, sender=self)
+        # Tasks join the next-actions page (in contacts, below) through its registry.
+        from crm.lib import next_actions
+        from pipeline.todo import task_action_group
+
+        next_actions.register("tasks", task_action_group, views=True)
 
 
 def ensure_default_stages(sender, using="default", apps=global_apps, **kwargs) -> None:

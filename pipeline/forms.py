@@ -10,7 +10,7 @@ from crm.lib.custom_field_forms import CustomFieldsFormMixin
 from crm.lib.text import LINE_MAX, NAME_MAX, LengthLimitsMixin, collapse_spaces
 from crm.models import User
 from lps.models import Fund
-from pipeline.models import Opportunity, Stage, StageOutcome
+from pipeline.models import Opportunity, Stage, StageOutcome, Task
 from pipeline.services import (
     COMMITMENT_ACTIONS,
     DELETE,
@@ -290,3 +290,75 @@ class MoveForm(LengthLimitsMixin, forms.Form):
             self.asks_commitment = True
             self.add_error("commitment_action", "Choose whether to keep or delete the commitment.")
         return data
+
+
+class TaskForm(LengthLimitsMixin, forms.ModelForm):
+    """A task for anyone active on the team. The contact is a picker; an opportunity, LP or
+    commitment link comes with the page the form was opened from (hidden, checked against
+    what the user may see, so a past or hidden id is a field error, not a link)."""
+
+    owner = forms.ModelChoiceField(
+        queryset=User.objects.none(),
+        label="For",
+        error_messages={
+            "required": "Choose who should do it.",
+            "invalid_choice": "Choose an active team member.",
+        },
+    )
+    contact = ContactPickerField(
+        required=False, label="Contact", widget=ContactPicker(placeholder="Type a name, organization or email…")
+    )
+
+    class Meta:
+        model = Task
+        fields = ["title", "owner", "due_date", "contact", "opportunity", "lp_profile", "commitment", "notes"]
+        widgets = {
+            "due_date": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+            "opportunity": forms.HiddenInput,
+            "lp_profile": forms.HiddenInput,
+            "commitment": forms.HiddenInput,
+            "notes": forms.Textarea(attrs={"rows": 3}),
+        }
+        error_messages = {
+            "title": {"required": "Say what is to be done."},
+            "opportunity": {"invalid_choice": "That opportunity is gone or not yours to see."},
+            "lp_profile": {"invalid_choice": "That LP is gone or not yours to see."},
+            "commitment": {"invalid_choice": "That commitment is gone or not yours to see."},
+        }
+
+    def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
+        from lps.models import Commitment, LPProfile
+
+        super().__init__(*args, **kwargs)
+        self.user = user
+        self.fields["owner"].queryset = User.objects.team()
+        self.fields["owner"].label_from_instance = lambda member: member.display_name
+        self.fields["contact"].queryset = (
+            Contact.objects.visible_to(user).select_related("organization").order_by("last_name", "first_name")
+        )
+        self.fields["opportunity"].queryset = Opportunity.objects.visible_to(user)
+        self.fields["lp_profile"].queryset = LPProfile.objects.visible_to(user).select_related("contact")
+        self.fields["commitment"].queryset = Commitment.objects.visible_to(user)
+
+    def links(self) -> list[Any]:
+        """The linked records the hidden fields carry, to name them on the form."""
+        out = []
+        for name in ("opportunity", "lp_profile", "commitment"):
+            value = self.initial.get(name) if not self.is_bound else None
+            if self.is_bound and not self.errors.get(name):
+                value = self.data.get(name)
+            if hasattr(value, "pk"):
+                out.append(value)
+            elif value:
+                record = self.fields[name].queryset.filter(pk=value).first() if str(value).isdigit() else None
+                if record is not None:
+                    out.append(record)
+        return out
+
+
+class SnoozeForm(forms.Form):
+    until = forms.DateField(
+        label="Snooze until",
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        error_messages={"required": "Pick the day it should come back.", "invalid": "Enter a date like 2025-03-14."},
+    )

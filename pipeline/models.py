@@ -6,6 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.functions import Coalesce
@@ -16,8 +17,8 @@ from simple_history.models import HistoricalRecords
 from crm.lib.money import MONEY
 from crm.lib.scoping import ScopedQuerySet
 from crm.lib.text import LABEL_MAX, LINE_MAX, NAME_MAX, NOTE_MAX, SHORT_NAME_MAX, LengthLimit
-from crm.models import CustomFieldEntity, CustomFieldsModel, TimeStampedModel
-from crm.permissions import ANY_FIELD, Capability, GuardedModel
+from crm.models import CustomFieldEntity, CustomFieldsModel, Role, TimeStampedModel
+from crm.permissions import ANY_FIELD, Capability, GuardedModel, acting_user
 from lps.models import Fund
 
 
@@ -213,3 +214,93 @@ class Opportunity(CustomFieldsModel, TimeStampedModel):
 
     def get_absolute_url(self) -> str:
         return reverse("opportunity_detail", args=[self.pk])
+
+
+# --- Tasks (issue 17) --------------------------------------------------------------------
+# A to-do for one team member, set by anyone on the team, optionally about a contact, an
+# opportunity, an LP or a commitment. It lives here, the lowest app that may import all
+# four. Who may change a task is per record (its owner, its creator, managers and admins),
+# not per capability, so it is checked in ``save``/``delete`` rather than by WRITE_RULES;
+# the services in pipeline/todo.py are the way in.
+
+
+class TaskQuerySet(ScopedQuerySet):
+    def open(self) -> TaskQuerySet:
+        return self.filter(done=False)
+
+    def unsnoozed(self, today: Any) -> TaskQuerySet:
+        return self.filter(models.Q(snoozed_until__isnull=True) | models.Q(snoozed_until__lte=today))
+
+
+class Task(TimeStampedModel):
+    title = models.CharField(max_length=LINE_MAX)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="tasks")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    due_date = models.DateField(null=True, blank=True)
+    contact = models.ForeignKey(
+        "contacts.Contact", null=True, blank=True, on_delete=models.SET_NULL, related_name="tasks"
+    )
+    opportunity = models.ForeignKey(Opportunity, null=True, blank=True, on_delete=models.SET_NULL, related_name="tasks")
+    lp_profile = models.ForeignKey(
+        "lps.LPProfile", null=True, blank=True, on_delete=models.SET_NULL, related_name="tasks", verbose_name="LP"
+    )
+    commitment = models.ForeignKey(
+        "lps.Commitment", null=True, blank=True, on_delete=models.SET_NULL, related_name="tasks"
+    )
+    notes = models.TextField(blank=True, max_length=NOTE_MAX, validators=[LengthLimit(NOTE_MAX)])
+    snoozed_until = models.DateField(null=True, blank=True)
+    done = models.BooleanField(default=False)
+    done_at = models.DateTimeField(null=True, blank=True)
+    done_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = TaskQuerySet.as_manager()
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = [models.F("due_date").asc(nulls_last=True), "pk"]
+        indexes = [
+            # "Assigned to me", the badge and the digest: one owner's open tasks by due date.
+            models.Index(fields=["owner", "due_date"], condition=models.Q(done=False), name="task_open_owner_idx"),
+            models.Index(fields=["due_date"], condition=models.Q(done=False), name="task_open_due_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def get_absolute_url(self) -> str:
+        return reverse("actions") + f"#task-{self.pk}"
+
+    def may_change(self, user: Any) -> bool:
+        """The owner, the creator, managers and admins; None (the system) always."""
+        if user is None:
+            return True
+        if not getattr(user, "is_active", False):
+            return False
+        if user.has_role(Role.MANAGER):
+            return True
+        return user.pk in (self.owner_id, self.created_by_id)
+
+    def refuse_write(self, user: Any) -> None:
+        if not self.may_change(user):
+            raise PermissionDenied("Only the task's owner, its creator, a manager or an admin may change it.")
+
+    def _stored(self) -> Task | None:
+        if self._state.adding or self.pk is None:
+            return None
+        return type(self)._base_manager.filter(pk=self.pk).only("owner_id", "created_by_id").first()
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # Checked against the stored owner and creator: reassigning a task to oneself does not
+        # make it one's own to change.
+        stored = self._stored()
+        if stored is not None:
+            stored.refuse_write(acting_user(self))
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        (self._stored() or self).refuse_write(acting_user(self))
+        return super().delete(*args, **kwargs)

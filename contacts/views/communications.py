@@ -461,14 +461,15 @@ def _actions_url(who: str, **params) -> str:
 
 @require_GET
 def actions(request: HttpRequest) -> HttpResponse:
-    who = "everyone" if request.GET.get("who") == "everyone" else "mine"
+    who = request.GET.get("who") if request.GET.get("who") in next_actions.VIEWS else next_actions.MINE
     today = timezone.localdate()
     counts = (
         Communication.objects.visible_to(request.user)
         .open_actions()
         .aggregate(everyone=Count("pk"), mine=Count("pk", filter=Q(created_by=request.user)))
     )
-    queryset = open_actions_for(request.user, mine=who == "mine")
+    # A next action is its writer's own: "I assigned" shows mine too (tasks tell the views apart).
+    queryset = open_actions_for(request.user, mine=who != next_actions.EVERYONE)
     group = request.GET.get("group", "")
     shown = {group: shown_count(request.GET.get("shown"))} if group else None
     context = {
@@ -476,7 +477,7 @@ def actions(request: HttpRequest) -> HttpResponse:
         "groups": fill_action_groups(queryset, today, shown),
         # Deadlines of the layers above (MFN elections, compliance expiry): registered sources,
         # two queries each, for everyone's view and mine alike (they belong to no one's log).
-        "sources": next_actions.groups_for(request.user, today),
+        "sources": next_actions.groups_for(request.user, today, who),
         "more_url": reverse("actions_more"),
         "counts": counts,
         "today": today,

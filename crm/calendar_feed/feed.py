@@ -20,6 +20,7 @@ from icalendar import Calendar, Event
 from contacts.models import Communication, CommunicationType
 from crm.models import CalendarFeed
 from lps.models import Close
+from pipeline.models import Task
 
 LOOKBACK = datetime.timedelta(days=90)
 LOOKAHEAD = datetime.timedelta(days=365)
@@ -40,8 +41,7 @@ def build_calendar(feed: CalendarFeed, host: str, absolute: AbsoluteUrl, now: da
     calendar.add("x-wr-calname", "Venture CRM (everyone)" if everyone else f"Venture CRM ({user.display_name})")
     for event in (
         *_next_actions(user, everyone, host, absolute, now),
-        # Tasks (issue 17) join here: their due dates as all-day events, UID "task-<pk>@<host>",
-        # the assigned user's (or, on an "everyone" feed, all) open tasks in the same window.
+        *_tasks(user, everyone, host, absolute, now),
         *_meetings(user, everyone, host, absolute, now),
         *_closes(user, host, absolute, now),
     ):
@@ -136,3 +136,24 @@ def _closes(user, host: str, absolute: AbsoluteUrl, now) -> Iterable[Event]:
         summary = f"{close.fund.name}: {close.name} ({close.get_state_display().lower()})"
         event = _event(f"close-{close.pk}@{host}", summary, url, "", now)
         yield _all_day(event, close.date)
+
+
+def _tasks(user, everyone: bool, host: str, absolute: AbsoluteUrl, now) -> Iterable[Event]:
+    """Open tasks' due dates (issue 17): the user's own, or every one on an "everyone" feed."""
+    today = timezone.localdate(now)
+    tasks = (
+        Task.objects.visible_to(user)
+        .open()
+        .filter(due_date__gte=today - LOOKBACK, due_date__lte=today + LOOKAHEAD)
+        .select_related("owner", "contact")
+        .order_by("due_date", "pk")
+    )
+    if not everyone:
+        tasks = tasks.filter(owner=user)
+    for task in tasks[:EVENT_CAP]:
+        summary = f"Task: {task.title}"
+        if everyone:
+            summary = f"{summary} ({task.owner.display_name})"
+        description = f"Contact: {task.contact.full_name}" if task.contact else ""
+        event = _event(f"task-{task.pk}@{host}", summary, absolute(task.get_absolute_url()), description, now)
+        yield _all_day(event, task.due_date)

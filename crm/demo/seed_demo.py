@@ -58,7 +58,7 @@ from lps.models import (
     SideLetterProvision,
     latest_tax_year,
 )
-from pipeline.models import Opportunity, Priority, Stage, StageOutcome
+from pipeline.models import Opportunity, Priority, Stage, StageOutcome, Task
 
 TEAM_DOMAIN = "fund.example"
 
@@ -387,7 +387,25 @@ class _Loader:
         self.fund_two_raise(contacts, funds["Fund II"])
         opportunities = self.opportunities(users, contacts, funds["Fund II"])
         self.communications(users, contacts, opportunities)
+        self.tasks(users, contacts)
         return self.result
+
+    def tasks(self, users: dict[str, User], contacts: dict[str, Contact]) -> None:
+        """A handful of tasks across the team (issue 17), two of them overdue."""
+        admin, grant = users["admin"], users["grant"]
+        people = list(contacts.values())
+        specs = [
+            ("Send Fund II PPM to the family office list", grant, admin, -3),
+            ("Chase the signed subscription documents", admin, grant, -1),
+            ("Prepare the annual meeting agenda", admin, admin, 0),
+            ("Draft the Q4 LP letter", grant, grant, 6),
+            ("Book the Fund II due diligence call", grant, admin, None),
+        ]
+        for i, (title, owner, creator, days) in enumerate(specs):
+            due = self.today + datetime.timedelta(days=days) if days is not None else None
+            contact = people[i % len(people)] if people else None
+            values = {"owner": owner, "created_by": creator, "due_date": due, "contact": contact}
+            self.ensure(Task, {"title": title}, title=title, **values)
 
     def ensure(self, model: type[models.Model], lookup: dict[str, Any], **values: Any) -> tuple[Any, bool]:
         """The record matching ``lookup``, created from ``values`` when missing; existing ones are left alone."""

@@ -5,6 +5,11 @@ own deadlines (MFN elections, compliance expiry). Each upper app registers a *so
 from its ``AppConfig.ready``; the page asks every source for its group. A source must run a
 fixed number of queries whatever the data (a count and a bounded slice), and return at most
 ``SOURCE_LIMIT`` items, so the page stays pinned (contacts/tests/test_actions.py).
+
+A source registered with ``views=True`` is also told which view the page shows (``who``:
+one of ``VIEWS``, "Assigned to me" by default); the others list the same whatever the view.
+An item may carry ``controls``: buttons the page draws next to it (a POST form, or a link
+that opens a dialog), so an upper app's items can be done or changed in place.
 """
 
 from __future__ import annotations
@@ -16,6 +21,18 @@ from typing import Any
 
 SOURCE_LIMIT = 10
 
+# The page's views: whose items it lists.
+MINE, ASSIGNED, EVERYONE = "mine", "assigned", "everyone"
+VIEWS = (MINE, ASSIGNED, EVERYONE)
+
+
+@dataclass(frozen=True)
+class ActionControl:
+    label: str
+    url: str
+    post: tuple[tuple[str, str], ...] | None = None  # a POST form with these fields; None: a dialog link
+    aria_label: str = ""
+
 
 @dataclass(frozen=True)
 class ActionItem:
@@ -23,6 +40,8 @@ class ActionItem:
     detail: str  # the context, e.g. "Fund I · round sent Mar 1, 2026"
     due: datetime.date | None
     url: str  # where to do it
+    controls: tuple[ActionControl, ...] = ()
+    key: str = ""  # the item's element id on the page, when it has one
 
 
 @dataclass
@@ -39,15 +58,18 @@ class SourceGroup:
         return max(self.total - len(self.items), 0)
 
 
-Source = Callable[[Any, datetime.date], SourceGroup]
-_sources: dict[str, Source] = {}
+Source = Callable[..., SourceGroup]
+_sources: dict[str, tuple[Source, bool]] = {}
 
 
-def register(key: str, source: Source) -> None:
-    """Add (or replace, on a second ``ready()``) the source named ``key``."""
-    _sources[key] = source
+def register(key: str, source: Source, *, views: bool = False) -> None:
+    """Add (or replace, on a second ``ready()``) the source named ``key``. ``views``: the
+    source takes ``who=`` (one of ``VIEWS``) as well as the user and today."""
+    _sources[key] = (source, views)
 
 
-def groups_for(user: Any, today: datetime.date) -> list[SourceGroup]:
+def groups_for(user: Any, today: datetime.date, who: str = MINE) -> list[SourceGroup]:
     """Every registered source's group for ``user``, in registration order."""
-    return [source(user, today) for source in _sources.values()]
+    if who not in VIEWS:
+        who = MINE
+    return [source(user, today, who=who) if views else source(user, today) for source, views in _sources.values()]

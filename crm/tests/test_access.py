@@ -62,7 +62,7 @@ from lps.models import (
     MFNRound,
     SideLetter,
 )
-from pipeline.models import Opportunity, Stage
+from pipeline.models import Opportunity, Stage, Task
 
 # The lowest role that may use each named URL (admin-site URLs are covered below: Django's
 # admin is open to staff, and staff means the admin role). A name missing here fails
@@ -141,6 +141,13 @@ ROUTE_ROLES: dict[str, str] = {
     "actions_more": Role.MEMBER,
     "action_done": Role.MEMBER,
     "action_reschedule": Role.MEMBER,
+    "task_list": Role.MEMBER,
+    "task_create": Role.MEMBER,
+    "task_edit": Role.MEMBER,
+    "task_done": Role.MEMBER,
+    "task_snooze": Role.MEMBER,
+    "task_delete": Role.MEMBER,
+    "action_to_task": Role.MEMBER,
     # LP tracker (issue 5).
     "lp_list": Role.MEMBER,
     "lp_create": Role.MEMBER,
@@ -277,6 +284,8 @@ POST_ONLY_URL_NAMES = {
     "mailbox_sync",
     "contact_bulk",
     "action_done",
+    "task_done",
+    "task_delete",
     "commitment_toggle",
     "close_hold",
     "capital_call_create",
@@ -349,7 +358,7 @@ def all_routes() -> list[Route]:
 
 
 @pytest.fixture
-def records(admin_user) -> dict[str, Model]:
+def records(admin_user, member_user) -> dict[str, Model]:
     """One saved object of every model the admin edits, so change/delete/history pages have a target."""
     tag = Tag.objects.create(name="Warm intro")
     organization = Organization.objects.create(name="Atlas Family Office")
@@ -360,7 +369,11 @@ def records(admin_user) -> dict[str, Model]:
         name="Atlas into Fund III", contact=contact, fund=fund, stage=stage, expected_amount=Decimal("5000000")
     )
     communication = Communication.objects.create(
-        contact=contact, subject="Intro call", communication_date=timezone.now(), opportunity=opportunity
+        contact=contact,
+        subject="Intro call",
+        communication_date=timezone.now(),
+        opportunity=opportunity,
+        next_action="Send the deck",  # an open one, for "Hand over" (action_to_task)
     )
     lp = LPProfile.objects.create(contact=contact)
     commitment = Commitment.objects.create(
@@ -397,6 +410,8 @@ def records(admin_user) -> dict[str, Model]:
         admin_user,
     )
     objects += [k1, document]
+    # Set by an admin for the member: every role may change it (owner, manager, admin).
+    objects += [Task.objects.create(title="Call Ada", owner=member_user, created_by=admin_user, contact=contact)]
     objects += [group, admin_user]
     # An import and a saved mapping, for the import pages that take an id (pk 1, like the rest).
     objects += [
@@ -457,6 +472,8 @@ PAGE_MODELS = {
     "contacts/": Contact,
     "communications/": Communication,
     "actions/": Communication,
+    "tasks/": Task,
+    "tasks/from-action/": Communication,
     "pipeline/opportunities/": Opportunity,
     "lps/": LPProfile,
     "lps/commitments/": Commitment,

@@ -40,7 +40,7 @@ from lps.models import (
     MFNRound,
     SideLetter,
 )
-from pipeline.models import Opportunity, Stage
+from pipeline.models import Opportunity, Stage, Task
 
 # Each URL that takes a record's id, and which record that is.
 OBJECT_ROUTES: dict[str, type[Model]] = {
@@ -58,6 +58,11 @@ OBJECT_ROUTES: dict[str, type[Model]] = {
     "communication_delete": Communication,
     "action_done": Communication,
     "action_reschedule": Communication,
+    "action_to_task": Communication,
+    "task_edit": Task,
+    "task_done": Task,
+    "task_snooze": Task,
+    "task_delete": Task,
     "opportunity_detail": Opportunity,
     "opportunity_edit": Opportunity,
     "opportunity_move": Opportunity,
@@ -113,7 +118,8 @@ OBJECT_ROUTES: dict[str, type[Model]] = {
 NOT_CRM_RECORDS = {"passkey_rename", "passkey_remove", "api_token_revoke", "calendar_feed_revoke"}
 IMPORT_PAGES = {name for name in ROUTE_ROLES if name.startswith("import_")}
 POST_ONLY = {
-    "action_done", "commitment_toggle", "close_hold", "capital_call_create", "call_line_receipt",
+    "action_done", "task_done", "task_delete", "commitment_toggle", "close_hold", "capital_call_create",
+    "call_line_receipt",
     "reup_opportunity_create", "distribution_create", "mfn_election_edit", "k1_record", "lp_document_upload",
     "call_line_document_upload", "document_delete",
 }  # fmt: skip
@@ -185,6 +191,7 @@ def book(db, admin_user) -> dict[type[Model], Model]:
     mfn_round = MFNRound.objects.create(fund=fund, sent_date=close.date, deadline=close.date)
     election = MFNElection.objects.create(round=mfn_round, commitment=commitment)
     records += [communication, lp, commitment, close, call, line, side_letter, mfn_round, election]
+    records += [Task.objects.create(title="Call Ada", owner=admin_user, created_by=admin_user, contact=contact)]
     document = save_document(Document(commitment=commitment), SimpleUploadedFile("a.txt", b"Signed."), admin_user)
     records += [document]
     return {type(record): record for record in records}

@@ -17,6 +17,7 @@ from conftest import make_user
 from contacts.models import Communication, CommunicationType, Contact
 from crm.models import CalendarFeed, Role, hash_api_token
 from lps.models import Close, CloseState, Fund
+from pipeline.models import Task
 
 HOST = "testserver"
 
@@ -137,6 +138,26 @@ def test_the_everyone_feed_shows_every_users_actions_with_the_owner(client, admi
     assert str(event["summary"]) == "Next: Chase the side letter — Ada Okafor (Max Member)"
 
 
+def test_open_tasks_due_dates_are_in_the_owners_feed_and_all_are_in_the_everyone_feed(
+    client, admin_user, member_user, contact
+):
+    today = timezone.localdate()
+    mine = Task.objects.create(title="Send Q3 letter", owner=member_user, contact=contact, due_date=today)
+    Task.objects.create(title="Done one", owner=member_user, due_date=today, done=True)
+    Task.objects.create(title="Undated", owner=member_user)
+    theirs = Task.objects.create(title="Admin's", owner=admin_user, due_date=today)
+    _, raw = CalendarFeed.issue(member_user)
+    events = events_of(fetch(client, raw))
+    tasks = {uid for uid in events if uid.startswith("task-")}
+    assert tasks == {f"task-{mine.pk}@{HOST}"}
+    assert str(events[f"task-{mine.pk}@{HOST}"]["summary"]) == "Task: Send Q3 letter"
+    assert events[f"task-{mine.pk}@{HOST}"].decoded("dtstart") == today
+    _, everyone = CalendarFeed.issue(admin_user, everyone=True)
+    events = events_of(fetch(client, everyone))
+    assert {f"task-{mine.pk}@{HOST}", f"task-{theirs.pk}@{HOST}"} <= set(events)
+    assert str(events[f"task-{mine.pk}@{HOST}"]["summary"]) == "Task: Send Q3 letter (Max Member)"
+
+
 def test_only_admins_may_make_an_everyone_feed(client, manager_user):
     with pytest.raises(PermissionDenied):
         CalendarFeed.issue(manager_user, everyone=True)
@@ -235,6 +256,7 @@ def _seed(contact, user, fund, count: int) -> None:
         )
         meeting.team_attendees.add(user)
         Close.objects.create(fund=fund, name=f"Close {i}", date=today + datetime.timedelta(days=i))
+        Task.objects.create(title=f"Task {i}", owner=user, contact=contact, due_date=today + datetime.timedelta(days=i))
 
 
 @pytest.mark.parametrize("count", [2, 20])
@@ -242,10 +264,10 @@ def test_the_feed_runs_a_fixed_number_of_queries(client, member_user, contact, c
     fund = Fund.objects.create(name="Fund III", vintage_year=2026, target_size=Decimal("150000000"))
     _seed(contact, member_user, fund, count)
     _, raw = CalendarFeed.issue(member_user)
-    # The feed and its user, the fetch time, then next actions, meetings and closes: one query each.
-    with django_assert_num_queries(5):
+    # The feed and its user, the fetch time, then next actions, tasks, meetings and closes: one query each.
+    with django_assert_num_queries(6):
         events = events_of(fetch(client, raw))
-    assert len(events) == 3 * count
+    assert len(events) == 4 * count
 
 
 def test_a_browser_signed_in_but_owing_a_second_factor_still_gets_the_feed(client, member_user):

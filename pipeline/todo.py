@@ -1,0 +1,236 @@
+"""Tasks (issue 17): the one way in to create, change, finish, snooze, reopen and delete them.
+
+Each service is atomic and names the acting user on the instance, so the model's own check
+(``Task.save``/``Task.delete``: owner, creator, managers, admins) and simple-history see the
+same person. Not ``tasks.py``: that name is the background jobs' elsewhere in the project.
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import QuerySet
+from django.urls import reverse
+from django.utils import timezone
+
+from pipeline.models import Task
+
+# What a form or the API may set; the rest (creator, done_*) the services keep.
+EDITABLE = ("title", "owner", "due_date", "contact", "opportunity", "lp_profile", "commitment", "notes")
+
+
+class TaskView:
+    MINE = "mine"  # Assigned to me
+    ASSIGNED = "assigned"  # I assigned (to anyone, me included)
+    EVERYONE = "everyone"
+    CHOICES = ((MINE, "Assigned to me"), (ASSIGNED, "I assigned"), (EVERYONE, "Everyone"))
+
+
+def _check_owner(owner: Any) -> None:
+    """An owner must be an active member of the team: a deactivated user never sees the task."""
+    if owner is None or not getattr(owner, "is_active", False):
+        raise ValidationError({"owner": "Choose an active team member."})
+
+
+def _require_member(user: Any) -> None:
+    if user is None or not getattr(user, "is_active", False) or not getattr(user, "is_authenticated", False):
+        raise PermissionDenied("Sign in as an active team member to set tasks.")
+
+
+def create_task(user: Any, **fields: Any) -> Task:
+    """Any active member may set a task for anyone active on the team."""
+    _require_member(user)
+    unknown = set(fields) - set(EDITABLE)
+    if unknown:
+        raise TypeError(f"Not task fields: {', '.join(sorted(unknown))}")
+    _check_owner(fields.get("owner"))
+    task = Task(created_by=user, **fields)
+    task.full_clean()
+    task._history_user = user
+    with transaction.atomic():
+        task.save()
+    return task
+
+
+def update_task(task: Task, user: Any, **fields: Any) -> Task:
+    unknown = set(fields) - set(EDITABLE)
+    if unknown:
+        raise TypeError(f"Not task fields: {', '.join(sorted(unknown))}")
+    task.refuse_write(user)
+    if "owner" in fields:
+        _check_owner(fields["owner"])
+    for name, value in fields.items():
+        setattr(task, name, value)
+    task.full_clean()
+    task._history_user = user
+    with transaction.atomic():
+        task.save()
+    return task
+
+
+def _write(task: Task, user: Any, **values: Any) -> Task:
+    task.refuse_write(user)
+    for name, value in values.items():
+        setattr(task, name, value)
+    task._history_user = user
+    with transaction.atomic():
+        task.save()
+    return task
+
+
+def complete_task(task: Task, user: Any) -> Task:
+    return _write(task, user, done=True, done_at=timezone.now(), done_by=user, snoozed_until=None)
+
+
+def reopen_task(task: Task, user: Any) -> Task:
+    return _write(task, user, done=False, done_at=None, done_by=None)
+
+
+def snooze_task(task: Task, user: Any, until: datetime.date, today: datetime.date | None = None) -> Task:
+    today = today or timezone.localdate()
+    if until is None or until <= today:
+        raise ValidationError({"snoozed_until": "Snooze until a day after today."})
+    return _write(task, user, snoozed_until=until)
+
+
+def delete_task(task: Task, user: Any) -> None:
+    task.refuse_write(user)
+    task._history_user = user
+    with transaction.atomic():
+        task.delete()
+
+
+def tasks_for(user: Any, view: str = TaskView.MINE) -> QuerySet[Task]:
+    """Open tasks for one of the page's views; scoped like every model."""
+    tasks = Task.objects.visible_to(user).open()
+    if view == TaskView.MINE:
+        tasks = tasks.filter(owner=user)
+    elif view == TaskView.ASSIGNED:
+        tasks = tasks.filter(created_by=user)
+    return tasks.select_related(
+        "owner",
+        "created_by",
+        "contact",
+        "opportunity",
+        "lp_profile__contact",
+        "commitment__lp__contact",
+        "commitment__fund",
+    )
+
+
+def overdue_and_due_today(user: Any, today: datetime.date) -> QuerySet[Task]:
+    """The user's open, unsnoozed tasks due on or before ``today`` (for the daily digest)."""
+    return (
+        Task.objects.visible_to(user)
+        .open()
+        .unsnoozed(today)
+        .filter(owner=user, due_date__lte=today)
+        .select_related("contact", "opportunity")
+        .order_by("due_date", "pk")
+    )
+
+
+def active_team() -> QuerySet:
+    """Whom a task may be assigned to: the owner picker's choices."""
+    return get_user_model().objects.filter(is_active=True).order_by("first_name", "last_name", "username")
+
+
+def task_from_next_action(communication: Any, user: Any, owner: Any, *, title: str = "", note: str = "") -> Task:
+    """Hand a communication's next action to ``owner`` as a task.
+
+    The next action is marked done (by ``user``): the task now carries the follow-up, and a
+    fund team expects one place to look, not the same to-do twice on the page. The task's
+    notes say where it came from.
+    """
+    if communication.next_action_done or not communication.next_action:
+        raise ValidationError("This next action is already done or empty.")
+    source = communication.subject or communication.get_type_display()
+    notes = note or f"From the next action of “{source}”."
+    with transaction.atomic():
+        task = create_task(
+            user,
+            title=title or communication.next_action,
+            owner=owner,
+            due_date=communication.next_action_date,
+            contact=communication.contact,
+            opportunity=communication.opportunity,
+            notes=notes,
+        )
+        communication.next_action_done = True
+        communication.next_action_done_at = timezone.now()
+        communication.next_action_done_by = user
+        communication._history_user = user
+        communication.save(
+            update_fields=["next_action_done", "next_action_done_at", "next_action_done_by", "updated_at"]
+        )
+    return task
+
+
+# --- On the "Tasks & next actions" page ----------------------------------------------------
+
+GROUP_LABELS = {
+    TaskView.MINE: "Tasks assigned to me",
+    TaskView.ASSIGNED: "Tasks I assigned",
+    TaskView.EVERYONE: "Everyone's tasks",
+}
+
+
+def _task_detail(task: Task, user: Any) -> str:
+    parts = []
+    if task.owner_id != getattr(user, "pk", None):
+        parts.append(f"for {task.owner.display_name}")
+    if task.created_by_id and task.created_by_id != getattr(user, "pk", None):
+        parts.append(f"from {task.created_by.display_name}")
+    for linked in (task.contact, task.opportunity, task.lp_profile, task.commitment):
+        if linked is not None:
+            parts.append(str(linked))
+            break
+    if task.snoozed_until:
+        parts.append(f"snoozed until {task.snoozed_until:%b %-d}")
+    return " · ".join(parts)
+
+
+def _task_controls(task: Task) -> tuple[Any, ...]:
+    from crm.lib.next_actions import ActionControl
+
+    return (
+        ActionControl(
+            "✓ Done",
+            reverse("task_done", args=[task.pk]),
+            post=(("done", "1"),),
+            aria_label=f"Mark “{task.title}” done",
+        ),
+        ActionControl("Snooze", reverse("task_snooze", args=[task.pk]), aria_label=f"Snooze “{task.title}”"),
+        ActionControl("Edit", reverse("task_edit", args=[task.pk]), aria_label=f"Edit “{task.title}”"),
+    )
+
+
+def task_action_group(user: Any, today: datetime.date, who: str = TaskView.MINE) -> Any:
+    """The page's tasks group for one view: two queries (the count and the first SOURCE_LIMIT)."""
+    from crm.lib.next_actions import SOURCE_LIMIT, ActionItem, SourceGroup
+
+    tasks = tasks_for(user, who).unsnoozed(today) if who == TaskView.MINE else tasks_for(user, who)
+    group = SourceGroup(
+        key="tasks",
+        label=GROUP_LABELS.get(who, GROUP_LABELS[TaskView.MINE]),
+        explanation="Open tasks by due date"
+        + (" (snoozed ones come back on their day)." if who == TaskView.MINE else ", snoozed ones included."),
+        total=tasks.order_by().count(),
+        more_url=reverse("task_list") + f"?who={who}",
+    )
+    for task in tasks[:SOURCE_LIMIT]:
+        group.items.append(
+            ActionItem(
+                title=task.title,
+                detail=_task_detail(task, user),
+                due=task.due_date,
+                url=task.get_absolute_url(),
+                controls=_task_controls(task) if task.may_change(user) else (),
+                key=f"task-{task.pk}",
+            )
+        )
+    return group
