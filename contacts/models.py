@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -10,6 +11,7 @@ from django.db import models
 from django.db.models import Count, DecimalField, F, IntegerField, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, Greatest, Lower
 from django.urls import reverse
+from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from crm.lib.encryption import decrypt, encrypt
@@ -223,6 +225,22 @@ class ContactQuerySet(ScopedQuerySet):
     def for_list(self) -> ContactQuerySet:
         """Everything one row of the contacts table shows, in a fixed number of queries."""
         return self.select_related("organization", "owner").prefetch_related("tags").with_activity()
+
+    def stale(self, today: datetime.date | None = None) -> ContactQuerySet:
+        """Contacts not touched within their type's threshold (issue 17), or never touched.
+
+        The thresholds come from ``StaleThreshold`` (editable in the admin), one small query;
+        a type without a threshold is never stale, nor is an inactive or do-not-contact one.
+        """
+        today = today or timezone.localdate()
+        stale = Q(pk__in=[])
+        for contact_type, days in StaleThreshold.objects.values_list("contact_type", "days"):
+            cutoff = timezone.make_aware(
+                datetime.datetime.combine(today - datetime.timedelta(days=days), datetime.time.min)
+            )
+            stale |= Q(contact_type=contact_type) & (Q(last_touch__lt=cutoff) | Q(last_touch__isnull=True))
+        queryset = self if "last_touch" in self.query.annotations else self.with_activity()
+        return queryset.exclude(status__in=[ContactStatus.INACTIVE, ContactStatus.DO_NOT_CONTACT]).filter(stale)
 
     def tab_counts(self) -> dict[str, int]:
         """Counts for the All / Investors / Prospects / Advisors tabs in one query."""
@@ -559,3 +577,30 @@ class CaptureExclusion(TimeStampedModel):
     def save(self, *args: Any, **kwargs: Any) -> None:
         self.value = self.value.strip().lower()
         super().save(*args, **kwargs)
+
+
+class StaleThreshold(models.Model):
+    """How long a contact of one type may go untouched before the relationship is stale.
+
+    Derived configuration, not a CRM record: no history. Defaults (migration 0012): investors
+    (LPs) 90 days, prospects 21, advisors 60, others 120; change them in the admin.
+    """
+
+    contact_type = models.CharField(max_length=20, choices=ContactType.choices, unique=True)
+    days = models.PositiveIntegerField(help_text="Days without a touch after which the relationship is stale.")
+
+    class Meta:
+        ordering = ["contact_type"]
+
+    def __str__(self) -> str:
+        return f"{self.get_contact_type_display()}: {self.days} days"
+
+
+def stale_contacts_owned_by(user: Any, today: datetime.date | None = None) -> ContactQuerySet:
+    """The stale contacts a team member owns, most overdue (never touched) first: for the daily digest."""
+    return (
+        Contact.objects.visible_to(user)
+        .filter(owner=user)
+        .stale(today)
+        .order_by(F("last_touch").asc(nulls_first=True), "last_name", "first_name", "pk")
+    )
