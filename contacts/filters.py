@@ -67,6 +67,7 @@ class ContactOrderingFilter(django_filters.OrderingFilter):
         "status": ("status",),
         "owner": ("owner__full_name", "owner__username"),
         "last_touch": ("last_touch",),
+        "strength": ("strength",),
         "next_action": ("next_action_date",),
         "created": ("created_at",),
     }

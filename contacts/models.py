@@ -341,8 +341,15 @@ class Contact(CustomFieldsModel, TimeStampedModel):
         help_text="Last contact known from before the CRM (an import); a later communication supersedes it.",
     )
 
+    # Derived (contacts/strength.py), recomputed in bulk: not a CRM record's data, no history.
+    # Nullable without a default (None: not computed yet, reads as 0) so SQLite adds the column
+    # in place instead of rebuilding the table under the search index's triggers.
+    strength = models.PositiveSmallIntegerField(
+        null=True, blank=True, editable=False, help_text="Relationship strength 0–100 from the touches."
+    )
+
     objects = ContactQuerySet.as_manager()
-    history = HistoricalRecords(m2m_fields=[tags])
+    history = HistoricalRecords(m2m_fields=[tags], excluded_fields=["strength"])
 
     class Meta:
         ordering = ["last_name", "first_name"]
@@ -477,6 +484,13 @@ class Communication(TimeStampedModel):
     def __str__(self) -> str:
         return self.subject or f"{self.get_type_display()} with {self.contact}"
 
+    @classmethod
+    def after_bulk_write(cls, communications: list[Communication], user: Any, reason: str = "") -> None:
+        """An import's bulk write skips save(): recompute the strength of the contacts it touched."""
+        from contacts import strength
+
+        strength.recompute({c.contact_id for c in communications})
+
 
 # --- Email capture (issue 17) ------------------------------------------------------------
 # A mailbox is its owner's alone, like an API token; what the sync does with it lives in
@@ -604,3 +618,18 @@ def stale_contacts_owned_by(user: Any, today: datetime.date | None = None) -> Co
         .stale(today)
         .order_by(F("last_touch").asc(nulls_first=True), "last_name", "first_name", "pk")
     )
+
+
+class RelationshipStrength(models.Model):
+    """A team member's relationship strength with one contact (contacts/strength.py): derived, no history."""
+
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="strengths")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    score = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["contact", "user"], name="relationship_strength_pair_unique")]
+        indexes = [models.Index(fields=["user", "-score"])]
+
+    def __str__(self) -> str:
+        return f"{self.user} – {self.contact}: {self.score}"
