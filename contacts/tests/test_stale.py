@@ -99,3 +99,33 @@ def test_the_stale_filter_runs_the_same_number_of_queries_for_4_and_40_contacts(
     with django_assert_num_queries(len(small.captured_queries)):
         response = member_client.get(URL, {"stale": "true"})
     assert len(response.context["page_obj"].object_list) == 40
+
+
+def test_the_dashboard_card_counts_my_stale_relationships_first_and_links_to_the_filtered_list(
+    member_client, member_user, manager_user
+):
+    make_contact("MineStale", owner=member_user)
+    make_contact("TheirStale", owner=manager_user)
+    fresh = make_contact("MineFresh", owner=member_user)
+    make_comm(fresh, days_ago=1)
+    response = member_client.get(reverse("dashboard"))
+    assert response.context["stale"] == {"all": 2, "mine": 1}
+    body = response.content.decode()
+    assert f'href="{URL}?stale=true&amp;owner={member_user.pk}">1</a>' in body
+    assert f'href="{URL}?stale=true" data-kpi="stale-all">2 stale relationships</a>' in body
+
+
+def test_the_dashboard_runs_the_same_number_of_queries_for_few_and_many_stale_contacts(member_client, member_user):
+    def populate(n):
+        for i in range(n):
+            make_contact(f"D{i}-{Contact.objects.count()}", owner=member_user)
+
+    populate(2)
+    member_client.get(reverse("dashboard"))
+    with CaptureQueriesContext(connection) as small:
+        member_client.get(reverse("dashboard"))
+    populate(30)
+    with CaptureQueriesContext(connection) as large:
+        response = member_client.get(reverse("dashboard"))
+    assert response.context["stale"]["mine"] == 32
+    assert len(large.captured_queries) == len(small.captured_queries)
