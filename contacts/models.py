@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Count, DecimalField, F, IntegerField, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, Greatest, Lower
 from django.urls import reverse
@@ -486,10 +486,15 @@ class Communication(TimeStampedModel):
 
     @classmethod
     def after_bulk_write(cls, communications: list[Communication], user: Any, reason: str = "") -> None:
-        """An import's bulk write skips save(): recompute the strength of the contacts it touched."""
+        """An import's bulk write skips save(): recompute the strength of the contacts it touched.
+
+        After the write transaction commits: derived data, kept off the import's short write
+        transactions (SQLite's one writer), and a taken-back import leaves nothing to score.
+        """
         from contacts import strength
 
-        strength.recompute({c.contact_id for c in communications})
+        ids = {c.contact_id for c in communications}
+        transaction.on_commit(lambda: strength.recompute(ids))
 
 
 # --- Email capture (issue 17) ------------------------------------------------------------

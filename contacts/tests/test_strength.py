@@ -99,11 +99,12 @@ def test_a_recompute_writes_no_history_for_the_contact():
     assert person.strength > 0 and person.history.count() == before
 
 
-def test_the_bulk_write_hook_recomputes_the_contacts_an_import_touched(admin_user):
+def test_the_bulk_write_hook_recomputes_the_contacts_an_import_touched(admin_user, django_capture_on_commit_callbacks):
     person = make_contact("Okafor")
     written = Communication.objects.bulk_create([Communication(contact=person, communication_date=ago(1))])
     assert not Contact.objects.get(pk=person.pk).strength  # bulk_create skipped the signals
-    Communication.after_bulk_write(written, admin_user, "Import")
+    with django_capture_on_commit_callbacks(execute=True):
+        Communication.after_bulk_write(written, admin_user, "Import")
     assert Contact.objects.get(pk=person.pk).strength > 0
 
 
@@ -168,3 +169,25 @@ def test_an_organizations_page_runs_the_same_number_of_queries_for_2_and_20_stre
     with CaptureQueriesContext(connection) as large:
         member_client.get(url)
     assert len(large.captured_queries) == len(small.captured_queries)
+
+
+def test_an_import_stores_the_strength_of_the_contacts_its_communications_touch(
+    tmp_path, manager_user, django_capture_on_commit_callbacks
+):
+    from crm.imports.benchmark import generate_base
+
+    folder = tmp_path / "base"
+    mapping = generate_base(folder, 30)
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command(
+            "import_airtable",
+            str(folder),
+            "--mapping",
+            str(mapping),
+            "--user",
+            manager_user.username,
+            stdout=io.StringIO(),
+        )
+    touched = Contact.objects.filter(communications__isnull=False).distinct()
+    assert touched.exists()
+    assert not touched.filter(strength__isnull=True).exists()  # bulk_create left them NULL
