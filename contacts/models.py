@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -613,6 +614,23 @@ class StaleThreshold(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_contact_type_display()}: {self.days} days"
+
+
+def mark_stale(contacts: Iterable[Contact], today: datetime.date | None = None) -> None:
+    """Set ``is_stale`` on contacts annotated with ``last_touch`` (a page of the list): one query."""
+    today = today or timezone.localdate()
+    cutoffs = {
+        contact_type: timezone.make_aware(
+            datetime.datetime.combine(today - datetime.timedelta(days=days), datetime.time.min)
+        )
+        for contact_type, days in StaleThreshold.objects.values_list("contact_type", "days")
+    }
+    quiet = (ContactStatus.INACTIVE, ContactStatus.DO_NOT_CONTACT)
+    for contact in contacts:
+        cutoff = cutoffs.get(contact.contact_type)
+        contact.is_stale = bool(
+            cutoff and contact.status not in quiet and (contact.last_touch is None or contact.last_touch < cutoff)
+        )
 
 
 def stale_contacts_owned_by(user: Any, today: datetime.date | None = None) -> ContactQuerySet:

@@ -80,7 +80,13 @@ def test_the_stale_filter_on_the_list_keeps_only_stale_contacts(member_client):
     assert names(response) == ["Forgotten"]
     assert 'name="stale" id="id_stale" value="true" checked' in response.content.decode()
     assert names(member_client.get(URL, {"stale": "false"})) == ["Fresh"]
-    assert names(member_client.get(URL)) == ["Forgotten", "Fresh"]
+    everyone = member_client.get(URL)
+    assert names(everyone) == ["Forgotten", "Fresh"]
+    assert {c.last_name: c.is_stale for c in everyone.context["page_obj"].object_list} == {
+        "Forgotten": True,
+        "Fresh": False,
+    }
+    assert everyone.content.decode().count('class="badge badge--stale"') == 1
 
 
 @pytest.mark.django_db

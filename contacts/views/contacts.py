@@ -18,7 +18,15 @@ from django_htmx.http import trigger_client_event
 from contacts import services, strength
 from contacts.filters import ContactFilter
 from contacts.forms import ContactBulkForm, ContactForm, ContactMergeForm
-from contacts.models import Communication, Contact, ContactStatus, ContactType, Organization, format_full_name
+from contacts.models import (
+    Communication,
+    Contact,
+    ContactStatus,
+    ContactType,
+    Organization,
+    format_full_name,
+    mark_stale,
+)
 from crm.lib.export import FORMATS, export_response
 from crm.lib.htmx import close_dialog, empty_fragment, is_fragment_request, render_page_or_fragment, saved
 from crm.lib.listing import export_format, paginate
@@ -63,9 +71,11 @@ def contact_list(request: HttpRequest) -> HttpResponse:
     query = request.GET.copy()
     for name in NOT_FILTERS:
         query.pop(name, None)
+    page_obj = paginate(request, filterset.qs)
+    mark_stale(page_obj.object_list)
     context = {
         "filter": filterset,
-        "page_obj": paginate(request, filterset.qs),
+        "page_obj": page_obj,
         "tabs": tabs,
         "bulk_form": ContactBulkForm(user=request.user),
         "filter_query": query.urlencode(),
