@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from contacts.models import CaptureExclusion, Communication, Contact, Organization, Tag
+from contacts.models import CaptureExclusion, Communication, Contact, Organization, StaleThreshold, Tag
 from crm.lib.admin import CRMRecordAdmin
 
 
@@ -47,3 +47,11 @@ class CaptureExclusionAdmin(CRMRecordAdmin):
 
     list_display = ("value", "note", "updated_at")
     search_fields = ("value", "note")
+
+
+@admin.register(StaleThreshold)
+class StaleThresholdAdmin(admin.ModelAdmin):
+    """Per-type stale thresholds (issue 17): configuration, not a CRM record."""
+
+    list_display = ("contact_type", "days")
+    list_editable = ("days",)

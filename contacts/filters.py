@@ -67,6 +67,7 @@ class ContactOrderingFilter(django_filters.OrderingFilter):
         "status": ("status",),
         "owner": ("owner__full_name", "owner__username"),
         "last_touch": ("last_touch",),
+        "strength": ("strength",),
         "next_action": ("next_action_date",),
         "created": ("created_at",),
     }
@@ -115,11 +116,17 @@ class ContactFilter(django_filters.FilterSet):
         max_value=3650,
         help_text="Contacts with no communication in this many days, or never.",
     )
+    stale = django_filters.BooleanFilter(
+        method="filter_stale",
+        label="Stale",
+        widget=django_filters.widgets.BooleanWidget,
+        help_text="Contacts not touched within their type's threshold (set in the admin).",
+    )
     o = ContactOrderingFilter(label="Sort")
 
     class Meta:
         model = Contact
-        fields = ["q", "type", "status", "tag", "owner", "organization", "source", "untouched"]
+        fields = ["q", "type", "status", "tag", "owner", "organization", "source", "untouched", "stale"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -153,6 +160,12 @@ class ContactFilter(django_filters.FilterSet):
             contact=OuterRef("pk"), communication_date__gte=since
         )
         return queryset.filter(~Exists(touched)).exclude(last_contacted__gte=since)
+
+    def filter_stale(self, queryset, name, value):
+        if value is None:
+            return queryset
+        stale = queryset.model.objects.all().stale().values("pk")
+        return queryset.filter(pk__in=stale) if value else queryset.exclude(pk__in=stale)
 
     def without_type(self):
         """The filtered queryset before the type tab applies: what the tab counts count."""

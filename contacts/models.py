@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import datetime
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Count, DecimalField, F, IntegerField, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, Greatest, Lower
 from django.urls import reverse
+from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from crm.lib.encryption import decrypt, encrypt
@@ -224,6 +227,22 @@ class ContactQuerySet(ScopedQuerySet):
         """Everything one row of the contacts table shows, in a fixed number of queries."""
         return self.select_related("organization", "owner").prefetch_related("tags").with_activity()
 
+    def stale(self, today: datetime.date | None = None) -> ContactQuerySet:
+        """Contacts not touched within their type's threshold (issue 17), or never touched.
+
+        The thresholds come from ``StaleThreshold`` (editable in the admin), one small query;
+        a type without a threshold is never stale, nor is an inactive or do-not-contact one.
+        """
+        today = today or timezone.localdate()
+        stale = Q(pk__in=[])
+        for contact_type, days in StaleThreshold.objects.values_list("contact_type", "days"):
+            cutoff = timezone.make_aware(
+                datetime.datetime.combine(today - datetime.timedelta(days=days), datetime.time.min)
+            )
+            stale |= Q(contact_type=contact_type) & (Q(last_touch__lt=cutoff) | Q(last_touch__isnull=True))
+        queryset = self if "last_touch" in self.query.annotations else self.with_activity()
+        return queryset.exclude(status__in=[ContactStatus.INACTIVE, ContactStatus.DO_NOT_CONTACT]).filter(stale)
+
     def tab_counts(self) -> dict[str, int]:
         """Counts for the All / Investors / Prospects / Advisors tabs in one query."""
         return self.order_by().aggregate(
@@ -323,8 +342,15 @@ class Contact(CustomFieldsModel, TimeStampedModel):
         help_text="Last contact known from before the CRM (an import); a later communication supersedes it.",
     )
 
+    # Derived (contacts/strength.py), recomputed in bulk: not a CRM record's data, no history.
+    # Nullable without a default (None: not computed yet, reads as 0) so SQLite adds the column
+    # in place instead of rebuilding the table under the search index's triggers.
+    strength = models.PositiveSmallIntegerField(
+        null=True, blank=True, editable=False, help_text="Relationship strength 0–100 from the touches."
+    )
+
     objects = ContactQuerySet.as_manager()
-    history = HistoricalRecords(m2m_fields=[tags])
+    history = HistoricalRecords(m2m_fields=[tags], excluded_fields=["strength"])
 
     class Meta:
         ordering = ["last_name", "first_name"]
@@ -459,6 +485,18 @@ class Communication(TimeStampedModel):
     def __str__(self) -> str:
         return self.subject or f"{self.get_type_display()} with {self.contact}"
 
+    @classmethod
+    def after_bulk_write(cls, communications: list[Communication], user: Any, reason: str = "") -> None:
+        """An import's bulk write skips save(): recompute the strength of the contacts it touched.
+
+        After the write transaction commits: derived data, kept off the import's short write
+        transactions (SQLite's one writer), and a taken-back import leaves nothing to score.
+        """
+        from contacts import strength
+
+        ids = {c.contact_id for c in communications}
+        transaction.on_commit(lambda: strength.recompute(ids))
+
 
 # --- Email capture (issue 17) ------------------------------------------------------------
 # A mailbox is its owner's alone, like an API token; what the sync does with it lives in
@@ -559,3 +597,62 @@ class CaptureExclusion(TimeStampedModel):
     def save(self, *args: Any, **kwargs: Any) -> None:
         self.value = self.value.strip().lower()
         super().save(*args, **kwargs)
+
+
+class StaleThreshold(models.Model):
+    """How long a contact of one type may go untouched before the relationship is stale.
+
+    Derived configuration, not a CRM record: no history. Defaults (migration 0012): investors
+    (LPs) 90 days, prospects 21, advisors 60, others 120; change them in the admin.
+    """
+
+    contact_type = models.CharField(max_length=20, choices=ContactType.choices, unique=True)
+    days = models.PositiveIntegerField(help_text="Days without a touch after which the relationship is stale.")
+
+    class Meta:
+        ordering = ["contact_type"]
+
+    def __str__(self) -> str:
+        return f"{self.get_contact_type_display()}: {self.days} days"
+
+
+def mark_stale(contacts: Iterable[Contact], today: datetime.date | None = None) -> None:
+    """Set ``is_stale`` on contacts annotated with ``last_touch`` (a page of the list): one query."""
+    today = today or timezone.localdate()
+    cutoffs = {
+        contact_type: timezone.make_aware(
+            datetime.datetime.combine(today - datetime.timedelta(days=days), datetime.time.min)
+        )
+        for contact_type, days in StaleThreshold.objects.values_list("contact_type", "days")
+    }
+    quiet = (ContactStatus.INACTIVE, ContactStatus.DO_NOT_CONTACT)
+    for contact in contacts:
+        cutoff = cutoffs.get(contact.contact_type)
+        contact.is_stale = bool(
+            cutoff and contact.status not in quiet and (contact.last_touch is None or contact.last_touch < cutoff)
+        )
+
+
+def stale_contacts_owned_by(user: Any, today: datetime.date | None = None) -> ContactQuerySet:
+    """The stale contacts a team member owns, most overdue (never touched) first: for the daily digest."""
+    return (
+        Contact.objects.visible_to(user)
+        .filter(owner=user)
+        .stale(today)
+        .order_by(F("last_touch").asc(nulls_first=True), "last_name", "first_name", "pk")
+    )
+
+
+class RelationshipStrength(models.Model):
+    """A team member's relationship strength with one contact (contacts/strength.py): derived, no history."""
+
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="strengths")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    score = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["contact", "user"], name="relationship_strength_pair_unique")]
+        indexes = [models.Index(fields=["user", "-score"])]
+
+    def __str__(self) -> str:
+        return f"{self.user} – {self.contact}: {self.score}"

@@ -224,7 +224,15 @@ def dashboard_context(user) -> dict:
         )
     )
     funds = fund_figures(user)
+    # Stale relationships (issue 17): the user's own first, then the team's; two queries.
+    stale = (
+        Contact.objects.visible_to(user)
+        .stale(today)
+        .order_by()
+        .aggregate(all=Count("pk"), mine=Count("pk", filter=Q(owner=user)))
+    )
     return {
+        "stale": stale,
         "current_fund": current_fund,
         "funds": funds,
         "committed_funds": [row for row in funds if row.committed or row.soft_circled or row.fund == current_fund],
@@ -256,6 +264,8 @@ def dashboard_context(user) -> dict:
             "opportunities": soft_url("opportunity_list", outcome=StageOutcome.OPEN),
             "overdue_close": soft_url("opportunity_list", overdue_close="on"),
             "prospects": soft_url("contact_list", type=ContactType.PROSPECT),
+            "stale": soft_url("contact_list", stale="true"),
+            "stale_mine": soft_url("contact_list", stale="true", owner=user.pk),
             "communications": soft_url("communication_list", date_from=start.date().isoformat()),
             "actions": soft_url("actions"),
             "log": soft_url("communication_list"),

@@ -15,10 +15,18 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
 
-from contacts import services
+from contacts import services, strength
 from contacts.filters import ContactFilter
 from contacts.forms import ContactBulkForm, ContactForm, ContactMergeForm
-from contacts.models import Communication, Contact, ContactStatus, ContactType, Organization, format_full_name
+from contacts.models import (
+    Communication,
+    Contact,
+    ContactStatus,
+    ContactType,
+    Organization,
+    format_full_name,
+    mark_stale,
+)
 from crm.lib.export import FORMATS, export_response
 from crm.lib.htmx import close_dialog, empty_fragment, is_fragment_request, render_page_or_fragment, saved
 from crm.lib.listing import export_format, paginate
@@ -63,14 +71,17 @@ def contact_list(request: HttpRequest) -> HttpResponse:
     query = request.GET.copy()
     for name in NOT_FILTERS:
         query.pop(name, None)
+    page_obj = paginate(request, filterset.qs)
+    mark_stale(page_obj.object_list)
     context = {
         "filter": filterset,
-        "page_obj": paginate(request, filterset.qs),
+        "page_obj": page_obj,
         "tabs": tabs,
         "bulk_form": ContactBulkForm(user=request.user),
         "filter_query": query.urlencode(),
         "fragment": is_fragment_request(request),
         "today": timezone.localdate(),
+        "strength_formula": strength.FORMULA,
     }
     return render_page_or_fragment(request, LIST_TEMPLATE, "contact-table", context)
 
@@ -90,6 +101,7 @@ EXPORT_HEADERS = [
     "Tags",
     "Owner",
     "Last touch",
+    "Strength",
     "Next action date",
     "Next action",
     "Location",
@@ -116,6 +128,7 @@ EXPORT_VALUES = [
     "owner__full_name",
     "owner__username",
     "last_touch",
+    "strength",
     "next_action_date",
     "next_action",
     "location",
@@ -157,6 +170,7 @@ def _export(queryset, fmt: str, filename: str = "contacts") -> HttpResponse:
                 ", ".join(tags.get(v["pk"], ())),
                 v["owner__full_name"] or v["owner__username"] or "",
                 v["last_touch"],
+                v["strength"] or 0,
                 v["next_action_date"],
                 v["next_action"] or "",
                 v["location"],

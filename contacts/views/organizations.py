@@ -5,6 +5,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_GET, require_http_methods
 
+from contacts import strength
 from contacts.filters import OrganizationFilter
 from contacts.forms import OrganizationForm
 from contacts.models import Organization
@@ -88,6 +89,8 @@ def _detail_context(request: HttpRequest, organization: Organization) -> dict:
         .select_related("fund", "lp__contact")
         .order_by("fund__name"),
         "history": history_entries(organization),
+        "who_knows_best": strength.who_knows_best(organization, user),
+        "strength_formula": strength.FORMULA,
     }
 
 

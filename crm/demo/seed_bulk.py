@@ -26,6 +26,7 @@ from django.utils import timezone
 from simple_history.models import HistoricalRecords
 from simple_history.utils import bulk_create_with_history
 
+from contacts import strength
 from contacts.models import (
     Communication,
     CommunicationType,
@@ -224,7 +225,10 @@ def seed_bulk(scale: int, *, as_of: datetime.date | None = None, batch_size: int
             "seed_bulk needs a database that returns ids from bulk inserts (SQLite ≥ 3.35, PostgreSQL)."
         )
     with transaction.atomic(), as_system():
-        return _Seeder(scale, as_of or timezone.localdate(), batch_size).run()
+        result = _Seeder(scale, as_of or timezone.localdate(), batch_size).run()
+        # bulk_create skipped the signals: the stored relationship strengths, in bulk (issue 17).
+        strength.recompute_all()
+        return result
 
 
 class _Seeder:

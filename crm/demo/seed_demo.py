@@ -22,6 +22,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import models, transaction
 from django.utils import timezone
 
+from contacts import strength
 from contacts.models import (
     Communication,
     CommunicationType,
@@ -361,7 +362,10 @@ def load_demo(now: datetime.datetime | None = None) -> DemoResult:
     """Create whatever part of the demo set is missing, in one transaction."""
     now = now or timezone.now()
     with transaction.atomic(), as_system():
-        return _Loader(now).run()
+        result = _Loader(now).run()
+        # Relationship strength is derived from the touches just written (issue 17).
+        strength.recompute_all(now)
+        return result
 
 
 class _Loader:

@@ -223,7 +223,7 @@ def test_dashboard_runs_a_fixed_number_of_queries(member_client, member_user):
 
     small = queries_with(2)
     assert small == queries_with(20)
-    assert small <= 20
+    assert small <= 22  # + the stale card: its thresholds and one aggregate (issue 17)
 
 
 def test_manager_exports_the_dashboard_figures(manager_client):
