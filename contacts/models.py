@@ -13,8 +13,10 @@ from django.db.models import Count, DecimalField, F, IntegerField, OuterRef, Q, 
 from django.db.models.functions import Coalesce, Greatest, Lower
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from simple_history.models import HistoricalRecords
 
+from crm.lib import digest
 from crm.lib.encryption import decrypt, encrypt
 from crm.lib.scoping import ScopedQuerySet
 from crm.lib.text import (
@@ -641,6 +643,35 @@ def stale_contacts_owned_by(user: Any, today: datetime.date | None = None) -> Co
         .stale(today)
         .order_by(F("last_touch").asc(nulls_first=True), "last_name", "first_name", "pk")
     )
+
+
+STALE_DIGEST_LIMIT = 10
+
+
+def _stale_detail(contact: Contact) -> str:
+    touched = date_format(timezone.localtime(contact.last_touch), "M j, Y") if contact.last_touch else None
+    detail = f"last touch {touched}" if touched else "never touched"
+    return f"{detail} · {contact.organization}" if contact.organization_id else detail
+
+
+def stale_digest_section(user: Any, today: datetime.date) -> digest.Section | None:
+    """The morning digest's "stale relationships you own" (crm.lib.digest): a bounded slice and a count."""
+    stale = stale_contacts_owned_by(user, today)
+    rows = list(stale.select_related("organization")[:STALE_DIGEST_LIMIT])
+    if not rows:
+        return None
+    items = [
+        digest.Item(
+            title=str(contact),
+            detail=_stale_detail(contact),
+            due=None,
+            url=contact.get_absolute_url(),
+        )
+        for contact in rows
+    ]
+    total = stale.order_by().count() if len(rows) == STALE_DIGEST_LIMIT else len(rows)
+    more = reverse("contact_list") + f"?stale=true&owner={user.pk}"
+    return digest.Section("stale", "Stale relationships you own", items, total, more)
 
 
 class RelationshipStrength(models.Model):

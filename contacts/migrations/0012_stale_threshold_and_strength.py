@@ -4,14 +4,11 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
-
-DEFAULT_DAYS = {"investor": 90, "prospect": 21, "advisor": 60, "other": 120}
+from contacts.migrations._thresholds import create_default_thresholds
 
 
 def create_defaults(apps, schema_editor):
-    StaleThreshold = apps.get_model("contacts", "StaleThreshold")
-    for contact_type, days in DEFAULT_DAYS.items():
-        StaleThreshold.objects.get_or_create(contact_type=contact_type, defaults={"days": days})
+    create_default_thresholds(apps.get_model("contacts", "StaleThreshold"), schema_editor.connection.alias)
 
 
 class Migration(migrations.Migration):

@@ -33,7 +33,7 @@ from django_otp_webauthn.models import WebAuthnCredential
 from django_tasks_db.models import DBTaskResult
 
 from conftest import make_user
-from contacts.models import CaptureExclusion, Communication, Contact, Organization, Tag
+from contacts.models import CaptureExclusion, Communication, Contact, ContactType, Organization, StaleThreshold, Tag
 from crm.models import (
     CustomField,
     CustomFieldEntity,
@@ -412,6 +412,8 @@ def records(admin_user, member_user) -> dict[str, Model]:
     objects += [k1, document]
     # Set by an admin for the member: every role may change it (owner, manager, admin).
     objects += [Task.objects.create(title="Call Ada", owner=member_user, created_by=admin_user, contact=contact)]
+    # The migration's default thresholds, one per contact type: the admin edits them in place.
+    objects += [StaleThreshold.objects.get(contact_type=ContactType.INVESTOR)]
     objects += [group, admin_user]
     # An import and a saved mapping, for the import pages that take an id (pk 1, like the rest).
     objects += [

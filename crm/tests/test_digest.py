@@ -229,7 +229,9 @@ def test_building_a_managers_digest_runs_a_fixed_number_of_queries(team, django_
     f.opportunity(f.contact(), fund)
     for _ in range(actions):
         f.action(f.contact(), -1, by=team["manager"])
-    with django_assert_num_queries(9):
+    # 9 for the actions, the deadlines' sources and the raise's changes; 2 for the tasks group
+    # (count, slice); 2 for the stale relationships (thresholds, slice; no count below a full slice).
+    with django_assert_num_queries(13):
         built = compose.build(team["manager"], timezone.localdate())
     assert len(built.sections[0].items) == actions and built.changes is not None
 
@@ -258,3 +260,28 @@ def test_a_section_that_fails_for_one_user_does_not_stop_the_others(smtp, team):
         digest.unregister("test-broken")
     assert outcome.sent == ["mara"] and "could not be built" in outcome.failed["milo"]
     assert len(smtp.to("mara@fund.example")) == 1
+
+
+def test_the_digest_lists_the_users_overdue_tasks_and_the_stale_relationships_they_own(smtp, team):
+    from pipeline import todo
+
+    today = timezone.localdate()
+    todo.create_task(team["manager"], title="Chase the side letter", owner=team["idle"], due_date=today)
+    todo.create_task(
+        team["manager"], title="Next month's thing", owner=team["idle"], due_date=today.replace(year=today.year + 1)
+    )
+    forgotten = f.contact("Forgotten", owner=team["idle"], contact_type="prospect")  # never touched: stale
+    kept_warm = f.contact("Warm", owner=team["idle"], contact_type="prospect")
+    f.comm(kept_warm, 2)
+    f.contact("Elsewhere", owner=team["member"], contact_type="prospect")
+
+    send.send_digests()
+
+    [message] = smtp.to("ida@fund.example")
+    text, html = _parts(message)
+    for body in (text, html):
+        assert "Chase the side letter" in body and "Next month's thing" not in body
+        assert "Stale relationships you own" in body
+        assert str(forgotten) in body and "never touched" in body
+        assert str(kept_warm) not in body and "Elsewhere" not in body
+    assert f"https://crm.example.org/contacts/{forgotten.pk}/" in html
