@@ -1,4 +1,5 @@
-"""The worker's schedule: mailbox syncs every few minutes and the digest once each morning.
+"""The worker's schedule: mailbox syncs every few minutes, the digest once each morning, and
+the relationship-strength scores once each night (their time decay moves them daily).
 
 django-tasks (0.12, database backend) has no periodic scheduler, so the schedule is one task,
 ``tick``, that queues the next tick ``CRM_SYNC_MINUTES`` ahead (``run_after``) before it does
@@ -16,16 +17,30 @@ from django.utils import timezone
 from django_tasks import TaskResultStatus, task
 from django_tasks_db.models import DBTaskResult
 
+from contacts import strength
 from crm.capture import tasks as capture_tasks
 from crm.digest.tasks import send_daily_digest
 
+# The local hour from which the nightly rescoring runs: after midnight, before anyone looks.
+STRENGTH_HOUR = 2
+
+
+@task()
+def recompute_strength() -> str:
+    """Every contact's relationship strength again (contacts/strength.py), with today's decay."""
+    return f"Rescored {strength.recompute_all()} contact(s)."
+
+
+def _daily_due(daily_task, now: datetime.datetime, hour: int) -> bool:
+    """Past today's ``hour`` and ``daily_task`` not yet queued since then (the queue's own rows say so)."""
+    if now.hour < hour:
+        return False
+    since = now.replace(hour=hour, minute=0, second=0, microsecond=0)
+    return not DBTaskResult.objects.filter(task_path=daily_task.module_path, enqueued_at__gte=since).exists()
+
 
 def _digest_due(now: datetime.datetime) -> bool:
-    """Past today's digest hour and not yet queued since then (the queue's own rows say so)."""
-    if not settings.CRM_EMAIL_ENABLED or now.hour < settings.CRM_DIGEST_HOUR:
-        return False
-    since = now.replace(hour=settings.CRM_DIGEST_HOUR, minute=0, second=0, microsecond=0)
-    return not DBTaskResult.objects.filter(task_path=send_daily_digest.module_path, enqueued_at__gte=since).exists()
+    return settings.CRM_EMAIL_ENABLED and _daily_due(send_daily_digest, now, settings.CRM_DIGEST_HOUR)
 
 
 def _now() -> datetime.datetime:
@@ -37,10 +52,14 @@ def tick() -> str:
     now = _now()
     tick.using(run_after=now + datetime.timedelta(minutes=settings.CRM_SYNC_MINUTES)).enqueue()
     syncs = capture_tasks.enqueue_all()
-    digest = _digest_due(now)
-    if digest:
+    queued = [f"{syncs} mailbox sync(s)"]
+    if _digest_due(now):
         send_daily_digest.enqueue()  # sends at most once per user per day whatever queues it
-    return f"Queued {syncs} mailbox sync(s){' and the morning digest' if digest else ''}."
+        queued.append("the morning digest")
+    if _daily_due(recompute_strength, now, STRENGTH_HOUR):
+        recompute_strength.enqueue()
+        queued.append("the nightly strength scores")
+    return f"Queued {', '.join(queued)}."
 
 
 def start() -> bool:

@@ -17,6 +17,7 @@ from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
+from crm.lib import digest
 from pipeline.models import Task
 
 # What a form or the API may set; the rest (creator, done_*) the services keep.
@@ -124,14 +125,24 @@ def tasks_for(user: Any, view: str = TaskView.MINE) -> QuerySet[Task]:
 
 def overdue_and_due_today(user: Any, today: datetime.date) -> QuerySet[Task]:
     """The user's open, unsnoozed tasks due on or before ``today`` (for the daily digest)."""
-    return (
-        Task.objects.visible_to(user)
-        .open()
-        .unsnoozed(today)
-        .filter(owner=user, due_date__lte=today)
-        .select_related("contact", "opportunity")
-        .order_by("due_date", "pk")
-    )
+    return tasks_for(user, TaskView.MINE).unsnoozed(today).filter(due_date__lte=today).order_by("due_date", "pk")
+
+
+DIGEST_LIMIT = 20
+
+
+def task_digest_section(user: Any, today: datetime.date) -> digest.Section | None:
+    """The morning digest's "your tasks due": the first DIGEST_LIMIT and, when there are more, the count."""
+    tasks = overdue_and_due_today(user, today)
+    rows = list(tasks[:DIGEST_LIMIT])
+    if not rows:
+        return None
+    items = [
+        digest.Item(title=task.title, detail=_task_detail(task, user), due=task.due_date, url=task.get_absolute_url())
+        for task in rows
+    ]
+    total = tasks.order_by().count() if len(rows) == DIGEST_LIMIT else len(rows)
+    return digest.Section("tasks", "Your tasks due", items, total, reverse("task_list") + f"?who={TaskView.MINE}")
 
 
 def active_team() -> QuerySet:

@@ -68,7 +68,8 @@ def _communication_actions(user: Any, today: datetime.date) -> digest.Section:
 def _deadlines(user: Any, today: datetime.date) -> list[digest.Section]:
     """The next-actions page's other sources (MFN elections, compliance expiry), due by today."""
     sections = []
-    for group in next_actions.groups_for(user, today):
+    # A source with a digest section of its own (tasks) is said whole there, not cut to a page's group.
+    for group in next_actions.groups_for(user, today, skip=digest.has):
         items = [item for item in group.items if item.due is not None and item.due <= today]
         if items:
             sections.append(digest.Section(group.key, group.label, items, 0, group.more_url))

@@ -5,9 +5,9 @@ The digest (crm/digest) always has the communications' open next actions, the de
 changes since yesterday. Other features (tasks, stale relationships) register a *section*
 here from their ``AppConfig.ready``, e.g.::
 
-    digest.register("tasks", lambda user, today: digest.Section(
-        "tasks", "Your tasks", items=[digest.Item(t.title, t.detail, t.due, t.url) for t in
-        Task.objects.overdue_and_due_today(user, today)]))
+    digest.register("stale", stale_digest_section)  # contacts/apps.py
+
+    def stale_digest_section(user, today) -> digest.Section | None: ...
 
 A section returns ``None`` or a section without items when it has nothing for that user; a
 digest with nothing in any section is not sent. Item urls are site paths (``reverse(...)``);
@@ -23,7 +23,7 @@ from typing import Any
 
 from crm.lib.next_actions import ActionItem as Item
 
-__all__ = ["Item", "Section", "register", "sections_for"]
+__all__ = ["Item", "Section", "has", "register", "sections_for"]
 
 
 @dataclass
@@ -50,6 +50,12 @@ def register(key: str, source: SectionSource) -> None:
 
 def unregister(key: str) -> None:
     _sections.pop(key, None)
+
+
+def has(key: str) -> bool:
+    """Whether a section named ``key`` is registered: the digest then leaves out the next-actions
+    page's group of that name, which shows only a page's first few items."""
+    return key in _sections
 
 
 def sections_for(user: Any, today: datetime.date) -> list[Section]:

@@ -68,8 +68,14 @@ def register(key: str, source: Source, *, views: bool = False) -> None:
     _sources[key] = (source, views)
 
 
-def groups_for(user: Any, today: datetime.date, who: str = MINE) -> list[SourceGroup]:
-    """Every registered source's group for ``user``, in registration order."""
+def groups_for(
+    user: Any, today: datetime.date, who: str = MINE, skip: Callable[[str], bool] = lambda key: False
+) -> list[SourceGroup]:
+    """Every registered source's group for ``user``, in registration order, but those ``skip`` names."""
     if who not in VIEWS:
         who = MINE
-    return [source(user, today, who=who) if views else source(user, today) for source, views in _sources.values()]
+    return [
+        source(user, today, who=who) if views else source(user, today)
+        for key, (source, views) in _sources.items()
+        if not skip(key)
+    ]

@@ -229,9 +229,9 @@ def test_building_a_managers_digest_runs_a_fixed_number_of_queries(team, django_
     f.opportunity(f.contact(), fund)
     for _ in range(actions):
         f.action(f.contact(), -1, by=team["manager"])
-    # 9 for the actions, the deadlines' sources and the raise's changes; 2 for the tasks group
-    # (count, slice); 2 for the stale relationships (thresholds, slice; no count below a full slice).
-    with django_assert_num_queries(13):
+    # 9 for the actions, the deadlines' sources and the raise's changes; 1 for the tasks (a slice;
+    # a count only when it is full); 2 for the stale relationships (thresholds, slice; the same).
+    with django_assert_num_queries(12):
         built = compose.build(team["manager"], timezone.localdate())
     assert len(built.sections[0].items) == actions and built.changes is not None
 
@@ -285,3 +285,16 @@ def test_the_digest_lists_the_users_overdue_tasks_and_the_stale_relationships_th
         assert str(forgotten) in body and "never touched" in body
         assert str(kept_warm) not in body and "Elsewhere" not in body
     assert f"https://crm.example.org/contacts/{forgotten.pk}/" in html
+
+
+def test_every_due_task_counts_in_the_digest_beyond_the_first_twenty(team):
+    from crm.digest import compose
+    from pipeline import todo
+
+    today = timezone.localdate()
+    for n in range(todo.DIGEST_LIMIT + 2):
+        todo.create_task(team["manager"], title=f"Chase {n}", owner=team["idle"], due_date=today)
+    built = compose.build(team["idle"], today)
+    [tasks] = [section for section in built.sections if section.key == "tasks"]
+    assert len(tasks.items) == todo.DIGEST_LIMIT and tasks.remaining == 2
+    assert tasks.more_url == "/tasks/?who=mine"

@@ -73,3 +73,24 @@ def test_no_digest_is_queued_while_email_is_off(queue, settings, monkeypatch):
     monkeypatch.setattr(schedule, "_now", lambda: eight)
     schedule.tick.call()
     assert _queued(queue, send_daily_digest) == []
+
+
+def test_the_strength_scores_are_recomputed_once_a_night_from_their_hour(queue, monkeypatch, member_user):
+    from crm.testing import factories as f
+
+    person = f.contact("Okafor")
+    f.comm(person, 3, type="meeting")
+    person.__class__.objects.filter(pk=person.pk).update(strength=None)  # as a day's decay leaves it: stale
+    now = {"at": _at(schedule.STRENGTH_HOUR - 1)}
+    monkeypatch.setattr(schedule, "_now", lambda: now["at"])
+    schedule.tick.call()
+    assert _queued(queue, schedule.recompute_strength) == []  # before the hour
+    now["at"] = _at(schedule.STRENGTH_HOUR)
+    schedule.tick.call()
+    now["at"] = _at(schedule.STRENGTH_HOUR + 3)
+    schedule.tick.call()
+    [queued] = _queued(queue, schedule.recompute_strength)
+
+    assert schedule.recompute_strength.call() == "Rescored 1 contact(s)."
+    person.refresh_from_db()
+    assert person.strength and person.strength > 0
