@@ -22,6 +22,9 @@ class ContactsConfig(AppConfig):
 
 def ensure_default_thresholds(sender, using="default", apps=global_apps, **kwargs) -> None:
     """The default thresholds when there are none at all (edited or removed ones are left alone)."""
-    StaleThreshold = apps.get_model("contacts", "StaleThreshold")
+    try:
+        StaleThreshold = apps.get_model("contacts", "StaleThreshold")
+    except LookupError:  # migrated back to before 0012: no thresholds to keep
+        return
     if not StaleThreshold.objects.using(using).exists():
         create_default_thresholds(StaleThreshold, using)
