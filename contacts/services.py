@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import models, transaction
-from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Value
+from django.db.models import Count, F, IntegerField, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from simple_history.utils import bulk_update_with_history, get_history_manager_for_model
@@ -544,6 +544,17 @@ def communications_for(user) -> QuerySet[Communication]:
     return Communication.objects.visible_to(user).select_related(
         "contact", "contact__organization", "created_by", "opportunity", "next_action_done_by"
     )
+
+
+def open_actions_for(user, *, mine: bool) -> QuerySet[Communication]:
+    """Open next actions by due date (undated last): the actions page's groups and the digest."""
+    queryset = (
+        communications_for(user)
+        .open_actions()
+        .defer("body", "attachment_names")  # email threads can be long; an action item never shows them
+        .order_by(F("next_action_date").asc(nulls_last=True), "communication_date", "pk")
+    )
+    return queryset.filter(created_by=user) if mine else queryset
 
 
 def overdue_count(user) -> int:

@@ -22,6 +22,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from django.db import transaction
+from django.db.models import Count, Max, Sum
+from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.utils import timezone
 
 from contacts.models import Communication, CommunicationType, Contact, Direction, RelationshipStrength
@@ -122,8 +124,6 @@ def _attendees_changed(sender, instance, action: str, **kwargs) -> None:
 
 
 def connect() -> None:
-    from django.db.models.signals import m2m_changed, post_delete, post_save
-
     post_save.connect(_changed, sender=Communication, dispatch_uid="strength_saved")
     post_delete.connect(_changed, sender=Communication, dispatch_uid="strength_deleted")
     m2m_changed.connect(
@@ -136,8 +136,6 @@ def who_knows_best(organization, viewer, limit: int = 5) -> list[dict]:
 
     Best single relationship first, then the sum over the organization; one query.
     """
-    from django.db.models import Count, Max, Sum
-
     contacts = Contact.objects.visible_to(viewer).filter(organization=organization).values("pk")
     return list(
         RelationshipStrength.objects.filter(contact__in=contacts, score__gt=0)

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, field
 
 from django.contrib import messages
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import Substr
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
@@ -31,7 +31,7 @@ from contacts.pickers import (
     search_contacts,
     search_organizations,
 )
-from contacts.services import communications_for, overdue_count
+from contacts.services import communications_for, open_actions_for, overdue_count
 from crm.lib import next_actions
 from crm.lib.export import export_response
 from crm.lib.history import history_entries
@@ -421,16 +421,6 @@ def action_groups(today: datetime.date) -> list[ActionGroup]:
         ActionGroup("week", "This week", Q(next_action_date__gt=today, next_action_date__lte=week_end)),
         ActionGroup("later", "Later", Q(next_action_date__gt=week_end) | Q(next_action_date__isnull=True)),
     ]
-
-
-def open_actions_for(user, *, mine: bool) -> QuerySet[Communication]:
-    queryset = (
-        communications_for(user)
-        .open_actions()
-        .defer("body", "attachment_names")  # email threads can be long; an action item never shows them
-        .order_by(F("next_action_date").asc(nulls_last=True), "communication_date", "pk")
-    )
-    return queryset.filter(created_by=user) if mine else queryset
 
 
 def shown_count(value: str | None) -> int:

@@ -9,7 +9,7 @@ from typing import Any
 from django.conf import settings
 from django.urls import reverse
 
-from contacts.models import Communication
+from contacts.services import open_actions_for
 from crm.lib import digest, next_actions
 from crm.models import Role
 from lps.models import Fund
@@ -43,14 +43,7 @@ def absolute(path: str) -> str:
 
 def _communication_actions(user: Any, today: datetime.date) -> digest.Section:
     """The user's own open next actions due today or before (the actions page's "mine")."""
-    queryset = (
-        Communication.objects.visible_to(user)
-        .open_actions()
-        .filter(created_by=user, next_action_date__lte=today)
-        .select_related("contact")
-        .defer("body", "attachment_names")
-        .order_by("next_action_date", "communication_date", "pk")
-    )
+    queryset = open_actions_for(user, mine=True).filter(next_action_date__lte=today)
     rows = list(queryset[:ACTIONS_LIMIT])
     items = [
         next_actions.ActionItem(
