@@ -487,6 +487,14 @@ class Communication(TimeStampedModel):
     def __str__(self) -> str:
         return self.subject or f"{self.get_type_display()} with {self.contact}"
 
+    def mark_action_done(self, user: Any) -> None:
+        """The next action done now by ``user``, who is named in its history row."""
+        self.next_action_done = True
+        self.next_action_done_at = timezone.now()
+        self.next_action_done_by = user
+        self._history_user = user
+        self.save(update_fields=["next_action_done", "next_action_done_at", "next_action_done_by", "updated_at"])
+
     @classmethod
     def after_bulk_write(cls, communications: list[Communication], user: Any, reason: str = "") -> None:
         """An import's bulk write skips save(): recompute the strength of the contacts it touched.

@@ -171,13 +171,7 @@ def task_from_next_action(communication: Any, user: Any, owner: Any, *, title: s
             opportunity=communication.opportunity,
             notes=notes,
         )
-        communication.next_action_done = True
-        communication.next_action_done_at = timezone.now()
-        communication.next_action_done_by = user
-        communication._history_user = user
-        communication.save(
-            update_fields=["next_action_done", "next_action_done_at", "next_action_done_by", "updated_at"]
-        )
+        communication.mark_action_done(user)
     return task
 
 

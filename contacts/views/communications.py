@@ -539,10 +539,7 @@ def action_done(request: HttpRequest, pk: int) -> HttpResponse:
         text = f"Reopened “{communication.next_action}”."
     else:
         if not communication.next_action_done:
-            communication.next_action_done = True
-            communication.next_action_done_at = timezone.now()
-            communication.next_action_done_by = request.user
-            communication.save()
+            communication.mark_action_done(request.user)
         text = f"Done: “{communication.next_action}”."
     if is_fragment_request(request):
         return _action_item_response(request, communication.pk)
