@@ -11,6 +11,7 @@ from decimal import Decimal
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from crm.imports import writer
 from crm.testing.factories import commitment, contact, lp
@@ -24,7 +25,6 @@ S, H, SIGNED, CLOSED, W = (
     CommitmentStatus.CLOSED,
     CommitmentStatus.WITHDRAWN,
 )
-TODAY = datetime.date.today()
 
 
 def rungs(c: Commitment) -> dict[str, tuple[Decimal | None, datetime.date | None]]:
@@ -43,8 +43,8 @@ def test_moving_up_the_ladder_keeps_each_lower_levels_amount(ada, fund_two):
     move(c, SIGNED, "3000000")
     ladder = rungs(c)
     assert ladder[S] == (Decimal("5000000"), None)  # entered without a date: when is unknown
-    assert ladder[H] == (Decimal("4000000"), TODAY)
-    assert ladder[SIGNED] == (Decimal("3000000"), TODAY)
+    assert ladder[H] == (Decimal("4000000"), timezone.localdate())
+    assert ladder[SIGNED] == (Decimal("3000000"), timezone.localdate())
     assert ladder[CLOSED] == (None, None)
     # Totals use the level reached now.
     assert Commitment.objects.filter(pk=c.pk).totals()["committed"] == Decimal("3000000")
@@ -93,8 +93,8 @@ def test_a_withdrawal_keeps_how_far_the_lp_got_and_when_they_left(ada, fund_two)
     ladder = rungs(c)
     assert ladder[S][0] == Decimal("5000000")
     assert ladder[H][0] == Decimal("4000000")
-    assert (c.withdrawn_date, c.withdrawn_reason) == (TODAY, "Allocation cut")
-    assert rungs(c)[H][1] == TODAY
+    assert (c.withdrawn_date, c.withdrawn_reason) == (timezone.localdate(), "Allocation cut")
+    assert rungs(c)[H][1] == timezone.localdate()
     assert Commitment.objects.filter(pk=c.pk).totals()["committed"] == 0
     # Reinstated: the withdrawal is no longer current (its history keeps it).
     move(c, H, "4000000")
