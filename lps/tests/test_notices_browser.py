@@ -39,6 +39,8 @@ def test_open_a_call_notice_print_it_and_print_every_lps_notice_one_a_page(
     expect(notice).to_have_count(1)
     expect(notice.locator("[data-figure=amount-due]")).to_have_text("$200,000")
     expect(notice).to_contain_text("Bank of Testing")
+    # The click on "Notice" returns once the new page commits, before print.js has run.
+    page.wait_for_load_state("load")
     page.get_by_role("button", name="Print").click()
     assert page.evaluate("window.__printed") == 1
 
