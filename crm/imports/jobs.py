@@ -386,6 +386,7 @@ def recover_interrupted() -> int:
                 )
             )
             recovered += ImportRun.objects.filter(pk=run.pk).update(**fields)
+            _close_task_row(run, now)
             continue
         else:  # pragma: no cover - someone changed its records since; say so if it happens
             fields["status"] = ImportStatus.FAILED
@@ -393,10 +394,29 @@ def recover_interrupted() -> int:
                 "The import was interrupted before it finished (its worker stopped), and some of what it wrote "
                 "is still there. Undo is not possible; ask an admin to check its records."
             )
-        recovered += ImportRun.objects.filter(
-            pk=run.pk, job=run.job, status=run.status, job_finished_at__isnull=True
-        ).update(**fields)
+        still_open = ImportRun.objects.filter(pk=run.pk, job=run.job, status=run.status, job_finished_at__isnull=True)
+        if still_open.update(**fields):
+            recovered += 1
+            _close_task_row(run, now)
     return recovered
+
+
+def _close_task_row(run: ImportRun, now: datetime.datetime) -> None:
+    """Mark the queue's own row failed too, so the admin's task results do not say "running" forever.
+
+    The worker that claimed it died without writing its outcome; a live worker never picks up a
+    RUNNING row again, so this is the only place that can end it.
+    """
+    if not run.job_task_id:
+        return
+    from django_tasks_db.models import DBTaskResult
+
+    DBTaskResult.objects.filter(pk=run.job_task_id, status="RUNNING").update(
+        status="FAILED",
+        finished_at=now,
+        exception_class_path="crm.imports.jobs.WorkerDied",
+        traceback=f"The worker running import #{run.pk} stopped before the task finished (found by recovery).",
+    )
 
 
 # --- the full row report ---------------------------------------------------------------------------

@@ -260,6 +260,13 @@ def test_a_worker_killed_mid_import_leaves_the_run_failed_with_nothing_kept(inst
     assert install.query("select count(*) from contacts_contact") == [(0,)]
     assert install.query("select count(*) from contacts_historicalcontact") == [(0,)]
     assert install.query("select count(*) from crm_importedrecord") == [(0,)]
+    # The queue's own row is ended too, so the admin's task results do not say "running" forever.
+    ((task_status,),) = install.query(
+        "select t.status from django_tasks_database_dbtaskresult t join crm_importrun r"
+        " on replace(t.id, '-', '') = replace(r.job_task_id, '-', '') where r.id = ?",
+        pk,
+    )
+    assert task_status == "FAILED"
 
 
 @pytest.mark.slow
