@@ -289,7 +289,7 @@ def _session_for(user: User) -> str:
     return client.cookies[settings.SESSION_COOKIE_NAME].value
 
 
-def run_in_throwaway(scale: int, repeat: int, stdout: OutputWrapper) -> None:
+def run_in_throwaway(scale: int, repeat: int, stdout: OutputWrapper, import_rows: int = 20_000) -> None:
     """Re-run ``manage.py benchmark`` in a subprocess on a new temporary data folder, then remove it."""
     if not 1 <= scale <= 100_000:
         raise BenchmarkError("--scale must be between 1 and 100,000.")
@@ -304,6 +304,7 @@ def run_in_throwaway(scale: int, repeat: int, stdout: OutputWrapper) -> None:
         "--in-throwaway",
         f"--scale={scale}",
         f"--repeat={repeat}",
+        f"--import-rows={import_rows}",
     ]
     stdout.write(f"Throwaway database in {folder} (removed afterwards).")
     try:

@@ -33,6 +33,11 @@ ROW = re.compile(
 
 # The gunicorn table: the same columns and a last one against the page budget.
 SERVED_ROW = re.compile(ROW.pattern.removesuffix("$") + r"\s+(?P<verdict>ok|OVER)$")
+ALONGSIDE = re.compile(
+    r"^People working during a 1,000-row import .*\n  (?P<requests>\d+) requests, (?P<failed>\d+) failed or locked;"
+    r" longest wait [\d.]+ s \((ok|OVER) against the 3 s goal\)",
+    re.M,
+)
 PEAKS = re.compile(
     r"^Worker peak RSS after every page: (?P<peaks>\d+ MiB(?:, \d+ MiB)*) \(budget 130 MiB\): (ok|OVER)\.$"
 )
@@ -59,7 +64,7 @@ def test_benchmark_seeds_a_throwaway_database_and_lists_every_page_through_the_t
     )
 
     result = subprocess.run(
-        [sys.executable, "manage.py", "benchmark", "--scale", "1", "--repeat", "2"],
+        [sys.executable, "manage.py", "benchmark", "--scale", "1", "--repeat", "2", "--import-rows", "1000"],
         cwd=PROJECT_ROOT,
         env=environ,
         stdin=subprocess.DEVNULL,
@@ -88,6 +93,9 @@ def test_benchmark_seeds_a_throwaway_database_and_lists_every_page_through_the_t
         assert int(row["size"]) == pytest.approx(int(rows[label]["size"]), abs=2), label
     peaks = [match for line in result.stdout.splitlines() if (match := PEAKS.match(line))]
     assert len(peaks) == 1 and peaks[0]["peaks"].count("MiB") == 2, result.stdout
+    # Then three people sign in and save during an import (1,000 rows here), and none of them is refused.
+    alongside = ALONGSIDE.search(result.stdout)
+    assert alongside and int(alongside["requests"]) > 0 and alongside["failed"] == "0", result.stdout
     # The real data folder was never used, and the throwaway one (static files included) is gone.
     assert not (real_data / "crm.sqlite3").exists()
     assert list(temp.iterdir()) == []
@@ -133,3 +141,5 @@ def test_benchmark_rejects_nonsense_options():
         call_command("benchmark", "--repeat", "0", stdout=io.StringIO())
     with pytest.raises(CommandError, match="--scale must be between 1 and 100,000"):
         call_command("benchmark", "--scale", "0", stdout=io.StringIO())
+    with pytest.raises(CommandError, match="--import-rows must be between 100 and 1,000,000"):
+        call_command("benchmark", "--import-rows", "5", stdout=io.StringIO())

@@ -9,6 +9,7 @@ from crm.demo.benchmark import (
     run_in_throwaway,
     seed_throwaway,
 )
+from crm.imports.alongside import report_alongside
 from crm.imports.benchmark import report_imports
 
 
@@ -41,21 +42,30 @@ class Command(BaseCommand):
             action="store_true",
             help="Measure the configured database as it is (no seeding) instead of a throwaway one.",
         )
+        parser.add_argument(
+            "--import-rows",
+            type=int,
+            default=20_000,
+            help="Rows of the generated base timed on import and imported while people work (default 20,000).",
+        )
         # Set by the parent process on the throwaway copy of itself; not for people.
         parser.add_argument("--in-throwaway", action="store_true", help="==SUPPRESS==")
 
     def handle(self, *args, **options):
         if options["repeat"] < 1:
             raise CommandError("--repeat must be at least 1.")
+        if not 100 <= options["import_rows"] <= 1_000_000:
+            raise CommandError("--import-rows must be between 100 and 1,000,000.")
         try:
             if options["in_throwaway"]:
                 seed_throwaway(options["scale"], self.stdout)
             elif not options["use_current_db"]:
-                run_in_throwaway(options["scale"], options["repeat"], self.stdout)
+                run_in_throwaway(options["scale"], options["repeat"], self.stdout, options["import_rows"])
                 return
             measured = report(options["repeat"], self.stdout)
             if options["in_throwaway"]:
                 report_served(options["repeat"], self.stdout, measured)
-                report_imports(self.stdout, min(options["repeat"], 3))
+                report_imports(self.stdout, min(options["repeat"], 3), rows=options["import_rows"])
+                report_alongside(self.stdout, options["import_rows"])
         except BenchmarkError as exc:
             raise CommandError(str(exc)) from exc
