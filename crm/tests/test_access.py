@@ -248,6 +248,8 @@ ROUTE_ROLES: dict[str, str] = {
     "api:api_opportunity_list": Role.MEMBER,
     "api:api_opportunity_detail": Role.MEMBER,
     "api:api_opportunity_move": Role.MEMBER,
+    "api:api_opportunity_create": Role.MEMBER,
+    "api:api_opportunity_edit": Role.MEMBER,
     "api:api_fund_list": Role.MEMBER,
     "api:api_stage_list": Role.MEMBER,
     "api:api_user_list": Role.MEMBER,

@@ -109,6 +109,7 @@ OBJECT_ROUTES: dict[str, type[Model]] = {
     "api:api_communication_detail": Communication,
     "api:api_opportunity_detail": Opportunity,
     "api:api_opportunity_move": Opportunity,
+    "api:api_opportunity_edit": Opportunity,
     "api:api_lp_detail": LPProfile,
 }
 # Id-taking URLs of records that are not CRM data: one's own passkeys (checked against the
@@ -130,6 +131,7 @@ API_WRITES = {
     "api:api_organization_edit": ("patch", {}),
     "api:api_tag_edit": ("patch", {}),
     "api:api_opportunity_move": ("post", {"stage_id": 1}),
+    "api:api_opportunity_edit": ("patch", {}),
 }
 
 
