@@ -259,6 +259,12 @@ ROUTE_ROLES: dict[str, str] = {
     "api:api_dashboard": Role.MEMBER,
     "api:api_commitment_list": Role.MEMBER,
     "api:api_lp_detail": Role.MEMBER,
+    # Members may call these; the permission layer refuses their commitment writes (test_permissions).
+    "api:api_lp_create": Role.MEMBER,
+    "api:api_lp_edit": Role.MEMBER,
+    "api:api_commitment_create": Role.MEMBER,
+    "api:api_commitment_detail": Role.MEMBER,
+    "api:api_commitment_edit": Role.MEMBER,
     "api:api_report": Role.MEMBER,
 }
 

@@ -111,6 +111,10 @@ OBJECT_ROUTES: dict[str, type[Model]] = {
     "api:api_opportunity_move": Opportunity,
     "api:api_opportunity_edit": Opportunity,
     "api:api_lp_detail": LPProfile,
+    "api:api_lp_edit": LPProfile,
+    "api:api_commitment_create": LPProfile,
+    "api:api_commitment_detail": Commitment,
+    "api:api_commitment_edit": Commitment,
 }
 # Id-taking URLs of records that are not CRM data: one's own passkeys (checked against the
 # owner), and the import engine's runs and mappings (tested with the imports).
@@ -132,6 +136,9 @@ API_WRITES = {
     "api:api_tag_edit": ("patch", {}),
     "api:api_opportunity_move": ("post", {"stage_id": 1}),
     "api:api_opportunity_edit": ("patch", {}),
+    "api:api_lp_edit": ("patch", {}),
+    "api:api_commitment_create": ("post", {}),
+    "api:api_commitment_edit": ("patch", {}),
 }
 
 
