@@ -265,6 +265,11 @@ ROUTE_ROLES: dict[str, str] = {
     "api:api_commitment_create": Role.MEMBER,
     "api:api_commitment_detail": Role.MEMBER,
     "api:api_commitment_edit": Role.MEMBER,
+    "api:api_task_list": Role.MEMBER,
+    "api:api_task_create": Role.MEMBER,
+    "api:api_task_detail": Role.MEMBER,
+    "api:api_task_edit": Role.MEMBER,
+    "api:api_task_done": Role.MEMBER,
     "api:api_report": Role.MEMBER,
 }
 

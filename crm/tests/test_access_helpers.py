@@ -115,6 +115,9 @@ OBJECT_ROUTES: dict[str, type[Model]] = {
     "api:api_commitment_create": LPProfile,
     "api:api_commitment_detail": Commitment,
     "api:api_commitment_edit": Commitment,
+    "api:api_task_detail": Task,
+    "api:api_task_edit": Task,
+    "api:api_task_done": Task,
 }
 # Id-taking URLs of records that are not CRM data: one's own passkeys (checked against the
 # owner), and the import engine's runs and mappings (tested with the imports).
@@ -139,6 +142,8 @@ API_WRITES = {
     "api:api_lp_edit": ("patch", {}),
     "api:api_commitment_create": ("post", {}),
     "api:api_commitment_edit": ("patch", {}),
+    "api:api_task_edit": ("patch", {}),
+    "api:api_task_done": ("post", {}),
 }
 
 
