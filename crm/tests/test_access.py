@@ -270,6 +270,8 @@ ROUTE_ROLES: dict[str, str] = {
     "api:api_task_detail": Role.MEMBER,
     "api:api_task_edit": Role.MEMBER,
     "api:api_task_done": Role.MEMBER,
+    "api:api_import_create": Role.MANAGER,
+    "api:api_import_detail": Role.MANAGER,
     "api:api_report": Role.MEMBER,
 }
 
@@ -291,6 +293,7 @@ SECRET_URL_NAMES = {"calendar_feed"}
 # Answer GET with 405; the role check is made with a POST instead.
 POST_ONLY_URL_NAMES = {
     "logout",
+    "api:api_import_create",
     "api_token_revoke",
     "calendar_feed_revoke",
     "mailbox_disconnect",

@@ -124,7 +124,7 @@ OBJECT_ROUTES: dict[str, type[Model]] = {
 # An API token is one's own too: revoking someone else's answers 404 (crm/api/tests/test_tokens_page.py).
 # So is a calendar URL (crm/tests/test_calendar_feed.py).
 NOT_CRM_RECORDS = {"passkey_rename", "passkey_remove", "api_token_revoke", "calendar_feed_revoke"}
-IMPORT_PAGES = {name for name in ROUTE_ROLES if name.startswith("import_")}
+IMPORT_PAGES = {name for name in ROUTE_ROLES if name.startswith(("import_", "api:api_import_"))}
 POST_ONLY = {
     "action_done", "task_done", "task_delete", "commitment_toggle", "close_hold", "capital_call_create",
     "call_line_receipt",

@@ -403,10 +403,11 @@ ROUTES_WITHOUT_GUARDED_WRITES = {
     "api:api_report", "api:api_organization_create", "api:api_organization_edit", "api:api_tag_create",
     "api:api_tag_detail", "api:api_tag_edit", "api:api_commitment_detail",
     "api:api_task_list", "api:api_task_create", "api:api_task_detail", "api:api_task_edit", "api:api_task_done",
+    "api:api_import_detail",
 }  # fmt: skip
 # Imports write commitments and funds through the same models (checked below with the
 # engine itself, as the wizard and import_airtable run it): routes open to managers only.
-IMPORT_ROUTES = {"import_run", "import_undo"}
+IMPORT_ROUTES = {"import_run", "import_undo", "api:api_import_create"}
 
 
 def _route_role(route: str) -> str:
