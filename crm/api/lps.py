@@ -7,8 +7,9 @@ from decimal import Decimal
 
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
-from django.db.models import Prefetch
+from django.db.models import Count, Prefetch, Sum
 from django.http import HttpRequest
+from django.utils import timezone
 from ninja import Field, Router, Schema, Status
 
 from contacts.models import Contact
@@ -28,7 +29,7 @@ from crm.lib.text import NAME_MAX, NOTE_MAX, SHORT_NAME_MAX
 from crm.permissions import Capability, refusal, require
 from lps.filters import CommitmentFilter
 from lps.forms import CommitmentForm, LPProfileForm
-from lps.models import Commitment, LPProfile
+from lps.models import CallLine, CapitalCall, Commitment, Fund, LPProfile
 
 router = Router(tags=["lps"])
 
@@ -250,3 +251,84 @@ def commitment_edit(request: HttpRequest, pk: PathId, payload: CommitmentIn) -> 
     require(request.user, Capability.CHANGE_COMMITMENTS)
     commitment = Commitment.objects.visible_to(request.user).get_for_user(request.user, pk, write=True)
     return _save_commitment(request, commitment, payload)
+
+
+# --- capital calls (read): the fund's calls page and a call's page ---------------------------------
+
+
+class CapitalCallOut(Schema):
+    id: int
+    fund_id: int
+    number: int
+    notice_date: datetime.date
+    due_date: datetime.date
+    purpose: str
+    amount: Decimal
+    percent: Decimal | None
+    received: Decimal
+    lp_count: int
+
+
+class CallLineOut(Schema):
+    id: int
+    commitment_id: int
+    lp_id: int
+    lp_name: str
+    amount: Decimal
+    received_amount: Decimal
+    received_date: datetime.date | None
+    outstanding: Decimal
+
+    @staticmethod
+    def resolve_lp_id(obj: CallLine) -> int:
+        return obj.commitment.lp_id
+
+    @staticmethod
+    def resolve_lp_name(obj: CallLine) -> str:
+        return str(obj.commitment.lp.contact)
+
+    @staticmethod
+    def resolve_outstanding(obj: CallLine) -> Decimal:
+        return max(obj.amount - obj.received_amount, Decimal("0"))
+
+
+class CapitalCallDetail(CapitalCallOut):
+    overdue: bool
+    notes: str
+    lines: list[CallLineOut]
+
+
+def _calls(user):
+    return (
+        CapitalCall.objects.visible_to(user)
+        .annotate(received_sum=Sum("lines__received_amount"), lp_count=Count("lines"))
+        .order_by("-number", "pk")
+    )
+
+
+def _call_out(call: CapitalCall) -> dict:
+    return {
+        **{name: getattr(call, name) for name in ("id", "fund_id", "number", "notice_date", "due_date", "purpose")},
+        **{name: getattr(call, name) for name in ("amount", "percent", "lp_count", "notes")},
+        "received": call.received_sum or Decimal("0"),
+    }
+
+
+@router.get("/funds/{pk}/capital-calls", response=list[CapitalCallOut], url_name="api_capital_call_list")
+def capital_call_list(request: HttpRequest, pk: PathId) -> list[dict]:
+    """The fund's capital calls, latest first, with what each asked and received (its calls page)."""
+    fund = Fund.objects.get_for_user(request.user, pk)
+    return [_call_out(call) for call in _calls(request.user).filter(fund=fund)]
+
+
+@router.get("/capital-calls/{pk}", response=CapitalCallDetail, url_name="api_capital_call_detail")
+def capital_call_detail(request: HttpRequest, pk: PathId) -> dict:
+    """A capital call with every LP's line: called, received, outstanding."""
+    call = _calls(request.user).get_for_user(request.user, pk)
+    lines = (
+        CallLine.objects.visible_to(request.user)
+        .filter(call=call)
+        .select_related("commitment__lp__contact")
+        .order_by("-amount", "pk")
+    )
+    return {**_call_out(call), "overdue": call.due_date < timezone.localdate(), "lines": list(lines)}

@@ -272,6 +272,10 @@ ROUTE_ROLES: dict[str, str] = {
     "api:api_task_done": Role.MEMBER,
     "api:api_import_create": Role.MANAGER,
     "api:api_import_detail": Role.MANAGER,
+    "api:api_fund_ladder": Role.MEMBER,
+    "api:api_fund_closes": Role.MEMBER,
+    "api:api_capital_call_list": Role.MEMBER,
+    "api:api_capital_call_detail": Role.MEMBER,
     "api:api_report": Role.MEMBER,
 }
 

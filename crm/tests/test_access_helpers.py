@@ -118,6 +118,10 @@ OBJECT_ROUTES: dict[str, type[Model]] = {
     "api:api_task_detail": Task,
     "api:api_task_edit": Task,
     "api:api_task_done": Task,
+    "api:api_fund_ladder": Fund,
+    "api:api_fund_closes": Fund,
+    "api:api_capital_call_list": Fund,
+    "api:api_capital_call_detail": CapitalCall,
 }
 # Id-taking URLs of records that are not CRM data: one's own passkeys (checked against the
 # owner), and the import engine's runs and mappings (tested with the imports).

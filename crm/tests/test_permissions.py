@@ -403,7 +403,8 @@ ROUTES_WITHOUT_GUARDED_WRITES = {
     "api:api_report", "api:api_organization_create", "api:api_organization_edit", "api:api_tag_create",
     "api:api_tag_detail", "api:api_tag_edit", "api:api_commitment_detail",
     "api:api_task_list", "api:api_task_create", "api:api_task_detail", "api:api_task_edit", "api:api_task_done",
-    "api:api_import_detail",
+    "api:api_import_detail", "api:api_fund_ladder", "api:api_fund_closes", "api:api_capital_call_list",
+    "api:api_capital_call_detail",
 }  # fmt: skip
 # Imports write commitments and funds through the same models (checked below with the
 # engine itself, as the wizard and import_airtable run it): routes open to managers only.

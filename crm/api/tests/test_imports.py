@@ -11,6 +11,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from contacts.models import Contact
 from crm.models import ImportRun, ImportStatus
 
+pytestmark = pytest.mark.django_db
+
 PEOPLE = "Full Name,E-mail,Job Title\nAda Okafor,ada@atlas.example,CIO\nCara Diaz,not-an-email,Angel\n"
 ROWS = [
     {"Full Name": "Ada Okafor", "E-mail": "ada@atlas.example", "Job Title": "CIO"},

@@ -10,6 +10,8 @@ import pytest
 from crm.testing.factories import commitment, contact, fund, lp
 from lps.models import CallLine, CapitalCall, Commitment, LPProfile
 
+pytestmark = pytest.mark.django_db
+
 
 def test_commitments_list_takes_the_trackers_filters_in_a_fixed_number_of_queries(
     member_api, django_assert_max_num_queries

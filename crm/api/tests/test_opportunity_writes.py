@@ -11,6 +11,8 @@ from crm.testing.factories import commitment, contact, fund, lp, opportunity, or
 from lps.models import Commitment
 from pipeline.models import Opportunity
 
+pytestmark = pytest.mark.django_db
+
 ROLES = ["admin", "manager", "member"]
 
 

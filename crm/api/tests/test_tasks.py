@@ -11,6 +11,8 @@ from crm.models import Role
 from crm.testing.factories import contact
 from pipeline.models import Task
 
+pytestmark = pytest.mark.django_db
+
 ROLES = ["admin", "manager", "member"]
 
 
