@@ -9,7 +9,7 @@ from django.urls import path
 from django.views.generic import RedirectView
 from ninja import NinjaAPI
 
-from crm.api import communications, contacts, errors, lps, pipeline, reports
+from crm.api import communications, contacts, errors, imports, lps, pipeline, reports, tasks
 from crm.api.auth import PerTokenThrottle, SessionAuth, TokenAuth, signed_in_or_token
 
 # The docs page and the schema: a signed-in session (or a token); see auth.signed_in_or_token.
@@ -41,6 +41,8 @@ api.add_router("", pipeline.router)
 api.add_router("", communications.router)
 api.add_router("", lps.router)
 api.add_router("", reports.router)
+api.add_router("", tasks.router)
+api.add_router("", imports.router)
 
 
 def urls() -> tuple[list[Any], str, str]:

@@ -154,3 +154,17 @@ def form_data(initial: dict[str, Any], changes: dict[str, Any]) -> QueryDict:
         else:
             data[name] = str(value)
     return data
+
+
+def record_values(form: forms.BaseForm) -> dict[str, Any]:
+    """What an unbound ``form`` shows for its record (custom fields included), as form values:
+    a PATCH overlays these with the fields it sends, so the fields it leaves out keep their values."""
+    values: dict[str, Any] = {}
+    for name, field in form.fields.items():
+        value = form.get_initial_for_field(field, name)
+        if isinstance(value, models.Model):
+            value = value.pk
+        elif isinstance(value, list | tuple):
+            value = [v.pk if isinstance(v, models.Model) else v for v in value]
+        values[name] = value
+    return values

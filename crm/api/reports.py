@@ -1,15 +1,19 @@
-"""The dashboard's figures, from the same functions the dashboard page uses."""
+"""The dashboard's and the reports' figures, from the same functions their pages use."""
 
 from __future__ import annotations
 
+import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
 from django.http import Http404, HttpRequest
+from django.utils import timezone
 from ninja import Field, Path, Query, Router, Schema
 
+from crm.api.common import PathId
 from crm.api.errors import Problem
-from reports import analytics
+from lps.models import Fund
+from reports import analytics, closes
 from reports.dashboard import dashboard_context
 
 # Any other name is "no such report" (404), not invalid input.
@@ -107,4 +111,106 @@ def report(request: HttpRequest, report: ReportName, query: Query[ReportQuery]) 
         "months": filters.months,
         "headers": [str(header) for header in data.headers],
         "rows": [list(row) for row in data.table()],
+    }
+
+
+# --- the raise: the commitment ladder and the closes, from the report pages' own functions ----------
+
+
+class LadderLevelOut(Schema):
+    status: str
+    label: str
+    count: int
+    amount: Decimal
+    count_share: Decimal | None = Field(description="Per cent of the level below's commitments that got here.")
+    amount_share: Decimal | None = Field(description="Per cent of the level below's dollars.")
+
+
+class LadderOwnerOut(Schema):
+    name: str
+    levels: list[LadderLevelOut]
+    withdrawn: int
+    soft_to_signed: Decimal | None
+
+
+class LadderOut(Schema):
+    fund_id: int
+    currency: str
+    levels: list[LadderLevelOut]
+    withdrawn_count: int
+    withdrawn_amount: Decimal
+    owners: list[LadderOwnerOut]
+
+
+@router.get("/funds/{pk}/ladder", response=LadderOut, url_name="api_fund_ladder", tags=["reports"])
+def fund_ladder(request: HttpRequest, pk: PathId) -> dict:
+    """How the fund's commitments climbed soft → hard → signed → accepted, overall and per owner:
+    the commitment-ladder report's figures."""
+    fund = Fund.objects.get_for_user(request.user, pk)
+    report = analytics.ladder(request.user, fund)
+    return {
+        "fund_id": fund.pk,
+        "currency": report.currency,
+        "levels": report.levels,
+        "withdrawn_count": report.withdrawn_count,
+        "withdrawn_amount": report.withdrawn_amount,
+        "owners": report.owners,
+    }
+
+
+class ClosePlanOut(Schema):
+    id: int
+    name: str
+    date: datetime.date
+    state: str
+    held: bool
+    minimum_amount: Decimal | None
+    signed: Decimal = Field(description="Signed (or accepted) commitments expected at this close.")
+    hard: Decimal
+    soft: Decimal
+    gap: Decimal | None = Field(description="What must still be signed to reach the minimum; null: no minimum.")
+    gap_if_hard_signs: Decimal | None
+    percent_signed: int | None
+    days_left: int
+    commitment_ids: list[int]
+
+
+class ClosesOut(Schema):
+    fund_id: int
+    currency: str
+    closes: list[ClosePlanOut]
+    unassigned: int = Field(description="Commitments not expected at any close yet.")
+    unassigned_amount: Decimal
+
+
+@router.get("/funds/{pk}/closes", response=ClosesOut, url_name="api_fund_closes", tags=["reports"])
+def fund_closes(request: HttpRequest, pk: PathId) -> dict:
+    """Each close of the fund: its minimum, what is signed and hard-circled against it, and the gap,
+    as the close planner shows them."""
+    fund = Fund.objects.get_for_user(request.user, pk)
+    planner = closes.plan(request.user, fund, timezone.localdate())
+    return {
+        "fund_id": fund.pk,
+        "currency": planner.currency,
+        "closes": [
+            {
+                "id": row.close.pk,
+                "name": row.close.name,
+                "date": row.close.date,
+                "state": row.close.state,
+                "held": row.close.is_held,
+                "minimum_amount": row.close.minimum_amount,
+                "signed": row.signed,
+                "hard": row.hard,
+                "soft": row.soft,
+                "gap": row.gap,
+                "gap_if_hard_signs": row.gap_if_hard_signs,
+                "percent_signed": row.percent_signed,
+                "days_left": row.days_left,
+                "commitment_ids": [planned.commitment.pk for planned in row.commitments],
+            }
+            for row in planner.closes
+        ],
+        "unassigned": planner.unassigned,
+        "unassigned_amount": planner.unassigned_amount,
     }

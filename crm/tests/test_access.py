@@ -248,6 +248,8 @@ ROUTE_ROLES: dict[str, str] = {
     "api:api_opportunity_list": Role.MEMBER,
     "api:api_opportunity_detail": Role.MEMBER,
     "api:api_opportunity_move": Role.MEMBER,
+    "api:api_opportunity_create": Role.MEMBER,
+    "api:api_opportunity_edit": Role.MEMBER,
     "api:api_fund_list": Role.MEMBER,
     "api:api_stage_list": Role.MEMBER,
     "api:api_user_list": Role.MEMBER,
@@ -257,6 +259,23 @@ ROUTE_ROLES: dict[str, str] = {
     "api:api_dashboard": Role.MEMBER,
     "api:api_commitment_list": Role.MEMBER,
     "api:api_lp_detail": Role.MEMBER,
+    # Members may call these; the permission layer refuses their commitment writes (test_permissions).
+    "api:api_lp_create": Role.MEMBER,
+    "api:api_lp_edit": Role.MEMBER,
+    "api:api_commitment_create": Role.MEMBER,
+    "api:api_commitment_detail": Role.MEMBER,
+    "api:api_commitment_edit": Role.MEMBER,
+    "api:api_task_list": Role.MEMBER,
+    "api:api_task_create": Role.MEMBER,
+    "api:api_task_detail": Role.MEMBER,
+    "api:api_task_edit": Role.MEMBER,
+    "api:api_task_done": Role.MEMBER,
+    "api:api_import_create": Role.MANAGER,
+    "api:api_import_detail": Role.MANAGER,
+    "api:api_fund_ladder": Role.MEMBER,
+    "api:api_fund_closes": Role.MEMBER,
+    "api:api_capital_call_list": Role.MEMBER,
+    "api:api_capital_call_detail": Role.MEMBER,
     "api:api_report": Role.MEMBER,
 }
 
@@ -278,6 +297,7 @@ SECRET_URL_NAMES = {"calendar_feed"}
 # Answer GET with 405; the role check is made with a POST instead.
 POST_ONLY_URL_NAMES = {
     "logout",
+    "api:api_import_create",
     "api_token_revoke",
     "calendar_feed_revoke",
     "mailbox_disconnect",

@@ -109,14 +109,26 @@ OBJECT_ROUTES: dict[str, type[Model]] = {
     "api:api_communication_detail": Communication,
     "api:api_opportunity_detail": Opportunity,
     "api:api_opportunity_move": Opportunity,
+    "api:api_opportunity_edit": Opportunity,
     "api:api_lp_detail": LPProfile,
+    "api:api_lp_edit": LPProfile,
+    "api:api_commitment_create": LPProfile,
+    "api:api_commitment_detail": Commitment,
+    "api:api_commitment_edit": Commitment,
+    "api:api_task_detail": Task,
+    "api:api_task_edit": Task,
+    "api:api_task_done": Task,
+    "api:api_fund_ladder": Fund,
+    "api:api_fund_closes": Fund,
+    "api:api_capital_call_list": Fund,
+    "api:api_capital_call_detail": CapitalCall,
 }
 # Id-taking URLs of records that are not CRM data: one's own passkeys (checked against the
 # owner), and the import engine's runs and mappings (tested with the imports).
 # An API token is one's own too: revoking someone else's answers 404 (crm/api/tests/test_tokens_page.py).
 # So is a calendar URL (crm/tests/test_calendar_feed.py).
 NOT_CRM_RECORDS = {"passkey_rename", "passkey_remove", "api_token_revoke", "calendar_feed_revoke"}
-IMPORT_PAGES = {name for name in ROUTE_ROLES if name.startswith("import_")}
+IMPORT_PAGES = {name for name in ROUTE_ROLES if name.startswith(("import_", "api:api_import_"))}
 POST_ONLY = {
     "action_done", "task_done", "task_delete", "commitment_toggle", "close_hold", "capital_call_create",
     "call_line_receipt",
@@ -130,6 +142,12 @@ API_WRITES = {
     "api:api_organization_edit": ("patch", {}),
     "api:api_tag_edit": ("patch", {}),
     "api:api_opportunity_move": ("post", {"stage_id": 1}),
+    "api:api_opportunity_edit": ("patch", {}),
+    "api:api_lp_edit": ("patch", {}),
+    "api:api_commitment_create": ("post", {}),
+    "api:api_commitment_edit": ("patch", {}),
+    "api:api_task_edit": ("patch", {}),
+    "api:api_task_done": ("post", {}),
 }
 
 

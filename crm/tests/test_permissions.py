@@ -265,6 +265,30 @@ CASES = [
          lambda c, w: c.post(reverse("api:api_opportunity_move", args=[w.won.pk]),
                              {"stage_id": w.stages["Meeting"].pk, "commitment_action": "delete"},
                              content_type="application/json")),
+    Case("api:api_opportunity_create", "add a $1 deal straight into Committed through the API",
+         Capability.CHANGE_COMMITMENTS,
+         lambda c, w: c.post(reverse("api:api_opportunity_create"),
+                             {"contact_id": w.lp_contact.pk, "fund_id": w.fund.pk, "name": "Again",
+                              "stage_id": w.stages["Committed"].pk, "commitment_amount": "1"},
+                             content_type="application/json")),
+    Case("api:api_opportunity_edit", "edit a won deal's commitment amount through the API",
+         Capability.CHANGE_COMMITMENTS,
+         lambda c, w: c.patch(reverse("api:api_opportunity_edit", args=[w.won.pk]),
+                              {"commitment_amount": "99999999"}, content_type="application/json")),
+    Case("api:api_lp_create", "make a prospect an accredited LP through the API", Capability.CHANGE_COMPLIANCE,
+         lambda c, w: c.post(reverse("api:api_lp_create"),
+                             {"contact_id": w.prospect.pk, "accredited": True, "qualified_purchaser": True},
+                             content_type="application/json")),
+    Case("api:api_lp_edit", "mark an LP accredited through the API", Capability.CHANGE_COMPLIANCE,
+         lambda c, w: c.patch(reverse("api:api_lp_edit", args=[w.profile.pk]), {"accredited": True},
+                              content_type="application/json")),
+    Case("api:api_commitment_create", "add a commitment through the API", Capability.CHANGE_COMMITMENTS,
+         lambda c, w: c.post(reverse("api:api_commitment_create", args=[w.profile.pk]),
+                             {"fund_id": w.old_fund.pk, "commitment_amount": "1000000"},
+                             content_type="application/json")),
+    Case("api:api_commitment_edit", "rewrite a commitment's amount through the API", Capability.CHANGE_COMMITMENTS,
+         lambda c, w: c.patch(reverse("api:api_commitment_edit", args=[w.commitment.pk]),
+                              {"commitment_amount": "1"}, content_type="application/json")),
     Case("pipeline_reorder", "drop an open card into Committed on the board", Capability.CHANGE_COMMITMENTS,
          lambda c, w: c.post(reverse("pipeline_reorder"),
                              {"fund": w.fund.pk, "stage": w.stages["Committed"].pk,
@@ -377,11 +401,14 @@ ROUTES_WITHOUT_GUARDED_WRITES = {
     "api:api_stage_list", "api:api_user_list", "api:api_communication_list", "api:api_communication_create",
     "api:api_communication_detail", "api:api_dashboard", "api:api_commitment_list", "api:api_lp_detail",
     "api:api_report", "api:api_organization_create", "api:api_organization_edit", "api:api_tag_create",
-    "api:api_tag_detail", "api:api_tag_edit",
+    "api:api_tag_detail", "api:api_tag_edit", "api:api_commitment_detail",
+    "api:api_task_list", "api:api_task_create", "api:api_task_detail", "api:api_task_edit", "api:api_task_done",
+    "api:api_import_detail", "api:api_fund_ladder", "api:api_fund_closes", "api:api_capital_call_list",
+    "api:api_capital_call_detail",
 }  # fmt: skip
 # Imports write commitments and funds through the same models (checked below with the
 # engine itself, as the wizard and import_airtable run it): routes open to managers only.
-IMPORT_ROUTES = {"import_run", "import_undo"}
+IMPORT_ROUTES = {"import_run", "import_undo", "api:api_import_create"}
 
 
 def _route_role(route: str) -> str:
