@@ -33,7 +33,16 @@ from django_otp_webauthn.models import WebAuthnCredential
 from django_tasks_db.models import DBTaskResult
 
 from conftest import make_user
-from contacts.models import CaptureExclusion, Communication, Contact, ContactType, Organization, StaleThreshold, Tag
+from contacts.models import (
+    CaptureExclusion,
+    Communication,
+    Contact,
+    ContactType,
+    Organization,
+    SharedMailbox,
+    StaleThreshold,
+    Tag,
+)
 from crm.models import (
     CustomField,
     CustomFieldEntity,
@@ -388,6 +397,12 @@ def records(admin_user, member_user) -> dict[str, Model]:
     )
     group = Group.objects.create(name="Partners")
     exclusion = CaptureExclusion.objects.create(value="fund.example", note="internal")
+    # The team's shared BCC/forward mailbox, the one mailbox the admin site shows.
+    shared_mailbox = SharedMailbox(
+        host="imap.fund.example", username="crm@fund.example", start_date=datetime.date(2026, 1, 1), shared=True
+    )
+    shared_mailbox.set_password("app-password")
+    shared_mailbox.save()
     call = CapitalCall.objects.create(
         fund=fund, number=1, notice_date=datetime.date(2025, 6, 1), due_date=datetime.date(2025, 6, 15), amount=250
     )
@@ -399,7 +414,7 @@ def records(admin_user, member_user) -> dict[str, Model]:
         distribution=distribution, commitment=commitment, amount=Decimal("100"), gain=Decimal("100")
     )
     objects = [tag, organization, contact, fund, stage, opportunity, communication, lp, commitment, custom_field]
-    objects += [exclusion, call, line, distribution, paid_out]
+    objects += [exclusion, shared_mailbox, call, line, distribution, paid_out]
     mfn_round = MFNRound.objects.create(fund=fund, sent_date=call.notice_date, deadline=call.due_date)
     objects += [SideLetter.objects.create(commitment=commitment), mfn_round]
     objects += [MFNElection.objects.create(round=mfn_round, commitment=commitment)]

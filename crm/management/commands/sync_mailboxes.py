@@ -25,5 +25,5 @@ class Command(BaseCommand):
         for mailbox, message in results:
             mailbox.refresh_from_db(fields=["last_sync_ok"])
             failed += not mailbox.last_sync_ok
-            self.stdout.write(f"{mailbox.user.username} ({mailbox}): {message}")
+            self.stdout.write(f"{mailbox.user.username if mailbox.user else 'shared'} ({mailbox}): {message}")
         self.stdout.write(f"Synced {len(results)} mailbox{'es' if len(results) != 1 else ''}, {failed} with problems.")
