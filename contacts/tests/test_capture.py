@@ -288,7 +288,8 @@ def test_a_captured_email_shows_its_direction_thread_and_attachment_names(client
 
     assert "Inbound · captured from Ana's mailbox" in reply_page
     assert f'<a href="/communications/{answer.pk}/">Re: Fund III data room</a>' in reply_page
-    assert "LPA draft.pdf<br>Side letter.pdf" in documents_page
+    assert documents_page.index("LPA draft.pdf") < documents_page.index("Side letter.pdf")
+    assert documents_page.count("Keep this file") == 2
 
 
 def test_an_excluded_domain_covers_its_subdomains_and_an_excluded_address_only_itself(db):

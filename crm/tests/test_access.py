@@ -237,6 +237,9 @@ ROUTE_ROLES: dict[str, str] = {
     "mailbox_save": Role.MEMBER,
     "mailbox_disconnect": Role.MEMBER,
     "mailbox_sync": Role.MEMBER,
+    # Whoever may see a captured email may keep one of its attachments and download it.
+    "communication_attachment_keep": Role.MEMBER,
+    "communication_attachment": Role.MEMBER,
     # The JSON API (issue 18). Its endpoints answer 401 in JSON rather than redirect, and each
     # refuses by role in the service layer: crm/api/tests walk every endpoint per role.
     "api:api-root": Role.MEMBER,
@@ -291,6 +294,7 @@ POST_ONLY_URL_NAMES = {
     "calendar_feed_revoke",
     "mailbox_disconnect",
     "mailbox_sync",
+    "communication_attachment_keep",
     "contact_bulk",
     "action_done",
     "task_done",
