@@ -444,7 +444,7 @@ class Communication(TimeStampedModel):
         blank=True,
         max_length=NOTE_MAX,
         validators=[LengthLimit(NOTE_MAX)],
-        help_text="Names of the files attached, one a line (the files themselves are not kept).",
+        help_text="Names of the files attached, one a line (a captured email's file is kept only when someone asks).",
     )
     # Email capture (issue 17): a captured message's identity and thread, empty for logged ones.
     direction = models.CharField(max_length=3, choices=Direction.choices, blank=True, default=Direction.NONE)
