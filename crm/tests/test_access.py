@@ -21,6 +21,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth.models import Group
 from django.contrib.contenttypes.models import ContentType
+from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db.models import Model
 from django.http import HttpRequest, HttpResponse
@@ -34,10 +35,12 @@ from django_tasks_db.models import DBTaskResult
 
 from conftest import make_user
 from contacts.models import (
+    AttachmentStatus,
     CaptureExclusion,
     Communication,
     Contact,
     ContactType,
+    KeptAttachment,
     Organization,
     SharedMailbox,
     StaleThreshold,
@@ -388,6 +391,12 @@ def records(admin_user, member_user) -> dict[str, Model]:
         opportunity=opportunity,
         next_action="Send the deck",  # an open one, for "Hand over" (action_to_task)
     )
+    # A kept email attachment where the walk's URL points: every number in it is the record's id.
+    kept = KeptAttachment(
+        communication=communication, position=communication.pk, name="Deck.pdf", status=AttachmentStatus.STORED
+    )
+    kept.file.save("Deck.pdf", ContentFile(tiny_pdf("Deck")), save=False)
+    kept.save()
     lp = LPProfile.objects.create(contact=contact)
     commitment = Commitment.objects.create(
         lp=lp,
