@@ -7,7 +7,7 @@ from django.core.validators import MaxValueValidator
 from django.utils import timezone
 from django.utils.html import format_html
 
-from contacts.models import Communication, Contact, ContactStatus, Mailbox, Organization, Tag
+from contacts.models import Communication, Contact, ContactStatus, Mailbox, Organization, SharedMailbox, Tag
 from contacts.pickers import ContactMultiPickerField, ContactPicker, ContactPickerField, PickerSearch
 from contacts.services import BOTH, MERGE_FIELDS
 from crm.lib.custom_field_forms import CustomFieldsFormMixin
@@ -612,3 +612,22 @@ class MailboxForm(LengthLimitsMixin, forms.ModelForm):
         if commit:
             mailbox.save()
         return mailbox
+
+
+class SharedMailboxForm(MailboxForm):
+    """The team's shared BCC/forward mailbox, on the admin site; saved through contacts.services."""
+
+    class Meta(MailboxForm.Meta):
+        model = SharedMailbox
+        help_texts = {
+            "username": "The shared address's sign-in, e.g. crm@fund.example.",
+            "folders": "The folders to read, one a line: usually INBOX only.",
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not self.instance.pk:
+            self.initial.setdefault("folders", "INBOX")
+        self.fields["password"].help_text = self.fields["password"].help_text.replace(
+            "your mail account", "its account"
+        )

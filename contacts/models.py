@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import datetime
+import os
+import uuid
 from collections.abc import Iterable
 from decimal import Decimal
+from pathlib import Path, PurePath
 from typing import Any
 
 from django.conf import settings
+from django.core.files.storage import FileSystemStorage
 from django.db import models, transaction
 from django.db.models import Count, DecimalField, F, IntegerField, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, Greatest, Lower
+from django.db.models.signals import post_delete
+from django.dispatch import receiver
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -18,6 +24,7 @@ from simple_history.models import HistoricalRecords
 
 from crm.lib import digest
 from crm.lib.encryption import decrypt, encrypt
+from crm.lib.private_files import FILE_MODE, FOLDER_MODE
 from crm.lib.scoping import ScopedQuerySet
 from crm.lib.text import (
     ADDRESS_MAX,
@@ -437,7 +444,7 @@ class Communication(TimeStampedModel):
         blank=True,
         max_length=NOTE_MAX,
         validators=[LengthLimit(NOTE_MAX)],
-        help_text="Names of the files attached, one a line (the files themselves are not kept).",
+        help_text="Names of the files attached, one a line (a captured email's file is kept only when someone asks).",
     )
     # Email capture (issue 17): a captured message's identity and thread, empty for logged ones.
     direction = models.CharField(max_length=3, choices=Direction.choices, blank=True, default=Direction.NONE)
@@ -487,6 +494,11 @@ class Communication(TimeStampedModel):
     def __str__(self) -> str:
         return self.subject or f"{self.get_type_display()} with {self.contact}"
 
+    def attachments(self) -> list[tuple[int, str, Any]]:
+        """(place, name, kept attachment or None) for each attachment named: one query, for the detail page."""
+        kept = {k.position: k for k in self.kept_attachments.all()}
+        return [(i, name, kept.get(i)) for i, name in enumerate(self.attachment_names.splitlines())]
+
     def mark_action_done(self, user: Any) -> None:
         """The next action done now by ``user``, who is named in its history row."""
         self.next_action_done = True
@@ -508,9 +520,95 @@ class Communication(TimeStampedModel):
         transaction.on_commit(lambda: strength.recompute(ids))
 
 
+class AttachmentStorage(FileSystemStorage):
+    """Kept email attachments: ``email/`` in the documents folder (so backups carry them), owner-only, no URL."""
+
+    def __init__(self) -> None:
+        super().__init__(base_url=None, file_permissions_mode=FILE_MODE, directory_permissions_mode=FOLDER_MODE)
+
+    @property
+    def base_location(self) -> str:  # type: ignore[override]
+        return str(Path(settings.DOCUMENTS_DIR) / "email")  # read at each use: tests move it
+
+    @property
+    def location(self) -> str:  # type: ignore[override]
+        return os.path.abspath(self.base_location)
+
+    def url(self, name: str | None) -> str:
+        raise ValueError("Kept attachments have no public URL: communication_attachment serves them.")
+
+
+ATTACHMENT_STORAGE = AttachmentStorage()
+
+
+def attachment_storage() -> AttachmentStorage:
+    return ATTACHMENT_STORAGE
+
+
+def attachment_path(instance: Any, filename: str) -> str:
+    """``YYYY/MM/<random>.<ext>``: nothing of the sender's file name reaches the disk."""
+    return f"{timezone.localdate():%Y/%m}/{uuid.uuid4().hex}{PurePath(filename).suffix.lower()}"
+
+
+class AttachmentStatus(models.TextChoices):
+    REQUESTED = "requested", "Being fetched"
+    STORED = "stored", "Kept"
+    FAILED = "failed", "Could not be kept"
+
+
+class KeptAttachmentQuerySet(ScopedQuerySet):
+    def visible_to(self, user: Any) -> KeptAttachmentQuerySet:
+        """Whoever may see the communication sees its kept files, and no one else."""
+        return super().visible_to(user).filter(communication__in=Communication.objects.visible_to(user).values("pk"))
+
+
+class KeptAttachment(TimeStampedModel):
+    """One attachment of a captured email that someone asked to keep (issue 17).
+
+    Capture lists attachments by name only; "Keep this file" makes one of these, and a task
+    (crm/capture/attachments.py) downloads that part of the message over IMAP and stores it
+    as LP documents are stored: owner-only under a random name, its type checked by content,
+    its size capped, served only by a view that checks who asks.
+    """
+
+    communication = models.ForeignKey(Communication, on_delete=models.CASCADE, related_name="kept_attachments")
+    # The attachment's place in ``attachment_names`` (names repeat; places do not).
+    position = models.PositiveSmallIntegerField()
+    name = models.CharField(max_length=NAME_MAX)
+    status = models.CharField(max_length=10, choices=AttachmentStatus.choices, default=AttachmentStatus.REQUESTED)
+    problem = models.CharField(max_length=LINE_MAX, blank=True)
+    file = models.FileField(upload_to=attachment_path, storage=attachment_storage, max_length=200, blank=True)
+    size = models.PositiveBigIntegerField("size (bytes)", null=True, blank=True)
+    content_type = models.CharField(max_length=100, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
+
+    objects = KeptAttachmentQuerySet.as_manager()
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["communication", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["communication", "position"], name="kept_attachment_once_per_place")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+@receiver(post_delete, sender=KeptAttachment)
+def _kept_file_goes_with_its_row(sender: type, instance: KeptAttachment, **kwargs: Any) -> None:
+    """A communication deleted with its kept files (a cascade) deletes rows without calling delete()."""
+    name = instance.file.name
+    if name:
+        transaction.on_commit(lambda: ATTACHMENT_STORAGE.delete(name))
+
+
 # --- Email capture (issue 17) ------------------------------------------------------------
-# A mailbox is its owner's alone, like an API token; what the sync does with it lives in
-# crm/capture/ (it links opportunities, a layer above this one).
+# A personal mailbox is its owner's alone, like an API token; a shared "BCC/forward to CRM"
+# mailbox has no owner and is the admins' to set up (contacts.services). What the sync does
+# with either lives in crm/capture/ (it links opportunities, a layer above this one).
 
 DEFAULT_FOLDERS = "INBOX\nSent"
 # Fernet's ``info`` label for mailbox passwords (crm/lib/encryption.py): no other secret shares the key.
@@ -519,17 +617,32 @@ MAILBOX_PASSWORD_PURPOSE = "mailbox-password"
 
 class MailboxQuerySet(ScopedQuerySet):
     def visible_to(self, user: Any) -> MailboxQuerySet:
-        """Only its owner sees, edits or syncs a mailbox, admins included."""
+        """Only its owner sees, edits or syncs a personal mailbox, admins included (shared ones have no owner)."""
         return super().visible_to(user).filter(user=user)
 
+    def shared(self) -> MailboxQuerySet:
+        return self.filter(shared=True)
+
     def enabled(self) -> MailboxQuerySet:
-        return self.filter(enabled=True, user__is_active=True)
+        """Switched on, and either shared or an active user's: the ones the schedule syncs."""
+        return self.filter(enabled=True).filter(Q(shared=True) | Q(user__is_active=True))
 
 
 class Mailbox(TimeStampedModel):
-    """One user's IMAP mailbox whose mail to and from contacts becomes communications."""
+    """An IMAP mailbox whose mail to and from contacts becomes communications.
 
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="mailbox")
+    Either one user's own (``user``), or shared (``shared``, no user): the team's "BCC/forward to
+    CRM" address, where a message counts only when a team member sent it (crm/capture/sync.py).
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="mailbox"
+    )
+    shared = models.BooleanField(
+        default=False,
+        editable=False,
+        help_text="The team's BCC/forward address: mail team members copy or forward to it is logged.",
+    )
     host = models.CharField(max_length=SHORT_NAME_MAX, help_text="The IMAP server, e.g. imap.fastmail.com.")
     port = models.PositiveIntegerField(default=993, help_text="993 with TLS, 143 without.")
     use_tls = models.BooleanField("TLS", default=True, help_text="Connect over TLS (IMAPS). Leave on.")
@@ -553,6 +666,12 @@ class Mailbox(TimeStampedModel):
 
     class Meta:
         verbose_name_plural = "mailboxes"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(shared=True, user__isnull=True) | Q(shared=False, user__isnull=False),
+                name="mailbox_shared_or_owned",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.username} on {self.host}"
@@ -567,6 +686,22 @@ class Mailbox(TimeStampedModel):
     def password(self) -> str | None:
         """The app password, or None when none is stored or SECRET_KEY changed since."""
         return decrypt(self.password_encrypted, purpose=MAILBOX_PASSWORD_PURPOSE)
+
+
+class SharedMailboxManager(models.Manager.from_queryset(MailboxQuerySet)):
+    def get_queryset(self) -> MailboxQuerySet:
+        return super().get_queryset().filter(shared=True)
+
+
+class SharedMailbox(Mailbox):
+    """The shared mailboxes alone, for the admin site (crm/admin.py); written through contacts.services."""
+
+    objects = SharedMailboxManager()
+
+    class Meta:
+        proxy = True
+        verbose_name = "shared BCC/forward mailbox"
+        verbose_name_plural = "shared BCC/forward mailboxes"
 
 
 class CaptureExclusionQuerySet(ScopedQuerySet):

@@ -13,13 +13,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.db import models, transaction
 from django.db.models import Count, F, IntegerField, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from simple_history.utils import bulk_update_with_history, get_history_manager_for_model
 
-from contacts.models import Communication, Contact, ContactType, Organization, Tag
+from contacts.models import (
+    AttachmentStatus,
+    Communication,
+    Contact,
+    ContactType,
+    KeptAttachment,
+    Mailbox,
+    Organization,
+    Tag,
+)
 from crm.lib.history import HistoryEntry, history_entries
 from crm.permissions import GuardedModel, require_write
 from lps.models import Commitment, ComplianceCheck, LPProfile
@@ -586,3 +596,61 @@ def dashboard_actions(user, today: datetime.date, limit: int = 8) -> list[Commun
     own = list(due.filter(created_by=user)[:limit])
     others = list(due.exclude(created_by=user)[:limit])
     return (own + others)[:limit]
+
+
+# --- the shared "BCC/forward to CRM" mailbox (issue 17) --------------------------------------
+# Whoever controls it decides what enters the CRM in any team member's name, so it is the
+# admins' alone, checked here for every path that writes it (the admin site calls these).
+
+SHARED_MAILBOX_ADMINS_ONLY = "Only an admin sets up the shared BCC/forward mailbox."
+
+
+def _require_admin(user: Any) -> None:
+    if not getattr(user, "is_admin", False) or not user.is_active:
+        raise PermissionDenied(SHARED_MAILBOX_ADMINS_ONLY)
+
+
+def save_shared_mailbox(mailbox: Mailbox, user: Any) -> Mailbox:
+    """Save ``mailbox`` (its password already set) as a shared mailbox: no owner, synced for the team."""
+    _require_admin(user)
+    mailbox.user = None
+    mailbox.shared = True
+    with transaction.atomic():
+        mailbox.save()
+    return mailbox
+
+
+def delete_shared_mailbox(mailbox: Mailbox, user: Any) -> None:
+    """Forget a shared mailbox and its password; what was captured from it stays."""
+    _require_admin(user)
+    if not mailbox.shared:
+        raise PermissionDenied("A personal mailbox is disconnected by its owner in Settings.")
+    with transaction.atomic():
+        mailbox.delete()
+
+
+# --- kept email attachments (issue 17) ----------------------------------------------------------
+
+
+class NoSuchAttachment(Exception):
+    """The email lists no attachment at that place."""
+
+
+def request_kept_attachment(communication: Communication, position: int, user: Any) -> KeptAttachment | None:
+    """Ask for the attachment at ``position`` of ``communication`` (resolved through visible_to) to be
+    kept; the row to fetch, or None when it is kept already or being fetched."""
+    names = communication.attachment_names.splitlines()
+    if not communication.message_id or not 0 <= position < len(names):
+        raise NoSuchAttachment
+    with transaction.atomic():
+        kept = KeptAttachment.objects.select_for_update().filter(communication=communication, position=position).first()
+        if kept is None:
+            name = names[position][: KeptAttachment._meta.get_field("name").max_length]
+            kept = KeptAttachment(communication=communication, position=position, name=name)
+        elif kept.status != AttachmentStatus.FAILED:
+            return None
+        # New, or asked again after a failure: (re)try.
+        kept.status, kept.problem, kept.requested_by = AttachmentStatus.REQUESTED, "", user
+        kept._history_user = user
+        kept.save()
+    return kept

@@ -7,6 +7,10 @@ from django_otp_webauthn.admin import WebAuthnCredentialAdmin
 from django_otp_webauthn.models import WebAuthnCredential
 from simple_history.admin import SimpleHistoryAdmin
 
+from contacts.forms import SharedMailboxForm
+from contacts.models import SharedMailbox
+from contacts.services import delete_shared_mailbox, save_shared_mailbox
+from crm.capture import tasks as capture_tasks
 from crm.models import CustomField, ImportRun, SavedMapping, SecurityPolicy, User
 
 
@@ -101,3 +105,35 @@ class SecurityPolicyAdmin(SimpleHistoryAdmin):
 # django-otp-webauthn ships this admin without registering it: registered here, an admin can
 # remove the passkey of a user who lost it, like django-otp's authenticator and recovery codes.
 admin.site.register(WebAuthnCredential, WebAuthnCredentialAdmin)
+
+
+@admin.register(SharedMailbox)
+class SharedMailboxAdmin(admin.ModelAdmin):
+    """The team's "BCC/forward to CRM" mailboxes (issue 17). Personal mailboxes are their owners'
+    own, in Settings, and never listed here. Every write goes through contacts.services, which
+    lets admins only."""
+
+    form = SharedMailboxForm
+    list_display = ("username", "host", "enabled", "last_sync_at", "last_sync_ok", "last_sync_message")
+    readonly_fields = ("last_sync_at", "last_sync_ok", "last_sync_message")
+    actions = ["sync_now"]
+
+    def save_model(self, request, obj, form, change):
+        save_shared_mailbox(obj, request.user)
+
+    def delete_model(self, request, obj):
+        delete_shared_mailbox(obj, request.user)
+
+    def delete_queryset(self, request, queryset):
+        for mailbox in queryset:
+            delete_shared_mailbox(mailbox, request.user)
+
+    @admin.action(description="Sync now")
+    def sync_now(self, request, queryset):
+        queued = 0
+        for mailbox in queryset.filter(enabled=True):
+            capture_tasks.sync_mailbox.enqueue(mailbox.pk)
+            queued += 1
+        self.message_user(
+            request, f"Queued {queued} sync{'s' if queued != 1 else ''}; the status changes when it has run."
+        )

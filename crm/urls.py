@@ -59,6 +59,16 @@ urlpatterns = [
     path("settings/mailbox/", views.mailbox_save, name="mailbox_save"),
     path("settings/mailbox/disconnect/", views.mailbox_disconnect, name="mailbox_disconnect"),
     path("settings/mailbox/sync/", views.mailbox_sync, name="mailbox_sync"),
+    path(
+        "communications/<int:pk>/attachments/<int:position>/keep/",
+        views.communication_attachment_keep,
+        name="communication_attachment_keep",
+    ),
+    path(
+        "communications/<int:pk>/attachments/<int:position>/",
+        views.communication_attachment,
+        name="communication_attachment",
+    ),
     path("settings/tags/", views.tag_list, name="tag_list"),
     path("settings/tags/new/", views.tag_create, name="tag_create"),
     path("settings/tags/<int:pk>/edit/", views.tag_edit, name="tag_edit"),

@@ -8,7 +8,7 @@ from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.forms import PasswordChangeForm
 from django.db import DatabaseError, IntegrityError, connection, transaction
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -17,8 +17,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRefresh
 
 from contacts.forms import MailboxForm, TagForm
-from contacts.models import Mailbox, TagColour
-from contacts.services import delete_tag, tags_with_usage
+from contacts.models import AttachmentStatus, Communication, KeptAttachment, Mailbox, TagColour
+from contacts.services import NoSuchAttachment, delete_tag, request_kept_attachment, tags_with_usage
 from crm.capture import tasks as capture_tasks
 from crm.forms import ApiTokenForm, ProfileForm
 from crm.lib.htmx import close_dialog, empty_fragment, is_fragment_request, posted, render_page_or_fragment, saved
@@ -352,3 +352,45 @@ def mailbox_sync(request: HttpRequest) -> HttpResponse:
         capture_tasks.sync_mailbox.enqueue(mailbox.pk)
         messages.success(request, "Sync queued. The status below changes when it has run.")
     return _mailbox_section(request)
+
+
+# --- kept email attachments: "Keep this file" on a captured email, and the download -----------
+# Here rather than in contacts/views: keeping queues crm/capture's fetch, a layer above contacts.
+
+
+@require_POST
+def communication_attachment_keep(request: HttpRequest, pk: int, position: int) -> HttpResponse:
+    """Ask for one attachment of a captured email to be fetched and kept; anyone who sees the email may."""
+    communication = Communication.objects.get_for_user(request.user, pk)
+    try:
+        kept = request_kept_attachment(communication, position, request.user)
+    except NoSuchAttachment:
+        raise Http404("The email lists no such attachment.") from None
+    if kept is None:
+        messages.info(request, "That file is kept already, or being fetched.")
+    else:
+        capture_tasks.keep_attachment.enqueue(kept.pk)
+        messages.success(request, f"Fetching “{kept.name}” from the mailbox. It shows here when it is kept.")
+    return redirect("communication_detail", pk=communication.pk)
+
+
+@require_GET
+def communication_attachment(request: HttpRequest, pk: int, position: int) -> FileResponse:
+    """A kept attachment, to a signed-in user who may see its email (anyone else: 404); always a download."""
+    kept = (
+        KeptAttachment.objects.visible_to(request.user)
+        .filter(communication_id=pk, position=position, status=AttachmentStatus.STORED)
+        .first()
+    )
+    if kept is None:
+        raise Http404("No kept file here.")
+    try:
+        handle = kept.file.open("rb")
+    except FileNotFoundError as missing:
+        raise Http404("The kept file is missing.") from missing
+    # Always a download, never shown inline: the file came from outside, by email.
+    response = FileResponse(handle, as_attachment=True, filename=kept.name, content_type=kept.content_type)
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, no-store"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response

@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from contacts.models import Tag
-from crm.testing import factories
+from contacts.models import CaptureExclusion, Tag
+from crm.testing import factories, mailseed
 from lps.models import Fund
 from pipeline.models import Stage
 
@@ -53,3 +53,18 @@ def imap_server():
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def people(db):
+    """The contacts the seeded mail is with: Ada has one open deal, Bo two, Cy is never captured, Dee is excluded."""
+    fund = factories.fund("Fund III")
+    ada = factories.contact("Okafor", first_name="Ada", email=mailseed.ADA)
+    bo = factories.contact("Li", first_name="Bo", email=mailseed.BO)
+    cy = factories.contact("Cedar", first_name="Cy", email=mailseed.CY, never_capture=True)
+    dee = factories.contact("Day", first_name="Dee", email=mailseed.DEE)
+    CaptureExclusion.objects.create(value="personal.example", note="personal")
+    deal = factories.opportunity(ada, fund)
+    factories.opportunity(bo, fund)
+    factories.opportunity(bo, fund)
+    return {"ada": ada, "bo": bo, "cy": cy, "dee": dee, "deal": deal}

@@ -11,6 +11,12 @@ Each folder remembers its UIDVALIDITY and the last UID read, so a sync reads onl
 arrived since; the Message-ID check makes a re-read (a reset folder, a new start date) add
 nothing. Every problem ends up as one sentence on the mailbox (``last_sync_message``) and
 never as an exception to the caller, so a sweep goes on to the next user's mailbox.
+
+A shared "BCC/forward to CRM" mailbox (``Mailbox.shared``) is read the same way, with one
+more rule first: only a message a team member sent counts (``SharedCapture``). Copied to the
+CRM (BCC), it is that member's outbound email to the contacts among its To and Cc; forwarded,
+the message inside is logged as it was received by that member. Anyone else's mail to the
+shared address is dropped unread, so the address cannot be used to write into the CRM.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import logging
 import socket
 import ssl
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from django.db import DataError, IntegrityError, transaction
@@ -40,8 +46,9 @@ from contacts.models import (
     Direction,
     Mailbox,
 )
-from crm.lib.mailtext import ParsedMessage, parse_message
+from crm.lib.mailtext import ParsedMessage, forwarded_message, parse_message
 from crm.lib.text import LINE_MAX, NOTE_MAX
+from crm.models import User
 from pipeline.models import Opportunity
 
 logger = logging.getLogger(__name__)
@@ -148,7 +155,7 @@ def sync_mailbox(mailbox: Mailbox, *, timeout: float = TIMEOUT) -> str:
     except SyncFailed as exc:
         return _record(mailbox, str(exc), ok=False)
     try:
-        capture = Capture(mailbox)
+        capture = SharedCapture(mailbox) if mailbox.shared else Capture(mailbox)
         mailbox.refresh_from_db(fields=["folder_state"])  # what the last sync, maybe another process, read
         state = dict(mailbox.folder_state or {})
         for folder in mailbox.folder_list:
@@ -209,7 +216,7 @@ def _sync_folder(
             report.unreadable += 1
             continue
         try:
-            captured = capture.capture(parsed)
+            captured = capture.capture(parsed, message.raw)
         except (DataError, ValueError):  # a value the database refuses: this message only
             logger.warning("message %s in %s could not be stored", message.uid, folder, exc_info=True)
             report.unreadable += 1
@@ -227,12 +234,18 @@ class Capture:
         self.own_addresses = {a.lower() for a in (mailbox.username, self.owner.email) if a and "@" in a}
         self.excluded: Callable[[str], bool] = CaptureExclusion.objects.matcher()
 
-    def capture(self, parsed: ParsedMessage) -> Communication | None:
+    def capture(self, parsed: ParsedMessage, raw: bytes = b"") -> Communication | None:
         """The new communication, or None when the message is a duplicate or has no contact to capture."""
+        direction = Direction.OUTBOUND if parsed.sender in self.own_addresses else Direction.INBOUND
+        return self._store(parsed, self.owner, self.own_addresses, direction)
+
+    def _store(
+        self, parsed: ParsedMessage, owner: User, own_addresses: set[str], direction: str
+    ) -> Communication | None:
         if Communication.objects.filter(message_id=parsed.message_id).exists():
             return None
         addresses = [a for a in (parsed.sender, *parsed.recipients) if a]
-        wanted = [a for a in dict.fromkeys(addresses) if a not in self.own_addresses and not self.excluded(a)]
+        wanted = [a for a in dict.fromkeys(addresses) if a not in own_addresses and not self.excluded(a)]
         if not wanted:
             return None
         found = {c.email: c for c in Contact.objects.alias(email_lower=Lower("email")).filter(email_lower__in=wanted)}
@@ -243,7 +256,9 @@ class Capture:
         open_deals = list(Opportunity.objects.open().filter(contact=contacts[0]).values_list("pk", flat=True)[:2])
         try:
             with transaction.atomic():
-                return self._create(parsed, contacts, open_deals[0] if len(open_deals) == 1 else None)
+                return self._create(
+                    parsed, contacts, open_deals[0] if len(open_deals) == 1 else None, owner=owner, direction=direction
+                )
         except IntegrityError:  # another sync stored the same Message-ID a moment ago
             return None
 
@@ -252,6 +267,9 @@ class Capture:
         parsed: ParsedMessage,
         contacts: list[Contact],
         opportunity_id: int | None,
+        *,
+        owner: User,
+        direction: str,
     ) -> Communication:
         # No usable Date header: the time it was read is the best guess left.
         sent_at = parsed.sent_at or timezone.now()
@@ -263,7 +281,7 @@ class Capture:
             contact=contacts[0],
             opportunity_id=opportunity_id,
             type=CommunicationType.EMAIL,
-            direction=Direction.OUTBOUND if parsed.sender in self.own_addresses else Direction.INBOUND,
+            direction=direction,
             subject=parsed.subject[:LINE_MAX],
             body=parsed.body[:NOTE_MAX],
             communication_date=sent_at,
@@ -272,9 +290,9 @@ class Capture:
             in_reply_to=parsed.in_reply_to if len(parsed.in_reply_to) <= MESSAGE_ID_MAX else "",
             references="\n".join(dict.fromkeys(parsed.references))[:NOTE_MAX],
             parent=parent,
-            created_by=self.owner,
+            created_by=owner,
         )
-        communication._history_user = self.owner
+        communication._history_user = owner
         communication.save()
         if contacts[1:]:  # the communication's contact is the first; "also present" are the rest
             communication.contact_attendees.set(contacts[1:])
@@ -282,9 +300,44 @@ class Capture:
         # message of the thread, or none: In-Reply-To names this one as their parent.
         for reply in Communication.objects.filter(in_reply_to=parsed.message_id).exclude(parent=communication):
             reply.parent = communication
-            reply._history_user = self.owner
+            reply._history_user = owner
             reply.save(update_fields=["parent", "updated_at"])
         return communication
+
+
+class SharedCapture(Capture):
+    """A shared "BCC/forward to CRM" mailbox: each message counts for the team member who sent it, or not at all."""
+
+    def __init__(self, mailbox: Mailbox):
+        self.mailbox_addresses = {mailbox.username.lower()} if "@" in mailbox.username else set()
+        self.excluded = CaptureExclusion.objects.matcher()
+        # Each active member by their CRM email and by their own mailbox's address (an alias they send from).
+        self.members: dict[str, User] = {}
+        self.addresses_of: dict[int, set[str]] = {}
+        for user in User.objects.filter(is_active=True).select_related("mailbox"):
+            personal = getattr(user, "mailbox", None)
+            for address in (user.email, personal.username if personal else ""):
+                if address and "@" in address:
+                    self.members.setdefault(address.lower(), user)
+                    self.addresses_of.setdefault(user.pk, set()).add(address.lower())
+
+    def capture(self, parsed: ParsedMessage, raw: bytes = b"") -> Communication | None:
+        member = self.members.get(parsed.sender)
+        if member is None:  # a stranger (or a spoofer of no member's address) writes nothing into the CRM
+            return None
+        own = self.addresses_of[member.pk] | self.mailbox_addresses
+        original = forwarded_message(raw) if raw else None
+        if original is None:  # copied to the CRM: the member's own email to its recipients
+            return self._store(parsed, member, own, Direction.OUTBOUND)
+        if len(original.message_id) > MESSAGE_ID_MAX:
+            return None
+        sent_at = original.sent_at
+        if sent_at is not None and timezone.is_naive(sent_at):
+            # A mail program's "Date:" line has no zone: the team's own, where the member read it.
+            original = replace(original, sent_at=timezone.make_aware(sent_at))
+        # Forwarded: the message as it reached the member (or, forwarding their own sent mail, as they sent it).
+        direction = Direction.OUTBOUND if original.sender in own else Direction.INBOUND
+        return self._store(original, member, own, direction)
 
 
 def _parent(ids: Iterable[str]) -> Communication | None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django_tasks import task
 
-from contacts.models import Mailbox
-from crm.capture import sync
+from contacts.models import AttachmentStatus, KeptAttachment, Mailbox
+from crm.capture import attachments, sync
 
 
 @task()
@@ -22,3 +22,16 @@ def enqueue_all() -> int:
     for pk in pks:
         sync_mailbox.enqueue(pk)
     return len(pks)
+
+
+@task()
+def keep_attachment(kept_pk: int) -> str:
+    """Fetch and store one attachment someone asked to keep ("Keep this file")."""
+    kept = (
+        KeptAttachment.objects.select_related("communication", "requested_by")
+        .filter(pk=kept_pk, status=AttachmentStatus.REQUESTED)
+        .first()
+    )
+    if kept is None:  # kept or given up on since it was queued
+        return "nothing to do"
+    return attachments.fetch(kept)

@@ -3,12 +3,13 @@
 ana@fund.example and ben@fund.example are team members; the contacts the tests create are
 ada@atlas.example (one open deal), bo@birch.example, cy@cedar.example (never capture) and
 dee@personal.example (whose domain is excluded). Appended over IMAP, as a mail server
-would have delivered them.
+would have delivered them. The "crm" user is the team's shared BCC/forward address.
 """
 
 from __future__ import annotations
 
 import datetime
+from email import message_from_bytes, policy
 from email.message import EmailMessage
 from email.mime.application import MIMEApplication
 from email.mime.multipart import MIMEMultipart
@@ -16,7 +17,7 @@ from email.mime.text import MIMEText
 
 from imap_tools import MailBoxUnencrypted
 
-USERS = {"ana": "ana-app-password", "ben": "ben-app-password"}
+USERS = {"ana": "ana-app-password", "ben": "ben-app-password", "crm": "crm-app-password"}
 DAY = datetime.datetime(2026, 11, 2, 9, 0, tzinfo=datetime.UTC)
 
 
@@ -125,6 +126,79 @@ MAIL = {
         "Sent Items": [plain(11, BEN, BO, "Re: Coffee", "Tuesday works.", in_reply_to="<m10@seed.example>")],
     },
 }
+
+
+def forwarded_inline(n: int, sender: str, subject: str, body: str) -> bytes:
+    """A forward as Gmail or Apple Mail writes it: the original's headers as lines of the body."""
+    return plain(n, sender, CRM, f"Fwd: {subject}", body)
+
+
+def forwarded_attached(n: int, sender: str, original: bytes, note: str = "FYI") -> bytes:
+    """A forward "as attachment": the original message whole, as a message/rfc822 part."""
+    message = EmailMessage()
+    _headers(message, n, sender, CRM, "Fwd: attached")
+    message.set_content(note)
+    message.add_attachment(message_from_bytes(original, policy=policy.default))
+    return message.as_bytes()
+
+
+CRM = "crm@fund.example"
+
+GMAIL_FORWARD = f"""FYI, see below.
+
+---------- Forwarded message ---------
+From: Ada Okafor <{ADA}>
+Date: Tue, Nov 3, 2026 at 3:15 PM
+Subject: Allocation question
+To: Ben <{BEN}>
+Cc: Bo Li <{BO}>
+
+
+Could we take a larger allocation in the first close?
+
+Ada
+--
+Ada Okafor | Atlas Family Office
+"""
+
+APPLE_FORWARD = f"""Logging this one.
+
+Begin forwarded message:
+
+From: Bo Li <{BO}>
+Subject: Visit in December
+Date: 4 November 2026 at 09:30:00 GMT
+To: Ana <{ANA}>
+
+We could visit your office on the 12th.
+"""
+
+ATTACHED_ORIGINAL = plain(
+    30,
+    f"Ada Okafor <{ADA}>",
+    f"Ben <{BEN}>",
+    "Side letter comments",
+    "Our comments on the side letter are below.\n\nAda",
+    in_reply_to="<m1@seed.example>",
+    references="<m1@seed.example>",
+)
+
+# The shared mailbox: what team members copied (BCC) or forwarded to crm@fund.example, and what others sent it.
+SHARED = [
+    plain(20, f"Ana <{ANA}>", f"{ADA}", "Term sheet follow-up", "Attached is the term sheet.", cc=BO),
+    forwarded_inline(21, f"Ben <{BEN}>", "Allocation question", GMAIL_FORWARD),
+    forwarded_inline(22, ANA, "Visit in December", APPLE_FORWARD),
+    forwarded_attached(23, BEN, ATTACHED_ORIGINAL),
+    # Strangers: one writes to the address with a contact copied, one forwards a contact's mail.
+    plain(24, "stranger@unknown.example", CRM, "Please log me", "Put me in your CRM.", cc=ADA),
+    forwarded_inline(25, "stranger@unknown.example", "Allocation question", GMAIL_FORWARD),
+    # Ana's answer (m6), BCC'd to the CRM as well as in her own Sent.
+    ANSWER,
+    # Ana writing to Cy, who is never captured.
+    plain(26, ANA, CY, "Private again", "Never capture me either."),
+]
+
+MAIL["crm"] = {"INBOX": SHARED}
 
 
 def seed(host: str, port: int) -> None:

@@ -21,6 +21,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth.models import Group
 from django.contrib.contenttypes.models import ContentType
+from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db.models import Model
 from django.http import HttpRequest, HttpResponse
@@ -33,7 +34,18 @@ from django_otp_webauthn.models import WebAuthnCredential
 from django_tasks_db.models import DBTaskResult
 
 from conftest import make_user
-from contacts.models import CaptureExclusion, Communication, Contact, ContactType, Organization, StaleThreshold, Tag
+from contacts.models import (
+    AttachmentStatus,
+    CaptureExclusion,
+    Communication,
+    Contact,
+    ContactType,
+    KeptAttachment,
+    Organization,
+    SharedMailbox,
+    StaleThreshold,
+    Tag,
+)
 from crm.models import (
     CustomField,
     CustomFieldEntity,
@@ -228,6 +240,9 @@ ROUTE_ROLES: dict[str, str] = {
     "mailbox_save": Role.MEMBER,
     "mailbox_disconnect": Role.MEMBER,
     "mailbox_sync": Role.MEMBER,
+    # Whoever may see a captured email may keep one of its attachments and download it.
+    "communication_attachment_keep": Role.MEMBER,
+    "communication_attachment": Role.MEMBER,
     # The JSON API (issue 18). Its endpoints answer 401 in JSON rather than redirect, and each
     # refuses by role in the service layer: crm/api/tests walk every endpoint per role.
     "api:api-root": Role.MEMBER,
@@ -302,6 +317,7 @@ POST_ONLY_URL_NAMES = {
     "calendar_feed_revoke",
     "mailbox_disconnect",
     "mailbox_sync",
+    "communication_attachment_keep",
     "contact_bulk",
     "action_done",
     "task_done",
@@ -395,6 +411,12 @@ def records(admin_user, member_user) -> dict[str, Model]:
         opportunity=opportunity,
         next_action="Send the deck",  # an open one, for "Hand over" (action_to_task)
     )
+    # A kept email attachment where the walk's URL points: every number in it is the record's id.
+    kept = KeptAttachment(
+        communication=communication, position=communication.pk, name="Deck.pdf", status=AttachmentStatus.STORED
+    )
+    kept.file.save("Deck.pdf", ContentFile(tiny_pdf("Deck")), save=False)
+    kept.save()
     lp = LPProfile.objects.create(contact=contact)
     commitment = Commitment.objects.create(
         lp=lp,
@@ -408,6 +430,12 @@ def records(admin_user, member_user) -> dict[str, Model]:
     )
     group = Group.objects.create(name="Partners")
     exclusion = CaptureExclusion.objects.create(value="fund.example", note="internal")
+    # The team's shared BCC/forward mailbox, the one mailbox the admin site shows.
+    shared_mailbox = SharedMailbox(
+        host="imap.fund.example", username="crm@fund.example", start_date=datetime.date(2026, 1, 1), shared=True
+    )
+    shared_mailbox.set_password("app-password")
+    shared_mailbox.save()
     call = CapitalCall.objects.create(
         fund=fund, number=1, notice_date=datetime.date(2025, 6, 1), due_date=datetime.date(2025, 6, 15), amount=250
     )
@@ -419,7 +447,7 @@ def records(admin_user, member_user) -> dict[str, Model]:
         distribution=distribution, commitment=commitment, amount=Decimal("100"), gain=Decimal("100")
     )
     objects = [tag, organization, contact, fund, stage, opportunity, communication, lp, commitment, custom_field]
-    objects += [exclusion, call, line, distribution, paid_out]
+    objects += [exclusion, shared_mailbox, call, line, distribution, paid_out]
     mfn_round = MFNRound.objects.create(fund=fund, sent_date=call.notice_date, deadline=call.due_date)
     objects += [SideLetter.objects.create(commitment=commitment), mfn_round]
     objects += [MFNElection.objects.create(round=mfn_round, commitment=commitment)]

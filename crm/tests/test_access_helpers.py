@@ -129,6 +129,9 @@ OBJECT_ROUTES: dict[str, type[Model]] = {
 # So is a calendar URL (crm/tests/test_calendar_feed.py).
 NOT_CRM_RECORDS = {"passkey_rename", "passkey_remove", "api_token_revoke", "calendar_feed_revoke"}
 IMPORT_PAGES = {name for name in ROUTE_ROLES if name.startswith(("import_", "api:api_import_"))}
+# A communication's id and an attachment's place: walked, hidden communication and all, in
+# contacts/tests/test_kept_attachments.py.
+KEPT_ATTACHMENT_PAGES = {"communication_attachment", "communication_attachment_keep"}
 POST_ONLY = {
     "action_done", "task_done", "task_delete", "commitment_toggle", "close_hold", "capital_call_create",
     "call_line_receipt",
@@ -235,6 +238,7 @@ def test_every_url_that_takes_a_record_id_is_walked_here():
         {route.name for route in all_routes() if not route.is_admin and "pk" in route.converters}
         - NOT_CRM_RECORDS
         - IMPORT_PAGES
+        - KEPT_ATTACHMENT_PAGES
     )
     assert taking_ids == set(OBJECT_ROUTES)
 

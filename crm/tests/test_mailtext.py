@@ -85,3 +85,35 @@ def test_a_message_without_message_id_or_sender_or_with_a_bad_date_never_fails()
     assert parse_message(_raw("Message-ID: <a@x>\r\nFrom: nobody")) is None
     assert parse_message(b"\xff\xfe garbage") is None
     assert parse_message(_raw(HEADERS + "\r\nDate: yesterday-ish")).sent_at is None
+
+
+# --- forwarded messages (the shared BCC/forward mailbox) --------------------------------------
+
+
+def test_a_message_that_forwards_nothing_has_no_forwarded_message():
+    from crm.lib.mailtext import forwarded_message
+    from crm.testing import mailseed
+
+    assert forwarded_message(mailseed.SHARED[0]) is None
+    assert forwarded_message(b"Subject: broken\r\n\r\nno headers\r\n") is None
+
+
+def test_an_inline_forward_with_crlf_line_ends_is_read_as_the_original():
+    from crm.lib.mailtext import forwarded_message
+    from crm.testing import mailseed
+
+    raw = mailseed.SHARED[1].replace(b"\n", b"\r\n")
+
+    original = forwarded_message(raw)
+
+    assert original is not None and original.sender == mailseed.ADA and original.subject == "Allocation question"
+    assert original.recipients == (mailseed.BEN, mailseed.BO)
+
+
+def test_a_forward_block_without_a_from_line_is_no_forward():
+    from crm.lib.mailtext import forwarded_message
+    from crm.testing import mailseed
+
+    raw = mailseed.forwarded_inline(40, mailseed.ANA, "x", "---------- Forwarded message ---------\nSubject: x\n\nhi")
+
+    assert forwarded_message(raw) is None

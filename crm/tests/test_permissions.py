@@ -395,6 +395,7 @@ ROUTES_WITHOUT_GUARDED_WRITES = {
     "passkey_rename", "passkey_remove", "api_token_create", "api_token_revoke",
     "calendar_feed_create", "calendar_feed_revoke", "calendar_feed",
     "mailbox_save", "mailbox_disconnect", "mailbox_sync",
+    "communication_attachment_keep", "communication_attachment",
     "api:api-root", "api:openapi-json", "api:openapi-view", "api:api_contact_list", "api:api_contact_create",
     "api:api_contact_detail", "api:api_contact_edit", "api:api_organization_list", "api:api_organization_detail",
     "api:api_tag_list", "api:api_opportunity_list", "api:api_opportunity_detail", "api:api_fund_list",
