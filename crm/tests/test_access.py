@@ -127,6 +127,9 @@ ROUTE_ROLES: dict[str, str] = {
     "tag_create": Role.MEMBER,
     "tag_edit": Role.MEMBER,
     "tag_delete": Role.MANAGER,
+    # Saved views of the list grids (issue 14); sharing one needs a manager, checked on the model.
+    "saved_view_create": Role.MEMBER,
+    "saved_view_delete": Role.MEMBER,
     # Communications, next actions (issue 5).
     "communication_list": Role.MEMBER,
     "communication_create": Role.MEMBER,
@@ -278,6 +281,8 @@ SECRET_URL_NAMES = {"calendar_feed"}
 # Answer GET with 405; the role check is made with a POST instead.
 POST_ONLY_URL_NAMES = {
     "logout",
+    "saved_view_create",
+    "saved_view_delete",
     "api_token_revoke",
     "calendar_feed_revoke",
     "mailbox_disconnect",
