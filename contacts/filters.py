@@ -34,17 +34,7 @@ class OrganizationFilter(django_filters.FilterSet):
         empty_label="All tags",
         label="Tag",
     )
-    o = django_filters.OrderingFilter(
-        fields=(
-            ("name", "name"),
-            ("type", "type"),
-            ("city", "city"),
-            ("contact_count", "contacts"),
-            ("total_committed", "committed"),
-            ("updated_at", "updated"),
-        ),
-        label="Sort",
-    )
+    o = GridOrderingFilter(grids.ORGANIZATIONS, label="Sort")
 
     class Meta:
         model = Organization

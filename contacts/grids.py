@@ -40,3 +40,22 @@ CONTACTS = Grid(
     tie_break=("last_name", "first_name", "pk"),
     custom_entity=CustomFieldEntity.CONTACT,
 )
+
+
+ORGANIZATIONS = Grid(
+    "organizations",
+    (
+        Column("name", "Name", order=("name",), locked=True),
+        Column("type", "Type", order=("type",)),
+        Column("city", "Location", order=("city", "country")),
+        Column("industry", "Industry", order=("industry",), default=False),
+        Column("website", "Website", order=("website",), default=False),
+        Column("phone", "Phone", order=("phone",), default=False),
+        Column("tags", "Tags", needs=_tags),
+        Column("contacts", "Contacts", order=("contact_count",), numeric=True),
+        Column("committed", "Committed", order=("total_committed",), numeric=True),
+        Column("updated", "Updated", order=("updated_at",), default=False),
+    ),
+    tie_break=("name", "pk"),
+    custom_entity=CustomFieldEntity.ORGANIZATION,
+)
