@@ -5,11 +5,10 @@ from __future__ import annotations
 import datetime
 
 import django_filters
-from django.db.models import Exists, F, OuterRef
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
-from django_filters.constants import EMPTY_VALUES
 
-from contacts import search_index
+from contacts import grids, search_index
 from contacts.models import (
     Communication,
     CommunicationType,
@@ -22,6 +21,7 @@ from contacts.models import (
 )
 from contacts.pickers import ContactPicker, ContactPickerField, OrganizationPicker, OrganizationPickerField
 from crm.lib import fulltext
+from crm.lib.grid import GridOrderingFilter
 from crm.models import User
 
 
@@ -34,17 +34,7 @@ class OrganizationFilter(django_filters.FilterSet):
         empty_label="All tags",
         label="Tag",
     )
-    o = django_filters.OrderingFilter(
-        fields=(
-            ("name", "name"),
-            ("type", "type"),
-            ("city", "city"),
-            ("contact_count", "contacts"),
-            ("total_committed", "committed"),
-            ("updated_at", "updated"),
-        ),
-        label="Sort",
-    )
+    o = GridOrderingFilter(grids.ORGANIZATIONS, label="Sort")
 
     class Meta:
         model = Organization
@@ -55,36 +45,6 @@ class OrganizationFilter(django_filters.FilterSet):
 
 
 # --- Contacts ----------------------------------------------------------------------------
-
-
-class ContactOrderingFilter(django_filters.OrderingFilter):
-    """Sort by one column, with nulls last and a stable tie-break, so pages never overlap."""
-
-    COLUMNS = {
-        "name": ("last_name", "first_name"),
-        "organization": ("organization__name",),
-        "type": ("contact_type",),
-        "status": ("status",),
-        "owner": ("owner__full_name", "owner__username"),
-        "last_touch": ("last_touch",),
-        "strength": ("strength",),
-        "next_action": ("next_action_date",),
-        "created": ("created_at",),
-    }
-
-    def __init__(self, *args, **kwargs):
-        kwargs["fields"] = [(param, param) for param in self.COLUMNS]
-        super().__init__(*args, **kwargs)
-
-    def filter(self, qs, value):
-        if value in EMPTY_VALUES:
-            return qs
-        ordering = []
-        for param in value:
-            descending = param.startswith("-")
-            for field in self.COLUMNS.get(param.lstrip("-"), ()):
-                ordering.append(F(field).desc(nulls_last=True) if descending else F(field).asc(nulls_last=True))
-        return qs.order_by(*ordering, "last_name", "first_name", "pk") if ordering else qs
 
 
 class ContactFilter(django_filters.FilterSet):
@@ -122,7 +82,7 @@ class ContactFilter(django_filters.FilterSet):
         widget=django_filters.widgets.BooleanWidget,
         help_text="Contacts not touched within their type's threshold (set in the admin).",
     )
-    o = ContactOrderingFilter(label="Sort")
+    o = GridOrderingFilter(grids.CONTACTS, label="Sort")
 
     class Meta:
         model = Contact

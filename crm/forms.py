@@ -4,7 +4,7 @@ from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 
 from crm.lib.text import EMAIL_MAX, LengthLimitsMixin, collapse_spaces, normalize_email
-from crm.models import EMAIL_UNAVAILABLE, ApiToken, User
+from crm.models import EMAIL_UNAVAILABLE, LIST_KEYS, ApiToken, SavedView, User
 from crm.security.forms import LockoutMessageMixin
 
 
@@ -89,3 +89,17 @@ class ApiTokenForm(LengthLimitsMixin, forms.ModelForm):
     def expires_at(self, now: datetime.datetime) -> datetime.datetime | None:
         days = self.cleaned_data.get("lifetime") or self.NEVER
         return now + datetime.timedelta(days=int(days)) if days else None
+
+
+class SavedViewForm(forms.ModelForm):
+    """Name a list's current state. The query string is the list's own (filters, sort, columns)."""
+
+    list_key = forms.ChoiceField(choices=[(key, key) for key in LIST_KEYS])
+
+    class Meta:
+        model = SavedView
+        fields = ["list_key", "name", "query", "shared"]
+
+    def clean_query(self) -> str:
+        # Kept as a query string only: a view never points anywhere but its own list.
+        return self.cleaned_data["query"].lstrip("?").split("#")[0]

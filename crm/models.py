@@ -13,7 +13,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import EmailValidator, URLValidator
-from django.db import models
+from django.db import models, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.text import slugify
@@ -143,6 +143,10 @@ class User(AbstractUser):
 
     @property
     def can_bulk_export(self) -> bool:
+        return self.has_role(Role.MANAGER)
+
+    @property
+    def can_share_views(self) -> bool:
         return self.has_role(Role.MANAGER)
 
 
@@ -774,3 +778,98 @@ class DigestDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} · {self.day}"
+
+
+# --- list grids: per-user preferences and saved views (issue 14, crm/lib/grid.py) ---------
+
+
+class Density(models.TextChoices):
+    COMPACT = "compact", "Compact"
+    COMFORTABLE = "comfortable", "Comfortable"
+
+
+PAGE_SIZES = (25, 50, 100, 200)
+LIST_KEY_MAX = 40
+# The lists with grids and saved views (crm.navigation maps them to their pages).
+LIST_KEYS = ("contacts", "organizations", "opportunities", "communications")
+VIEW_QUERY_MAX = 2000
+
+
+class ListPreference(models.Model):
+    """How one user likes one list: its columns, density and page size.
+
+    Not a CRM record (no history): the list's URL carries the same state, and a request
+    that names columns, density or a page size writes it here for the next visit.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="list_preferences")
+    list_key = models.CharField(max_length=LIST_KEY_MAX)
+    # None: the list's default columns (new columns a release adds then show up by themselves).
+    columns = models.JSONField(null=True, blank=True)
+    density = models.CharField(max_length=12, choices=Density.choices, default=Density.COMPACT)
+    page_size = models.PositiveSmallIntegerField(default=50)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "list_key"], name="listpreference_one_per_list")]
+
+    def __str__(self) -> str:
+        return f"{self.user} · {self.list_key}"
+
+
+class SavedViewQuerySet(ScopedQuerySet):
+    def visible_to(self, user: Any) -> SavedViewQuerySet:
+        """A user's own views and every shared one."""
+        scoped = super().visible_to(user)
+        if not getattr(user, "is_authenticated", False):
+            return scoped
+        return scoped.filter(models.Q(owner=user) | models.Q(shared=True))
+
+
+class SavedView(TimeStampedModel):
+    """A named list state: the list's query string (filters, sort, columns, page size).
+
+    Opening one just follows its URL, so it can be bookmarked and never disagrees with the
+    list. Private views are their owner's; shared ones are seen by everyone and made and
+    changed by managers and admins only.
+    """
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_views")
+    list_key = models.CharField(max_length=LIST_KEY_MAX)
+    name = models.CharField(max_length=SHORT_NAME_MAX, validators=[LengthLimit(SHORT_NAME_MAX)])
+    query = models.CharField(max_length=VIEW_QUERY_MAX, blank=True, validators=[LengthLimit(VIEW_QUERY_MAX)])
+    shared = models.BooleanField(default=False, help_text="Shown to the whole team.")
+
+    objects = SavedViewQuerySet.as_manager()
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["list_key", "-shared", Lower("name"), "pk"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def may_change(self, user: Any) -> bool:
+        if not getattr(user, "is_authenticated", False) or not user.is_active:
+            return False
+        if self.shared:
+            return user.can_share_views
+        return self.owner_id == user.pk
+
+    def check_may_change(self, user: Any) -> None:
+        if not self.may_change(user):
+            if self.shared:
+                raise PermissionDenied("Shared views are made and changed by managers and admins.")
+            raise PermissionDenied("Only its owner changes a private view.")
+
+    def save_as(self, user: Any) -> None:
+        """Save after the permission check: the one path every write of a view goes through."""
+        self.check_may_change(user)
+        with transaction.atomic():
+            self._history_user = user
+            self.save()
+
+    def delete_as(self, user: Any) -> None:
+        self.check_may_change(user)
+        with transaction.atomic():
+            self._history_user = user
+            self.delete()

@@ -17,14 +17,16 @@ class NavItem:
     icon: str
     role: str = Role.MEMBER
     url: str = ""
+    # The grid (crm/lib/grid.py) whose saved views are listed under this item.
+    list_key: str = ""
 
 
 SECTIONS = (
     NavItem("Dashboard", "dashboard", "home"),
-    NavItem("Contacts", "contact_list", "users"),
-    NavItem("Organizations", "organization_list", "building"),
-    NavItem("Pipeline", "pipeline_board", "columns"),
-    NavItem("Communications", "communication_list", "message"),
+    NavItem("Contacts", "contact_list", "users", list_key="contacts"),
+    NavItem("Organizations", "organization_list", "building", list_key="organizations"),
+    NavItem("Pipeline", "pipeline_board", "columns", list_key="pipeline"),
+    NavItem("Communications", "communication_list", "message", list_key="communications"),
     # Tasks & next actions (issue 17); the overdue badge rides on it.
     NavItem("Tasks", "actions", "check"),
     NavItem("LPs", "lp_list", "briefcase"),
@@ -39,8 +41,25 @@ SECTIONS = (
 @cache
 def available_sections() -> tuple[NavItem, ...]:
     """Every section with its URL, reversed once per process."""
-    return tuple(NavItem(item.label, item.url_name, item.icon, item.role, reverse(item.url_name)) for item in SECTIONS)
+    return tuple(
+        NavItem(item.label, item.url_name, item.icon, item.role, reverse(item.url_name), item.list_key)
+        for item in SECTIONS
+    )
 
 
 def sections_for(user) -> list[NavItem]:
     return [item for item in available_sections() if user.has_role(item.role)]
+
+
+# Lists with saved views: the grid's key and the list's URL name (the opportunities list
+# has no sidebar item of its own; its views sit under Pipeline).
+LIST_URL_NAMES = {
+    "contacts": "contact_list",
+    "organizations": "organization_list",
+    "opportunities": "opportunity_list",
+    "communications": "communication_list",
+}
+
+
+def list_url(list_key: str) -> str:
+    return reverse(LIST_URL_NAMES[list_key])

@@ -69,6 +69,8 @@ urlpatterns = [
         views.communication_attachment,
         name="communication_attachment",
     ),
+    path("views/new/", views.saved_view_create, name="saved_view_create"),
+    path("views/<int:pk>/delete/", views.saved_view_delete, name="saved_view_delete"),
     path("settings/tags/", views.tag_list, name="tag_list"),
     path("settings/tags/new/", views.tag_create, name="tag_create"),
     path("settings/tags/<int:pk>/edit/", views.tag_edit, name="tag_edit"),

@@ -20,10 +20,11 @@ from contacts.forms import MailboxForm, TagForm
 from contacts.models import AttachmentStatus, Communication, KeptAttachment, Mailbox, TagColour
 from contacts.services import NoSuchAttachment, delete_tag, request_kept_attachment, tags_with_usage
 from crm.capture import tasks as capture_tasks
-from crm.forms import ApiTokenForm, ProfileForm
+from crm.forms import ApiTokenForm, ProfileForm, SavedViewForm
 from crm.lib.htmx import close_dialog, empty_fragment, is_fragment_request, posted, render_page_or_fragment, saved
 from crm.lib.text import PASSWORD_MAX, LengthLimit
-from crm.models import EMAIL_UNAVAILABLE, ApiToken, CalendarFeed, User
+from crm.models import EMAIL_UNAVAILABLE, LIST_KEYS, ApiToken, CalendarFeed, SavedView, User
+from crm.navigation import list_url
 from crm.roles import manager_required
 from crm.search import DROPDOWN_LIMIT, PAGE_LIMIT, search
 from crm.security import services as two_factor
@@ -394,3 +395,31 @@ def communication_attachment(request: HttpRequest, pk: int, position: int) -> Fi
     response["Cache-Control"] = "private, no-store"
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
     return response
+
+
+# --- Saved views of the list grids (issue 14) ----------------------------------------------
+
+
+@require_POST
+def saved_view_create(request: HttpRequest) -> HttpResponse:
+    """Save the list's current query string under a name; back to the list showing it."""
+    form = SavedViewForm(request.POST)
+    if not form.is_valid():
+        messages.error(
+            request, "The view was not saved: " + " ".join(e for errors in form.errors.values() for e in errors)
+        )
+        key = request.POST.get("list_key")
+        return redirect(list_url(key) if key in LIST_KEYS else reverse("dashboard"))
+    view = form.save(commit=False)
+    view.owner = request.user
+    view.save_as(request.user)  # a member sharing a view is refused here (403)
+    messages.success(request, f"Saved the view “{view.name}”" + (" for the team." if view.shared else "."))
+    return redirect(f"{list_url(view.list_key)}?{view.query}")
+
+
+@require_POST
+def saved_view_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    view = SavedView.objects.get_for_user(request.user, pk)
+    view.delete_as(request.user)
+    messages.success(request, f"Deleted the view “{view.name}”.")
+    return redirect(list_url(view.list_key))

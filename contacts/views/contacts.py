@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
 
-from contacts import services, strength
+from contacts import grids, services, strength
 from contacts.filters import ContactFilter
 from contacts.forms import ContactBulkForm, ContactForm, ContactMergeForm
 from contacts.models import (
@@ -28,6 +28,7 @@ from contacts.models import (
     mark_stale,
 )
 from crm.lib.export import FORMATS, export_response
+from crm.lib.grid import GRID_PARAMS
 from crm.lib.htmx import close_dialog, empty_fragment, is_fragment_request, render_page_or_fragment, saved
 from crm.lib.listing import export_format, paginate
 from crm.models import CustomField, CustomFieldEntity
@@ -47,12 +48,12 @@ TABS = [
     (ContactType.ADVISOR, "Advisors", ContactType.ADVISOR),
 ]
 # Query parameters that belong to the list's view, not to which contacts match.
-NOT_FILTERS = ("page", "o")
+NOT_FILTERS = ("page", "o", *GRID_PARAMS)
 
 
-def _filtered(request: HttpRequest, data: QueryDict | None = None) -> ContactFilter:
+def _filtered(request: HttpRequest, data: QueryDict | None = None, queryset=None) -> ContactFilter:
     data = request.GET if data is None else data
-    queryset = Contact.objects.visible_to(request.user).for_list()
+    queryset = Contact.objects.visible_to(request.user).for_list() if queryset is None else queryset
     return ContactFilter(data or None, queryset=queryset, request=request)
 
 
@@ -61,7 +62,9 @@ def _filtered(request: HttpRequest, data: QueryDict | None = None) -> ContactFil
 
 @require_GET
 def contact_list(request: HttpRequest) -> HttpResponse:
-    filterset = _filtered(request)
+    grid = grids.CONTACTS.state(request)
+    # Only what the shown columns need: a hidden Tags column costs no prefetch query.
+    filterset = _filtered(request, queryset=grid.prepare(Contact.objects.visible_to(request.user).with_activity()))
     counts = filterset.without_type().tab_counts()
     current = filterset.form.cleaned_data.get("type", "") if filterset.is_bound and filterset.form.is_valid() else ""
     tabs = [
@@ -71,10 +74,12 @@ def contact_list(request: HttpRequest) -> HttpResponse:
     query = request.GET.copy()
     for name in NOT_FILTERS:
         query.pop(name, None)
-    page_obj = paginate(request, filterset.qs)
+    page_obj = paginate(request, filterset.qs, grid.page_size)
     mark_stale(page_obj.object_list)
     context = {
         "filter": filterset,
+        "grid": grid,
+        "saved_views": grids.CONTACTS.views_for(request.user),
         "page_obj": page_obj,
         "tabs": tabs,
         "bulk_form": ContactBulkForm(user=request.user),

@@ -5,7 +5,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_GET, require_http_methods
 
-from contacts import strength
+from contacts import grids, strength
 from contacts.filters import OrganizationFilter
 from contacts.forms import OrganizationForm
 from contacts.models import Organization
@@ -22,15 +22,22 @@ FORM_TEMPLATE = "contacts/organization_form.html"
 CHANGED_EVENT = "organizationsChanged"
 
 
-def _filtered(request: HttpRequest) -> OrganizationFilter:
-    queryset = Organization.objects.visible_to(request.user).with_stats().prefetch_related("tags")
+def _filtered(request: HttpRequest, queryset=None) -> OrganizationFilter:
+    if queryset is None:
+        queryset = Organization.objects.visible_to(request.user).with_stats().prefetch_related("tags")
     return OrganizationFilter(request.GET or None, queryset=queryset, request=request)
 
 
 @require_GET
 def organization_list(request: HttpRequest) -> HttpResponse:
-    filterset = _filtered(request)
-    context = {"filter": filterset, "page_obj": paginate(request, filterset.qs)}
+    grid = grids.ORGANIZATIONS.state(request)
+    filterset = _filtered(request, grid.prepare(Organization.objects.visible_to(request.user).with_stats()))
+    context = {
+        "filter": filterset,
+        "page_obj": paginate(request, filterset.qs, grid.page_size),
+        "grid": grid,
+        "saved_views": grids.ORGANIZATIONS.views_for(request.user),
+    }
     return render_page_or_fragment(request, LIST_TEMPLATE, "organization-table", context)
 
 

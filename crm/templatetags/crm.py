@@ -3,6 +3,7 @@ from urllib.parse import urlencode
 
 from django import template
 from django.urls import reverse
+from django.utils.formats import date_format
 
 from crm.lib.money import money_exact, money_short
 from crm.permissions import Capability, can
@@ -50,3 +51,30 @@ def audit_url(context, record) -> str:
     if record is None or not getattr(user, "is_authenticated", False) or not can(user, Capability.VIEW_AUDIT):
         return ""
     return f"{reverse('audit_log')}?{urlencode({'type': record._meta.label_lower, 'record': record.pk})}"
+
+
+@register.filter
+def custom_value(record, definition) -> str:
+    """A custom field's value as a grid cell shows it: one short line, from the row's JSON column."""
+    stored = (getattr(record, "custom_fields", None) or {}).get(definition.key)
+    if definition.is_empty(stored):
+        return ""
+    try:
+        value = definition.from_storage(stored)
+    except (ValueError, ArithmeticError):
+        return str(stored)
+    kind = definition.field_type
+    if kind == "checkbox":
+        return "Yes"
+    if kind == "currency":
+        return money_exact(value)
+    if kind == "date":
+        return date_format(value, "M j, Y")
+    if kind == "multi_select":
+        return ", ".join(map(str, value))
+    return str(value)
+
+
+@register.filter
+def may_change(saved_view, user) -> bool:
+    return saved_view.may_change(user)

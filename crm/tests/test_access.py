@@ -139,6 +139,9 @@ ROUTE_ROLES: dict[str, str] = {
     "tag_create": Role.MEMBER,
     "tag_edit": Role.MEMBER,
     "tag_delete": Role.MANAGER,
+    # Saved views of the list grids (issue 14); sharing one needs a manager, checked on the model.
+    "saved_view_create": Role.MEMBER,
+    "saved_view_delete": Role.MEMBER,
     # Communications, next actions (issue 5).
     "communication_list": Role.MEMBER,
     "communication_create": Role.MEMBER,
@@ -313,6 +316,8 @@ SECRET_URL_NAMES = {"calendar_feed"}
 POST_ONLY_URL_NAMES = {
     "logout",
     "api:api_import_create",
+    "saved_view_create",
+    "saved_view_delete",
     "api_token_revoke",
     "calendar_feed_revoke",
     "mailbox_disconnect",

@@ -127,7 +127,8 @@ OBJECT_ROUTES: dict[str, type[Model]] = {
 # owner), and the import engine's runs and mappings (tested with the imports).
 # An API token is one's own too: revoking someone else's answers 404 (crm/api/tests/test_tokens_page.py).
 # So is a calendar URL (crm/tests/test_calendar_feed.py).
-NOT_CRM_RECORDS = {"passkey_rename", "passkey_remove", "api_token_revoke", "calendar_feed_revoke"}
+# A saved view is a user's own list state, not a CRM record; crm/tests/test_grid.py walks it.
+NOT_CRM_RECORDS = {"passkey_rename", "passkey_remove", "api_token_revoke", "calendar_feed_revoke", "saved_view_delete"}
 IMPORT_PAGES = {name for name in ROUTE_ROLES if name.startswith(("import_", "api:api_import_"))}
 # A communication's id and an attachment's place: walked, hidden communication and all, in
 # contacts/tests/test_kept_attachments.py.
