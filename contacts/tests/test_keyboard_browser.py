@@ -100,7 +100,8 @@ def test_arrow_keys_and_enter_pick_a_contact_in_the_picker(page, live_server, br
     search = form.locator("#id_contact_search")
     expect(search).to_be_focused()  # the dialog's first field
     make_contact("Okafor", first_name="Obi")
-    search.press_sequentially("okafor", delay=30)
+    with page.expect_response(lambda r: "search=okafor" in r.url):
+        search.press_sequentially("okafor", delay=30)
     options = form.locator(".picker-option")
     expect(options).to_have_count(2)
     search.press("ArrowDown")
