@@ -630,13 +630,17 @@ def test_detail_of_a_missing_communication_is_404(member_client):
     assert member_client.get(reverse("communication_detail", args=[987654])).status_code == 404
 
 
-def test_delete_button_only_for_managers(client, member_user, manager_user):
+def test_delete_sits_behind_the_more_menu_only_for_managers(client, member_user, manager_user):
     item = comm(contact())
     url = reverse("communication_detail", args=[item.pk])
+    delete_url = reverse("communication_delete", args=[item.pk])
     client.force_login(member_user)
-    assert "button--danger" not in page_text(client.get(url, headers=HX))
+    text = page_text(client.get(url, headers=HX))
+    assert delete_url not in text and "more-menu" not in text
     client.force_login(manager_user)
-    assert "button--danger" in page_text(client.get(url, headers=HX))
+    text = page_text(client.get(url, headers=HX))
+    menu = text[text.index('<details class="more-menu">') : text.index("</details>")]
+    assert f'href="{delete_url}"' in menu
 
 
 @pytest.mark.parametrize("role", [Role.ADMIN, Role.MANAGER, Role.MEMBER])

@@ -74,9 +74,9 @@
     var box = input();
     if (!box) { return; }
     var dialog = document.getElementById("dialog-host");
-    if (dialog && dialog.open) {
+    if (dialog && dialog.open && dialog.matches(":modal")) {
       // The page behind a modal dialog is inert; close it first, then focus once app.js has
-      // given focus back to whatever opened the dialog.
+      // given focus back to whatever opened the dialog. A slide-over panel can stay open.
       dialog.addEventListener("close", function () { window.setTimeout(focusSearch, 0); }, { once: true });
       dialog.close();
       return;
