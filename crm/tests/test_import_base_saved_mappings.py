@@ -315,3 +315,55 @@ def test_a_saved_mapping_that_no_longer_reads_is_refused_with_its_reason(manager
     assert "“Broken” cannot be applied: tables[0]: “entity” must be one of" in response.content.decode()
     run.refresh_from_db()
     assert run.mapping == {}
+
+
+# --- The combined screen reads the run's files once per request (issue 12, the skipped tables) ----
+
+
+@pytest.fixture
+def reads(monkeypatch):
+    """How often a request parsed the run's files and worked out its skipped tables."""
+    counts = {"parsed": 0, "skipped": 0}
+    parse, skipped = bundle.parse_text, bundle._skipped
+
+    def counting_parse(*args, **kwargs):
+        counts["parsed"] += 1
+        return parse(*args, **kwargs)
+
+    def counting_skipped(*args, **kwargs):
+        counts["skipped"] += 1
+        return skipped(*args, **kwargs)
+
+    monkeypatch.setattr(bundle, "parse_text", counting_parse)
+    monkeypatch.setattr(bundle, "_skipped", counting_skipped)
+
+    def take() -> dict[str, int]:
+        taken = dict(counts)
+        counts.update(parsed=0, skipped=0)
+        return taken
+
+    return take
+
+
+@pytest.mark.parametrize("action", ["refresh", "save", "preview", "apply"])
+def test_every_request_of_the_combined_screen_parses_each_file_once(manager_client, reads, action):
+    saved, _made = saved_base(manager_client)
+    url, run = upload(manager_client, BASE)
+    _text, fields = page_fields(manager_client, url)
+    reads()
+    assert manager_client.get(url).status_code == 200
+    assert reads() == {"parsed": len(BASE), "skipped": 1}
+    fields.update({"action": action, "save_name": "Again", "saved": str(saved.pk)})
+    assert manager_client.post(url, fields).status_code in (200, 302)
+    # Read with the mapping the form was drawn from, then with the one it made.
+    assert reads() == {"parsed": len(BASE), "skipped": 2}
+    assert manager_client.get(reverse("import_mapping_download", args=[run.pk])).status_code == 200
+    assert reads() == {"parsed": len(BASE), "skipped": 1}
+
+
+def test_reading_the_base_twice_does_not_repeat_a_table_s_notice(manager_client):
+    url, run = upload(manager_client, BASE)
+    run.refresh_from_db()
+    bundle.read(run)
+    (stickers,) = [t for t in bundle.read(run).tables if t.source.name == "Stickers.csv"]
+    assert len([n for n in stickers.source.notices if "do not clearly look like" in n]) == 1
