@@ -658,6 +658,37 @@ def test_the_second_base_through_the_browser_imports_every_fact_with_no_edits(ma
     assert org.created_at == datetime.datetime(2024, 1, 14, 9, 30, tzinfo=LONDON)
     assert org.history.get().history_user == run.user
     assert "“Hedge Fund” → “Other” (nothing like it here, so Other)" in notices
+    # Each column's suggestion keeps its reason through the dry run, though the stored mapping names them all.
+    columns = next(t["columns"] for t in run.report["tables"] if t["name"].startswith("LP Commitments"))
+    assert ["Amount ($)", "Commitment amount", "100% of values are amounts; header like “amount”"] in columns
+    assert ["Commitment", "the notes", "header like “commitment”, but only 0% of values are amounts"] in [
+        [h, label, reason.split(";")[0]] for h, label, reason in columns
+    ]
+
+
+def test_the_wizard_s_dry_run_lists_each_column_with_the_reason_of_its_suggestion(manager_client):
+    Fund.objects.create(name="Fund II", status=FundStatus.RAISING, vintage_year=2025)
+    uploads = [SimpleUploadedFile(name, csv_bytes(rows)) for name, rows in FILES.items()]
+    url = manager_client.post(reverse("import_start"), {"file": uploads})["Location"]
+    run = ImportRun.objects.get()
+    fields = form_fields(manager_client.get(url).content.decode(), "mapping-form")
+    fields.pop("mapping_file", None)
+    # One choice of the person's own: the probability column left out of the import.
+    odds = next(k for k, v in fields.items() if k.endswith("-col-4") and v == "probability")
+    fields.update({odds: "__notes__", "time_zone": "Europe/London", "action": "preview"})
+    manager_client.get(manager_client.post(url, fields)["Location"])
+    index = next(i for i, t in enumerate(run_report(run)["tables"]) if t["name"].startswith("LP Commitments"))
+    page = manager_client.get(reverse("import_preview", args=[run.pk]), {"table": index}).content.decode()
+    assert "<td>Amount ($)</td><td>Commitment amount</td>" in page
+    assert "100% of values are amounts; header like “amount”" in page
+    index = next(i for i, t in enumerate(run_report(run)["tables"]) if t["name"].startswith("Raise Tracker"))
+    page = manager_client.get(reverse("import_preview", args=[run.pk]), {"table": index}).content.decode()
+    assert "<td>Odds</td><td>the description</td>" in page and "as the mapping file says" in page
+
+
+def run_report(run: ImportRun) -> dict:
+    run.refresh_from_db()
+    return run.report
 
 
 def test_the_third_base_through_the_browser_imports_every_fact_with_no_edits(third_folder, manager_client):
