@@ -63,6 +63,7 @@ class TableOutcome:
     blank: int = 0
     rows: list[RowOutcome] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
+    columns: list[list[str]] = field(default_factory=list)  # [header, what it fills, why] of each column used
 
     def count(self, outcome: RowOutcome) -> None:
         self.rows.append(outcome)
@@ -80,6 +81,7 @@ class TableOutcome:
             "errors": self.errors,
             "blank": self.blank,
             "notices": self.notices,
+            "columns": self.columns,
         }
 
 

@@ -313,7 +313,10 @@ def complete(
     for header in source.headers:
         if header.casefold() in base_columns:
             columns[header] = base_columns[header.casefold()]
-            reasons[header] = "as the mapping file says"
+            # The suggestion's own reason where the mapping agrees with it, so a dry run (the
+            # wizard's, whose stored mapping names every column) still says why.
+            same = columns[header] == suggestions[header].target
+            reasons[header] = suggestions[header].reason if same else "as the mapping file says"
         else:
             columns[header] = suggestions[header].target
             reasons[header] = suggestions[header].reason

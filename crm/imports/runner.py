@@ -33,7 +33,7 @@ from crm.imports.parsers import clean, is_formula_error
 from crm.imports.plan import record_key
 from crm.imports.progress import READ, VALIDATED, Cancelled, NoProgress, Progress
 from crm.imports.resources import EXTRA_NOTES, PRIMARY, ROW
-from crm.imports.schema import ENTITIES, IGNORE, NOTES, RECORD_METADATA
+from crm.imports.schema import ENTITIES, IGNORE, NOTES, RECORD_METADATA, all_targets
 from crm.imports.source import SourceTable
 from crm.imports.writer import PlanWriter
 from crm.models import ImportedRecord, ImportedRecordAction, ImportRun, ImportSource, ImportStatus
@@ -281,6 +281,21 @@ def record_changes(
     insert_rows(ImportedRecord, fields, rows)
 
 
+def _column_reasons(mapping: TableMapping) -> list[list[str]]:
+    """Each column the import uses: [header, what it fills, why it was suggested] (the dry run lists them)."""
+    entity = ENTITIES[mapping.entity]
+    labels = {t.key: t.label for t in all_targets(entity)}
+    return [
+        [
+            header,
+            f"the {entity.notes_label}" if target == NOTES else labels.get(target, target),
+            mapping.reasons.get(header, "your choice"),
+        ]
+        for header, target in mapping.columns.items()
+        if target and target != IGNORE
+    ]
+
+
 def _table_notices(
     ctx: ImportContext, table: TableInput, unknown_before: Counter, attachments_before: int
 ) -> list[str]:
@@ -468,6 +483,7 @@ def _import_table(ctx: ImportContext, table: TableInput, outcome: RunOutcome, pr
         table_outcome.errors += 1
         table_outcome.rows.append(RowOutcome(0, "error", "", [RowMessage("error", f"{error.error}")]))
     table_outcome.notices = _table_notices(ctx, table, unknown_before, attachments_before)
+    table_outcome.columns = _column_reasons(table.mapping)
     outcome.tables.append(table_outcome)
     progress.update(name, VALIDATED, total, total)
     if result.base_errors:

@@ -38,7 +38,6 @@ from crm.imports.mapping import (
     loads,
     unmapped_values,
 )
-from crm.imports.runner import TableInput
 from crm.imports.schema import ENTITIES, ENTITY_CHOICES
 from crm.imports.source import SourceTable
 from crm.imports.suggest import recognise
@@ -227,12 +226,12 @@ def import_mapping(request: HttpRequest, pk: int) -> HttpResponse:
     action = request.POST.get("action", "refresh")
     if request.method == "POST":
         if action == "apply":
-            editor = _apply_saved(request, source, base, options) or editor
+            editor = _apply_saved(request, run, source, base, options) or editor
         else:
             editor = MappingEditor.from_post(request.POST, source, base, options, user=request.user)
         _store(run, editor.table, editor.options)
         if action == "save":
-            _save_mapping(request, run, editor)
+            _save_mapping(request, run.entity, MappingFile(editor.options, [editor.table]).to_json())
         elif action == "preview":
             problems = check(editor.table)
             if problems:
@@ -258,8 +257,21 @@ def _mapping_context(request: HttpRequest, run: ImportRun, editor: MappingEditor
     }
 
 
-def _apply_saved(request: HttpRequest, source, base: TableMapping, options: ImportOptions) -> MappingEditor | None:
-    saved = SavedMapping.objects.visible_to(request.user).filter(pk=request.POST.get("saved") or 0).first()
+def _chosen_saved(request: HttpRequest, entity: str) -> SavedMapping | None:
+    """The saved mapping the form names, if it is one of ``entity``'s the user may see (else None, never a 500)."""
+    try:
+        pk = int(request.POST.get("saved", ""))
+    except ValueError:
+        return None
+    if not 0 < pk < 2**63:
+        return None
+    return SavedMapping.objects.visible_to(request.user).filter(entity=entity, pk=pk).first()
+
+
+def _apply_saved(
+    request: HttpRequest, run: ImportRun, source, base: TableMapping, options: ImportOptions
+) -> MappingEditor | None:
+    saved = _chosen_saved(request, run.entity)
     if saved is None:
         messages.error(request, "Choose a saved mapping to apply.")
         return None
@@ -273,17 +285,23 @@ def _apply_saved(request: HttpRequest, source, base: TableMapping, options: Impo
     return MappingEditor(source, table, mapping.options, user=request.user)
 
 
-def _save_mapping(request: HttpRequest, run: ImportRun, editor: MappingEditor) -> None:
+def _kind_label(entity: str) -> str:
+    """What a saved mapping is for, as the saved-mappings list says it."""
+    if entity == bundle.BASE_ENTITY:
+        return "A whole base"
+    return ENTITIES[entity].label if entity in ENTITIES else entity
+
+
+def _save_mapping(request: HttpRequest, entity: str, data: dict) -> None:
+    """Save ``data`` (a mapping file) by the posted name; the same name again replaces a mapping of the same kind."""
     name = " ".join(request.POST.get("save_name", "").split())[: SavedMapping._meta.get_field("name").max_length]
     if not name:
         messages.error(request, "Give the mapping a name to save it.")
         return
-    data = MappingFile(editor.options, [editor.table]).to_json()
     existing = SavedMapping.objects.visible_to(request.user).filter(name__iexact=name).first()
-    if existing and existing.entity != run.entity:
-        messages.error(
-            request, f"“{name}” is already the name of a mapping for {ENTITIES[existing.entity].label.lower()}."
-        )
+    if existing and existing.entity != entity:
+        kind = _kind_label(existing.entity).lower()
+        messages.error(request, f"“{name}” is already the name of a mapping for {kind}.")
         return
     try:
         with transaction.atomic():
@@ -291,7 +309,7 @@ def _save_mapping(request: HttpRequest, run: ImportRun, editor: MappingEditor) -
                 existing.mapping = data
                 existing.save(update_fields=["mapping", "updated_at"])
             else:
-                SavedMapping.objects.create(name=name, entity=run.entity, mapping=data, created_by=request.user)
+                SavedMapping.objects.create(name=name, entity=entity, mapping=data, created_by=request.user)
     except IntegrityError:  # pragma: no cover - a race on the name
         messages.error(request, f"“{name}” was just saved by someone else; choose another name.")
         return
@@ -303,8 +321,7 @@ def _save_mapping(request: HttpRequest, run: ImportRun, editor: MappingEditor) -
 def import_mapping_download(request: HttpRequest, pk: int) -> HttpResponse:
     run = get_object_or_404(_runs(request), pk=pk)
     if run.source_text and bundle.is_base(run):
-        tables, options = bundle.tables(run)
-        data = MappingFile(options, [t.mapping for t in tables] + [t for _s, t in bundle.skipped(run)]).to_json()
+        data = bundle.read(run).mapping().to_json()
     elif run.mapping:
         data = run.mapping
     elif run.source_text and run.entity:
@@ -339,23 +356,28 @@ def _table_post(post: QueryDict, index: int) -> QueryDict:
 
 
 def _base_mapping(request: HttpRequest, run: ImportRun) -> HttpResponse:
-    """One screen for every table of the base: its kind, its columns, its values; the team and options once."""
+    """One screen for every table of the base: its kind, its columns, its values; the team and options once.
+
+    The run's files are parsed once per request (``bundle.sources``); the base is read once
+    with the mapping the form was drawn from and, after a change, once with the new one.
+    """
     errors: list[str] = []
     try:
-        tables, options = bundle.tables(run)
+        draft = bundle.read(run)
     except CommandError as exc:
         messages.error(request, str(exc))
         run.mapping = {}
         run.save(update_fields=["mapping", "updated_at"])
-        tables, options = bundle.tables(run)
+        draft = bundle.read(run)
     action = request.POST.get("action", "refresh")
-    if request.method == "POST" and action == "upload":
-        errors = _upload_base_mapping(request, run)
+    if request.method == "POST" and action in ("upload", "apply"):
+        errors = _upload_base_mapping(request, run) if action == "upload" else _apply_saved_base(request, run)
         if not errors:
             return _redirect(request, reverse("import_mapping", args=[run.pk]))
     elif request.method == "POST":
         chosen: list[TableMapping] = []
-        for index, table in enumerate(tables):
+        options = draft.options
+        for index, table in enumerate(draft.tables):
             post = _table_post(request.POST, index)
             entity = post.get("entity", table.mapping.entity)
             if entity == SKIP:
@@ -372,7 +394,7 @@ def _base_mapping(request: HttpRequest, run: ImportRun) -> HttpResponse:
             editor = MappingEditor.from_post(post, table.source, table.mapping, options, user=request.user)
             chosen.append(editor.table)
             options = editor.options
-        for index, (_source, table) in enumerate(bundle.skipped(run)):
+        for index, (_source, table) in enumerate(draft.skipped):
             entity = request.POST.get(f"skipped-{index}", SKIP)
             if entity in ENTITIES:
                 # Imported after all: that kind's suggestions on the way back.
@@ -381,14 +403,16 @@ def _base_mapping(request: HttpRequest, run: ImportRun) -> HttpResponse:
                 chosen.append(table)
         run.mapping = MappingFile(options, chosen).to_json()
         run.save(update_fields=["mapping", "updated_at"])
-        tables, options = bundle.tables(run)
-        if action == "preview":
-            errors = [f"{t.mapping.name}: {problem}" for t in tables for problem in check(t.mapping)]
-            if not tables:
+        draft = bundle.read(run)
+        if action == "save":
+            _save_mapping(request, bundle.BASE_ENTITY, draft.mapping().to_json())
+        elif action == "preview":
+            errors = [f"{t.mapping.name}: {problem}" for t in draft.tables for problem in check(t.mapping)]
+            if not draft.tables:
                 errors.append("Every table is marked not to import: choose what at least one of them is.")
             if not errors:
                 return _dry_run(request, run)
-    context = _base_mapping_context(request, run, tables, options)
+    context = _base_mapping_context(request, run, draft)
     context["errors"] = errors
     return render_page_or_fragment(request, "imports/base_mapping.html", "mapping-form", context)
 
@@ -404,7 +428,7 @@ def _upload_base_mapping(request: HttpRequest, run: ImportRun) -> list[str]:
     except (UnicodeDecodeError, MappingError) as exc:
         return [f"{upload.name}: {exc}"]
     try:
-        bundle.tables(run, mapping)
+        bundle.read(run, mapping)
     except CommandError as exc:
         return [f"{upload.name}: {exc}"]
     run.mapping = mapping.to_json()
@@ -413,10 +437,35 @@ def _upload_base_mapping(request: HttpRequest, run: ImportRun) -> list[str]:
     return []
 
 
-def _base_mapping_context(request: HttpRequest, run: ImportRun, tables: list[TableInput], options) -> dict:
+def _apply_saved_base(request: HttpRequest, run: ImportRun) -> list[str]:
+    """Apply a saved whole-base mapping; what no longer fits this base is said, and the rest applies."""
+    saved = _chosen_saved(request, bundle.BASE_ENTITY)
+    if saved is None:
+        return ["Choose a saved mapping of a whole base to apply."]
+    try:
+        mapping = loads(json.dumps(saved.mapping))
+        draft = bundle.read(run, mapping)
+    except (MappingError, CommandError) as exc:
+        return [f"“{saved.name}” cannot be applied: {exc}"]
+    # Kept as this base reads with it, so tables of the saved base that are not here are not carried along.
+    run.mapping = draft.mapping().to_json()
+    run.save(update_fields=["mapping", "updated_at"])
+    misfits = bundle.misfits(mapping, draft)
+    if not misfits:
+        messages.success(request, f"Applied “{saved.name}”: every table and column of this base matches it.")
+        return []
+    messages.warning(
+        request,
+        f"Applied “{saved.name}” except where it no longer fits this base (the rest applied): " + " ".join(misfits),
+    )
+    return []
+
+
+def _base_mapping_context(request: HttpRequest, run: ImportRun, draft: bundle.Draft) -> dict:
     shown = []
     team: dict[str, object] = {}
-    for index, table in enumerate(tables):
+    options = draft.options
+    for index, table in enumerate(draft.tables):
         editor = MappingEditor(table.source, table.mapping, options, user=request.user)
         for row in editor.team_rows():
             if row.name in team:
@@ -445,11 +494,12 @@ def _base_mapping_context(request: HttpRequest, run: ImportRun, tables: list[Tab
         "entity_choices": [*ENTITY_CHOICES, (SKIP, "Not imported (skip this table)")],
         "skipped": [
             {"index": i, "name": table.name or source.name, "file": source.name}
-            for i, (source, table) in enumerate(bundle.skipped(run))
+            for i, (source, table) in enumerate(draft.skipped)
         ],
         "team_rows": team_rows,
         "options": options,
         "editor": shown[0]["editor"] if shown else None,
+        "saved": SavedMapping.objects.visible_to(request.user).filter(entity=bundle.BASE_ENTITY),
         "steps": _steps("mapping"),
     }
 
@@ -705,7 +755,7 @@ def import_undo(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def import_mappings(request: HttpRequest) -> HttpResponse:
     saved = SavedMapping.objects.visible_to(request.user).select_related("created_by")
-    rows = [(m, ENTITIES[m.entity].label if m.entity in ENTITIES else m.entity) for m in saved]
+    rows = [(m, _kind_label(m.entity)) for m in saved]
     return render(request, "imports/mappings.html", {"rows": rows})
 
 

@@ -53,6 +53,28 @@ def test_a_column_whose_values_mostly_do_not_fit_is_never_suggested_for_the_fiel
     assert suggest_columns(ENTITIES["contacts"], headers, samples)["Email"].target == "email"
 
 
+@pytest.mark.parametrize(
+    ("entity", "header", "target", "fitting", "other", "noun"),
+    [
+        ("organizations", "Website", "website", ["orrery.example", "https://salt.example"], "ask", "web addresses"),
+        ("contacts", "Mobile", "mobile", ["+44 20 7946 0001", "(415) 555-0100"], "by post", "phone numbers"),
+        ("commitments", "Wire received", "wire_received", ["checked", ""], "maybe next week", "checkboxes"),
+        ("communications", "Duration", "duration_minutes", ["30", "45"], "half an hour", "whole numbers"),
+        ("opportunities", "Probability", "probability", ["60%", "10%"], "likely", "percentages"),
+        ("communications", "Date", "communication_date", ["14/03/2025 10:30", "3/4/2025"], "soon", "dates"),
+    ],
+)
+def test_each_kind_of_value_is_evidence_for_or_against_its_field(entity, header, target, fitting, other, noun):
+    others = [f"{other} {i}" for i in range(len(fitting))]
+    fit = suggest_columns(ENTITIES[entity], ["Name", header], {"Name": ["A", "B"], header: fitting})[header]
+    assert fit.target == target
+    share = round(100 * sum(1 for v in fitting if v) / len([v for v in fitting if v]))
+    assert fit.reason.startswith(f"{share}% of values are {noun}")
+    misfit = suggest_columns(ENTITIES[entity], ["Name", header], {"Name": ["A", "B"], header: others})[header]
+    assert misfit.target != target
+    assert f"but only 0% of values are {noun}" in misfit.reason
+
+
 def test_of_two_columns_that_compete_for_a_field_the_one_whose_values_fit_wins():
     headers, samples = _columns(
         'Investor,Paid in,Paid in (USD)\nAda Byron,soon,"$100,000"\nBo Chen,next quarter,$250000.00\n'
