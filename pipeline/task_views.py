@@ -16,6 +16,7 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
 
+from contacts.badge import with_badge
 from contacts.models import Communication, Contact
 from crm.lib.htmx import close_dialog, empty_fragment, is_fragment_request, posted, render_page_or_fragment, safe_next
 from crm.lib.next_actions import VIEWS
@@ -43,7 +44,7 @@ def _done(request: HttpRequest, message: str, *, close: bool = True) -> HttpResp
     contact's slide-over panel, which closing the dialog would take away."""
     messages.success(request, message)
     if is_fragment_request(request):
-        response = empty_fragment(request)
+        response = with_badge(request, empty_fragment(request))  # a task's due date or state moves the count
         response = close_dialog(response, CHANGED_EVENT) if close else trigger_client_event(response, CHANGED_EVENT)
         patch_vary_headers(response, ("HX-Request",))
         return response

@@ -130,6 +130,13 @@ def overdue_and_due_today(user: Any, today: datetime.date) -> QuerySet[Task]:
     return tasks_for(user, TaskView.MINE).unsnoozed(today).filter(due_date__lte=today).order_by("due_date", "pk")
 
 
+def overdue_tasks(user: Any, today: datetime.date) -> QuerySet[Task]:
+    """The user's open tasks due before today, snoozed ones left out until their day: the
+    sidebar badge counts them with the overdue next actions (registered in PipelineConfig.ready).
+    ``owner`` then ``due_date < today`` under ``done = false``: the task_open_owner_idx index."""
+    return Task.objects.visible_to(user).open().filter(owner=user, due_date__lt=today).unsnoozed(today)
+
+
 DIGEST_LIMIT = 20
 
 
@@ -148,8 +155,8 @@ def task_digest_section(user: Any, today: datetime.date) -> digest.Section | Non
 
 
 def active_team() -> QuerySet:
-    """Whom a task may be assigned to: the owner picker's choices."""
-    return get_user_model().objects.filter(is_active=True).order_by("first_name", "last_name", "username")
+    """Whom a task may be assigned to: the owner pickers' choices (the form's and the admin's)."""
+    return get_user_model().objects.team()
 
 
 def task_from_next_action(communication: Any, user: Any, owner: Any, *, title: str = "", note: str = "") -> Task:
