@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 import os
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from pathlib import Path, PurePath
 from typing import Any
@@ -207,6 +207,16 @@ def phone_digits(value: str | None) -> str:
     return "".join(ch for ch in (value or "") if ch.isdigit())
 
 
+def last_touch_of(contact: str = "") -> Greatest:
+    """A contact's last touch as an expression: the latest communication, or the imported last
+    contact when it is later (or the only one). ``contact`` is the path from the query's model
+    to the contact ("" on contacts themselves, "lp__contact" on commitments)."""
+    touches = Communication.objects.filter(contact=OuterRef(contact or "pk")).order_by("-communication_date")
+    latest = Subquery(touches.values("communication_date")[:1])
+    imported = F(f"{contact}__last_contacted" if contact else "last_contacted")
+    return Greatest(Coalesce(latest, imported), Coalesce(imported, latest))
+
+
 class ContactQuerySet(ScopedQuerySet):
     def with_activity(self) -> ContactQuerySet:
         """last_touch, next_action and next_action_date as correlated subqueries.
@@ -218,16 +228,13 @@ class ContactQuerySet(ScopedQuerySet):
         (communications are indexed on contact and date), they combine with any filter
         without multiplying rows, and a tag filter's join cannot inflate them.
         """
-        touches = Communication.objects.filter(contact=OuterRef("pk")).order_by("-communication_date")
         actions = (
             Communication.objects.open_actions()
             .filter(contact=OuterRef("pk"))
             .order_by(F("next_action_date").asc(nulls_last=True), "communication_date", "pk")
         )
-        latest = Subquery(touches.values("communication_date")[:1])
         return self.annotate(
-            # The latest communication, or the imported last contact when it is later (or the only one).
-            last_touch=Greatest(Coalesce(latest, F("last_contacted")), Coalesce(F("last_contacted"), latest)),
+            last_touch=last_touch_of(),
             next_action=Subquery(actions.values("next_action")[:1]),
             next_action_date=Subquery(actions.values("next_action_date")[:1]),
         )
@@ -761,21 +768,49 @@ class StaleThreshold(models.Model):
         return f"{self.get_contact_type_display()}: {self.days} days"
 
 
+def _stale_cutoff(days: int | None, today: datetime.date) -> datetime.datetime | None:
+    if days is None:
+        return None
+    return timezone.make_aware(datetime.datetime.combine(today - datetime.timedelta(days=days), datetime.time.min))
+
+
+def _is_stale(contact: Contact, cutoff: datetime.datetime | None) -> bool:
+    """ContactQuerySet.stale() for one loaded contact with its ``last_touch``."""
+    quiet = (ContactStatus.INACTIVE, ContactStatus.DO_NOT_CONTACT)
+    return bool(cutoff and contact.status not in quiet and (contact.last_touch is None or contact.last_touch < cutoff))
+
+
 def mark_stale(contacts: Iterable[Contact], today: datetime.date | None = None) -> None:
     """Set ``is_stale`` on contacts annotated with ``last_touch`` (a page of the list): one query."""
     today = today or timezone.localdate()
     cutoffs = {
-        contact_type: timezone.make_aware(
-            datetime.datetime.combine(today - datetime.timedelta(days=days), datetime.time.min)
-        )
+        contact_type: _stale_cutoff(days, today)
         for contact_type, days in StaleThreshold.objects.values_list("contact_type", "days")
     }
-    quiet = (ContactStatus.INACTIVE, ContactStatus.DO_NOT_CONTACT)
     for contact in contacts:
-        cutoff = cutoffs.get(contact.contact_type)
-        contact.is_stale = bool(
-            cutoff and contact.status not in quiet and (contact.last_touch is None or contact.last_touch < cutoff)
-        )
+        contact.is_stale = _is_stale(contact, cutoffs.get(contact.contact_type))
+
+
+# For a list of other records that each show a contact (the LP tracker's commitments): the
+# contact's last touch and its type's threshold ride in the list's own query, no query more.
+STALE_ANNOTATIONS = ("contact_last_touch", "contact_stale_days")
+
+
+def stale_annotations(contact: str) -> dict[str, Any]:
+    """``annotate(**stale_annotations("lp__contact"))``, then ``mark_stale_annotated`` on the rows."""
+    threshold = StaleThreshold.objects.filter(contact_type=OuterRef(f"{contact}__contact_type")).values("days")[:1]
+    return {"contact_last_touch": last_touch_of(contact), "contact_stale_days": Subquery(threshold)}
+
+
+def mark_stale_annotated(
+    rows: Iterable[Any], contact_of: Callable[[Any], Contact], today: datetime.date | None = None
+) -> None:
+    """Set ``last_touch`` and ``is_stale`` on each row's contact, from ``stale_annotations``."""
+    today = today or timezone.localdate()
+    for row in rows:
+        contact = contact_of(row)
+        contact.last_touch = row.contact_last_touch
+        contact.is_stale = _is_stale(contact, _stale_cutoff(row.contact_stale_days, today))
 
 
 def stale_contacts_owned_by(user: Any, today: datetime.date | None = None) -> ContactQuerySet:

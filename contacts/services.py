@@ -15,7 +15,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.db import models, transaction
-from django.db.models import Count, F, IntegerField, OuterRef, QuerySet, Subquery, Value
+from django.db.models import Count, F, Func, IntegerField, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from simple_history.utils import bulk_update_with_history, get_history_manager_for_model
@@ -30,6 +30,7 @@ from contacts.models import (
     Organization,
     Tag,
 )
+from crm.lib import next_actions
 from crm.lib.history import HistoryEntry, history_entries
 from crm.permissions import GuardedModel, require_write
 from lps.models import Commitment, ComplianceCheck, LPProfile
@@ -568,15 +569,25 @@ def open_actions_for(user, *, mine: bool) -> QuerySet[Communication]:
 
 
 def overdue_count(user) -> int:
-    """The signed-in user's overdue next actions (the sidebar badge): one COUNT query."""
+    """The signed-in user's overdue next actions and, through the registry in
+    crm/lib/next_actions.py, the layers' above (tasks): the sidebar badge, one COUNT query.
+
+    The other kinds ride in it as scalar subqueries, so the page pays one round trip and
+    each part still reads its own partial index (contacts/tests/test_actions.py explains it).
+    """
     if not getattr(user, "is_authenticated", False):
         return 0
-    return (
-        Communication.objects.visible_to(user)
-        .open_actions()
-        .filter(created_by=user, next_action_date__lt=timezone.localdate())
-        .count()
-    )
+    today = timezone.localdate()
+    own = Communication.objects.visible_to(user).open_actions().filter(created_by=user, next_action_date__lt=today)
+    others = next_actions.overdue_querysets(user, today)
+    if not others:
+        return own.count()
+    total = Count("pk")
+    for queryset in others:
+        # COUNT as a plain function, not Django's aggregate: no GROUP BY, one row, even when empty.
+        counted = queryset.order_by().annotate(n=Func(F("pk"), function="COUNT")).values("n")
+        total = total + Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
+    return own.order_by().aggregate(total=total)["total"]
 
 
 def dashboard_actions(user, today: datetime.date, limit: int = 8) -> list[Communication]:

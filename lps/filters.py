@@ -6,7 +6,7 @@ import django_filters
 from django.db.models import Q
 from django.utils import timezone
 
-from contacts.models import OrganizationType
+from contacts.models import Contact, OrganizationType
 from crm.lib.filters import every_word_matches
 from lps import compliance
 from lps.models import Commitment, CommitmentStatus, ComplianceKind, Fund, ProvisionCategory, SideLetterProvision
@@ -18,6 +18,7 @@ MISSING_CHOICES = (
     ("accredited", "Not marked accredited"),
     ("compliance", "Accreditation expired or not verified"),
 )
+STALE_CHOICES = (("true", "Stale relationship"), ("false", "Not stale"))
 MISSING_LOOKUPS = {
     "docs": Q(legal_docs_signed=False),
     "wire": Q(wire_received=False),
@@ -38,6 +39,10 @@ class CommitmentFilter(django_filters.FilterSet):
     )
     status = django_filters.ChoiceFilter(choices=CommitmentStatus.choices, empty_label="Any status")
     missing = django_filters.ChoiceFilter(choices=MISSING_CHOICES, method="filter_missing", empty_label="Any paperwork")
+    # The LP's contact by the contacts list's rule (StaleThreshold per contact type, set in the admin).
+    stale = django_filters.ChoiceFilter(
+        choices=STALE_CHOICES, method="filter_stale", empty_label="Any last touch", label="Stale"
+    )
     o = django_filters.OrderingFilter(
         fields=(
             ("lp__contact__last_name", "lp"),
@@ -55,7 +60,7 @@ class CommitmentFilter(django_filters.FilterSet):
 
     class Meta:
         model = Commitment
-        fields = ["q", "fund", "investor_type", "status", "missing"]
+        fields = ["q", "fund", "investor_type", "status", "missing", "stale"]
 
     def search(self, queryset, name, value):
         return every_word_matches(
@@ -77,6 +82,12 @@ class CommitmentFilter(django_filters.FilterSet):
         lookup = MISSING_LOOKUPS.get(value)
         return queryset.filter(lookup) if lookup is not None else queryset
 
+    def filter_stale(self, queryset, name, value):
+        if value not in ("true", "false"):
+            return queryset
+        stale = Contact.objects.all().stale().values("pk")
+        return queryset.filter(lp__contact__in=stale) if value == "true" else queryset.exclude(lp__contact__in=stale)
+
     @property
     def selected_fund(self) -> Fund | None:
         if self.is_bound and self.form.is_valid():
@@ -86,7 +97,7 @@ class CommitmentFilter(django_filters.FilterSet):
     @property
     def is_filtered(self) -> bool:
         data = self.form.data if self.is_bound else {}
-        return any(data.get(name) for name in ("q", "fund", "investor_type", "status", "missing"))
+        return any(data.get(name) for name in ("q", "fund", "investor_type", "status", "missing", "stale"))
 
 
 class ProvisionFilter(django_filters.FilterSet):

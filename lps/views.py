@@ -17,7 +17,7 @@ from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
 
-from contacts.models import Communication, Contact
+from contacts.models import Communication, Contact, mark_stale_annotated, stale_annotations
 from crm.lib.export import export_response
 from crm.lib.history import history_entries
 from crm.lib.htmx import (
@@ -156,9 +156,12 @@ def _filtered(request: HttpRequest) -> CommitmentFilter:
 @require_GET
 def lp_list(request: HttpRequest) -> HttpResponse:
     filterset = _filtered(request)
+    # The Stale badge beside the LP, by the contacts list's rule, from the page's own query.
+    page_obj = paginate(request, filterset.qs.annotate(**stale_annotations("lp__contact")))
+    mark_stale_annotated(page_obj, lambda commitment: commitment.lp.contact)
     context = {
         "filter": filterset,
-        "page_obj": paginate(request, filterset.qs),
+        "page_obj": page_obj,
         "summary": summarize(filterset.qs),
         "past_due": calls.overdue_lines(timezone.localdate()).filter(commitment__in=filterset.qs.values("pk")).count(),
         "selected_fund": filterset.selected_fund,

@@ -11,4 +11,7 @@ urlpatterns = [
     path("<int:pk>/snooze/", task_views.task_snooze, name="task_snooze"),
     path("<int:pk>/delete/", task_views.task_delete, name="task_delete"),
     path("from-action/<int:pk>/", task_views.action_to_task, name="action_to_task"),
+    # A record's own tasks section, reloaded by htmx after a task changes.
+    path("contact/<int:pk>/", task_views.contact_tasks, name="contact_tasks"),
+    path("opportunity/<int:pk>/", task_views.opportunity_tasks, name="opportunity_tasks"),
 ]

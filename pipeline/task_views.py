@@ -9,17 +9,20 @@ from typing import Any
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import trigger_client_event
 
-from contacts.models import Communication
+from contacts.badge import with_badge
+from contacts.models import Communication, Contact
 from crm.lib.htmx import close_dialog, empty_fragment, is_fragment_request, posted, render_page_or_fragment, safe_next
 from crm.lib.next_actions import VIEWS
 from pipeline import todo
 from pipeline.forms import SnoozeForm, TaskForm
-from pipeline.models import Task
+from pipeline.models import Opportunity, Task
 
 FORM_TEMPLATE = "pipeline/task_form.html"
 SNOOZE_TEMPLATE = "pipeline/task_snooze.html"
@@ -36,10 +39,13 @@ def _int(value: Any) -> int | None:
         return None
 
 
-def _done(request: HttpRequest, message: str) -> HttpResponse:
+def _done(request: HttpRequest, message: str, *, close: bool = True) -> HttpResponse:
+    """``close``: the change came from the dialog. A done/reopen button sits on a page, or in a
+    contact's slide-over panel, which closing the dialog would take away."""
     messages.success(request, message)
     if is_fragment_request(request):
-        response = close_dialog(empty_fragment(request), CHANGED_EVENT)
+        response = with_badge(request, empty_fragment(request))  # a task's due date or state moves the count
+        response = close_dialog(response, CHANGED_EVENT) if close else trigger_client_event(response, CHANGED_EVENT)
         patch_vary_headers(response, ("HX-Request",))
         return response
     return redirect(safe_next(request) or "actions")
@@ -124,9 +130,9 @@ def task_done(request: HttpRequest, pk: int) -> HttpResponse:
     task = _task(request, pk)
     if request.POST.get("done") == "0":
         todo.reopen_task(task, request.user)
-        return _done(request, f"Reopened “{task.title}”.")
+        return _done(request, f"Reopened “{task.title}”.", close=False)
     todo.complete_task(task, request.user)
-    return _done(request, f"Done: “{task.title}”.")
+    return _done(request, f"Done: “{task.title}”.", close=False)
 
 
 @require_http_methods(["GET", "POST"])
@@ -186,3 +192,26 @@ def action_to_task(request: HttpRequest, pk: int) -> HttpResponse:
             return _done(request, f"Handed “{task.title}” to {task.owner.display_name} as a task.")
     context = {"form": form, "task": None, "communication": communication, "next": safe_next(request) or ""}
     return render_page_or_fragment(request, FORM_TEMPLATE, "task-form", context)
+
+
+def _record_tasks_response(request: HttpRequest, field: str, record: Any) -> HttpResponse:
+    """The section alone for htmx (it reloads itself after a task change); a plain GET goes
+    to the record's page, where the section is drawn with the rest."""
+    if not is_fragment_request(request):
+        return redirect(record.get_absolute_url())
+    context = {"section": todo.task_section(request.user, field, record)}
+    response = render(request, todo.RECORD_TEMPLATE, context)
+    if field == "contact":  # the contact page's Tasks tab counts them too
+        response.content += render_to_string(f"{todo.RECORD_TEMPLATE}#tab-count", context).encode()
+    patch_vary_headers(response, ("HX-Request",))
+    return response
+
+
+@require_GET
+def contact_tasks(request: HttpRequest, pk: int) -> HttpResponse:
+    return _record_tasks_response(request, "contact", Contact.objects.get_for_user(request.user, pk))
+
+
+@require_GET
+def opportunity_tasks(request: HttpRequest, pk: int) -> HttpResponse:
+    return _record_tasks_response(request, "opportunity", Opportunity.objects.get_for_user(request.user, pk))

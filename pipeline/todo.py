@@ -8,16 +8,18 @@ same person. Not ``tasks.py``: that name is the background jobs' elsewhere in th
 from __future__ import annotations
 
 import datetime
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import QuerySet
-from django.urls import reverse
+from django.db.models import Count, Q, QuerySet
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
+from django.utils.http import urlencode
 
-from crm.lib import digest
+from crm.lib import digest, record_sections
 from pipeline.models import Task
 
 # What a form or the API may set; the rest (creator, done_*) the services keep.
@@ -128,6 +130,13 @@ def overdue_and_due_today(user: Any, today: datetime.date) -> QuerySet[Task]:
     return tasks_for(user, TaskView.MINE).unsnoozed(today).filter(due_date__lte=today).order_by("due_date", "pk")
 
 
+def overdue_tasks(user: Any, today: datetime.date) -> QuerySet[Task]:
+    """The user's open tasks due before today, snoozed ones left out until their day: the
+    sidebar badge counts them with the overdue next actions (registered in PipelineConfig.ready).
+    ``owner`` then ``due_date < today`` under ``done = false``: the task_open_owner_idx index."""
+    return Task.objects.visible_to(user).open().filter(owner=user, due_date__lt=today).unsnoozed(today)
+
+
 DIGEST_LIMIT = 20
 
 
@@ -146,8 +155,8 @@ def task_digest_section(user: Any, today: datetime.date) -> digest.Section | Non
 
 
 def active_team() -> QuerySet:
-    """Whom a task may be assigned to: the owner picker's choices."""
-    return get_user_model().objects.filter(is_active=True).order_by("first_name", "last_name", "username")
+    """Whom a task may be assigned to: the owner pickers' choices (the form's and the admin's)."""
+    return get_user_model().objects.team()
 
 
 def task_from_next_action(communication: Any, user: Any, owner: Any, *, title: str = "", note: str = "") -> Task:
@@ -239,3 +248,88 @@ def task_action_group(user: Any, today: datetime.date, who: str = TaskView.MINE)
             )
         )
     return group
+
+
+# --- On a contact's and an opportunity's own page ----------------------------------------
+
+RECORD_LIMIT = 25  # open tasks drawn on a record's page; the count says when there are more
+RECORD_DONE_LIMIT = 10  # the latest done ones, behind the toggle
+
+
+@dataclass
+class RecordTasks:
+    """The tasks linked to one contact or opportunity, as its page draws them."""
+
+    field: str  # "contact" or "opportunity": the task's link to the record
+    record: Any
+    today: datetime.date
+    open: list[Task]
+    open_count: int
+    done: list[Task]
+    done_count: int
+
+    @property
+    def dom_id(self) -> str:
+        return f"{self.field}-{self.record.pk}-tasks"
+
+    @property
+    def refresh_url(self) -> str:
+        """Empty where the tasks' URLs are not mounted (a test's URLconf with the contacts app alone)."""
+        try:
+            return reverse(f"{self.field}_tasks", args=[self.record.pk])
+        except NoReverseMatch:
+            return ""
+
+    @property
+    def new_query(self) -> str:
+        """The new-task form's prefill: the record, and an opportunity's contact too."""
+        params = {self.field: self.record.pk}
+        if self.field == "opportunity" and self.record.contact_id:
+            params["contact"] = self.record.contact_id
+        return urlencode(params)
+
+    @property
+    def remaining(self) -> int:
+        return max(self.open_count - len(self.open), 0)
+
+
+def record_tasks(user: Any, field: str, record: Any, today: datetime.date | None = None) -> RecordTasks:
+    """At most three queries whatever the number of tasks: both counts in one, then the open
+    ones by due date and the latest done ones, each bounded and skipped when there are none."""
+    if field not in ("contact", "opportunity"):
+        raise ValueError(f"Tasks are not listed on a {field}'s page.")
+    tasks = (
+        Task.objects.visible_to(user)
+        .filter(**{field: record})
+        .select_related("owner", "created_by", "done_by", "contact", "opportunity")
+    )
+    counts = tasks.order_by().aggregate(open=Count("pk", filter=Q(done=False)), done=Count("pk", filter=Q(done=True)))
+    open_rows = list(tasks.filter(done=False)[:RECORD_LIMIT]) if counts["open"] else []
+    done_rows = list(tasks.filter(done=True).order_by("-done_at", "-pk")[:RECORD_DONE_LIMIT]) if counts["done"] else []
+    for task in (*open_rows, *done_rows):
+        task.changeable = task.may_change(user)
+    return RecordTasks(
+        field=field,
+        record=record,
+        today=today or timezone.localdate(),
+        open=open_rows,
+        open_count=counts["open"],
+        done=done_rows,
+        done_count=counts["done"],
+    )
+
+
+RECORD_TEMPLATE = "pipeline/record_tasks.html"
+
+
+def task_section(user: Any, field: str, record: Any) -> record_sections.RecordSection:
+    """A record's tasks as the section its page includes (RECORD_TEMPLATE reads ``section``)."""
+    tasks = record_tasks(user, field, record)
+    return record_sections.RecordSection(
+        key="tasks", label="Tasks", count=tasks.open_count, template=RECORD_TEMPLATE, data=tasks
+    )
+
+
+def contact_task_section(contact: Any, user: Any) -> record_sections.RecordSection:
+    """The contact page's Tasks tab (registered in PipelineConfig.ready)."""
+    return task_section(user, "contact", contact)

@@ -49,7 +49,7 @@ from crm.lib.urls import pk_url
 from crm.permissions import Capability, can
 from crm.roles import capability_required, manager_required
 from lps.models import Commitment, Fund, FundStatus
-from pipeline import calibration, replay, services
+from pipeline import calibration, replay, services, todo
 from pipeline.filters import BoardFilter, OpportunityFilter
 from pipeline.forms import MoveForm, OpportunityForm
 from pipeline.models import (
@@ -730,6 +730,7 @@ def _detail_context(request: HttpRequest, opportunity: Opportunity) -> dict:
         "commitment": services.commitment_for(opportunity, user),
         "stage_history": stage_history(opportunity, user),
         "history": history_entries(opportunity),
+        "task_section": todo.task_section(user, "opportunity", opportunity),
     }
 
 

@@ -288,7 +288,7 @@ def test_sidebar_shows_my_overdue_count_linked_to_the_actions_page(member_client
     badge = re.search(r'<a id="overdue-badge"[^>]*>(\d+)</a>', html)
     assert badge and badge.group(1) == "2"
     assert f'href="{ACTIONS}"' in badge.group(0)
-    assert 'aria-label="2 overdue next actions"' in badge.group(0)
+    assert 'aria-label="2 overdue tasks and next actions"' in badge.group(0)
 
 
 def test_no_badge_without_overdue_actions(member_client, member_user):

@@ -19,6 +19,7 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
 
+from contacts.badge import with_badge
 from contacts.filters import CommunicationFilter
 from contacts.forms import CommunicationForm, RescheduleForm
 from contacts.models import Communication, Contact, Organization
@@ -31,7 +32,7 @@ from contacts.pickers import (
     search_contacts,
     search_organizations,
 )
-from contacts.services import communications_for, open_actions_for, overdue_count
+from contacts.services import communications_for, open_actions_for
 from crm.lib import next_actions
 from crm.lib.export import export_response
 from crm.lib.history import history_entries
@@ -47,7 +48,6 @@ DELETE_TEMPLATE = "contacts/communication_delete.html"
 ACTIONS_TEMPLATE = "contacts/actions.html"
 ACTION_ITEM_TEMPLATE = "contacts/actions_item.html"
 RESCHEDULE_TEMPLATE = "contacts/actions_reschedule.html"
-BADGE_TEMPLATE = "contacts/actions_badge.html"
 # Timelines on contact, opportunity and LP panels, the list, the actions page and the
 # dashboard all refresh themselves on this one event.
 CHANGED_EVENT = "communicationsChanged"
@@ -55,13 +55,6 @@ CHANGED_EVENT = "communicationsChanged"
 # does not, so the item stays in place with its Undo button.
 ACTIONS_EVENT = "actionsChanged"
 FIELD_NAME = re.compile(r"^[a-z][a-z_]{0,40}$")
-
-
-def with_badge(request: HttpRequest, response: HttpResponse) -> HttpResponse:
-    """Append the sidebar's overdue badge out-of-band, so it follows a change at once."""
-    html = render_to_string(BADGE_TEMPLATE, {"overdue_actions": overdue_count(request.user), "oob": True})
-    response.content = response.content + html.encode()
-    return response
 
 
 # --- The log ----------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from contacts.models import (
     format_full_name,
     mark_stale,
 )
+from crm.lib import record_sections
 from crm.lib.export import FORMATS, export_response
 from crm.lib.grid import GRID_PARAMS
 from crm.lib.htmx import close_dialog, empty_fragment, is_fragment_request, render_page_or_fragment, saved
@@ -242,6 +243,7 @@ def _detail_context(request: HttpRequest, contact: Contact) -> dict:
             exclude_pk=contact.pk,
         ),
         "history": services.contact_history(contact),
+        "record_sections": record_sections.sections_for(record_sections.CONTACT, contact, user),
     }
 
 

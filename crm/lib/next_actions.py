@@ -79,3 +79,22 @@ def groups_for(
         for key, (source, views) in _sources.items()
         if not skip(key)
     ]
+
+
+# --- The sidebar's overdue badge --------------------------------------------------------
+# The badge (contacts.services.overdue_count) counts the user's overdue next actions and,
+# through this registry, the overdue items of the layers above (pipeline's tasks). A source
+# returns an unevaluated queryset of one user's overdue items: the badge counts every source
+# as a scalar subquery of its one COUNT query, so each should read a partial index.
+
+OverdueSource = Callable[[Any, datetime.date], Any]
+_overdue_sources: dict[str, OverdueSource] = {}
+
+
+def register_overdue(key: str, source: OverdueSource) -> None:
+    """Add (or replace) the overdue source ``key``: ``source(user, today)`` → a queryset."""
+    _overdue_sources[key] = source
+
+
+def overdue_querysets(user: Any, today: datetime.date) -> list[Any]:
+    return [source(user, today) for source in _overdue_sources.values()]

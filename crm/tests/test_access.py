@@ -163,6 +163,8 @@ ROUTE_ROLES: dict[str, str] = {
     "task_snooze": Role.MEMBER,
     "task_delete": Role.MEMBER,
     "action_to_task": Role.MEMBER,
+    "contact_tasks": Role.MEMBER,
+    "opportunity_tasks": Role.MEMBER,
     # LP tracker (issue 5).
     "lp_list": Role.MEMBER,
     "lp_create": Role.MEMBER,
@@ -529,6 +531,8 @@ PAGE_MODELS = {
     "actions/": Communication,
     "tasks/": Task,
     "tasks/from-action/": Communication,
+    "tasks/contact/": Contact,
+    "tasks/opportunity/": Opportunity,
     "pipeline/opportunities/": Opportunity,
     "lps/": LPProfile,
     "lps/commitments/": Commitment,

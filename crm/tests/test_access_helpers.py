@@ -63,6 +63,8 @@ OBJECT_ROUTES: dict[str, type[Model]] = {
     "task_done": Task,
     "task_snooze": Task,
     "task_delete": Task,
+    "contact_tasks": Contact,
+    "opportunity_tasks": Opportunity,
     "opportunity_detail": Opportunity,
     "opportunity_edit": Opportunity,
     "opportunity_move": Opportunity,

@@ -369,6 +369,7 @@ ROUTES_WITHOUT_GUARDED_WRITES = {
     "saved_view_create", "saved_view_delete",
     "action_done", "action_reschedule", "actions", "actions_more", "commitment_export",
     "task_list", "task_create", "task_edit", "task_done", "task_snooze", "task_delete", "action_to_task",
+    "contact_tasks", "opportunity_tasks",
     "communication_create",
     "communication_delete", "communication_detail", "communication_edit", "communication_export",
     "communication_list", "communication_opportunity_options", "contact_bulk", "contact_create",
