@@ -2,8 +2,8 @@
 
 The page renders these objects and the CSV/XLSX export writes ``report.table()`` of the same
 object, so what a partner sees and what the spreadsheet says cannot disagree. Each report
-runs a fixed number of queries whatever the data size: aggregates in the database, and for
-the stage history one query over the history rows, walked in Python.
+runs a fixed number of queries whatever the data size, aggregating in the database (window
+functions over the stage history); Python only walks the few grouped rows that come back.
 """
 
 from __future__ import annotations
@@ -14,12 +14,29 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from django.db.models import Case, Count, IntegerField, Q, Sum, Value, When
-from django.db.models.functions import Coalesce, TruncMonth
+from django.db.models import (
+    Case,
+    Count,
+    DateTimeField,
+    F,
+    IntegerField,
+    Max,
+    Min,
+    OuterRef,
+    Q,
+    RowRange,
+    Subquery,
+    Sum,
+    Value,
+    When,
+    Window,
+)
+from django.db.models.functions import Coalesce, Greatest, Lead, TruncMonth
 from django.utils import timezone
 
 from contacts.models import Communication, CommunicationType, OrganizationType
 from crm.lib.money import money_short
+from crm.lib.sql import Seconds
 from crm.models import User
 from lps.models import (
     COMMITTED_STATUSES,
@@ -328,8 +345,10 @@ class StageRow:
     lost_here: int = 0  # lost with this as the furthest stage they reached
     in_stage: int = 0  # open, with this as the furthest stage so far
     won_here: int = 0  # won, and this is as far as they went
-    stay_days: list[float] = field(default_factory=list)  # completed stays, in days
-    current_days: list[float] = field(default_factory=list)  # stays still running (open deals)
+    stay_count: int = 0  # completed stays
+    stay_seconds: float = 0.0  # their length in all
+    current_count: int = 0  # stays still running (open deals)
+    current_seconds: float = 0.0
     share: Decimal | None = None  # reached, per cent of the opportunities that entered the pipeline
     url: str | None = None
     final: bool = False  # the last stage: nowhere further to move on to
@@ -340,17 +359,17 @@ class StageRow:
 
     @property
     def average_days(self) -> Decimal | None:
-        return _mean(self.stay_days)
+        return _mean_days(self.stay_seconds, self.stay_count)
 
     @property
     def average_current_days(self) -> Decimal | None:
-        return _mean(self.current_days)
+        return _mean_days(self.current_seconds, self.current_count)
 
 
-def _mean(values: list[float]) -> Decimal | None:
-    if not values:
+def _mean_days(seconds: float, count: int) -> Decimal | None:
+    if not count:
         return None
-    return Decimal(str(sum(values) / len(values))).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+    return Decimal(str(seconds / 86400 / count)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
 
 
 @dataclass
@@ -444,103 +463,85 @@ def conversion(user, fund: Fund | None, now: datetime.datetime | None = None) ->
     (deals skip columns: one that went Lead → Meeting also got past Outreach). Its furthest
     stage is where it is charged: lost there, still open there, or won there. Days in a
     stage are measured between the history rows that moved the deal in and out of it.
+
+    Everything is counted in SQL: one grouped query over the opportunities (current stage ×
+    furthest stage × lost reason) and one aggregate over their history rows, so the Python
+    below walks a few dozen groups, never the fund's opportunities or their history.
     """
     now = now or timezone.now()
     stages = list(Stage.objects.visible_to(user).order_by("order", "pk"))
     empty = ConversionReport(fund, [], 0, 0, 0, 0, ZERO, 0, ZERO, 0, ZERO, [])
     if fund is None:
         return empty
-    opportunities = Opportunity.objects.visible_to(user).filter(fund=fund)
-    current = {
-        row[0]: row
-        for row in opportunities.values_list(
-            "pk", "stage_id", "expected_amount", "commitment_amount", "lost_reason", "stage_changed_at"
-        )
-    }
-    history = (
-        Opportunity.history.model.objects.filter(id__in=opportunities.values("pk"))
-        .order_by("id", "history_date", "history_id")
-        .values_list("id", "stage_id", "history_date")
-    )
     by_id = {stage.pk: stage for stage in stages}
     rank = {stage.pk: index for index, stage in enumerate(stages)}
     funnel = [stage for stage in stages if stage.outcome != StageOutcome.LOST]
     rows = {
         stage.pk: StageRow(stage, url=soft_url("opportunity_list", fund=fund.pk, stage=stage.pk)) for stage in funnel
     }
+    stage_at_rank = {rank[stage.pk]: stage.pk for stage in funnel}
+    opportunities = Opportunity.objects.visible_to(user).filter(fund=fund)
 
-    visits: dict[int, list[tuple[int, datetime.datetime]]] = defaultdict(list)
-    for pk, stage_id, when in history:
-        if pk in current:
-            visits[pk].append((stage_id, when))
-
-    won = lost = still_open = lost_at_entry = 0
+    won = lost = still_open = lost_at_entry = total = 0
     won_amount = lost_amount = open_amount = ZERO
     reasons: dict[str, LostReason] = {}
     spellings: dict[str, Counter] = defaultdict(Counter)
-    for pk, (_, stage_id, expected, committed, lost_reason, changed_at) in current.items():
-        stage = by_id.get(stage_id)
+    for group in _conversion_groups(opportunities, stages, funnel, rank, now):
+        n = group["n"]
+        total += n
+        stage = by_id.get(group["stage_id"])
         if stage is None:
             continue
-        # The stays: consecutive history rows in the same stage are one stay.
-        stays: list[list] = []
-        for visit_stage, when in visits.get(pk, []):
-            if stays and stays[-1][0] == visit_stage:
-                continue
-            stays.append([visit_stage, when])
-        if not stays or stays[-1][0] != stage_id:  # no history (or it lags): the present is certain
-            stays.append([stage_id, stays[-1][1] if stays else now])
-        for (visit_stage, entered), (_, left) in zip(stays, stays[1:], strict=False):
-            if visit_stage in rows:
-                rows[visit_stage].stay_days.append((left - entered).total_seconds() / 86400)
-        reached = [s for s, _ in stays if s in rows]
-        furthest = max(reached, key=lambda s: rank[s]) if reached else None
+        furthest = stage_at_rank.get(group["furthest"])
         if furthest is not None:
             for row in rows.values():
                 if rank[row.stage.pk] <= rank[furthest]:
-                    row.reached += 1
+                    row.reached += n
                     if rank[row.stage.pk] < rank[furthest]:
-                        row.moved_on += 1
-        amount = expected or ZERO
+                        row.moved_on += n
+        amount = group["expected"] or ZERO
         if stage.outcome == StageOutcome.LOST:
-            lost += 1
+            lost += n
             lost_amount += amount
             if furthest is None:
-                lost_at_entry += 1
+                lost_at_entry += n
             else:
-                rows[furthest].lost_here += 1
-            text = " ".join((lost_reason or "").split()) or NO_REASON
+                rows[furthest].lost_here += n
+            text = " ".join((group["reason"] or "").split()) or NO_REASON
             key = text.casefold()
-            spellings[key][text] += 1
+            spellings[key][text] += n
             reason = reasons.setdefault(key, LostReason(text, 0, ZERO))
-            reason.count += 1
+            reason.count += n
             reason.amount += amount
         elif stage.outcome == StageOutcome.WON:
-            won += 1
-            won_amount += committed if committed is not None else amount
-            rows[furthest].won_here += 1
+            won += n
+            won_amount += group["won_amount"] or ZERO
+            rows[furthest].won_here += n
         else:
-            still_open += 1
+            still_open += n
             open_amount += amount
-            rows[furthest].in_stage += 1
-            # The opportunity keeps the time of its last move itself (stage_changed_at); history
-            # rows written in bulk (seed_bulk, imports) only know when the record was created.
-            entered = changed_at or stays[-1][1]
-            rows[stage_id].current_days.append(max((now - entered).total_seconds(), 0) / 86400)
+            rows[furthest].in_stage += n
+            row = rows[stage.pk]
+            row.current_count += n
+            row.current_seconds += float(group["open_seconds"] or 0)
 
-    entered = len(current) - lost_at_entry
+    for stage_id, (count, seconds) in _completed_stays(opportunities, funnel).items():
+        rows[stage_id].stay_count, rows[stage_id].stay_seconds = count, seconds
+
+    entered = total - lost_at_entry
     if funnel:
         rows[funnel[-1].pk].final = True
     for row in rows.values():
         row.share = percent(row.reached, entered)
     for key, reason in reasons.items():
-        reason.reason = spellings[key].most_common(1)[0][0]  # the spelling most deals use
+        # The spelling most deals use; among equals, the first in alphabetical order.
+        reason.reason = min(spellings[key].items(), key=lambda item: (-item[1], item[0]))[0]
         reason.share = percent(reason.count, lost)
     ordered_reasons = sorted(reasons.values(), key=lambda r: (r.reason == NO_REASON, -r.count, -r.amount, r.reason))
     return ConversionReport(
         fund=fund,
         stages=[rows[stage.pk] for stage in funnel],
-        total=len(current),
+        total=total,
         entered=entered,
         lost_at_entry=lost_at_entry,
         won=won,
@@ -555,6 +556,89 @@ def conversion(user, fund: Fund | None, now: datetime.datetime | None = None) ->
             for outcome in (StageOutcome.WON, StageOutcome.LOST, StageOutcome.OPEN)
         },
     )
+
+
+def _rank_of(field_name: str, funnel: list[Stage], rank: dict[int, int]) -> Case:
+    """The stage's place in the page's stage order, for funnel stages; NULL for lost ones."""
+    return Case(
+        *[When(**{field_name: stage.pk}, then=Value(rank[stage.pk])) for stage in funnel],
+        default=None,
+        output_field=IntegerField(),
+    )
+
+
+def _conversion_groups(opportunities, stages, funnel, rank, now) -> list[dict]:
+    """The fund's opportunities counted by current stage, furthest funnel stage reached
+    (its rank, -1 for none) and, for lost ones, lost reason: one query.
+
+    The furthest stage is the highest ranked of the current stage and every stage in the
+    opportunity's history (a correlated MAX down the history table's ``id`` index).
+    """
+    history = Opportunity.history.model
+    funnel_ids = [stage.pk for stage in funnel]
+    lost_ids = [stage.pk for stage in stages if stage.outcome == StageOutcome.LOST]
+    furthest_in_history = (
+        history.objects.filter(id=OuterRef("pk"), stage_id__in=funnel_ids)
+        .values("id")
+        .annotate(top=Max(_rank_of("stage_id", funnel, rank)))
+        .values("top")
+    )
+    since_move = Seconds(Value(now, output_field=DateTimeField()), F("stage_changed_at"))
+    return list(
+        opportunities.annotate(
+            furthest=Greatest(
+                Coalesce(Subquery(furthest_in_history, output_field=IntegerField()), Value(-1)),
+                Coalesce(_rank_of("stage_id", funnel, rank), Value(-1)),
+            ),
+            reason=Case(When(stage_id__in=lost_ids, then=F("lost_reason")), default=Value("")),
+        )
+        .values("stage_id", "furthest", "reason")
+        .annotate(
+            n=Count("pk"),
+            expected=Sum("expected_amount"),
+            won_amount=Sum(Coalesce("commitment_amount", "expected_amount")),
+            # Time in the current stage so far; a stage date imported from the future counts as none.
+            open_seconds=Sum(Case(When(stage_changed_at__gt=now, then=Value(0.0)), default=since_move)),
+        )
+        .order_by()
+    )
+
+
+def _completed_stays(opportunities, funnel) -> dict[int, tuple[int, float]]:
+    """(number of completed stays, their seconds in all) per funnel stage: one query.
+
+    A *stay* is a run of consecutive history rows in one stage; it is completed when a later
+    row is in another stage, and lasts from its first row to the first row of the next stay.
+    Each row is looked at with its successor (LEAD) and the stages of all rows after it (MIN
+    and MAX over the rest of the partition): a row before a stage change ends a stay, and a
+    row in a completed stay adds the time to its successor. A history that ends in another
+    stage than the opportunity's current one (a move written without history) ends that
+    last stay at once, with no time: what is certain is only that the deal left it.
+    """
+    history = Opportunity.history.model
+    order = ["history_date", "history_id"]
+    rest = RowRange(start=1, end=None)
+    rows = history.objects.filter(id__in=opportunities.values("pk")).annotate(
+        next_stage=Window(Lead("stage_id"), partition_by=[F("id")], order_by=order),
+        span=Seconds(Window(Lead("history_date"), partition_by=[F("id")], order_by=order), F("history_date")),
+        later_min=Window(Min("stage_id"), partition_by=[F("id")], order_by=order, frame=rest),
+        later_max=Window(Max("stage_id"), partition_by=[F("id")], order_by=order, frame=rest),
+        current_stage=Subquery(Opportunity.objects.filter(pk=OuterRef("id")).order_by().values("stage_id")),
+    )
+    ends = (Q(next_stage__isnull=False) & ~Q(next_stage=F("stage_id"))) | (
+        Q(next_stage__isnull=True) & ~Q(current_stage=F("stage_id"))
+    )
+    completed = Q(later_min__isnull=False) & (~Q(later_min=F("stage_id")) | ~Q(later_max=F("stage_id")))
+    figures = {}
+    for stage in funnel:
+        figures[f"n{stage.pk}"] = Count("pk", filter=Q(stage_id=stage.pk) & ends)
+        figures[f"s{stage.pk}"] = Sum("span", filter=Q(stage_id=stage.pk) & completed)
+    sums = rows.aggregate(**figures) if figures else {}
+    return {
+        stage.pk: (sums[f"n{stage.pk}"] or 0, float(sums[f"s{stage.pk}"] or 0))
+        for stage in funnel
+        if sums[f"n{stage.pk}"]
+    }
 
 
 # --- 3. Team activity ----------------------------------------------------------------------------

@@ -263,6 +263,23 @@ def test_the_conversion_section_links_stages_and_shows_the_reasons(member_client
     assert f'href="{reverse("opportunity_list")}?fund={raising.pk}&amp;stage={stage("Lead").pk}"' in conversion
 
 
+def test_conversion_runs_three_queries_whatever_the_number_of_deals_and_moves(member_user, raising):
+    def queries_with(n: int) -> int:
+        for i in range(n):
+            deal = opportunity(contact(), raising, stage("Lead"))
+            move(deal, "Meeting")
+            deal.name += " (renamed)"  # a second history row in the same stay
+            deal.save()
+            move(deal, ["Passed", "Committed", "Due diligence"][i % 3], lost_reason=f"Reason {i % 4}")
+        with CaptureQueriesContext(connection) as ctx:
+            report = analytics.conversion(member_user, raising)
+        assert report.total == Opportunity.objects.filter(fund=raising).count()
+        assert next(r for r in report.stages if r.stage.name == "Meeting").average_days is not None
+        return len(ctx.captured_queries)
+
+    assert queries_with(2) == queries_with(30) == 3
+
+
 # --- 3. Team activity ------------------------------------------------------------------------------
 
 
