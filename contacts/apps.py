@@ -10,10 +10,11 @@ class ContactsConfig(AppConfig):
 
     def ready(self) -> None:
         from contacts import strength
-        from contacts.models import stale_digest_section
+        from contacts.models import connect_last_touch, stale_digest_section
         from crm.lib import digest
 
         strength.connect()
+        connect_last_touch()
         digest.register("stale", stale_digest_section)
         # `flush` (and a transactional test's teardown) empties every table and only post_migrate
         # runs afterwards: put the default thresholds back there too, or nothing would be stale.

@@ -15,7 +15,7 @@ from django.core.files.storage import FileSystemStorage
 from django.db import models, transaction
 from django.db.models import Count, DecimalField, F, IntegerField, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, Greatest, Lower
-from django.db.models.signals import post_delete
+from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.urls import reverse
 from django.utils import timezone
@@ -207,26 +207,22 @@ def phone_digits(value: str | None) -> str:
     return "".join(ch for ch in (value or "") if ch.isdigit())
 
 
-def last_touch_of(contact: str = "") -> Greatest:
-    """A contact's last touch as an expression: the latest communication, or the imported last
-    contact when it is later (or the only one). ``contact`` is the path from the query's model
-    to the contact ("" on contacts themselves, "lp__contact" on commitments)."""
-    touches = Communication.objects.filter(contact=OuterRef(contact or "pk")).order_by("-communication_date")
-    latest = Subquery(touches.values("communication_date")[:1])
-    imported = F(f"{contact}__last_contacted" if contact else "last_contacted")
-    return Greatest(Coalesce(latest, imported), Coalesce(imported, latest))
+def last_touch_of(contact: str = "") -> F:
+    """A contact's last touch as an expression: the stored ``last_touch_at`` (the latest
+    communication, or the imported last contact when it is later). ``contact`` is the path from
+    the query's model to the contact ("" on contacts themselves, "lp__contact" on commitments)."""
+    return F(f"{contact}__last_touch_at" if contact else "last_touch_at")
 
 
 class ContactQuerySet(ScopedQuerySet):
     def with_activity(self) -> ContactQuerySet:
-        """last_touch, next_action and next_action_date as correlated subqueries.
+        """last_touch, next_action and next_action_date.
 
-        last_touch falls back on ``last_contacted`` (what an imported base knew) and is the
-        later of the two when both are set.
-
-        Subqueries rather than a join with GROUP BY: each is one index lookup per contact
-        (communications are indexed on contact and date), they combine with any filter
-        without multiplying rows, and a tag filter's join cannot inflate them.
+        last_touch is the stored ``last_touch_at`` (see ``last_touch_sql``): the latest
+        communication, or the imported ``last_contacted`` when that is later or the only one.
+        The next action is a correlated subquery: one index lookup per contact (communications
+        are indexed on contact), combined with any filter without multiplying rows, and a tag
+        filter's join cannot inflate it.
         """
         actions = (
             Communication.objects.open_actions()
@@ -234,7 +230,7 @@ class ContactQuerySet(ScopedQuerySet):
             .order_by(F("next_action_date").asc(nulls_last=True), "communication_date", "pk")
         )
         return self.annotate(
-            last_touch=last_touch_of(),
+            last_touch=F("last_touch_at"),
             next_action=Subquery(actions.values("next_action")[:1]),
             next_action_date=Subquery(actions.values("next_action_date")[:1]),
         )
@@ -255,9 +251,9 @@ class ContactQuerySet(ScopedQuerySet):
             cutoff = timezone.make_aware(
                 datetime.datetime.combine(today - datetime.timedelta(days=days), datetime.time.min)
             )
-            stale |= Q(contact_type=contact_type) & (Q(last_touch__lt=cutoff) | Q(last_touch__isnull=True))
-        queryset = self if "last_touch" in self.query.annotations else self.with_activity()
-        return queryset.exclude(status__in=[ContactStatus.INACTIVE, ContactStatus.DO_NOT_CONTACT]).filter(stale)
+            stale |= Q(contact_type=contact_type) & (Q(last_touch_at__lt=cutoff) | Q(last_touch_at__isnull=True))
+        # The stored column, indexed with the type: the dashboard counts this over every contact.
+        return self.exclude(status__in=[ContactStatus.INACTIVE, ContactStatus.DO_NOT_CONTACT]).filter(stale)
 
     def tab_counts(self) -> dict[str, int]:
         """Counts for the All / Investors / Prospects / Advisors tabs in one query."""
@@ -364,9 +360,14 @@ class Contact(CustomFieldsModel, TimeStampedModel):
     strength = models.PositiveSmallIntegerField(
         null=True, blank=True, editable=False, help_text="Relationship strength 0–100 from the touches."
     )
+    # Derived: the latest communication or ``last_contacted``, whichever is later (last_touch_sql).
+    # Stored so the stale count and filter read an indexed column instead of a correlated
+    # subquery per contact; kept current by Contact.save, the communication signals below and
+    # the bulk paths (imports, merges, seed_bulk) through refresh_last_touch. No history.
+    last_touch_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = ContactQuerySet.as_manager()
-    history = HistoricalRecords(m2m_fields=[tags], excluded_fields=["strength"])
+    history = HistoricalRecords(m2m_fields=[tags], excluded_fields=["strength", "last_touch_at"])
 
     class Meta:
         ordering = ["last_name", "first_name"]
@@ -379,6 +380,8 @@ class Contact(CustomFieldsModel, TimeStampedModel):
             models.Index(fields=["last_name", "first_name"]),
             # The list's source filter and its choices (SELECT DISTINCT source).
             models.Index(fields=["source"]),
+            # The stale count and filter: a cutoff per contact type.
+            models.Index(fields=["contact_type", "last_touch_at"], name="contact_type_last_touch_idx"),
         ]
 
     def __str__(self) -> str:
@@ -388,7 +391,26 @@ class Contact(CustomFieldsModel, TimeStampedModel):
         self.email = normalize_email(self.email)
         for field in ("name_prefix", "first_name", "last_name", "name_suffix"):
             setattr(self, field, collapse_spaces(getattr(self, field)))
+        update_fields = kwargs.get("update_fields")
+        touched = update_fields is None or "last_contacted" in update_fields
+        if touched:
+            # Written as SQL in the same UPDATE, not from the loaded value: a communication saved
+            # since this contact was loaded must not be overwritten by a stale copy.
+            self.last_touch_at = (
+                self.last_contacted
+                if self._state.adding
+                else last_touch_sql(Value(self.last_contacted, output_field=models.DateTimeField()))
+            )
+            if update_fields is not None:
+                kwargs["update_fields"] = {*update_fields, "last_touch_at"}
         super().save(*args, **kwargs)
+        if hasattr(self.__dict__.get("last_touch_at"), "resolve_expression"):
+            del self.__dict__["last_touch_at"]  # deferred: read back from the row if anyone asks
+
+    @classmethod
+    def after_bulk_write(cls, contacts: list[Contact], user: Any, reason: str = "") -> None:
+        """An import's bulk write skips save(): its ``last_contacted`` values reach the stored last touch."""
+        refresh_last_touch(c.pk for c in contacts)
 
     @property
     def full_name(self) -> str:
@@ -400,6 +422,31 @@ class Contact(CustomFieldsModel, TimeStampedModel):
 
     def get_absolute_url(self) -> str:
         return reverse("contact_detail", args=[self.pk])
+
+
+def last_touch_sql(last_contacted: Value | None = None) -> Greatest:
+    """A contact's last touch in SQL, for an UPDATE of contacts: the latest communication, or
+    ``last_contacted`` (what an imported base knew) when that is later or the only one.
+
+    Without ``last_contacted``, the column's value; a save passes the value it writes (as a
+    ``Value``), since the right-hand side of an UPDATE reads the row as it was before it.
+    """
+    known = F("last_contacted") if last_contacted is None else last_contacted
+    latest = Subquery(
+        Communication.objects.filter(contact=OuterRef("pk"))
+        .order_by("-communication_date")
+        .values("communication_date")[:1]
+    )
+    return Greatest(Coalesce(latest, known), Coalesce(known, latest))
+
+
+def refresh_last_touch(contact_ids: Iterable[int] | None = None) -> int:
+    """Recompute the stored ``last_touch_at`` of these contacts (every contact when None): one
+    UPDATE, no history (derived data). Returns how many contacts were written."""
+    contacts = Contact.objects.all()
+    if contact_ids is not None:
+        contacts = contacts.filter(pk__in={pk for pk in contact_ids if pk is not None})
+    return contacts.update(last_touch_at=last_touch_sql())
 
 
 class CommunicationType(models.TextChoices):
@@ -524,7 +571,29 @@ class Communication(TimeStampedModel):
         from contacts import strength
 
         ids = {c.contact_id for c in communications}
+        # The last touch at once, in the import's transaction: the stale filter reads it.
+        refresh_last_touch(ids | {getattr(c, "_loaded_contact_id", None) for c in communications})
         transaction.on_commit(lambda: strength.recompute(ids))
+
+    @classmethod
+    def from_db(cls, db: str, field_names: Any, values: Any) -> Communication:
+        instance = super().from_db(db, field_names, values)
+        # Moving a communication to another contact changes the last touch of both.
+        instance._loaded_contact_id = instance.__dict__.get("contact_id")
+        return instance
+
+
+def _communication_changed(sender: type, instance: Communication, raw: bool = False, **kwargs: Any) -> None:
+    if raw:  # loaddata / restore: the restored contacts carry their own last touch
+        return
+    refresh_last_touch({instance.contact_id, getattr(instance, "_loaded_contact_id", None)})
+    instance._loaded_contact_id = instance.contact_id
+
+
+def connect_last_touch() -> None:
+    """Keep ``Contact.last_touch_at`` in step with every saved or deleted communication."""
+    post_save.connect(_communication_changed, sender=Communication, dispatch_uid="last_touch_saved")
+    post_delete.connect(_communication_changed, sender=Communication, dispatch_uid="last_touch_deleted")
 
 
 class AttachmentStorage(FileSystemStorage):
@@ -819,6 +888,7 @@ def stale_contacts_owned_by(user: Any, today: datetime.date | None = None) -> Co
         Contact.objects.visible_to(user)
         .filter(owner=user)
         .stale(today)
+        .annotate(last_touch=F("last_touch_at"))
         .order_by(F("last_touch").asc(nulls_first=True), "last_name", "first_name", "pk")
     )
 

@@ -10,7 +10,15 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from contacts.models import Contact, ContactStatus, ContactType, StaleThreshold, stale_contacts_owned_by
+from contacts.models import (
+    Communication,
+    Contact,
+    ContactStatus,
+    ContactType,
+    StaleThreshold,
+    refresh_last_touch,
+    stale_contacts_owned_by,
+)
 from crm.testing.factories import comm as make_comm
 from crm.testing.factories import contact as make_contact
 
@@ -135,3 +143,54 @@ def test_the_dashboard_runs_the_same_number_of_queries_for_few_and_many_stale_co
         response = member_client.get(reverse("dashboard"))
     assert response.context["stale"]["mine"] == 32
     assert len(large.captured_queries) == len(small.captured_queries)
+
+
+# --- The stored last touch (issue 13): the stale count reads a column, not the log ---------------
+
+
+def stored_touch(person: Contact) -> datetime.datetime | None:
+    return Contact.objects.values_list("last_touch_at", flat=True).get(pk=person.pk)
+
+
+def test_the_stored_last_touch_follows_communications_saved_moved_and_deleted():
+    ada, bea = make_contact("Ada"), make_contact("Bea")
+    older = make_comm(ada, days_ago=50)
+    newer = make_comm(ada, days_ago=5)
+    assert stored_touch(ada) == newer.communication_date and stored_touch(bea) is None
+    moved = Communication.objects.get(pk=newer.pk)
+    moved.contact = bea
+    moved.save()
+    assert stored_touch(ada) == older.communication_date and stored_touch(bea) == newer.communication_date
+    older.delete()
+    assert stored_touch(ada) is None
+    assert list(Contact.objects.stale()) == [ada]
+
+
+def test_last_contacted_counts_when_later_and_a_stale_copy_of_the_contact_cannot_undo_a_touch():
+    person = make_contact("Okafor", last_contacted=timezone.now() - datetime.timedelta(days=200))
+    assert stored_touch(person) == person.last_contacted
+    loaded = Contact.objects.get(pk=person.pk)
+    touch = make_comm(person, days_ago=2)
+    loaded.title = "Partner"
+    loaded.save()  # loaded before the communication: its last touch must not go back
+    assert stored_touch(person) == touch.communication_date
+    loaded.last_contacted = timezone.now() - datetime.timedelta(days=1)
+    loaded.save(update_fields=["last_contacted"])
+    assert stored_touch(person) == loaded.last_contacted
+
+
+def test_refresh_last_touch_repairs_rows_written_around_the_signals():
+    person = make_contact("Bulk")
+    Communication.objects.bulk_create([Communication(contact=person, communication_date=timezone.now())])
+    assert stored_touch(person) is None
+    assert refresh_last_touch([person.pk]) == 1
+    assert stored_touch(person) is not None
+
+
+def test_the_stale_count_reads_no_communications_whatever_the_number_of_contacts():
+    for i in range(5):
+        make_comm(make_contact(f"Count{i}"), days_ago=10 * i)
+    with CaptureQueriesContext(connection) as ctx:
+        assert Contact.objects.stale().count() == 2  # the prospects' 21 days: 30 and 40 days ago
+    counted = [q["sql"] for q in ctx.captured_queries if "COUNT" in q["sql"]]
+    assert len(counted) == 1 and "communication" not in counted[0]

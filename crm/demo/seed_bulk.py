@@ -38,6 +38,7 @@ from contacts.models import (
     PreferredContact,
     Tag,
     TagColour,
+    refresh_last_touch,
 )
 from crm.demo import seed_demo
 from crm.models import Role, User
@@ -226,8 +227,9 @@ def seed_bulk(scale: int, *, as_of: datetime.date | None = None, batch_size: int
         )
     with transaction.atomic(), as_system():
         result = _Seeder(scale, as_of or timezone.localdate(), batch_size).run()
-        # bulk_create skipped the signals: the stored relationship strengths, in bulk (issue 17).
+        # bulk_create skipped the signals: the stored relationship strengths and last touches, in bulk.
         strength.recompute_all()
+        refresh_last_touch()
         return result
 
 
