@@ -13,7 +13,17 @@ from ninja import Field, Router, Schema, Status
 from contacts.filters import ContactFilter, OrganizationFilter
 from contacts.forms import ContactForm, OrganizationForm, TagForm
 from contacts.models import Contact, Organization, Tag
-from crm.api.common import Body, Page, PathId, RecordId, bound_form, filter_parameters, filtered_page, form_data
+from crm.api.common import (
+    Body,
+    Page,
+    PathId,
+    RecordId,
+    bound_form,
+    filter_parameters,
+    filtered_page,
+    form_data,
+    record_values,
+)
 from crm.api.errors import Problem
 from crm.lib.text import (
     ADDRESS_MAX,
@@ -143,9 +153,8 @@ def _save_contact(request: HttpRequest, contact: Contact, payload: ContactIn) ->
     changes = {_FORM_NAMES.get(k, k): v for k, v in payload.dict(exclude_unset=True).items()}
     _refuse_duplicate_email(normalize_email(changes.get("email")), contact)
     # What the record holds now (a new one: the model's defaults), as the form would show it.
-    initial = model_to_dict(contact, fields=ContactForm._meta.fields)
-    initial["tags"] = [tag.pk for tag in initial.get("tags", [])]
-    initial["organization_name"] = contact.organization.name if contact.organization_id else ""
+    # Custom fields included: a PATCH that leaves one out keeps its value.
+    initial = record_values(ContactForm(instance=contact, user=request.user))
     form = bound_form(ContactForm(form_data(initial, changes), instance=contact, user=request.user))
     saved = form.save(commit=False)
     saved.save()
@@ -235,8 +244,7 @@ def _refuse_duplicate_name(model: type, name: str | None, record: Any, what: str
 def _save_organization(request: HttpRequest, organization: Organization, payload: OrganizationIn) -> Organization:
     changes = {_FORM_NAMES.get(k, k): v for k, v in payload.dict(exclude_unset=True).items()}
     _refuse_duplicate_name(Organization, changes.get("name"), organization, "organization")
-    initial = model_to_dict(organization, fields=OrganizationForm._meta.fields)
-    initial["tags"] = [tag.pk for tag in initial.get("tags", [])]
+    initial = record_values(OrganizationForm(instance=organization))
     form = bound_form(OrganizationForm(form_data(initial, changes), instance=organization))
     saved = form.save(commit=False)
     saved.save()

@@ -187,3 +187,22 @@ def test_an_empty_typed_filter_is_refused_not_read_as_no_filter(member_api, quer
     assert response.status_code == 422
     assert response.json()["errors"] == {query[:-1]: ["Leave the parameter out, or give it a value."]}
     assert member_api.get("/api/v1/organizations", {"q": ""}).status_code == 200  # free text may be empty
+
+
+def test_a_patch_keeps_the_custom_field_values_it_does_not_send(member_api):
+    from crm.models import CustomField, CustomFieldEntity, CustomFieldType
+
+    for entity in (CustomFieldEntity.CONTACT, CustomFieldEntity.ORGANIZATION):
+        CustomField.objects.create(name="Met at", entity=entity, field_type=CustomFieldType.TEXT)
+    person, firm = contact("Okafor"), org("Atlas Family Office")
+    key = CustomField.objects.filter(entity=CustomFieldEntity.CONTACT).get().key
+    firm_key = CustomField.objects.filter(entity=CustomFieldEntity.ORGANIZATION).get().key
+    Contact.objects.filter(pk=person.pk).update(custom_fields={key: "Davos"})
+    type(firm).objects.filter(pk=firm.pk).update(custom_fields={firm_key: "SuperReturn"})
+
+    assert member_api.patch(f"/api/v1/contacts/{person.pk}", {"title": "CIO"}).status_code == 200
+    assert member_api.patch(f"/api/v1/organizations/{firm.pk}", {"website": "https://atlas.example"}).status_code == 200
+    person.refresh_from_db()
+    firm.refresh_from_db()
+    assert (person.title, person.custom_fields) == ("CIO", {key: "Davos"})
+    assert firm.custom_fields == {firm_key: "SuperReturn"}
