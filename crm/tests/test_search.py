@@ -422,12 +422,14 @@ def test_slash_focuses_search_and_a_result_opens_its_panel(page, live_server, br
     expected_heading = "Ada Okafor" if ada.get_absolute_url() else "Halberd Foundation"
     expect(dialog.get_by_role("heading", name=expected_heading, exact=True)).to_be_visible()
     expect(listbox).to_be_hidden()
-    expect(page).to_have_url(f"{live_server.url}/")  # the panel opened over the page; no navigation
+    # The slide-over shows the record's own address, beside the page it opened over.
+    expect(page).to_have_url(f"{live_server.url}{ada.get_absolute_url()}")
+    expect(page.get_by_role("heading", name="Dashboard", level=1)).to_be_visible()
 
-    # Ctrl-K from inside the panel closes it and returns to the search box.
+    # Ctrl-K from inside the panel returns to the search box and leaves the panel open beside it.
     page.keyboard.press("Control+k")
-    expect(dialog).to_be_hidden()
     expect(box).to_be_focused()
+    expect(dialog).to_be_visible()
     browser_problems.assert_clean()
 
 

@@ -56,7 +56,18 @@
       rows(form).forEach(function (box) { box.checked = target.checked; });
     }
     if (target.matches("[data-bulk-page], [data-bulk-row]")) { refresh(form); }
+    if (target.matches("[data-bulk-row]") && target.checked) { revealAboveBar(form, target.closest("tr")); }
   });
+
+  // The bar floats over the foot of the screen: a row ticked right above the fold would sit
+  // under it, so scroll just enough to show that row above the bar (the rows never move within
+  // the table; the page scrolls).
+  function revealAboveBar(form, row) {
+    var bar = form.querySelector(".bulk-bar");
+    if (!bar || !row) { return; }
+    var covered = row.getBoundingClientRect().bottom - bar.getBoundingClientRect().top;
+    if (covered > 0) { window.scrollBy(0, covered + 8); }
+  }
 
   document.addEventListener("click", function (event) {
     var target = event.target;
