@@ -93,6 +93,7 @@ class TaskAdmin(CRMRecordAdmin):
         todo.delete_task(obj, request.user)
 
     def delete_queryset(self, request, queryset):
+        # No joins under FOR UPDATE: PostgreSQL refuses to lock the nullable side of an outer join.
         with transaction.atomic():
-            for task in queryset.select_for_update():
+            for task in queryset.select_related(None).select_for_update():
                 todo.delete_task(task, request.user)
