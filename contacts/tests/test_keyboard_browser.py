@@ -58,6 +58,8 @@ def test_j_k_and_arrows_move_through_rows_and_enter_opens_one(page, live_server,
     page.keyboard.press("j")
     page.keyboard.press("Enter")
     expect(dialog.locator("#contact-panel")).to_be_visible()
+    # Focus moves into the panel once htmx has settled it; only then is it the open record.
+    page.wait_for_function("document.activeElement && document.activeElement.closest('#contact-panel') !== null")
     page.keyboard.press("e")
     expect(dialog.locator("#contact-form form")).to_be_visible()
     browser_problems.assert_clean()
